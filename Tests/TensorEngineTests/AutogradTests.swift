@@ -1,0 +1,82 @@
+import Testing
+@testable import TensorEngine
+
+@Suite struct AutogradTests {
+    @Test func arithmeticWithBroadcasting() {
+        let a = randn([2, 3, 4], seed: 1), b = randn([3, 1], seed: 2)
+        let g = randn([2, 3, 4], seed: 3)
+        gradCheck([a, b]) { t in ((t[0] + t[1]) * g).sum() }
+        gradCheck([a, b]) { t in ((t[0] - t[1]) * g).sum() }
+        gradCheck([a, b]) { t in ((t[0] * t[1]) * g).sum() }
+        let pos = randn([3, 1], seed: 4).abs() + 0.5
+        gradCheck([a, pos]) { t in ((t[0] / t[1]) * g).sum() }
+    }
+
+    @Test func gradientAccumulatesAcrossUses() {
+        let x = Tensor([1, 2, 3], requiresGrad: true)
+        let y = (x * x + x * 3).sum()
+        y.backward()
+        #expect(x.grad!.scalars == [5, 7, 9])
+        (x * 2).sum().backward()
+        #expect(x.grad!.scalars == [7, 9, 11])
+    }
+
+    @Test func deepGraphDoesNotOverflowTheStack() {
+        let x = Tensor([1], requiresGrad: true)
+        var y = x
+        for _ in 0..<100_000 { y = y + 0 }
+        y.sum().backward()
+        #expect(x.grad!.scalars == [1])
+    }
+
+    @Test func noGradScopeRecordsNothing() {
+        let x = Tensor([1, 2], requiresGrad: true)
+        let y = Autograd.noGrad { x * 2 }
+        #expect(y.gradFn == nil && !y.requiresGrad)
+        #expect(x.detach().gradFn == nil)
+    }
+
+    @Test func matmulAndLinear() {
+        let a = randn([2, 3, 4], seed: 5), b = randn([4, 5], seed: 6)
+        let g = randn([2, 3, 5], seed: 7)
+        gradCheck([a, b]) { t in (t[0].matmul(t[1]) * g).sum() }
+        let x = randn([6, 4], seed: 8), w = randn([3, 4], seed: 9), bias = randn([3], seed: 10)
+        let g2 = randn([6, 3], seed: 11)
+        gradCheck([x, w, bias]) { t in (Tensor.linear(t[0], weight: t[1], bias: t[2]) * g2).sum() }
+        let y = Tensor.linear(x, weight: w, bias: bias)
+        let ref = x.matmul(w.t) + bias
+        #expect(y.isClose(to: ref, rtol: 1e-5, atol: 1e-5))
+    }
+
+    @Test func reductionsAndShapes() {
+        let x = randn([2, 3, 4], seed: 12)
+        let g = randn([2, 4], seed: 13)
+        gradCheck([x]) { t in (t[0].sum(dims: [1]) * g).sum() }
+        gradCheck([x]) { t in (t[0].amax(dims: [1]) * g).sum() }
+        gradCheck([x]) { t in (t[0].permute([2, 0, 1]).reshape([4, 6]) * randn([4, 6], seed: 14)).sum() }
+        gradCheck([x]) { t in (t[0].narrow(dim: 2, start: 1, length: 2) * randn([2, 3, 2], seed: 15)).sum() }
+        gradCheck([x]) { t in (Tensor.cat([t[0], t[0] * 2], dim: 1) * randn([2, 6, 4], seed: 16)).sum() }
+        #expect(x.sum(dims: [0, 2]).shape == [3])
+        #expect(x.mean(dims: [1], keepDim: true).shape == [2, 1, 4])
+        let m = Tensor(shape: [2, 2], [1, 5, 3, 2]).max(dim: 1)
+        #expect(m.values.scalars == [5, 3] && m.indices.scalars == [1, 0])
+    }
+
+    @Test func pointwise() {
+        let x = randn([3, 4], seed: 17)
+        let g = randn([3, 4], seed: 18)
+        for f in [{ (t: Tensor) in t.exp() }, { $0.sigmoid() }, { $0.tanh() }, { $0.abs() }, { $0.relu() },
+                  { $0.hardtanh(min: -0.5, max: 0.5) }, { $0.pow(2) }] {
+            gradCheck([x]) { t in (f(t[0]) * g).sum() }
+        }
+        let p = (x.abs() + 0.1).detach()
+        gradCheck([p], eps: 1e-3) { t in (t[0].log() * g).sum() }
+        gradCheck([p], eps: 1e-3) { t in (t[0].sqrt() * g).sum() }
+    }
+
+    @Test func roundingIsHalfToEven() {
+        let x = Tensor([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4999998, 1e10, .infinity, -3.5])
+        #expect(x.rounded().scalars == [0, 2, 2, 0, 2 * -1, -2, 2, 1e10, .infinity, -4])
+        #expect(Tensor([Float.nan]).rounded().item().isNaN)
+    }
+}
