@@ -1,0 +1,263 @@
+/// Convolutions (NCHW) via im2col + one BLAS GEMM per image and group, with input, weight and
+/// bias gradients (col2im for the input gradient).
+///
+/// Output size per spatial dimension: `(in + 2·padding − dilation·(kernel − 1) − 1) / stride + 1`,
+/// as `torch.nn.functional.conv2d`.
+extension Tensor {
+    /// 2-D convolution (`torch.nn.functional.conv2d`): `x` is `[N, C, H, W]`, `weight` is
+    /// `[O, C/groups, kH, kW]`, `bias` is `[O]`; the result is `[N, O, Ho, Wo]`.
+    public static func conv2d(
+        _ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
+        padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1
+    ) -> Tensor {
+        precondition(x.rank == 4, "conv2d: input must be [N, C, H, W], got shape \(x.shape)")
+        precondition(weight.rank == 4, "conv2d: weight must be [O, C/groups, kH, kW], got shape \(weight.shape)")
+        let geo = ConvGeometry(
+            input: x.shape, weight: weight.shape, stride: stride, padding: padding, dilation: dilation,
+            groups: groups)
+        if let bias {
+            precondition(bias.shape == [geo.outC], "conv2d: bias shape \(bias.shape) must be [\(geo.outC)] for weight \(weight.shape)")
+        }
+        let out = Tensor.empty([geo.n, geo.outC, geo.outH, geo.outW])
+        Autograd.noGrad { geo.forward(x.storage.pointer, weight.storage.pointer, bias?.storage.pointer, out.storage.pointer) }
+        let dx = x.detach(), dw = weight.detach()
+        let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
+        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        return Autograd.record("conv2d", output: out, inputs: inputs) { g in
+            let gx = needX ? Tensor.empty(dx.shape) : nil
+            let gw = needW ? Tensor.empty(dw.shape) : nil
+            let gb = needB ? Tensor.empty([geo.outC]) : nil
+            geo.backward(
+                g: g.storage.pointer, x: dx.storage.pointer, w: dw.storage.pointer,
+                gx: gx?.storage.pointer, gw: gw?.storage.pointer, gb: gb?.storage.pointer)
+            var grads: [Tensor?] = [gx, gw]
+            if bias != nil { grads.append(gb) }
+            return grads
+        }
+    }
+
+    /// 1-D convolution (`torch.nn.functional.conv1d`): `x` is `[N, C, L]`, `weight` is
+    /// `[O, C/groups, k]`; the result is `[N, O, Lo]`. Runs as a 2-D convolution with height 1.
+    public static func conv1d(
+        _ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
+        dilation: Int = 1, groups: Int = 1
+    ) -> Tensor {
+        precondition(x.rank == 3, "conv1d: input must be [N, C, L], got shape \(x.shape)")
+        precondition(weight.rank == 3, "conv1d: weight must be [O, C/groups, k], got shape \(weight.shape)")
+        let x4 = x.reshape([x.shape[0], x.shape[1], 1, x.shape[2]])
+        let w4 = weight.reshape([weight.shape[0], weight.shape[1], 1, weight.shape[2]])
+        let y = conv2d(
+            x4, weight: w4, bias: bias, stride: (1, stride), padding: (0, padding), dilation: (1, dilation),
+            groups: groups)
+        return y.reshape([y.shape[0], y.shape[1], y.shape[3]])
+    }
+}
+
+/// Sizes of one convolution and its im2col/GEMM kernels.
+struct ConvGeometry {
+    let n: Int, inC: Int, inH: Int, inW: Int
+    let outC: Int, kH: Int, kW: Int
+    let sH: Int, sW: Int, pH: Int, pW: Int, dH: Int, dW: Int
+    let groups: Int
+    let outH: Int, outW: Int
+
+    var cg: Int { inC / groups }  // input channels per group
+    var og: Int { outC / groups }  // output channels per group
+    var kg: Int { cg * kH * kW }  // GEMM reduction size per group
+    var l: Int { outH * outW }  // output pixels per image
+    /// A 1x1, stride-1, unpadded convolution reads the input plane directly (no im2col).
+    var isPointwise: Bool { kH == 1 && kW == 1 && sH == 1 && sW == 1 && pH == 0 && pW == 0 }
+
+    init(input: [Int], weight: [Int], stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int) {
+        precondition(groups >= 1, "conv: groups must be >= 1, got \(groups)")
+        precondition(stride.0 >= 1 && stride.1 >= 1, "conv: stride must be >= 1, got \(stride)")
+        precondition(padding.0 >= 0 && padding.1 >= 0, "conv: padding must be >= 0, got \(padding)")
+        precondition(dilation.0 >= 1 && dilation.1 >= 1, "conv: dilation must be >= 1, got \(dilation)")
+        n = input[0]; inC = input[1]; inH = input[2]; inW = input[3]
+        outC = weight[0]; kH = weight[2]; kW = weight[3]
+        precondition(inC % groups == 0 && outC % groups == 0,
+                     "conv: input channels \(inC) and output channels \(outC) must be divisible by groups \(groups)")
+        precondition(weight[1] * groups == inC,
+                     "conv: weight \(weight) expects \(weight[1] * groups) input channels (groups \(groups)), input \(input) has \(inC)")
+        (sH, sW) = stride; (pH, pW) = padding; (dH, dW) = dilation
+        self.groups = groups
+        outH = (inH + 2 * pH - dH * (kH - 1) - 1) / sH + 1
+        outW = (inW + 2 * pW - dW * (kW - 1) - 1) / sW + 1
+        precondition(inH + 2 * pH - dH * (kH - 1) - 1 >= 0 && inW + 2 * pW - dW * (kW - 1) - 1 >= 0,
+                     "conv: kernel \(kH)x\(kW) (dilation \(dilation)) is larger than the padded input \(input) (padding \(padding))")
+    }
+
+    func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>) {
+        let l = self.l, kg = self.kg, og = self.og, cg = self.cg
+        if n == 0 || outC == 0 { return }
+        if let bias {
+            for img in 0..<n {
+                for o in 0..<outC { (out + (img * outC + o) * l).update(repeating: bias[o], count: l) }
+            }
+        }
+        let beta: Float = bias == nil ? 0 : 1
+        if cg == 0 {
+            if bias == nil { out.update(repeating: 0, count: n * outC * l) }
+            return
+        }
+        let colCount = isPointwise ? 0 : kg * l
+        Workspace.withBuffer(colCount) { col in
+            for img in 0..<n {
+                for gi in 0..<groups {
+                    let xg = x + (img * inC + gi * cg) * inH * inW
+                    let b: UnsafePointer<Float>
+                    if isPointwise {
+                        b = xg
+                    } else {
+                        im2col(xg, col)
+                        b = UnsafePointer(col)
+                    }
+                    BLAS.sgemm(
+                        transA: false, transB: false, m: og, n: l, k: kg, a: w + gi * og * kg, lda: kg,
+                        b: b, ldb: l, beta: beta, c: out + (img * outC + gi * og) * l, ldc: l)
+                }
+            }
+        }
+    }
+
+    func backward(
+        g: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
+        gx: UnsafeMutablePointer<Float>?, gw: UnsafeMutablePointer<Float>?, gb: UnsafeMutablePointer<Float>?
+    ) {
+        let l = self.l, kg = self.kg, og = self.og, cg = self.cg
+        if let gb {
+            for o in 0..<outC {
+                var acc: Double = 0
+                for img in 0..<n {
+                    let p = g + (img * outC + o) * l
+                    var s: Float = 0
+                    for i in 0..<l { s += p[i] }
+                    acc += Double(s)
+                }
+                gb[o] = Float(acc)
+            }
+        }
+        if let gw, n == 0 || l == 0 { gw.update(repeating: 0, count: outC * kg) }
+        if let gx, cg == 0 || og == 0 || l == 0 { gx.update(repeating: 0, count: n * inC * inH * inW) }
+        if n == 0 || cg == 0 || og == 0 || l == 0 { return }
+        if gx == nil && gw == nil { return }
+        let colCount = isPointwise ? 0 : kg * l
+        Workspace.withBuffer(colCount) { col in
+            Workspace.withBuffer(gx != nil && !isPointwise ? kg * l : 0) { dcol in
+                for img in 0..<n {
+                    for gi in 0..<groups {
+                        let xg = x + (img * inC + gi * cg) * inH * inW
+                        let gyg = g + (img * outC + gi * og) * l
+                        let wg = w + gi * og * kg
+                        if let gw {
+                            let b: UnsafePointer<Float>
+                            if isPointwise {
+                                b = xg
+                            } else {
+                                im2col(xg, col)
+                                b = UnsafePointer(col)
+                            }
+                            // dW_g += dY_g · colᵀ
+                            BLAS.sgemm(
+                                transA: false, transB: true, m: og, n: kg, k: l, a: gyg, lda: l, b: b, ldb: l,
+                                beta: img == 0 ? 0 : 1, c: gw + gi * og * kg, ldc: kg)
+                        }
+                        if let gx {
+                            let gxg = gx + (img * inC + gi * cg) * inH * inW
+                            // dcol = W_gᵀ · dY_g, then scattered back (col2im).
+                            let target = isPointwise ? gxg : dcol
+                            BLAS.sgemm(
+                                transA: true, transB: false, m: kg, n: l, k: og, a: wg, lda: kg, b: gyg, ldb: l,
+                                c: target, ldc: l)
+                            if !isPointwise { col2im(dcol, gxg) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Unfolds the `cg` channels at `src` into `col`, `[cg·kH·kW, outH·outW]`.
+    func im2col(_ src: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>) {
+        let rows = cg * kH * kW
+        let l = self.l
+        let (inH, inW, outH, outW, kH, kW, sH, sW, pH, pW, dH, dW) = (
+            self.inH, self.inW, self.outH, self.outW, self.kH, self.kW, self.sH, self.sW, self.pH, self.pW,
+            self.dH, self.dW)
+        Parallel.forRanges(rows, costPerItem: l, minWork: 1 << 15) { range in
+            for r in range {
+                let c = r / (kH * kW), ki = (r / kW) % kH, kj = r % kW
+                let plane = src + c * inH * inW
+                let dstRow = col + r * l
+                let iwOff = kj * dW - pW
+                // Output columns whose input column is inside the image.
+                var lo = 0, hi = outW
+                if sW == 1 {
+                    lo = Swift.min(Swift.max(-iwOff, 0), outW)
+                    hi = Swift.max(Swift.min(inW - iwOff, outW), lo)
+                }
+                for oh in 0..<outH {
+                    let ih = oh * sH - pH + ki * dH
+                    let d = dstRow + oh * outW
+                    if ih < 0 || ih >= inH {
+                        d.update(repeating: 0, count: outW)
+                        continue
+                    }
+                    let srow = plane + ih * inW
+                    if sW == 1 {
+                        if lo > 0 { d.update(repeating: 0, count: lo) }
+                        if hi > lo { d.advanced(by: lo).update(from: srow + lo + iwOff, count: hi - lo) }
+                        if hi < outW { d.advanced(by: hi).update(repeating: 0, count: outW - hi) }
+                    } else {
+                        for ow in 0..<outW {
+                            let iw = ow * sW + iwOff
+                            d[ow] = iw >= 0 && iw < inW ? srow[iw] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Folds `col` (`[cg·kH·kW, outH·outW]`) back into `cg` image planes at `dst`, summing the
+    /// overlapping contributions (overwrites `dst`). Channels are independent, so they run in
+    /// parallel with a fixed summation order.
+    func col2im(_ col: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+        let l = self.l
+        let (inH, inW, outH, outW, kH, kW, sH, sW, pH, pW, dH, dW) = (
+            self.inH, self.inW, self.outH, self.outW, self.kH, self.kW, self.sH, self.sW, self.pH, self.pW,
+            self.dH, self.dW)
+        Parallel.forRanges(cg, costPerItem: l * kH * kW, minWork: 1 << 15) { range in
+            for c in range {
+                let plane = dst + c * inH * inW
+                plane.update(repeating: 0, count: inH * inW)
+                for ki in 0..<kH {
+                    for kj in 0..<kW {
+                        let srcRow = col + ((c * kH + ki) * kW + kj) * l
+                        let iwOff = kj * dW - pW
+                        var lo = 0, hi = outW
+                        if sW == 1 {
+                            lo = Swift.min(Swift.max(-iwOff, 0), outW)
+                            hi = Swift.max(Swift.min(inW - iwOff, outW), lo)
+                        }
+                        for oh in 0..<outH {
+                            let ih = oh * sH - pH + ki * dH
+                            if ih < 0 || ih >= inH { continue }
+                            let s = srcRow + oh * outW
+                            let drow = plane + ih * inW
+                            if sW == 1 {
+                                let dd = drow + iwOff
+                                for ow in lo..<hi { dd[ow] += s[ow] }
+                            } else {
+                                for ow in 0..<outW {
+                                    let iw = ow * sW + iwOff
+                                    if iw >= 0 && iw < inW { drow[iw] += s[ow] }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Testing
+@testable import TensorEngine
+
+@Suite struct ConvTests {
+    static let conv2dNames = [
+        "conv2d_basic", "conv2d_stride2_pad1", "conv2d_dilation2", "conv2d_groups2", "conv2d_kernel2x3_bias",
+        "conv2d_nobias", "conv2d_asymmetric", "conv2d_depthwise",
+    ]
+
+    @Test(arguments: conv2dNames) func conv2dMatchesPyTorch(_ name: String) {
+        let f = Fixture(engine: name)
+        let cfg = f["config"]
+        let s = cfg.ints("stride"), p = cfg.ints("padding"), d = cfg.ints("dilation"), groups = cfg.int("groups")
+        let (out, grads) = forwardBackward([f.t("x"), f.t("weight"), f.tensor("bias")], g: f.t("g")) { t in
+            Tensor.conv2d(t[0]!, weight: t[1]!, bias: t[2], stride: (s[0], s[1]), padding: (p[0], p[1]),
+                          dilation: (d[0], d[1]), groups: groups)
+        }
+        expectClose(out, f.t("out"), "\(name) out")
+        expectClose(grads[0], f.t("grad_x"), "\(name) grad_x")
+        expectClose(grads[1], f.t("grad_weight"), "\(name) grad_weight")
+        expectClose(grads[2], f.tensor("grad_bias"), "\(name) grad_bias")
+    }
+
+    @Test(arguments: ["conv1d_basic", "conv1d_stride2_pad1_dil2_nobias"]) func conv1dMatchesPyTorch(_ name: String) {
+        let f = Fixture(engine: name)
+        let cfg = f["config"]
+        let s = cfg.ints("stride")[0], p = cfg.ints("padding")[0], d = cfg.ints("dilation")[0]
+        let (out, grads) = forwardBackward([f.t("x"), f.t("weight"), f.tensor("bias")], g: f.t("g")) { t in
+            Tensor.conv1d(t[0]!, weight: t[1]!, bias: t[2], stride: s, padding: p, dilation: d,
+                          groups: cfg.int("groups"))
+        }
+        expectClose(out, f.t("out"), "\(name) out")
+        expectClose(grads[0], f.t("grad_x"), "\(name) grad_x")
+        expectClose(grads[1], f.t("grad_weight"), "\(name) grad_weight")
+        expectClose(grads[2], f.tensor("grad_bias"), "\(name) grad_bias")
+    }
+
+    @Test func conv2dGradCheck() {
+        // stride 2, asymmetric padding and dilation, groups, bias
+        let x = randn([2, 4, 6, 5], seed: 21), w = randn([6, 2, 3, 2], seed: 22), b = randn([6], seed: 23)
+        let y0 = Tensor.conv2d(x, weight: w, bias: b, stride: (2, 1), padding: (1, 2), dilation: (1, 2), groups: 2)
+        let g = randn(y0.shape, seed: 24)
+        gradCheck([x, w, b]) { t in
+            (Tensor.conv2d(t[0], weight: t[1], bias: t[2], stride: (2, 1), padding: (1, 2), dilation: (1, 2),
+                           groups: 2) * g).sum()
+        }
+        // pointwise (1x1) path
+        let w1 = randn([3, 4, 1, 1], seed: 25)
+        let g1 = randn([2, 3, 6, 5], seed: 26)
+        gradCheck([x, w1]) { t in (Tensor.conv2d(t[0], weight: t[1]) * g1).sum() }
+        // conv1d
+        let x1 = randn([2, 3, 9], seed: 27), wc = randn([4, 3, 3], seed: 28)
+        let g2 = randn([2, 4, 5], seed: 29)
+        gradCheck([x1, wc]) { t in (Tensor.conv1d(t[0], weight: t[1], stride: 2, padding: 1) * g2).sum() }
+    }
+
+    @Test func conv2dEdgeCases() {
+        // empty batch
+        let w = randn([4, 3, 3, 3], seed: 30)
+        let y = Tensor.conv2d(Tensor.zeros([0, 3, 5, 5]), weight: w, padding: (1, 1))
+        #expect(y.shape == [0, 4, 5, 5])
+        // NaN propagates to every output that reads it
+        let x = Tensor.zeros([1, 1, 3, 3])
+        x[0, 0, 1, 1] = .nan
+        let z = Tensor.conv2d(x, weight: Tensor.ones([1, 1, 3, 3]), padding: (1, 1))
+        #expect(z.scalars.allSatisfy { $0.isNaN })
+        // kernel equal to the input: one output pixel
+        let k = Tensor.conv2d(Tensor.ones([1, 2, 3, 3]), weight: Tensor.ones([1, 2, 3, 3]))
+        #expect(k.shape == [1, 1, 1, 1] && k.item() == 18)
+    }
+}
