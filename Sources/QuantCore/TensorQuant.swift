@@ -1,0 +1,128 @@
+import Foundation
+import NN
+import TensorEngine
+
+/// The result of a quantizer: dequantized values and their metadata.
+public struct QuantOutput {
+    public var value: Tensor
+    public var scale: Tensor
+    public var zeroPoint: Tensor
+    public var bitWidth: Tensor
+}
+
+/// Integer quantization with a scale, zero point and bit width from their own modules
+/// (Brevitas `RescalingIntQuant` + `IntQuant`):
+///
+///     t = threshold(b); s = scaling(x, t); z = zeroPoint(x, s, b)
+///     y = (clamp(round(x/s + z), minInt, maxInt) − z) · s
+public final class RescalingIntQuant: Module {
+    public let scaling: ScalingImpl
+    public let zeroPoint: ZeroPointImpl
+    public let bitWidthImpl: BitWidthConst
+    public let signed: Bool
+    public let narrowRange: Bool
+    /// Straight-through clamp (weights) instead of a select (activations).
+    public let clampSte: Bool
+
+    public init(scaling: ScalingImpl, zeroPoint: ZeroPointImpl, bitWidth: Int, signed: Bool,
+                narrowRange: Bool, clampSte: Bool) {
+        self.scaling = scaling
+        self.zeroPoint = zeroPoint
+        self.bitWidthImpl = BitWidthConst(bitWidth)
+        self.signed = signed
+        self.narrowRange = narrowRange
+        self.clampSte = clampSte
+        super.init()
+        let intQuant = Marker("IntQuant", "narrow_range=\(narrowRange ? "True" : "False"), signed=\(signed ? "True" : "False")")
+        intQuant.registerModule("float_to_int_impl", Marker("RoundSte"))
+        intQuant.registerModule("tensor_clamp_impl", Marker(clampSte ? "TensorClampSte" : "TensorClamp"))
+        registerModule("int_quant", intQuant)
+        registerModule("scaling_impl", scaling)
+        registerModule("int_scaling_impl", Marker("IntScaling", "signed=\(signed ? "True" : "False"), narrow_range=\(narrowRange ? "True" : "False")"))
+        registerModule("zero_point_impl", zeroPoint)
+        registerModule("msb_clamp_bit_width_impl", bitWidthImpl)
+    }
+
+    /// `[minInt, maxInt]` for the current bit width.
+    public var intRange: (min: Float, max: Float) {
+        let b = bitWidthImpl.bits
+        if signed {
+            let half = Float(1 << (b - 1))
+            return (narrowRange ? -half + 1 : -half, half - 1)
+        }
+        return (0, Float((1 << b) - 1))
+    }
+
+    /// The integer threshold (Brevitas `IntScaling`).
+    public var threshold: Float {
+        let b = bitWidthImpl.bits
+        return signed ? Float(1 << (b - 1)) - (narrowRange ? 1 : 0) : Float((1 << b) - 1)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> QuantOutput {
+        let bw = bitWidthImpl()
+        let s = scaling(x, threshold: Tensor(threshold))
+        let z = zeroPoint(x, scale: s, bitWidth: bw)
+        let r = intRange
+        let y = FakeQuantize.apply(x, scale: s, zeroPoint: z, minInt: r.min, maxInt: r.max, clampSte: clampSte)
+        return QuantOutput(value: y, scale: s, zeroPoint: z, bitWidth: bw)
+    }
+}
+
+/// Bias quantization with the scale given by the layer, `s_in · s_w` (Brevitas
+/// `PrescaledRestrictIntQuant`): buffers `msb_clamp_bit_width_impl.bit_width.value` and
+/// `zero_point.value`. Signed, not narrow range; the clamp is straight-through.
+public final class PrescaledRestrictIntQuant: Module {
+    public let bitWidthImpl: BitWidthConst
+    let zero = StatelessBuffer(0)
+
+    public init(bitWidth: Int) {
+        bitWidthImpl = BitWidthConst(bitWidth)
+        super.init()
+        registerModule("int_quant", Marker("IntQuant", "narrow_range=False, signed=True"))
+        registerModule("msb_clamp_bit_width_impl", bitWidthImpl)
+        registerModule("zero_point", zero)
+    }
+
+    public func callAsFunction(_ x: Tensor, scale: Tensor) -> QuantOutput {
+        let b = bitWidthImpl.bits
+        let half = Float(pow(2.0, Double(b - 1)))
+        let y = FakeQuantize.apply(x, scale: scale, zeroPoint: zero.value, minInt: -half, maxInt: half - 1, clampSte: true)
+        return QuantOutput(value: y, scale: scale, zeroPoint: zero.value, bitWidth: bitWidthImpl())
+    }
+}
+
+/// Requantization of an accumulator to fewer bits by dropping least-significant bits (Brevitas
+/// `TruncIntQuant` with `TruncMsbScaling`):
+///
+///     q = round(x/s + z);  shift = max(inputBits − outputBits, 0)
+///     y_int = clamp(r(q / 2^shift)), r = round (`RoundTo8bit`) or floor (`TruncTo8bit`)
+///     output scale s·2^shift, zero point z / 2^shift
+public final class TruncIntQuant: Module {
+    public let bitWidthImpl: BitWidthConst
+    public let rounding: RestrictRounding
+
+    public init(bitWidth: Int, rounding: RestrictRounding) {
+        bitWidthImpl = BitWidthConst(bitWidth)
+        self.rounding = rounding
+        super.init()
+        registerModule("msb_clamp_bit_width_impl", bitWidthImpl)
+        registerModule("float_to_int_impl", Marker(rounding == .floor ? "FloorSte" : "RoundSte"))
+    }
+
+    public func callAsFunction(_ x: Tensor, scale: Tensor, zeroPoint: Tensor, inputBitWidth: Tensor, signed: Bool) -> QuantOutput {
+        var y = STE.roundSte(x / scale + zeroPoint)
+        let outBits = bitWidthImpl()
+        let shift = Swift.max(inputBitWidth.item() - outBits.item(), 0)
+        let truncScale = Tensor(Float(pow(2.0, Double(shift))))
+        y = y / truncScale
+        y = rounding == .floor ? STE.floorSte(y) : STE.roundSte(y)
+        let b = bitWidthImpl.bits
+        let lo: Float = signed ? -Float(pow(2.0, Double(b - 1))) : 0
+        let hi: Float = signed ? Float(pow(2.0, Double(b - 1))) - 1 : Float(pow(2.0, Double(b))) - 1
+        y = STE.tensorClampSte(y, min: Tensor(lo), max: Tensor(hi))
+        let outScale = scale * truncScale
+        let outZero = zeroPoint / truncScale
+        return QuantOutput(value: (y - outZero) * outScale, scale: outScale, zeroPoint: outZero, bitWidth: outBits)
+    }
+}

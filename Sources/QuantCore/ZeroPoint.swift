@@ -1,0 +1,88 @@
+import NN
+import TensorEngine
+
+/// Produces a quantizer's (integer-valued, float-typed) zero point (Brevitas `zero_point_impl`).
+public protocol ZeroPointImpl: Module {
+    func callAsFunction(_ x: Tensor, scale: Tensor, bitWidth: Tensor) -> Tensor
+}
+
+/// Zero (Brevitas `ZeroZeroPoint`): buffer `zero_point.value`.
+public final class ZeroZeroPoint: Module, ZeroPointImpl {
+    let zero = StatelessBuffer(0)
+    public override init() {
+        super.init()
+        registerModule("zero_point", zero)
+    }
+    public func callAsFunction(_ x: Tensor, scale: Tensor, bitWidth: Tensor) -> Tensor { zero.value }
+}
+
+/// A zero point collected from the negative tail of the input, then learned (Brevitas
+/// `ParameterFromRuntimeZeroPoint` with `quantize_zero_point=True`).
+///
+/// The float zero point `zf` (statistic during collection, buffer in eval before the learned
+/// phase, `value` after) becomes `z = clamp(round(|zf| / s), minInt, maxInt)`, rounded with a
+/// straight-through estimator and clamped with a select.
+public final class ParameterFromRuntimeZeroPoint: Module, ZeroPointImpl, StatsCollecting {
+    public var counter = 0
+    public let collectStatsSteps: Int
+    public let momentum: Float?
+    public let view: StatsView
+    public let value: Tensor
+    public let buffer: Tensor
+    let statsImpl: StatsOpModule
+    let shape: [Int]
+    let minInt: Float, maxInt: Float
+
+    public init(collectStatsSteps: Int, stats: StatsOpModule, view: StatsView, shape: [Int],
+                momentum: Float?, minInt: Float, maxInt: Float) {
+        self.collectStatsSteps = collectStatsSteps
+        self.momentum = momentum
+        self.view = view
+        self.shape = shape
+        self.minInt = minInt
+        self.maxInt = maxInt
+        statsImpl = stats
+        value = Tensor(repeating: 0, shape: shape)
+        buffer = Tensor(repeating: 0, shape: shape)
+        super.init()
+        registerParameter("value", value)
+        registerBuffer("buffer", buffer)
+        registerModule("zero_point_stats_input_view_shape_impl", view.marker)
+        registerModule("zero_point_stats_impl", stats)
+        registerModule("scale_shift_zero_point", Marker("_ScaleShiftZeroPoint"))
+    }
+
+    public func callAsFunction(_ x: Tensor, scale: Tensor, bitWidth: Tensor) -> Tensor {
+        var out: Tensor
+        if training {
+            if counter < collectStatsSteps {
+                let stats = statsImpl(view.apply(x)).reshape(shape)
+                let newCounter = counter + 1
+                Autograd.noGrad {
+                    if counter == 0 {
+                        buffer.assign(buffer + stats.detach())
+                    } else {
+                        momentumUpdate(buffer, stats.detach(), momentum, counter, newCounter)
+                    }
+                }
+                counter = newCounter
+                out = stats + value * 0
+            } else {
+                if counter == collectStatsSteps { finishCollection() }
+                out = value
+            }
+        } else {
+            out = counter <= collectStatsSteps ? buffer : value
+        }
+        out = STE.absBinarySignGrad(out)
+        // _ScaleShiftZeroPoint: to_int(scale, min_int, bit_width, zf) = clamp(round(zf/s + min_int)).
+        let u = STE.roundSte(out / scale + minInt)
+        return STE.tensorClamp(u, min: Tensor(minInt), max: Tensor(maxInt))
+    }
+
+    public func finishCollection() {
+        guard counter <= collectStatsSteps else { return }
+        Autograd.noGrad { value.assign(value + buffer) }
+        counter = collectStatsSteps + 1
+    }
+}

@@ -1,0 +1,189 @@
+/// The configuration of an activation (or input/output) quantizer: Brevitas's activation
+/// injector as a typed value.
+///
+/// Every field is named after the Brevitas keyword it replaces (`bitWidth` is `bit_width`,
+/// `collectStatsSteps` is `collect_stats_steps`, ...). Start from a preset and override per layer
+/// with key paths, so a misspelt setting does not compile:
+///
+/// ```swift
+/// let relu = QuantReLU(actQuant: .uint8ActPerTensorFloat.with(\.bitWidth, 4))
+/// ```
+///
+/// `validate()` reports every inconsistent or unused setting at once (Brevitas silently ignores
+/// `QuantReLU(max_val=6)`; this does not).
+public struct ActQuant: Equatable, Sendable {
+    /// The preset this configuration started from.
+    public var preset: String
+    /// Integer, binary or ternary quantization.
+    public var quantType: QuantType = .int
+    /// Bits of the integer representation (`bit_width`), 2...32 for integer quantization.
+    public var bitWidth: Int = 8
+    /// Signed range `[-2^(b-1), 2^(b-1)-1]` or unsigned `[0, 2^b-1]` (`signed`).
+    public var signed: Bool = true
+    /// Drop the most negative code: `[-(2^(b-1)-1), 2^(b-1)-1]` (`narrow_range`).
+    public var narrowRange: Bool = false
+    /// How the scale is obtained (`scaling_impl_type`).
+    public var scalingImplType: ScalingImplType = .parameterFromStats
+    /// The statistic for statistics-based scaling (`scaling_stats_op`).
+    public var scalingStatsOp: StatsOp = .percentile
+    /// Percentile of |x| for `.percentile`, and the upper one of `.percentileInterval` (`high_percentile_q`).
+    public var highPercentileQ: Double = 99.999
+    /// Lower percentile of `.percentileInterval` and of the zero-point statistic (`low_percentile_q`).
+    public var lowPercentileQ: Double = 0.001
+    /// Training calls that collect statistics before the scale becomes a learned parameter
+    /// (`collect_stats_steps`).
+    public var collectStatsSteps: Int = 300
+    /// Moving-average momentum of the collected statistic; `nil` is a true running mean
+    /// (`scaling_stats_momentum`).
+    public var scalingStatsMomentum: Float? = 0.1
+    /// Constraint on the scale (`restrict_scaling_type`).
+    public var restrictScalingType: RestrictValueType = .fp
+    /// Rounding of a power-of-two exponent (`restrict_value_float_to_int_impl`).
+    public var restrictValueFloatToInt: FloatToIntImplType = .round
+    /// One scale per channel (`scaling_per_output_channel`).
+    public var scalingPerOutputChannel: Bool = false
+    /// Shape of a per-channel scale, e.g. `[1, C, 1, 1]` (`per_channel_broadcastable_shape`).
+    public var perChannelBroadcastableShape: [Int]? = nil
+    /// Permutation that puts the channel first before flattening for statistics
+    /// (`scaling_stats_permute_dims`), e.g. `[1, 0, 2, 3]`.
+    public var scalingStatsPermuteDims: [Int]? = nil
+    /// Lower bound of the scale (`scaling_min_val`); `nil` for none.
+    public var scalingMinVal: Float? = 1e-10
+    /// Lower end of the range for `.const`/`.parameter` scaling (`min_val`).
+    public var minVal: Float? = nil
+    /// Upper end of the range for `.const`/`.parameter` scaling (`max_val`).
+    public var maxVal: Float? = nil
+    /// How the zero point is obtained (`zero_point_impl`).
+    public var zeroPointImplType: ZeroPointImplType = .zero
+    /// Momentum of the collected zero-point statistic (`zero_point_stats_momentum`).
+    public var zeroPointStatsMomentum: Float? = 0.1
+    /// Threshold of ternary quantization, as a fraction of the scale (`threshold`).
+    public var threshold: Float = 0.5
+
+    /// Settings changed after the preset, by Brevitas keyword name.
+    public private(set) var overridden: Set<String> = []
+
+    init(preset: String) { self.preset = preset }
+
+    /// A copy with one setting changed: `.int8ActPerTensorFloat.with(\.bitWidth, 4)`.
+    public func with<V>(_ keyPath: WritableKeyPath<ActQuant, V>, _ value: V) -> ActQuant {
+        var copy = self
+        copy[keyPath: keyPath] = value
+        if let name = ActQuant.keyNames[keyPath] { copy.overridden.insert(name) }
+        return copy
+    }
+
+    /// Marks a setting as overridden by keyword (used by the string-keyed boundary).
+    mutating func markOverridden(_ key: String) { overridden.insert(key) }
+
+    /// Where the value of the setting named `key` (a Brevitas keyword) came from.
+    public func origin(of key: String) -> SettingOrigin {
+        overridden.contains(key) ? .override : .preset(preset)
+    }
+
+    static let keyNames: [PartialKeyPath<ActQuant>: String] = [
+        \ActQuant.quantType: "quant_type", \ActQuant.bitWidth: "bit_width", \ActQuant.signed: "signed",
+        \ActQuant.narrowRange: "narrow_range", \ActQuant.scalingImplType: "scaling_impl_type",
+        \ActQuant.scalingStatsOp: "scaling_stats_op", \ActQuant.highPercentileQ: "high_percentile_q",
+        \ActQuant.lowPercentileQ: "low_percentile_q", \ActQuant.collectStatsSteps: "collect_stats_steps",
+        \ActQuant.scalingStatsMomentum: "scaling_stats_momentum",
+        \ActQuant.restrictScalingType: "restrict_scaling_type",
+        \ActQuant.restrictValueFloatToInt: "restrict_value_float_to_int_impl",
+        \ActQuant.scalingPerOutputChannel: "scaling_per_output_channel",
+        \ActQuant.perChannelBroadcastableShape: "per_channel_broadcastable_shape",
+        \ActQuant.scalingStatsPermuteDims: "scaling_stats_permute_dims",
+        \ActQuant.scalingMinVal: "scaling_min_val", \ActQuant.minVal: "min_val", \ActQuant.maxVal: "max_val",
+        \ActQuant.zeroPointImplType: "zero_point_impl",
+        \ActQuant.zeroPointStatsMomentum: "zero_point_stats_momentum", \ActQuant.threshold: "threshold",
+    ]
+
+    /// The integer range `[minInt, maxInt]` of the codes.
+    public var intRange: (min: Float, max: Float) {
+        IntRange.of(bitWidth: bitWidth, signed: signed, narrowRange: narrowRange)
+    }
+
+    /// Checks the configuration; every problem is reported at once.
+    public func validate(context: String) throws(QuantConfigError) {
+        var problems: [QuantConfigError.Problem] = []
+        func problem(_ key: String, _ msg: String) { problems.append(.init(key: key, message: msg)) }
+        switch quantType {
+        case .int:
+            if bitWidth < 2 || bitWidth > 32 {
+                problem("bit_width", "\(bitWidth) is outside 2...32 for integer quantization")
+            }
+        case .binary, .ternary:
+            if overridden.contains("bit_width") {
+                problem("bit_width", "\(quantType.rawValue) quantizers have a fixed bit width; remove the setting")
+            }
+        }
+        switch scalingImplType {
+        case .const, .parameter:
+            if minVal == nil && maxVal == nil {
+                problem("max_val", "scaling_impl_type \(scalingImplType.rawValue) needs max_val (and min_val for signed ranges) to set the clipping range")
+            } else if maxVal == nil {
+                problem("max_val", "required by scaling_impl_type \(scalingImplType.rawValue) (min_val is given)")
+            } else if signed && minVal == nil && quantType == .int {
+                problem("min_val", "required for a signed range with scaling_impl_type \(scalingImplType.rawValue)")
+            }
+            if let lo = minVal, let hi = maxVal, lo > hi { problem("min_val", "min_val \(lo) is greater than max_val \(hi)") }
+            for k in ["collect_stats_steps", "scaling_stats_momentum", "scaling_stats_op", "high_percentile_q"] where overridden.contains(k) {
+                problem(k, "is not used by scaling_impl_type \(scalingImplType.rawValue); it only applies to parameter_from_stats")
+            }
+        case .parameterFromStats, .stats:
+            for k in ["min_val", "max_val"] where overridden.contains(k) {
+                problem(k, "is not used by scaling_impl_type \(scalingImplType.rawValue) (the range comes from statistics); set scaling_impl_type to 'parameter' or 'const' to give a range")
+            }
+            if collectStatsSteps < 0 { problem("collect_stats_steps", "must be >= 0, got \(collectStatsSteps)") }
+            if !(0 < highPercentileQ && highPercentileQ <= 100) { problem("high_percentile_q", "must be in (0, 100], got \(highPercentileQ)") }
+            if !(0 <= lowPercentileQ && lowPercentileQ < 100) { problem("low_percentile_q", "must be in [0, 100), got \(lowPercentileQ)") }
+            if let m = scalingStatsMomentum, !(0 < m && m <= 1) { problem("scaling_stats_momentum", "must be in (0, 1] or None, got \(m)") }
+        }
+        if scalingPerOutputChannel {
+            if perChannelBroadcastableShape == nil {
+                problem("per_channel_broadcastable_shape", "required when scaling_per_output_channel is True, e.g. (1, C, 1, 1)")
+            }
+            if let shape = perChannelBroadcastableShape, shape.filter({ $0 != 1 }).count > 1 {
+                problem("per_channel_broadcastable_shape", "\(shape) must have exactly one dimension larger than 1")
+            }
+            if scalingImplType == .parameterFromStats && scalingStatsPermuteDims == nil {
+                problem("scaling_stats_permute_dims", "required for per-channel statistics, e.g. (1, 0, 2, 3) for NCHW")
+            }
+        } else {
+            for k in ["per_channel_broadcastable_shape", "scaling_stats_permute_dims"] where overridden.contains(k) {
+                problem(k, "is only used with scaling_per_output_channel=True")
+            }
+        }
+        if let m = scalingMinVal, !(m >= 0) { problem("scaling_min_val", "must be >= 0, got \(m)") }
+        if zeroPointImplType == .parameterFromStats && signed {
+            problem("zero_point_impl", "a learned zero point needs an unsigned range (signed=False)")
+        }
+        if zeroPointImplType == .parameterFromStats && scalingImplType != .parameterFromStats {
+            problem("zero_point_impl", "parameter_from_stats zero points need scaling_impl_type parameter_from_stats")
+        }
+        if quantType != .ternary && overridden.contains("threshold") {
+            problem("threshold", "only used by ternary quantizers")
+        }
+        if !problems.isEmpty { throw QuantConfigError(context: context, problems: problems) }
+    }
+}
+
+/// Integer ranges and thresholds of Brevitas's `IntQuant` / `IntScaling`.
+public enum IntRange {
+    /// `[min_int, max_int]`: signed `[-2^(b-1), 2^(b-1)-1]` (narrow: `-2^(b-1)+1`), unsigned `[0, 2^b-1]`.
+    public static func of(bitWidth b: Int, signed: Bool, narrowRange: Bool) -> (min: Float, max: Float) {
+        if signed {
+            let half = Float(pow2(b - 1))
+            return (narrowRange ? -half + 1 : -half, half - 1)
+        }
+        return (0, Float(pow2(b)) - 1)
+    }
+
+    /// The integer threshold the clipping range is divided by (`IntScaling`): signed `2^(b-1)`
+    /// (narrow `2^(b-1)-1`), unsigned `2^b-1`.
+    public static func threshold(bitWidth b: Int, signed: Bool, narrowRange: Bool) -> Float {
+        if signed { return Float(pow2(b - 1)) - (narrowRange ? 1 : 0) }
+        return Float(pow2(b)) - 1
+    }
+
+    static func pow2(_ e: Int) -> Double { Double(sign: .plus, exponent: e, significand: 1) }
+}

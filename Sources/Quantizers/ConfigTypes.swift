@@ -1,0 +1,81 @@
+/// Brevitas's configuration enums (`brevitas.inject.enum`), as Swift enums. Their raw values are
+/// Brevitas's spellings, accepted case-insensitively at the string-keyed boundary.
+
+/// How a quantizer obtains its scale (`ScalingImplType`).
+public enum ScalingImplType: String, CaseIterable, Sendable {
+    /// A fixed clipping range (`ConstScaling`).
+    case const
+    /// A learned clipping range, initialised from `min_val`/`max_val` (`ParameterScaling`).
+    case parameter
+    /// Statistics collected for `collect_stats_steps` training calls, then a learned parameter
+    /// (`ParameterFromRuntimeStatsScaling`, activations).
+    case parameterFromStats = "parameter_from_stats"
+    /// Statistics of the tensor itself, recomputed at every call (`StatsFromParameterScaling`, weights).
+    case stats
+}
+
+/// The statistic behind a statistics-based scale (`StatsOp`).
+public enum StatsOp: String, CaseIterable, Sendable {
+    /// max |x|.
+    case max
+    /// The `high_percentile_q` percentile of |x| (`AbsPercentile`).
+    case percentile
+    /// `x_(high) − min(x_(low), 0)` (`PercentileInterval`), for shifted quantizers.
+    case percentileInterval = "percentile_interval"
+    /// `max(x) − min(min(x), 0)`-style range (`AbsMinMax`/`MinMax`).
+    case minMax = "min_max"
+}
+
+/// How a scale is constrained (`RestrictValueType`).
+public enum RestrictValueType: String, CaseIterable, Sendable {
+    /// Any positive float.
+    case fp
+    /// A power of two, learned as log2 (fixed point).
+    case powerOfTwo = "power_of_two"
+}
+
+/// The rounding of a restricted value or of the quantized integer (`FloatToIntImplType`).
+public enum FloatToIntImplType: String, CaseIterable, Sendable {
+    case round, ceil, floor
+}
+
+/// The integer-quantization family (`QuantType`).
+public enum QuantType: String, CaseIterable, Sendable {
+    /// Integer quantization at `bit_width` bits.
+    case int
+    /// Sign quantization to ±scale (1 bit).
+    case binary
+    /// {−scale, 0, +scale} with a threshold (2 bits).
+    case ternary
+}
+
+/// How a zero point is obtained.
+public enum ZeroPointImplType: String, CaseIterable, Sendable {
+    /// No zero point (symmetric quantization).
+    case zero
+    /// Collected from the negative tail, then learned (`ParameterFromRuntimeZeroPoint`).
+    case parameterFromStats = "parameter_from_stats"
+}
+
+/// Rounding of truncation (`TruncTo8bit` floors, `RoundTo8bit` rounds).
+public enum TruncRounding: String, CaseIterable, Sendable {
+    case round, floor
+}
+
+/// Where a resolved setting came from, for `explain()`.
+public enum SettingOrigin: Equatable, Sendable, CustomStringConvertible {
+    /// The preset's value.
+    case preset(String)
+    /// A per-layer override (key path or keyword).
+    case override
+    /// Derived from other settings or from the layer (e.g. the per-channel shape of a weight).
+    case derived(String)
+
+    public var description: String {
+        switch self {
+        case .preset(let p): return "preset \(p)"
+        case .override: return "override"
+        case .derived(let why): return "derived: \(why)"
+        }
+    }
+}

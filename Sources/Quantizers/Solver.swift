@@ -1,0 +1,100 @@
+import NN
+import QuantCore
+import TensorEngine
+
+/// Turns typed quantizer configurations into Brevitas's core modules (Brevitas's solvers,
+/// `brevitas.quant.solver`). Each entry point validates first and reports every problem at once.
+extension ActQuant {
+    var restrict: Restrict {
+        switch restrictScalingType {
+        case .fp: return .float
+        case .powerOfTwo: return .powerOfTwo(rounding: RestrictRounding(rawValue: restrictValueFloatToInt.rawValue)!)
+        }
+    }
+
+    var scalingShape: [Int] { scalingPerOutputChannel ? (perChannelBroadcastableShape ?? []) : [] }
+
+    var statsView: StatsView {
+        scalingPerOutputChannel ? .overOutputChannel(permuteDims: scalingStatsPermuteDims) : .overTensor
+    }
+
+    /// The initial clipping range of `.parameter`/`.const` scaling: `max(|min_val|, |max_val|)`.
+    var initialRange: Float { Swift.max(Swift.abs(minVal ?? 0), Swift.abs(maxVal ?? 0)) }
+
+    /// Builds the `tensor_quant` module.
+    public func makeTensorQuant(context: String) throws(QuantConfigError) -> TensorQuantizer {
+        try validate(context: context)
+        let scaling = try makeScaling(context: context)
+        switch quantType {
+        case .binary: return BinaryQuant(scaling: scaling, clamp: true)
+        case .ternary: return TernaryQuant(scaling: scaling, threshold: threshold)
+        case .int:
+            let range = intRange
+            let zp: ZeroPointImpl
+            switch zeroPointImplType {
+            case .zero: zp = ZeroZeroPoint()
+            case .parameterFromStats:
+                zp = ParameterFromRuntimeZeroPoint(
+                    collectStatsSteps: collectStatsSteps, stats: NegativePercentileOrZero(q: lowPercentileQ),
+                    view: statsView, shape: scalingShape, momentum: zeroPointStatsMomentum,
+                    minInt: range.min, maxInt: range.max)
+            }
+            return RescalingIntQuant(scaling: scaling, zeroPoint: zp, bitWidth: bitWidth, signed: signed,
+                                     narrowRange: narrowRange, clampSte: false)
+        }
+    }
+
+    func makeScaling(context: String) throws(QuantConfigError) -> ScalingImpl {
+        switch scalingImplType {
+        case .parameterFromStats:
+            let stats: StatsOpModule
+            switch scalingStatsOp {
+            case .percentile: stats = AbsPercentile(q: highPercentileQ)
+            case .max: stats = AbsMax()
+            case .percentileInterval: stats = PercentileInterval(lowQ: lowPercentileQ, highQ: highPercentileQ)
+            case .minMax:
+                throw QuantConfigError(context: context, problems: [.init(key: "scaling_stats_op", message: "'min_max' is not supported for activations; use 'percentile', 'max' or 'percentile_interval'")])
+            }
+            return ParameterFromRuntimeStatsScaling(
+                collectStatsSteps: collectStatsSteps, stats: stats, view: statsView, scalingShape: scalingShape,
+                restrict: restrict, momentum: scalingStatsMomentum, scalingMinVal: scalingMinVal)
+        case .parameter:
+            return ParameterScaling(initial: initialRange, shape: scalingShape, restrict: restrict, scalingMinVal: scalingMinVal)
+        case .const:
+            return ConstScaling(range: initialRange, restrict: restrict)
+        case .stats:
+            throw QuantConfigError(context: context, problems: [.init(key: "scaling_impl_type", message: "'stats' (runtime statistics without a learned phase) is not supported for activations; use 'parameter_from_stats'")])
+        }
+    }
+}
+
+extension WeightQuant {
+    var restrict: Restrict {
+        switch restrictScalingType {
+        case .fp: return .float
+        case .powerOfTwo: return .powerOfTwo(rounding: RestrictRounding(rawValue: restrictValueFloatToInt.rawValue)!)
+        }
+    }
+
+    /// Builds the weight `tensor_quant` for a weight of shape `weightShape` (`[out, in, ...]`).
+    public func makeTensorQuant(weightShape: [Int], context: String) throws(QuantConfigError) -> TensorQuantizer {
+        try validate(context: context)
+        let perChannelShape = [weightShape[0]] + [Int](repeating: 1, count: weightShape.count - 1)
+        let shape = scalingPerOutputChannel ? perChannelShape : []
+        let scaling: ScalingImpl
+        switch scalingImplType {
+        case .const: scaling = ConstScaling(range: scalingConst ?? 1, restrict: restrict)
+        default:
+            scaling = StatsFromParameterScaling(
+                stats: AbsMax(), view: scalingPerOutputChannel ? .overOutputChannel(permuteDims: nil) : .overTensor,
+                scalingShape: shape, restrict: restrict, scalingMinVal: scalingMinVal)
+        }
+        switch quantType {
+        case .binary: return BinaryQuant(scaling: scaling, clamp: false)
+        case .ternary: return TernaryQuant(scaling: scaling, threshold: threshold)
+        case .int:
+            return RescalingIntQuant(scaling: scaling, zeroPoint: ZeroZeroPoint(), bitWidth: bitWidth, signed: signed,
+                                     narrowRange: narrowRange, clampSte: true)
+        }
+    }
+}

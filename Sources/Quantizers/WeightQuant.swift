@@ -1,0 +1,204 @@
+/// The configuration of a weight quantizer (Brevitas's weight injector as a typed value).
+///
+/// ```swift
+/// QuantConv2d(3, 16, kernelSize: 3, weightQuant: .int8WeightPerChannelFloat.with(\.bitWidth, 4))
+/// ```
+public struct WeightQuant: Equatable, Sendable {
+    public var preset: String
+    public var quantType: QuantType = .int
+    /// `weight_bit_width` / `bit_width`.
+    public var bitWidth: Int = 8
+    public var signed: Bool = true
+    /// `[-(2^(b-1)-1), 2^(b-1)-1]`, threshold `2^(b-1)-1` (127 at 8 bits).
+    public var narrowRange: Bool = true
+    /// `.stats` (recomputed from the weight every call) or `.const`.
+    public var scalingImplType: ScalingImplType = .stats
+    public var scalingStatsOp: StatsOp = .max
+    public var restrictScalingType: RestrictValueType = .fp
+    public var restrictValueFloatToInt: FloatToIntImplType = .round
+    /// One scale per output channel (`weight_scaling_per_output_channel`).
+    public var scalingPerOutputChannel: Bool = false
+    public var scalingMinVal: Float? = 1e-10
+    /// The constant scale of `.const` scaling (`scaling_const`).
+    public var scalingConst: Float? = nil
+    /// Threshold of ternary quantization, as a fraction of the scale.
+    public var threshold: Float = 0.5
+
+    public private(set) var overridden: Set<String> = []
+
+    init(preset: String) { self.preset = preset }
+
+    public func with<V>(_ keyPath: WritableKeyPath<WeightQuant, V>, _ value: V) -> WeightQuant {
+        var copy = self
+        copy[keyPath: keyPath] = value
+        if let name = WeightQuant.keyNames[keyPath] { copy.overridden.insert(name) }
+        return copy
+    }
+
+    mutating func markOverridden(_ key: String) { overridden.insert(key) }
+
+    public func origin(of key: String) -> SettingOrigin { overridden.contains(key) ? .override : .preset(preset) }
+
+    static let keyNames: [PartialKeyPath<WeightQuant>: String] = [
+        \WeightQuant.quantType: "quant_type", \WeightQuant.bitWidth: "bit_width", \WeightQuant.signed: "signed",
+        \WeightQuant.narrowRange: "narrow_range", \WeightQuant.scalingImplType: "scaling_impl_type",
+        \WeightQuant.scalingStatsOp: "scaling_stats_op", \WeightQuant.restrictScalingType: "restrict_scaling_type",
+        \WeightQuant.restrictValueFloatToInt: "restrict_value_float_to_int_impl",
+        \WeightQuant.scalingPerOutputChannel: "scaling_per_output_channel",
+        \WeightQuant.scalingMinVal: "scaling_min_val", \WeightQuant.scalingConst: "scaling_const",
+        \WeightQuant.threshold: "threshold",
+    ]
+
+    public func validate(context: String) throws(QuantConfigError) {
+        var problems: [QuantConfigError.Problem] = []
+        func problem(_ key: String, _ msg: String) { problems.append(.init(key: key, message: msg)) }
+        if quantType == .int && (bitWidth < 2 || bitWidth > 32) {
+            problem("bit_width", "\(bitWidth) is outside 2...32 for integer quantization")
+        }
+        switch scalingImplType {
+        case .stats:
+            if scalingStatsOp != .max { problem("scaling_stats_op", "weights support only 'max' statistics here, got '\(scalingStatsOp.rawValue)'") }
+            if overridden.contains("scaling_const") { problem("scaling_const", "is not used by scaling_impl_type stats") }
+        case .const:
+            if scalingConst == nil { problem("scaling_const", "required by scaling_impl_type const") }
+        case .parameter, .parameterFromStats:
+            problem("scaling_impl_type", "'\(scalingImplType.rawValue)' is not supported for weights; use 'stats' or 'const'")
+        }
+        if quantType != .ternary && overridden.contains("threshold") { problem("threshold", "only used by ternary quantizers") }
+        if !problems.isEmpty { throw QuantConfigError(context: context, problems: problems) }
+    }
+}
+
+extension WeightQuant {
+    /// Signed narrow-range 8-bit, per-tensor scale `max|W| / 127` recomputed every call.
+    public static let int8WeightPerTensorFloat = WeightQuant(preset: "Int8WeightPerTensorFloat")
+
+    /// As `int8WeightPerTensorFloat` with one scale per output channel.
+    public static let int8WeightPerChannelFloat: WeightQuant = {
+        var q = WeightQuant(preset: "Int8WeightPerChannelFloat")
+        q.scalingPerOutputChannel = true
+        return q
+    }()
+
+    /// Power-of-two per-tensor scale, `2^ceil(log2(max|W| / 127))`.
+    public static let int8WeightPerTensorFixedPoint: WeightQuant = {
+        var q = WeightQuant(preset: "Int8WeightPerTensorFixedPoint")
+        q.restrictScalingType = .powerOfTwo
+        q.restrictValueFloatToInt = .ceil
+        return q
+    }()
+
+    /// Power-of-two per-channel scales.
+    public static let int8WeightPerChannelFixedPoint: WeightQuant = {
+        var q = int8WeightPerTensorFixedPoint
+        q.preset = "Int8WeightPerChannelFixedPoint"
+        q.scalingPerOutputChannel = true
+        return q
+    }()
+
+    /// ±0.1 weights (sign with a constant scale).
+    public static let signedBinaryWeightPerTensorConst: WeightQuant = {
+        var q = WeightQuant(preset: "SignedBinaryWeightPerTensorConst")
+        q.quantType = .binary
+        q.bitWidth = 1
+        q.scalingImplType = .const
+        q.scalingConst = 0.1
+        return q
+    }()
+
+    /// {−0.1, 0, +0.1} weights (threshold half the scale).
+    public static let signedTernaryWeightPerTensorConst: WeightQuant = {
+        var q = WeightQuant(preset: "SignedTernaryWeightPerTensorConst")
+        q.quantType = .ternary
+        q.bitWidth = 2
+        q.scalingImplType = .const
+        q.scalingConst = 0.1
+        return q
+    }()
+
+    public static func preset(named name: String) -> WeightQuant? {
+        switch name {
+        case "Int8WeightPerTensorFloat": return .int8WeightPerTensorFloat
+        case "Int8WeightPerChannelFloat": return .int8WeightPerChannelFloat
+        case "Int8WeightPerTensorFixedPoint": return .int8WeightPerTensorFixedPoint
+        case "Int8WeightPerChannelFixedPoint": return .int8WeightPerChannelFixedPoint
+        case "SignedBinaryWeightPerTensorConst": return .signedBinaryWeightPerTensorConst
+        case "SignedTernaryWeightPerTensorConst": return .signedTernaryWeightPerTensorConst
+        default: return nil
+        }
+    }
+
+    public static let presetNames = [
+        "Int8WeightPerTensorFloat", "Int8WeightPerChannelFloat", "Int8WeightPerTensorFixedPoint",
+        "Int8WeightPerChannelFixedPoint", "SignedBinaryWeightPerTensorConst", "SignedTernaryWeightPerTensorConst",
+    ]
+}
+
+/// The configuration of a bias quantizer: the scale is the layer's `s_in · s_w`, so the layer
+/// needs a quantized input (Brevitas `IntBias`, `requires_input_scale=True`).
+public struct BiasQuant: Equatable, Sendable {
+    public var preset: String
+    /// `bias_bit_width`.
+    public var bitWidth: Int
+    public private(set) var overridden: Set<String> = []
+
+    init(preset: String, bitWidth: Int) {
+        self.preset = preset
+        self.bitWidth = bitWidth
+    }
+
+    public func with<V>(_ keyPath: WritableKeyPath<BiasQuant, V>, _ value: V) -> BiasQuant {
+        var copy = self
+        copy[keyPath: keyPath] = value
+        if keyPath == \BiasQuant.bitWidth { copy.overridden.insert("bit_width") }
+        return copy
+    }
+
+    mutating func markOverridden(_ key: String) { overridden.insert(key) }
+    public func origin(of key: String) -> SettingOrigin { overridden.contains(key) ? .override : .preset(preset) }
+
+    public static let int8Bias = BiasQuant(preset: "Int8Bias", bitWidth: 8)
+    public static let int16Bias = BiasQuant(preset: "Int16Bias", bitWidth: 16)
+    public static let int32Bias = BiasQuant(preset: "Int32Bias", bitWidth: 32)
+
+    public static func preset(named name: String) -> BiasQuant? {
+        switch name {
+        case "Int8Bias": return .int8Bias
+        case "Int16Bias": return .int16Bias
+        case "Int32Bias": return .int32Bias
+        default: return nil
+        }
+    }
+    public static let presetNames = ["Int8Bias", "Int16Bias", "Int32Bias"]
+
+    public func validate(context: String) throws(QuantConfigError) {
+        if bitWidth < 2 || bitWidth > 32 {
+            throw QuantConfigError(context: context, problems: [.init(key: "bit_width", message: "\(bitWidth) is outside 2...32")])
+        }
+    }
+}
+
+/// The configuration of an accumulator truncation (Brevitas `TruncTo8bit` / `RoundTo8bit`).
+public struct TruncQuant: Equatable, Sendable {
+    public var preset: String
+    public var bitWidth: Int = 8
+    public var rounding: TruncRounding
+
+    public static let truncTo8bit = TruncQuant(preset: "TruncTo8bit", rounding: .floor)
+    public static let roundTo8bit = TruncQuant(preset: "RoundTo8bit", rounding: .round)
+
+    public func with<V>(_ keyPath: WritableKeyPath<TruncQuant, V>, _ value: V) -> TruncQuant {
+        var copy = self
+        copy[keyPath: keyPath] = value
+        return copy
+    }
+
+    public static func preset(named name: String) -> TruncQuant? {
+        switch name {
+        case "TruncTo8bit": return .truncTo8bit
+        case "RoundTo8bit": return .roundTo8bit
+        default: return nil
+        }
+    }
+    public static let presetNames = ["TruncTo8bit", "RoundTo8bit"]
+}
