@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.2
 import PackageDescription
 
 let package = Package(
@@ -7,6 +7,9 @@ let package = Package(
     products: [
         .library(name: "TensorEngine", targets: ["TensorEngine"]),
         .library(name: "NN", targets: ["NN"]),
+        .library(name: "QuantCore", targets: ["QuantCore"]),
+        .library(name: "Quantizers", targets: ["Quantizers"]),
+        .library(name: "QuantNN", targets: ["QuantNN"]),
     ],
     targets: [
         .systemLibrary(
@@ -30,6 +33,10 @@ let package = Package(
             resources: [.copy("Resources/digits.csv.gz"), .copy("Resources/DIGITS-LICENSE.md")]
         ),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .target(name: "QuantCore", dependencies: ["TensorEngine", "NN"]),
+        .target(name: "Quantizers", dependencies: ["TensorEngine", "NN", "QuantCore"]),
+        .target(name: "QuantNN", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers"]),
+        .testTarget(name: "QuantTests", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),
     ],
     swiftLanguageModes: [.v5]
 )

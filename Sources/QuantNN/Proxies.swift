@@ -1,0 +1,163 @@
+import NN
+import QuantCore
+import Quantizers
+import TensorEngine
+
+/// The float activation a quantized activation layer applies before quantizing.
+public enum ActivationImpl: Equatable, Sendable {
+    case identity, relu, sigmoid, tanh
+    case hardtanh(min: Float, max: Float)
+
+    func apply(_ x: Tensor) -> Tensor {
+        switch self {
+        case .identity: return x
+        case .relu: return x.relu()
+        case .sigmoid: return x.sigmoid()
+        case .tanh: return x.tanh()
+        case .hardtanh(let lo, let hi): return x.hardtanh(min: lo, max: hi)
+        }
+    }
+
+    /// Whether a QuantTensor's metadata stays valid through the function (Brevitas
+    /// `passthrough_act`): identity, ReLU and hard tanh keep grid values on the grid.
+    var isPassthrough: Bool {
+        switch self {
+        case .identity, .relu, .hardtanh: return true
+        case .sigmoid, .tanh: return false
+        }
+    }
+
+    var typeName: String {
+        switch self {
+        case .identity: return "Identity"
+        case .relu: return "ReLU"
+        case .sigmoid: return "Sigmoid"
+        case .tanh: return "Tanh"
+        case .hardtanh: return "Hardtanh"
+        }
+    }
+}
+
+/// An activation quantizer attached to a layer (Brevitas `ActQuantProxyFromInjector`): applies
+/// the activation, then quantizes, and returns a QuantTensor. With no configuration it only
+/// applies the activation, passing a QuantTensor input's metadata through when the activation
+/// allows it.
+public final class ActQuantProxy: Module {
+    /// The configuration, `nil` when quantization is disabled.
+    public let config: ActQuant?
+    /// The quantizer (`fused_activation_quant_proxy.tensor_quant`), `nil` when disabled.
+    public let tensorQuant: TensorQuantizer?
+    public let activation: ActivationImpl
+    /// Whether this proxy exists only as a placeholder (an input quantizer that is off).
+    let hasFusedProxy: Bool
+
+    /// - Parameters:
+    ///   - fused: `false` for a disabled input quantizer that has no activation (Brevitas sets
+    ///     `fused_activation_quant_proxy` to None).
+    public init(config: ActQuant?, activation: ActivationImpl, fused: Bool = true, context: String) throws(QuantConfigError) {
+        self.config = config
+        self.activation = activation
+        self.hasFusedProxy = fused || config != nil
+        tensorQuant = try config?.makeTensorQuant(context: context)
+        super.init()
+        registerModule("_zero_hw_sentinel", StatelessBuffer(0))
+        if hasFusedProxy {
+            let fusedProxy = Marker("FusedActivationQuantProxy")
+            fusedProxy.registerModule("activation_impl", Marker(activation.typeName))
+            if let tensorQuant { fusedProxy.registerModule("tensor_quant", tensorQuant) }
+            registerModule("fused_activation_quant_proxy", fusedProxy)
+        }
+    }
+
+    /// Whether quantization is on.
+    public var isQuantEnabled: Bool { tensorQuant != nil }
+
+    public override var typeName: String { "ActQuantProxyFromInjector" }
+
+    public func callAsFunction(_ x: QuantValue) -> QuantValue {
+        guard hasFusedProxy else { return x }
+        let y = activation.apply(x.value)
+        guard let tensorQuant else {
+            if activation.isPassthrough, case .quant(let q) = x {
+                return .quant(QuantTensor(value: y, scale: q.scale, zeroPoint: q.zeroPoint, bitWidth: q.bitWidth, signed: q.signed, training: training))
+            }
+            return .float(y)
+        }
+        let o = tensorQuant(y)
+        return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: tensorQuant.isSigned, training: training))
+    }
+}
+
+/// A weight quantizer (Brevitas `WeightQuantProxyFromInjector`).
+public final class WeightQuantProxy: Module {
+    public let config: WeightQuant?
+    public let tensorQuant: TensorQuantizer?
+
+    public init(config: WeightQuant?, weightShape: [Int], context: String) throws(QuantConfigError) {
+        self.config = config
+        tensorQuant = try config?.makeTensorQuant(weightShape: weightShape, context: context)
+        super.init()
+        registerModule("_zero_hw_sentinel", StatelessBuffer(0))
+        if let tensorQuant { registerModule("tensor_quant", tensorQuant) }
+    }
+
+    public var isQuantEnabled: Bool { tensorQuant != nil }
+    public override var typeName: String { "WeightQuantProxyFromInjector" }
+
+    public func callAsFunction(_ w: Tensor) -> QuantValue {
+        guard let tensorQuant else { return .float(w) }
+        let o = tensorQuant(w)
+        return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: tensorQuant.isSigned, training: training))
+    }
+}
+
+/// A bias quantizer whose scale is the layer's `s_in · s_w` (Brevitas `BiasQuantProxyFromInjector`).
+public final class BiasQuantProxy: Module {
+    public let config: BiasQuant?
+    public let tensorQuant: PrescaledRestrictIntQuant?
+
+    public init(config: BiasQuant?, context: String) throws(QuantConfigError) {
+        try config?.validate(context: context)
+        self.config = config
+        tensorQuant = config.map { PrescaledRestrictIntQuant(bitWidth: $0.bitWidth) }
+        super.init()
+        registerModule("_zero_hw_sentinel", StatelessBuffer(0))
+        if let tensorQuant { registerModule("tensor_quant", tensorQuant) }
+    }
+
+    public var isQuantEnabled: Bool { tensorQuant != nil }
+    public override var typeName: String { "BiasQuantProxyFromInjector" }
+
+    /// Quantizes `bias` with scale `(s_in · s_w).view(-1)`; needs both input and weight quantized.
+    public func callAsFunction(_ bias: Tensor, input: QuantValue, weight: QuantValue, layer: String) throws -> QuantValue {
+        guard let tensorQuant else { return .float(bias) }
+        guard let qi = input.quantTensor, let qw = weight.quantTensor else {
+            throw QuantLayerError.missingQuantInput(layer: layer, reason: "the bias quantizer \(config!.preset) needs a quantized input and weight to take its scale from; enable input_quant (e.g. Int8ActPerTensorFloat) or feed a QuantTensor")
+        }
+        let scale = (qi.scale.reshape([-1]) * qw.scale.reshape([-1]))
+        let o = tensorQuant(bias, scale: scale.count == 1 ? scale.reshape([1]) : scale)
+        return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: true, training: training))
+    }
+}
+
+/// Accumulator truncation (Brevitas `TruncQuantProxyFromInjector`).
+public final class TruncQuantProxy: Module {
+    public let config: TruncQuant?
+    public let tensorQuant: TruncIntQuant?
+
+    public init(config: TruncQuant?) {
+        self.config = config
+        tensorQuant = config.map { TruncIntQuant(bitWidth: $0.bitWidth, rounding: $0.rounding == .floor ? .floor : .round) }
+        super.init()
+        registerModule("_zero_hw_sentinel", StatelessBuffer(0))
+        if let tensorQuant { registerModule("tensor_quant", tensorQuant) }
+    }
+
+    public override var typeName: String { "TruncQuantProxyFromInjector" }
+
+    public func callAsFunction(_ x: QuantValue) -> QuantValue {
+        guard let tensorQuant, let q = x.quantTensor else { return x }
+        let o = tensorQuant(q.value, scale: q.scale, zeroPoint: q.zeroPoint, inputBitWidth: q.bitWidth, signed: q.signed)
+        return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: q.signed, training: training))
+    }
+}

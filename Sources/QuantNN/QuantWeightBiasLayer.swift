@@ -1,0 +1,215 @@
+import Foundation
+import NN
+import QuantCore
+import Quantizers
+import TensorEngine
+
+/// The shared machinery of layers with a weight, an optional bias and input/output quantizers
+/// (Brevitas `QuantWeightBiasInputOutputLayer`): quantize the input, the weight and the bias, run
+/// the float op, attach the accumulator metadata, quantize the output.
+///
+/// Accumulator metadata (input and weight quantized, zero points 0):
+/// scale `s_in · s_w`, bit width `ceil(log2(maxUint_in · maxUint_w · fanIn))`, with a quantized
+/// bias `max(that, bias bits) + 1`; a float bias folds into the zero point `-bias / scale`.
+open class QuantWeightBiasLayer: Module, QuantLayer {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public let inputQuant: ActQuantProxy
+    public let outputQuant: ActQuantProxy
+    public let weightQuant: WeightQuantProxy
+    public let biasQuant: BiasQuantProxy
+    public let returnQuantTensor: Bool
+    let layerName: String
+
+    init(name: String, weight: Tensor, bias: Tensor?, weightQuant: WeightQuant?, biasQuant: BiasQuant?,
+         inputQuant: ActQuant?, outputQuant: ActQuant?, returnQuantTensor: Bool) throws(QuantConfigError) {
+        layerName = name
+        self.weight = weight
+        self.bias = bias
+        self.inputQuant = try ActQuantProxy(config: inputQuant, activation: .identity, fused: false, context: "\(name).input_quant")
+        self.outputQuant = try ActQuantProxy(config: outputQuant, activation: .identity, fused: false, context: "\(name).output_quant")
+        self.weightQuant = try WeightQuantProxy(config: weightQuant, weightShape: weight.shape, context: "\(name).weight_quant")
+        self.biasQuant = try BiasQuantProxy(config: biasQuant, context: "\(name).bias_quant")
+        self.returnQuantTensor = returnQuantTensor
+        super.init()
+        registerParameter("weight", weight)
+        if let bias { registerParameter("bias", bias) }
+        registerModule("input_quant", self.inputQuant)
+        registerModule("output_quant", self.outputQuant)
+        registerModule("weight_quant", self.weightQuant)
+        registerModule("bias_quant", self.biasQuant)
+    }
+
+    open override var typeName: String { layerName }
+
+    /// The float operation (convolution or linear map) on dequantized values.
+    func op(_ x: Tensor, _ w: Tensor, _ b: Tensor?) -> Tensor { fatalError("subclass") }
+    /// Number of input elements per output element (`C_in/groups · kh · kw` or `in_features`).
+    var fanIn: Int { weight.shape.dropFirst().reduce(1, *) }
+    /// Shape that puts a per-output-channel vector on the channel dimension of the output.
+    func channelView(_ out: Tensor) -> [Int] {
+        var s = [Int](repeating: 1, count: out.rank)
+        s[1] = -1
+        return s
+    }
+
+    /// The quantized weight (Brevitas `quant_weight()`).
+    public func quantWeight() -> QuantValue { weightQuant(weight) }
+
+    public func forward(_ input: QuantValue) throws -> QuantValue {
+        let qi = inputQuant(input)
+        let qw = weightQuant(weight)
+        let accIsQuant = qi.quantTensor != nil && qw.quantTensor != nil
+        if returnQuantTensor && !accIsQuant && !outputQuant.isQuantEnabled {
+            throw QuantLayerError.notQuantized(layer: layerName, reason: "neither the accumulator (needs a quantized input and weight) nor output_quant is quantized")
+        }
+        var qb: QuantValue? = nil
+        if let bias { qb = try biasQuant(bias, input: qi, weight: qw, layer: layerName) }
+        let out = op(qi.value, qw.value, qb?.value)
+        var acc = QuantValue.float(out)
+        if let i = qi.quantTensor, let w = qw.quantTensor {
+            let maxIn = QuantTensor.maxInt(i.bitWidth, signed: false).item()
+            let maxW = QuantTensor.maxInt(w.bitWidth, signed: false).item()
+            var bits = Float(Foundation.ceil(Foundation.log2(Double(maxIn) * Double(maxW) * Double(fanIn))))
+            let view = channelView(out)
+            let scale = w.scale.reshape(view) * i.scale.reshape(view)
+            var zeroPoint = Tensor.zeros([1])
+            if let b = qb {
+                if let bq = b.quantTensor {
+                    bits = Swift.max(bits, bq.bitWidth.item()) + 1
+                    if !bq.scale.isClose(to: scale.reshape([-1])) && !(bq.scale.count == 1 && scale.count == 1 && bq.scale.isClose(to: scale.reshape([1]))) {
+                        zeroPoint = -b.value.reshape(view) / scale
+                    }
+                } else {
+                    zeroPoint = -b.value.reshape(view) / scale
+                }
+            }
+            let zeroInputs = i.zeroPoint.scalars.allSatisfy { $0 == 0 } && w.zeroPoint.scalars.allSatisfy { $0 == 0 }
+            if zeroInputs {
+                acc = .quant(QuantTensor(value: out, scale: scale, zeroPoint: zeroPoint, bitWidth: Tensor(bits),
+                                         signed: i.signed || w.signed, training: i.training || w.training))
+            }
+        }
+        let result = outputQuant(acc)
+        guard returnQuantTensor else { return .float(result.value) }
+        guard result.quantTensor != nil else {
+            throw QuantLayerError.notQuantized(layer: layerName, reason: "the accumulator has a non-zero input zero point, so its metadata cannot be computed; enable output_quant")
+        }
+        return result
+    }
+
+    /// The dequantized output (throws only when a bias quantizer lacks a quantized input).
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forwardValue(.float(x)) }
+    /// The dequantized output of a QuantTensor input.
+    public func callAsFunction(_ x: QuantTensor) throws -> Tensor { try forwardValue(.quant(x)) }
+
+    func forwardValue(_ x: QuantValue) throws -> Tensor {
+        let qi = inputQuant(x)
+        let qw = weightQuant(weight)
+        let qb = try bias.map { try biasQuant($0, input: qi, weight: qw, layer: layerName) }
+        return outputQuant(.float(op(qi.value, qw.value, qb?.value))).value
+    }
+}
+
+/// A quantized fully connected layer (Brevitas `QuantLinear`): `y = x·Wᵀ + b` with quantized
+/// `W` (default `Int8WeightPerTensorFloat`), optional quantized input, bias and output.
+public final class QuantLinear: QuantWeightBiasLayer {
+    public let inFeatures: Int, outFeatures: Int
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true,
+                weightQuant: WeightQuant? = .int8WeightPerTensorFloat, biasQuant: BiasQuant? = nil,
+                inputQuant: ActQuant? = nil, outputQuant: ActQuant? = nil, returnQuantTensor: Bool = false,
+                generator: RandomGenerator = .global) throws(QuantConfigError) {
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        let w = generator.kaimingUniform([outFeatures, inFeatures])
+        let bound = 1 / Float(inFeatures).squareRoot()
+        let b = bias ? generator.uniform([outFeatures], low: -bound, high: bound) : nil
+        try super.init(name: "QuantLinear", weight: w, bias: b, weightQuant: weightQuant, biasQuant: biasQuant,
+                       inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor)
+    }
+
+    override func op(_ x: Tensor, _ w: Tensor, _ b: Tensor?) -> Tensor { Tensor.linear(x, weight: w, bias: b) }
+    override var fanIn: Int { inFeatures }
+    public override var extraRepr: String {
+        "in_features=\(inFeatures), out_features=\(outFeatures), bias=\(bias == nil ? "False" : "True")"
+    }
+}
+
+/// A quantized 2-D convolution (Brevitas `QuantConv2d`), NCHW.
+public final class QuantConv2d: QuantWeightBiasLayer {
+    public let inChannels: Int, outChannels: Int
+    public let kernelSize: IntOrPair, stride: IntOrPair, padding: IntOrPair, dilation: IntOrPair
+    public let groups: Int
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: IntOrPair, stride: IntOrPair = 1,
+                padding: IntOrPair = 0, dilation: IntOrPair = 1, groups: Int = 1, bias: Bool = true,
+                weightQuant: WeightQuant? = .int8WeightPerTensorFloat, biasQuant: BiasQuant? = nil,
+                inputQuant: ActQuant? = nil, outputQuant: ActQuant? = nil, returnQuantTensor: Bool = false,
+                generator: RandomGenerator = .global) throws(QuantConfigError) {
+        precondition(inChannels % groups == 0 && outChannels % groups == 0,
+                     "QuantConv2d: in_channels \(inChannels) and out_channels \(outChannels) must be divisible by groups \(groups)")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        let shape = [outChannels, inChannels / groups, kernelSize.first, kernelSize.second]
+        let w = generator.kaimingUniform(shape)
+        let bound = 1 / Float(RandomGenerator.fans(shape).fanIn).squareRoot()
+        let b = bias ? generator.uniform([outChannels], low: -bound, high: bound) : nil
+        try super.init(name: "QuantConv2d", weight: w, bias: b, weightQuant: weightQuant, biasQuant: biasQuant,
+                       inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor)
+    }
+
+    override func op(_ x: Tensor, _ w: Tensor, _ b: Tensor?) -> Tensor {
+        Tensor.conv2d(x, weight: w, bias: b, stride: stride.pair, padding: padding.pair, dilation: dilation.pair, groups: groups)
+    }
+
+    public override var extraRepr: String {
+        func t(_ p: IntOrPair) -> String { "(\(p.first), \(p.second))" }
+        var s = "\(inChannels), \(outChannels), kernel_size=\(t(kernelSize)), stride=\(t(stride))"
+        if padding.first != 0 || padding.second != 0 { s += ", padding=\(t(padding))" }
+        if dilation.first != 1 || dilation.second != 1 { s += ", dilation=\(t(dilation))" }
+        if groups != 1 { s += ", groups=\(groups)" }
+        if bias == nil { s += ", bias=False" }
+        return s
+    }
+}
+
+/// A quantized 1-D convolution (Brevitas `QuantConv1d`), NCL.
+public final class QuantConv1d: QuantWeightBiasLayer {
+    public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int, dilation: Int, groups: Int
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                dilation: Int = 1, groups: Int = 1, bias: Bool = true,
+                weightQuant: WeightQuant? = .int8WeightPerTensorFloat, biasQuant: BiasQuant? = nil,
+                inputQuant: ActQuant? = nil, outputQuant: ActQuant? = nil, returnQuantTensor: Bool = false,
+                generator: RandomGenerator = .global) throws(QuantConfigError) {
+        precondition(inChannels % groups == 0 && outChannels % groups == 0,
+                     "QuantConv1d: in_channels \(inChannels) and out_channels \(outChannels) must be divisible by groups \(groups)")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        let shape = [outChannels, inChannels / groups, kernelSize]
+        let w = generator.kaimingUniform(shape)
+        let bound = 1 / Float(RandomGenerator.fans(shape).fanIn).squareRoot()
+        let b = bias ? generator.uniform([outChannels], low: -bound, high: bound) : nil
+        try super.init(name: "QuantConv1d", weight: w, bias: b, weightQuant: weightQuant, biasQuant: biasQuant,
+                       inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor)
+    }
+
+    override func op(_ x: Tensor, _ w: Tensor, _ b: Tensor?) -> Tensor {
+        Tensor.conv1d(x, weight: w, bias: b, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+
+    public override var extraRepr: String {
+        "\(inChannels), \(outChannels), kernel_size=(\(kernelSize),), stride=(\(stride),)" + (bias == nil ? ", bias=False" : "")
+    }
+}

@@ -1,0 +1,82 @@
+import Testing
+import TensorEngine
+import QuantCore
+@testable import Quantizers
+@testable import QuantNN
+
+@Suite struct ConfigTests {
+    @Test func keyPathOverridesRecordTheirOrigin() {
+        let q = ActQuant.uint8ActPerTensorFloat.with(\.bitWidth, 4)
+        #expect(q.bitWidth == 4 && !q.signed)
+        #expect(q.origin(of: "bit_width") == .override)
+        #expect(q.origin(of: "collect_stats_steps") == .preset("Uint8ActPerTensorFloat"))
+    }
+
+    @Test(arguments: [0, 1, 33])
+    func badBitWidthsAreRejectedWithTheKey(bits: Int) {
+        #expect(throws: QuantConfigError.self) { try QuantReLU(actQuant: .uint8ActPerTensorFloat.with(\.bitWidth, bits)) }
+        do {
+            _ = try QuantReLU(actQuant: .uint8ActPerTensorFloat.with(\.bitWidth, bits))
+        } catch {
+            #expect(error.context == "QuantReLU.act_quant")
+            #expect(error.problems.map(\.key) == ["bit_width"])
+        }
+    }
+
+    @Test func maxValWithStatisticsScalingIsAnErrorNotSilentlyIgnored() throws {
+        // Brevitas: QuantReLU(max_val=6) silently ignores max_val.
+        #expect(throws: QuantConfigError.self) { try LayerFactory.make(className: "QuantReLU", kwargs: ["max_val": .number(6)]) }
+    }
+
+    @Test func unknownKeysListTheValidOnes() {
+        do {
+            _ = try LayerFactory.make(className: "QuantIdentity", kwargs: ["bit_widht": .number(4)])
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("bit_widht"))
+            #expect(error.description.contains("unknown or unused"))
+        }
+        do {
+            _ = try ActQuant.int8ActPerTensorFloat.applying(["bit_widht": .number(4)], context: "test")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("bit_width"))
+        }
+    }
+
+    @Test func perChannelNeedsItsShape() {
+        #expect(throws: QuantConfigError.self) {
+            try QuantReLU(actQuant: .uint8ActPerTensorFloat.with(\.scalingPerOutputChannel, true))
+        }
+    }
+
+    @Test func minGreaterThanMaxIsRejected() {
+        #expect(throws: QuantConfigError.self) { try QuantHardTanh(minVal: 1, maxVal: -1) }
+    }
+
+    @Test func hardTanhWithoutRangeFailsAtConstruction() {
+        #expect(throws: QuantConfigError.self) { try LayerFactory.make(className: "QuantHardTanh", kwargs: [:]) }
+    }
+
+    @Test func overridingADisabledQuantizerIsAnError() {
+        #expect(throws: QuantConfigError.self) {
+            try LayerFactory.make(className: "QuantConv2d", kwargs: ["in_channels": .number(1), "out_channels": .number(1), "kernel_size": .number(3), "input_bit_width": .number(4)])
+        }
+    }
+
+    @Test func unknownPresetNamesAreErrors() {
+        #expect(throws: QuantConfigError.self) {
+            try LayerFactory.make(className: "QuantReLU", kwargs: ["act_quant": .quantizer("Uint9ActPerTensorFloat")])
+        }
+    }
+
+    @Test func everyPresetBuilds() throws {
+        for name in ActQuant.presetNames {
+            let q = ActQuant.preset(named: name, minVal: -1, maxVal: 1)!
+            _ = try QuantIdentity(actQuant: q)
+        }
+        for name in WeightQuant.presetNames {
+            _ = try QuantLinear(4, 2, weightQuant: WeightQuant.preset(named: name)!)
+        }
+    }
+}

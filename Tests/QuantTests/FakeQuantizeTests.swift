@@ -1,0 +1,119 @@
+import Testing
+import TensorEngine
+@testable import QuantCore
+
+@Suite struct FakeQuantizeTests {
+    /// A table of edge cases at 8 bits, scale 0.5, zero point 0: ties round half to even.
+    @Test(arguments: [
+        (Float(0.25), Float(0)),      // 0.5 -> 0 (tie to even)
+        (0.75, 1.0),                   // 1.5 -> 2
+        (1.25, 1.0),                   // 2.5 -> 2
+        (-0.25, 0),                    // -0.5 -> 0
+        (-0.75, -1.0),                 // -1.5 -> -2
+        (63.5, 63.5),                  // 127
+        (63.75, 63.5),                 // 127.5 -> 128 -> clamped 127
+        (-64, -64),                    // -128 fits signed
+        (-100, -64),                   // clipped
+    ])
+    func signedEdgeCases(input: Float, expected: Float) {
+        let y = FakeQuantize.apply(Tensor([input]), scale: Tensor(0.5), zeroPoint: Tensor(0), minInt: -128, maxInt: 127)
+        #expect(y.item() == expected)
+    }
+
+    @Test func nanPropagatesAndInfClamps() {
+        let y = FakeQuantize.apply(Tensor([.nan, .infinity, -.infinity]), scale: Tensor(0.5), zeroPoint: Tensor(0), minInt: 0, maxInt: 255)
+        #expect(y.scalars[0].isNaN)
+        #expect(y.scalars[1] == 127.5 && y.scalars[2] == 0)
+    }
+
+    @Test func emptyTensor() {
+        let y = FakeQuantize.apply(Tensor.zeros([0, 3]), scale: Tensor(1), zeroPoint: Tensor(0), minInt: -8, maxInt: 7)
+        #expect(y.shape == [0, 3])
+    }
+
+    @Test func matchesTheUnfusedFormula() {
+        let x = RandomGenerator(seed: 3).normal([4, 3, 5]) * 3
+        let s = Tensor(shape: [1, 3, 1], [0.02, 0.05, 0.1]), z = Tensor(shape: [1, 3, 1], [3, 0, 7])
+        let y = FakeQuantize.apply(x, scale: s, zeroPoint: z, minInt: 0, maxInt: 15)
+        let ref = ((x / s + z).rounded().clamp(min: 0, max: 15) - z) * s
+        #expect(y.scalars == ref.scalars)
+    }
+
+    /// The scale gradient against the documented LSQ-style formula, computed independently.
+    @Test func gradientsFollowTheDocumentedFormula() {
+        let x = RandomGenerator(seed: 4).normal([50]) * 2
+        let g = RandomGenerator(seed: 5).normal([50])
+        let s = Tensor(0.05, requiresGrad: true), z = Tensor(2, requiresGrad: true)
+        x.requiresGrad = true
+        let y = FakeQuantize.apply(x, scale: s, zeroPoint: z, minInt: -8, maxInt: 7)
+        (y * g).sum().backward()
+        var ds: Double = 0, dz: Double = 0
+        var gx: [Float] = []
+        for (xi, gi) in zip(x.scalars, g.scalars) {
+            let r = (xi / 0.05 + 2).rounded(.toNearestOrEven)
+            if r > 7 || r < -8 {
+                let q: Float = r > 7 ? 7 : -8
+                ds += Double(gi) * Double(q - 2)
+                dz -= Double(gi) * 0.05
+                gx.append(0)
+            } else {
+                ds += Double(gi) * (Double(r - 2) - Double(xi / 0.05))
+                gx.append(gi)
+            }
+        }
+        #expect(abs(Double(s.grad!.item()) - ds) < 1e-4)
+        #expect(abs(Double(z.grad!.item()) - dz) < 1e-5)
+        #expect(x.grad!.scalars == gx)
+    }
+
+    @Test func steClampPassesGradientEverywhere() {
+        let x = Tensor([-10, 0.3, 10], requiresGrad: true)
+        let y = FakeQuantize.apply(x, scale: Tensor(0.1), zeroPoint: Tensor(0), minInt: -7, maxInt: 7, clampSte: true)
+        y.sum().backward()
+        #expect(x.grad!.scalars == [1, 1, 1])
+        #expect(y.scalars.map { ($0 * 10).rounded() } == [-7, 3, 7])
+    }
+
+    @Test(arguments: 2...16)
+    func everyBitWidthStaysOnItsGrid(bits: Int) {
+        let x = RandomGenerator(seed: UInt64(bits)).normal([200]) * 4
+        let half = Float(1 << (bits - 1))
+        let y = FakeQuantize.apply(x, scale: Tensor(0.01), zeroPoint: Tensor(0), minInt: -half, maxInt: half - 1)
+        for v in y.scalars {
+            let q = v / 0.01
+            #expect(abs(q - q.rounded()) < 1e-2 && q.rounded() >= -half && q.rounded() <= half - 1)
+        }
+    }
+}
+
+@Suite struct STETests {
+    @Test func straightThroughRoundingFunctions() {
+        let x = Tensor([0.5, 1.5, -2.5, 0.2], requiresGrad: true)
+        let y = STE.roundSte(x) + STE.ceilSte(x) + STE.floorSte(x)
+        #expect(STE.roundSte(x).scalars == [0, 2, -2, 0])
+        y.sum().backward()
+        #expect(x.grad!.scalars == [3, 3, 3, 3])
+    }
+
+    @Test func absBinarySignGradUsesPlusOneAtZero() {
+        let x = Tensor([-2, 0, 3], requiresGrad: true)
+        STE.absBinarySignGrad(x).sum().backward()
+        #expect(x.grad!.scalars == [-1, 1, 1])
+    }
+
+    @Test func tensorClampIsASelect() {
+        let x = Tensor([-3, 0.5, 3], requiresGrad: true)
+        let y = STE.tensorClamp(x, min: Tensor(-1), max: Tensor(1))
+        y.sum().backward()
+        #expect(y.scalars == [-1, 0.5, 1])
+        #expect(x.grad!.scalars == [0, 1, 0])
+    }
+
+    @Test func signedClampMinKeepsTheSign() {
+        let x = Tensor([-1e-12, 1e-12, 0.5], requiresGrad: true)
+        let y = signedClampMin(x, 1e-10)
+        #expect(y.scalars == [-1e-10, 1e-10, 0.5])
+        y.sum().backward()
+        #expect(x.grad!.scalars == [1, 1, 1])
+    }
+}
