@@ -1,0 +1,148 @@
+import TensorEngine
+
+/// A 2-D convolution over `[N, C, H, W]` inputs (`torch.nn.Conv2d`, zero padding).
+///
+/// Shapes: `weight` is `[outChannels, inChannels / groups, kH, kW]`, `bias` is `[outChannels]`,
+/// the output is `[N, outChannels, Ho, Wo]` with
+/// `Ho = (H + 2·padding − dilation·(kH − 1) − 1) / stride + 1` (floor), likewise `Wo`.
+///
+/// Initialisation is PyTorch's: Kaiming-uniform with `a = √5` for `weight` and uniform in
+/// `±1/√fanIn` for `bias`, `fanIn = inChannels / groups · kH · kW`.
+///
+/// ```swift
+/// let conv = Conv2d(1, 8, kernelSize: 3, padding: 1)
+/// conv(Tensor.zeros([2, 1, 8, 8])).shape  // [2, 8, 8, 8]
+/// print(conv)  // Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+/// ```
+open class Conv2d: Module, Layer {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernelSize: IntOrPair
+    public let stride: IntOrPair
+    public let padding: IntOrPair
+    public let dilation: IntOrPair
+    public let groups: Int
+    /// `[outChannels, inChannels / groups, kH, kW]`, state-dict key `weight`.
+    public let weight: Tensor
+    /// `[outChannels]`, state-dict key `bias`; `nil` without bias.
+    public let bias: Tensor?
+
+    public init(
+        inChannels: Int, outChannels: Int, kernelSize: IntOrPair, stride: IntOrPair = 1, padding: IntOrPair = 0,
+        dilation: IntOrPair = 1, groups: Int = 1, bias: Bool = true, generator: RandomGenerator = .global
+    ) {
+        precondition(inChannels > 0 && outChannels > 0, "Conv2d: channels must be positive, got \(inChannels) -> \(outChannels)")
+        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
+                     "Conv2d: groups \(groups) must divide inChannels \(inChannels) and outChannels \(outChannels)")
+        precondition(kernelSize.first > 0 && kernelSize.second > 0, "Conv2d: kernelSize \(kernelSize) must be positive")
+        precondition(stride.first > 0 && stride.second > 0, "Conv2d: stride \(stride) must be positive")
+        precondition(padding.first >= 0 && padding.second >= 0, "Conv2d: padding \(padding) must be >= 0")
+        precondition(dilation.first > 0 && dilation.second > 0, "Conv2d: dilation \(dilation) must be positive")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        let shape = [outChannels, inChannels / groups, kernelSize.first, kernelSize.second]
+        weight = generator.kaimingUniform(shape)
+        let bound = 1 / Float(RandomGenerator.fans(shape).fanIn).squareRoot()
+        self.bias = bias ? generator.uniform([outChannels], low: -bound, high: bound) : nil
+        super.init()
+        registerParameter("weight", weight)
+        if let b = self.bias { registerParameter("bias", b) }
+    }
+
+    /// `Conv2d(inChannels, outChannels, kernelSize: ...)`.
+    public convenience init(
+        _ inChannels: Int, _ outChannels: Int, kernelSize: IntOrPair, stride: IntOrPair = 1, padding: IntOrPair = 0,
+        dilation: IntOrPair = 1, groups: Int = 1, bias: Bool = true
+    ) {
+        self.init(
+            inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
+            padding: padding, dilation: dilation, groups: groups, bias: bias)
+    }
+
+    open func callAsFunction(_ x: Tensor) -> Tensor {
+        Tensor.conv2d(
+            x, weight: weight, bias: bias, stride: stride.pair, padding: padding.pair, dilation: dilation.pair,
+            groups: groups)
+    }
+
+    open override var extraRepr: String {
+        var s = "\(inChannels), \(outChannels), kernel_size=\(kernelSize.tupleDescription), stride=\(stride.tupleDescription)"
+        if padding.pair != (0, 0) { s += ", padding=\(padding.tupleDescription)" }
+        if dilation.pair != (1, 1) { s += ", dilation=\(dilation.tupleDescription)" }
+        if groups != 1 { s += ", groups=\(groups)" }
+        if bias == nil { s += ", bias=False" }
+        return s
+    }
+}
+
+/// A 1-D convolution over `[N, C, L]` inputs (`torch.nn.Conv1d`, zero padding).
+///
+/// Shapes: `weight` is `[outChannels, inChannels / groups, kernelSize]`, the output is
+/// `[N, outChannels, Lo]`, `Lo = (L + 2·padding − dilation·(kernelSize − 1) − 1) / stride + 1`.
+/// Initialisation as ``Conv2d``.
+open class Conv1d: Module, Layer {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+    public let dilation: Int
+    public let groups: Int
+    /// `[outChannels, inChannels / groups, kernelSize]`, state-dict key `weight`.
+    public let weight: Tensor
+    /// `[outChannels]`, state-dict key `bias`; `nil` without bias.
+    public let bias: Tensor?
+
+    public init(
+        inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1,
+        groups: Int = 1, bias: Bool = true, generator: RandomGenerator = .global
+    ) {
+        precondition(inChannels > 0 && outChannels > 0, "Conv1d: channels must be positive, got \(inChannels) -> \(outChannels)")
+        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
+                     "Conv1d: groups \(groups) must divide inChannels \(inChannels) and outChannels \(outChannels)")
+        precondition(kernelSize > 0 && stride > 0 && padding >= 0 && dilation > 0,
+                     "Conv1d: invalid kernelSize \(kernelSize), stride \(stride), padding \(padding) or dilation \(dilation)")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        let shape = [outChannels, inChannels / groups, kernelSize]
+        weight = generator.kaimingUniform(shape)
+        let bound = 1 / Float(RandomGenerator.fans(shape).fanIn).squareRoot()
+        self.bias = bias ? generator.uniform([outChannels], low: -bound, high: bound) : nil
+        super.init()
+        registerParameter("weight", weight)
+        if let b = self.bias { registerParameter("bias", b) }
+    }
+
+    /// `Conv1d(inChannels, outChannels, kernelSize: ...)`.
+    public convenience init(
+        _ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1,
+        groups: Int = 1, bias: Bool = true
+    ) {
+        self.init(
+            inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride, padding: padding,
+            dilation: dilation, groups: groups, bias: bias)
+    }
+
+    open func callAsFunction(_ x: Tensor) -> Tensor {
+        Tensor.conv1d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+
+    open override var extraRepr: String {
+        var s = "\(inChannels), \(outChannels), kernel_size=(\(kernelSize),), stride=(\(stride),)"
+        if padding != 0 { s += ", padding=(\(padding),)" }
+        if dilation != 1 { s += ", dilation=(\(dilation),)" }
+        if groups != 1 { s += ", groups=\(groups)" }
+        if bias == nil { s += ", bias=False" }
+        return s
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import NN
+import Testing
+import TensorEngine
+
+/// The fixture's MLP written as a user module: its state-dict keys are the fixture's.
+final class FixtureMLP: Module, Layer {
+    let fc1 = Linear(8, 5), fc2 = Linear(5, 3)
+    override init() {
+        super.init()
+        registerModule("fc1", fc1)
+        registerModule("fc2", fc2)
+    }
+    func callAsFunction(_ x: Tensor) -> Tensor { fc2(fc1(x).relu()) }
+}
+
+/// Loads `weight`/`bias` from a fixture into `layer`, runs it on a leaf copy of `x`, back-propagates
+/// the fixture's `g` and compares output and gradients.
+func checkLayer(
+    _ layer: some Layer, _ f: Fixture, _ name: String, rtol: Float = 1e-4, atol: Float = 1e-5,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    var sd: StateDict = ["weight": f.t("weight")]
+    if let b = f.tensor("bias") { sd["bias"] = b }
+    try layer.loadStateDict(sd)
+    let x = leaf(f.t("x"))
+    let out = layer(x)
+    out.backward(f.t("g"))
+    expectClose(out, f.t("out"), rtol: rtol, atol: atol, "\(name) out", sourceLocation: sourceLocation)
+    expectClose(x.grad, f.t("grad_x"), rtol: rtol, atol: atol, "\(name) grad_x", sourceLocation: sourceLocation)
+    expectClose(layer.tensor(at: "weight")?.grad, f.t("grad_weight"), rtol: rtol, atol: atol, "\(name) grad_weight", sourceLocation: sourceLocation)
+    expectClose(layer.tensor(at: "bias")?.grad, f.tensor("grad_bias"), rtol: rtol, atol: atol, "\(name) grad_bias", sourceLocation: sourceLocation)
+}
+
+@Suite struct LayerTests {
+    @Test func linearMatchesPyTorch() throws {
+        for c in try Fixture("engine", "linear").cases() {
+            let w = c.t("weight")
+            try checkLayer(Linear(w.shape[1], w.shape[0], bias: c.has("bias")), c, c.string("name"))
+        }
+    }
+
+    @Test func mlpForwardAndGradientsMatchPyTorch() throws {
+        let f = try Fixture("nn", "mlp")
+        let model = FixtureMLP()
+        try model.loadStateDict(StateDict(f["params"].json.keys.sorted().map { ($0, f["params"].t($0)) }))
+        let x = leaf(f.t("x"))
+        expectClose(model.fc1(x), f.t("hidden_pre_relu"), "hidden")
+        let out = model(x)
+        expectClose(out, f.t("out"), "out")
+        out.backward(f.t("g"))
+        expectClose(x.grad, f.t("grad_x"), "grad_x")
+        for (name, p) in model.namedParameters() { expectClose(p.grad, f["grads"].t(name), name) }
+    }
+
+    static let conv2dCases = [
+        "conv2d_basic", "conv2d_stride2_pad1", "conv2d_dilation2", "conv2d_groups2", "conv2d_kernel2x3_bias",
+        "conv2d_nobias", "conv2d_asymmetric", "conv2d_depthwise",
+    ]
+
+    @Test(arguments: conv2dCases)
+    func conv2dMatchesPyTorch(_ name: String) throws {
+        let f = try Fixture("engine", name)
+        let config = f["config"], w = f.t("weight")
+        let groups = config.int("groups")
+        func pair(_ key: String) -> IntOrPair {
+            let v = (config.json[key] as! [NSNumber]).map(\.intValue)
+            return IntOrPair(v[0], v[1])
+        }
+        let conv = Conv2d(
+            inChannels: w.shape[1] * groups, outChannels: w.shape[0], kernelSize: IntOrPair(w.shape[2], w.shape[3]),
+            stride: pair("stride"), padding: pair("padding"), dilation: pair("dilation"), groups: groups,
+            bias: f.has("bias"))
+        try checkLayer(conv, f, name, rtol: 1e-4, atol: 1e-4)
+    }
+
+    @Test(arguments: ["conv1d_basic", "conv1d_stride2_pad1_dil2_nobias"])
+    func conv1dMatchesPyTorch(_ name: String) throws {
+        let f = try Fixture("engine", name)
+        let config = f["config"], w = f.t("weight")
+        func first(_ key: String) -> Int { (config.json[key] as! [NSNumber])[0].intValue }
+        let groups = config.int("groups")
+        let conv = Conv1d(
+            inChannels: w.shape[1] * groups, outChannels: w.shape[0], kernelSize: w.shape[2], stride: first("stride"),
+            padding: first("padding"), dilation: first("dilation"), groups: groups, bias: f.has("bias"))
+        try checkLayer(conv, f, name, rtol: 1e-4, atol: 1e-4)
+    }
+
+    @Test func defaultInitialisationIsPyTorchs() {
+        let generator = RandomGenerator(seed: 3)
+        for (layer, fanIn) in [
+            (Linear(inFeatures: 200, outFeatures: 100, generator: generator) as Module, 200),
+            (Conv2d(inChannels: 8, outChannels: 64, kernelSize: 3, groups: 2, generator: generator), 36),
+            (Conv1d(inChannels: 6, outChannels: 40, kernelSize: 5, generator: generator), 30),
+        ] {
+            let bound = 1 / Float(fanIn).squareRoot()
+            for (name, p) in layer.namedParameters() {
+                let v = p.scalars
+                #expect(v.allSatisfy { abs($0) <= bound }, "\(layer.typeName).\(name) exceeds ±\(bound)")
+                if name == "weight" {
+                    // Uniform on ±bound: standard deviation bound/√3.
+                    let std = (v.map { $0 * $0 }.reduce(0, +) / Float(v.count)).squareRoot()
+                    #expect(abs(std - bound / Float(3).squareRoot()) < 0.05 * bound, "\(layer.typeName) std \(std)")
+                }
+            }
+        }
+        let a = Linear(inFeatures: 3, outFeatures: 2, generator: RandomGenerator(seed: 9))
+        let b = Linear(inFeatures: 3, outFeatures: 2, generator: RandomGenerator(seed: 9))
+        #expect(a.weight.isEqual(to: b.weight) && a.bias!.isEqual(to: b.bias!), "seeded initialisation is reproducible")
+    }
+
+    @Test func layerDescriptionsMatchPyTorch() {
+        #expect(Conv2d(1, 8, kernelSize: 3).description == "Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1))")
+        #expect(Conv2d(4, 8, kernelSize: [2, 3], stride: 2, padding: 1, dilation: 2, groups: 2, bias: false).description
+            == "Conv2d(4, 8, kernel_size=(2, 3), stride=(2, 2), padding=(1, 1), dilation=(2, 2), groups=2, bias=False)")
+        #expect(Conv1d(3, 4, kernelSize: 3, padding: 1).description == "Conv1d(3, 4, kernel_size=(3,), stride=(1,), padding=(1,))")
+        #expect(Linear(4, 2, bias: false).description == "Linear(in_features=4, out_features=2, bias=False)")
+        #expect(ReLU().description == "ReLU()")
+    }
+
+    @Test func activationsAndShapes() {
+        let x = leaf(Tensor([-2, -0.5, 0, 0.5, 2]))
+        #expect(HardTanh()(x).scalars == [-1, -0.5, 0, 0.5, 1])
+        HardTanh(minValue: -1, maxValue: 1)(x).sum().backward()
+        #expect(x.grad!.scalars == [0, 1, 1, 1, 0])
+        #expect(ReLU()(x).scalars == [0, 0, 0, 0.5, 2])
+        expectClose(Sigmoid()(Tensor([0])), Tensor([0.5]))
+        expectClose(Tanh()(Tensor([0.5])), Tensor([Float(0.46211716)]))
+        #expect(Identity()(x) === x)
+        #expect(Flatten()(Tensor.zeros([2, 3, 4, 5])).shape == [2, 60])
+        #expect(Flatten(startDim: 0, endDim: 1)(Tensor.zeros([2, 3, 4])).shape == [6, 4])
+    }
+}
