@@ -131,3 +131,43 @@ func checkLayer(
         #expect(Flatten(startDim: 0, endDim: 1)(Tensor.zeros([2, 3, 4])).shape == [6, 4])
     }
 }
+
+@Suite struct PoolingLayerTests {
+    func pair(_ f: Fixture, _ key: String) -> IntOrPair {
+        let v = (f.json[key] as! [NSNumber]).map(\.intValue)
+        return IntOrPair(v[0], v[1])
+    }
+
+    func check(_ layer: some Layer, _ c: Fixture, sourceLocation: SourceLocation = #_sourceLocation) {
+        let x = leaf(c.t("x"))
+        let out = layer(x)
+        out.backward(c.t("g"))
+        expectClose(out, c.t("out"), "\(c.string("name")) out", sourceLocation: sourceLocation)
+        expectClose(x.grad, c.t("grad_x"), "\(c.string("name")) grad_x", sourceLocation: sourceLocation)
+    }
+
+    @Test func maxPoolMatchesPyTorch() throws {
+        for c in try Fixture("engine", "maxpool2d").cases() {
+            check(MaxPool2d(kernelSize: pair(c, "kernel"), stride: pair(c, "stride"), padding: pair(c, "padding")), c)
+        }
+    }
+
+    @Test func avgPoolMatchesPyTorch() throws {
+        // Only count_include_pad=True (PyTorch's default) is supported.
+        for c in try Fixture("engine", "avgpool2d").cases() where c.json["count_include_pad"] as? Bool != false {
+            check(AvgPool2d(kernelSize: pair(c, "kernel"), stride: pair(c, "stride"), padding: pair(c, "padding")), c)
+        }
+    }
+
+    @Test func adaptiveAvgPoolMatchesPyTorch() throws {
+        for c in try Fixture("engine", "adaptive_avgpool2d").cases() {
+            check(AdaptiveAvgPool2d(outputSize: pair(c, "output_size")), c)
+        }
+    }
+
+    @Test func descriptions() {
+        #expect(MaxPool2d(kernelSize: 2).description == "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)")
+        #expect(AvgPool2d(kernelSize: [2, 3], stride: 1).description == "AvgPool2d(kernel_size=(2, 3), stride=1, padding=0)")
+        #expect(AdaptiveAvgPool2d(outputSize: [1, 1]).description == "AdaptiveAvgPool2d(output_size=(1, 1))")
+    }
+}

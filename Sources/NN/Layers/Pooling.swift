@@ -1,0 +1,76 @@
+import TensorEngine
+
+/// Maximum over each `kernelSize` window of `[N, C, H, W]` inputs (`torch.nn.MaxPool2d`, dilation
+/// 1, floor mode); padded positions count as −∞. The gradient goes to the first maximum of each
+/// window.
+///
+/// ```swift
+/// MaxPool2d(kernelSize: 2)(Tensor.zeros([1, 3, 8, 8])).shape  // [1, 3, 4, 4]
+/// ```
+open class MaxPool2d: Module, Layer {
+    public let kernelSize: IntOrPair
+    /// The window step; the kernel size by default.
+    public let stride: IntOrPair
+    public let padding: IntOrPair
+
+    public init(kernelSize: IntOrPair, stride: IntOrPair? = nil, padding: IntOrPair = 0) {
+        precondition(kernelSize.first > 0 && kernelSize.second > 0, "MaxPool2d: kernelSize \(kernelSize) must be positive")
+        precondition(padding.first * 2 <= kernelSize.first && padding.second * 2 <= kernelSize.second,
+                     "MaxPool2d: padding \(padding) must be at most half the kernel size \(kernelSize)")
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+        self.padding = padding
+        super.init()
+    }
+
+    open func callAsFunction(_ x: Tensor) -> Tensor {
+        Tensor.maxPool2d(x, kernelSize: kernelSize.pair, stride: stride.pair, padding: padding.pair)
+    }
+
+    open override var extraRepr: String {
+        "kernel_size=\(kernelSize), stride=\(stride), padding=\(padding), dilation=1, ceil_mode=False"
+    }
+}
+
+/// Mean over each `kernelSize` window of `[N, C, H, W]` inputs (`torch.nn.AvgPool2d`, floor mode,
+/// `count_include_pad=True`: zero padding counts in the divisor).
+open class AvgPool2d: Module, Layer {
+    public let kernelSize: IntOrPair
+    /// The window step; the kernel size by default.
+    public let stride: IntOrPair
+    public let padding: IntOrPair
+
+    public init(kernelSize: IntOrPair, stride: IntOrPair? = nil, padding: IntOrPair = 0) {
+        precondition(kernelSize.first > 0 && kernelSize.second > 0, "AvgPool2d: kernelSize \(kernelSize) must be positive")
+        precondition(padding.first * 2 <= kernelSize.first && padding.second * 2 <= kernelSize.second,
+                     "AvgPool2d: padding \(padding) must be at most half the kernel size \(kernelSize)")
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+        self.padding = padding
+        super.init()
+    }
+
+    open func callAsFunction(_ x: Tensor) -> Tensor {
+        Tensor.avgPool2d(x, kernelSize: kernelSize.pair, stride: stride.pair, padding: padding.pair)
+    }
+
+    open override var extraRepr: String { "kernel_size=\(kernelSize), stride=\(stride), padding=\(padding)" }
+}
+
+/// Averages `[N, C, H, W]` inputs down (or up) to `[N, C, outH, outW]`
+/// (`torch.nn.AdaptiveAvgPool2d`): output cell `i` averages input rows
+/// `⌊i·H/outH⌋ ..< ⌈(i+1)·H/outH⌉`, likewise columns. `AdaptiveAvgPool2d(outputSize: 1)` is
+/// global average pooling.
+open class AdaptiveAvgPool2d: Module, Layer {
+    public let outputSize: IntOrPair
+
+    public init(outputSize: IntOrPair) {
+        precondition(outputSize.first > 0 && outputSize.second > 0, "AdaptiveAvgPool2d: outputSize \(outputSize) must be positive")
+        self.outputSize = outputSize
+        super.init()
+    }
+
+    open func callAsFunction(_ x: Tensor) -> Tensor { Tensor.adaptiveAvgPool2d(x, outputSize: outputSize.pair) }
+
+    open override var extraRepr: String { "output_size=\(outputSize)" }
+}
