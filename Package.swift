@@ -22,6 +22,9 @@ let package = Package(
             dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]
         ),
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"]),
+        .executableTarget(
+            name: "EngineBench", dependencies: ["TensorEngine"], path: "Benchmarks/EngineBench",
+            exclude: ["torch_conv.py"]),
         .systemLibrary(
             name: "CZlib",
             pkgConfig: "zlib",

@@ -6,8 +6,10 @@
 
 /// Single-precision GEMM through the platform BLAS (OpenBLAS on Linux, Accelerate on macOS):
 /// `C = alpha · op(A) · op(B) + beta · C`, row-major.
-enum BLAS {
-    static func sgemm(
+///
+/// BLAS runs its own threads: never call it from inside `Parallel` work.
+public enum BLAS {
+    public static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
@@ -23,9 +25,22 @@ enum BLAS {
     }
 
     /// Sets the number of BLAS threads (no-op on macOS).
-    static func setThreads(_ n: Int) {
+    public static func setThreads(_ n: Int) {
         #if !canImport(Accelerate) && canImport(COpenBLAS)
             openblas_set_num_threads(Int32(n))
+        #endif
+    }
+
+    /// The BLAS library and, for OpenBLAS, the CPU kernel set it selected at load time
+    /// (`OPENBLAS_CORETYPE` overrides it) and its thread count.
+    public static var info: String {
+        #if canImport(Accelerate)
+            return "Accelerate"
+        #elseif canImport(COpenBLAS)
+            let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
+            return "OpenBLAS core \(core), \(openblas_get_num_threads()) threads"
+        #else
+            return "none"
         #endif
     }
 }

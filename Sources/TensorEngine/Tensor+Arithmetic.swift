@@ -1,7 +1,7 @@
 /// Broadcasting arithmetic with gradients: `+ - * /`, negation, `pow`, `maximum`, `minimum`.
 extension Tensor {
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        let out = Kernels.zip(a, b, +)
+        let out = Kernels.zip(a, b, AddOp())
         let sa = a.shape, sb = b.shape
         return Autograd.record("add", output: out, inputs: [a, b]) { g in
             [g.sum(toShape: sa), g.sum(toShape: sb)]
@@ -9,7 +9,7 @@ extension Tensor {
     }
 
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        let out = Kernels.zip(a, b, -)
+        let out = Kernels.zip(a, b, SubOp())
         let sa = a.shape, sb = b.shape
         return Autograd.record("sub", output: out, inputs: [a, b]) { g in
             [g.sum(toShape: sa), (-g).sum(toShape: sb)]
@@ -17,7 +17,7 @@ extension Tensor {
     }
 
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        let out = Kernels.zip(a, b, *)
+        let out = Kernels.zip(a, b, MulOp())
         let da = a.detach(), db = b.detach()
         let needA = a.requiresGrad, needB = b.requiresGrad
         return Autograd.record("mul", output: out, inputs: [a, b]) { g in
@@ -26,7 +26,7 @@ extension Tensor {
     }
 
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        let out = Kernels.zip(a, b, /)
+        let out = Kernels.zip(a, b, DivOp())
         let da = a.detach(), db = b.detach()
         let needA = a.requiresGrad, needB = b.requiresGrad
         return Autograd.record("div", output: out, inputs: [a, b]) { g in
@@ -38,31 +38,31 @@ extension Tensor {
     }
 
     public static prefix func - (x: Tensor) -> Tensor {
-        let out = Kernels.map(x) { -$0 }
+        let out = Kernels.map(x, NegOp())
         return Autograd.record("neg", output: out, inputs: [x]) { g in [-g] }
     }
 
     public static func + (a: Tensor, s: Float) -> Tensor {
-        let out = Kernels.map(a) { $0 + s }
+        let out = Kernels.map(a, ShiftOp(shift: s))
         return Autograd.record("add_scalar", output: out, inputs: [a]) { g in [g] }
     }
     public static func + (s: Float, a: Tensor) -> Tensor { a + s }
     public static func - (a: Tensor, s: Float) -> Tensor { a + (-s) }
     public static func - (s: Float, a: Tensor) -> Tensor {
-        let out = Kernels.map(a) { s - $0 }
+        let out = Kernels.map(a, RSubOp(s: s))
         return Autograd.record("rsub_scalar", output: out, inputs: [a]) { g in [-g] }
     }
     public static func * (a: Tensor, s: Float) -> Tensor {
-        let out = Kernels.map(a) { $0 * s }
+        let out = Kernels.map(a, ScaleOp(scale: s))
         return Autograd.record("mul_scalar", output: out, inputs: [a]) { g in [g * s] }
     }
     public static func * (s: Float, a: Tensor) -> Tensor { a * s }
     public static func / (a: Tensor, s: Float) -> Tensor {
-        let out = Kernels.map(a) { $0 / s }
+        let out = Kernels.map(a, DivScalarOp(s: s))
         return Autograd.record("div_scalar", output: out, inputs: [a]) { g in [g / s] }
     }
     public static func / (s: Float, a: Tensor) -> Tensor {
-        let out = Kernels.map(a) { s / $0 }
+        let out = Kernels.map(a, RDivOp(s: s))
         let da = a.detach()
         return Autograd.record("rdiv_scalar", output: out, inputs: [a]) { g in
             [Kernels.zip(g, da) { g, x in -g * s / (x * x) }]

@@ -21,7 +21,13 @@ extension Tensor {
         }
     }
 
-    public func abs() -> Tensor { unary("abs", { Swift.abs($0) }, grad: { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }) }
+    public func abs() -> Tensor {
+        let out = Kernels.map(self, AbsOp())
+        let dx = detach()
+        return Autograd.record("abs", output: out, inputs: [self]) { g in
+            [Kernels.zip(g, dx) { g, x in x > 0 ? g : (x < 0 ? -g : 0) }]
+        }
+    }
     /// -1, 0 or 1 (NaN stays NaN). No gradient.
     public func sign() -> Tensor { Kernels.map(self) { $0 > 0 ? 1 : ($0 < 0 ? -1 : ($0.isNaN ? .nan : 0)) } }
     public func exp() -> Tensor { unary("exp", { Foundation.exp($0) }, grad: { _, y in y }) }
@@ -29,7 +35,11 @@ extension Tensor {
     public func log2() -> Tensor { unary("log2", { Foundation.log2($0) }, grad: { x, _ in 1 / (x * 0.6931471805599453) }) }
     public func exp2() -> Tensor { unary("exp2", { Foundation.exp2($0) }, grad: { _, y in y * 0.6931471805599453 }) }
     public func sqrt() -> Tensor { unary("sqrt", { $0.squareRoot() }, grad: { _, y in 0.5 / y }) }
-    public func relu() -> Tensor { unary("relu", { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) }, grad: { x, _ in x > 0 ? 1 : 0 }) }
+    public func relu() -> Tensor {
+        let out = Kernels.map(self, ReluOp())
+        let dx = detach()
+        return Autograd.record("relu", output: out, inputs: [self]) { g in [Kernels.zip(g, dx, ReluGradOp())] }
+    }
     public func sigmoid() -> Tensor {
         unary("sigmoid", { 1 / (1 + Foundation.exp(-$0)) }, grad: { _, s in s * (1 - s) })
     }
@@ -38,19 +48,25 @@ extension Tensor {
     /// `min(max(x, minVal), maxVal)`; gradient 1 strictly inside the interval (PyTorch `hardtanh`).
     public func hardtanh(min minVal: Float = -1, max maxVal: Float = 1) -> Tensor {
         precondition(minVal <= maxVal, "hardtanh: min \(minVal) > max \(maxVal)")
-        return unary("hardtanh", { $0.isNaN ? $0 : Swift.min(Swift.max($0, minVal), maxVal) },
-                     grad: { x, _ in x > minVal && x < maxVal ? 1 : 0 })
+        let out = Kernels.map(self, ClampOp(lo: minVal, hi: maxVal))
+        let dx = detach()
+        return Autograd.record("hardtanh", output: out, inputs: [self]) { g in
+            [Kernels.zip(g, dx, IntervalGradOp(lo: minVal, hi: maxVal, open: true))]
+        }
     }
 
     /// Clamps to `[min, max]` (either may be omitted); gradient 1 inside the closed interval.
     public func clamp(min lo: Float? = nil, max hi: Float? = nil) -> Tensor {
         let l = lo ?? -.infinity, h = hi ?? .infinity
-        return unary("clamp", { $0.isNaN ? $0 : Swift.min(Swift.max($0, l), h) },
-                     grad: { x, _ in x >= l && x <= h ? 1 : 0 })
+        let out = Kernels.map(self, ClampOp(lo: l, hi: h))
+        let dx = detach()
+        return Autograd.record("clamp", output: out, inputs: [self]) { g in
+            [Kernels.zip(g, dx, IntervalGradOp(lo: l, hi: h, open: false))]
+        }
     }
 
     /// Half-to-even rounding (`torch.round`). No gradient: use a straight-through estimator.
-    public func rounded() -> Tensor { Kernels.map(self) { roundHalfEven($0) } }
+    public func rounded() -> Tensor { Kernels.map(self, RoundOp()) }
     /// `torch.floor`. No gradient.
     public func floor() -> Tensor { Kernels.map(self) { $0.rounded(.down) } }
     /// `torch.ceil`. No gradient.
@@ -59,7 +75,7 @@ extension Tensor {
     /// `cond ? a : b` elementwise with broadcasting; `cond` holds 0/1. Gradients are routed to
     /// the selected side.
     public static func `where`(_ cond: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
-        let out = Kernels.zip3(cond, a, b) { c, x, y in c != 0 ? x : y }
+        let out = Kernels.zip3(cond, a, b, SelectOp())
         let dc = cond.detach()
         let sa = a.shape, sb = b.shape
         return Autograd.record("where", output: out, inputs: [a, b]) { g in
@@ -93,7 +109,41 @@ extension Tensor {
 /// Half-to-even rounding that vectorises on every x86-64 target: adding and subtracting
 /// 1.5·2²³ rounds in the FPU's default round-to-nearest-even mode; values with |x| ≥ 2²² are
 /// already integers (or NaN/±inf) and pass through.
-@inline(__always) public func roundHalfEven(_ x: Float) -> Float {
+@inlinable @inline(__always) public func roundHalfEven(_ x: Float) -> Float {
     let magic: Float = 12_582_912
     return Swift.abs(x) < 4_194_304 ? (x + magic) - magic : x
+}
+
+extension Tensor {
+    /// `f` applied to every element, in one single-threaded pass, without gradient tracking.
+    /// The closure is inlined into the caller's loop, so it vectorises; for a multithreaded pass
+    /// use `map(_:)` with a `UnaryScalarFunction`. Use `Tensor.custom` to give the result a
+    /// gradient.
+    @inlinable
+    public func mapScalars(_ f: (Float) -> Float) -> Tensor {
+        let out = Tensor.empty(shape)
+        let src = storage.pointer, dst = out.storage.pointer
+        for i in 0..<count { dst[i] = f(src[i]) }
+        return out
+    }
+
+    /// `f(a[i], b[i])` for two tensors of the same shape, in one single-threaded pass, without
+    /// gradient tracking (see `zipMap(_:_:_:)` for the multithreaded, broadcasting form).
+    @inlinable
+    public static func zipScalars(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+        precondition(a.shape == b.shape, "zipScalars: shapes \(a.shape) and \(b.shape) differ")
+        let out = Tensor.empty(a.shape)
+        let pa = a.storage.pointer, pb = b.storage.pointer, dst = out.storage.pointer
+        for i in 0..<a.count { dst[i] = f(pa[i], pb[i]) }
+        return out
+    }
+
+    /// Writes `f(self[i])` into `out` (same element count; may be `self`) in one single-threaded
+    /// pass, without gradient tracking and without allocating.
+    @inlinable
+    public func mapScalars(into out: Tensor, _ f: (Float) -> Float) {
+        precondition(out.count == count, "mapScalars(into:): output \(out.shape) does not fit \(shape)")
+        let src = storage.pointer, dst = out.storage.pointer
+        for i in 0..<count { dst[i] = f(src[i]) }
+    }
 }

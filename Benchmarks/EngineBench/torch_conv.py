@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""PyTorch reference for EngineBench: the same conv2d (3x3, 64->64, x 8x64x56x56, padding 1,
+bias) forward and forward+backward on 2 threads, median ms. Run with the reference venv:
+
+    .venv-ref/bin/python Benchmarks/EngineBench/torch_conv.py [--quick]
+"""
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(2)
+quick = "--quick" in sys.argv
+reps = 5 if quick else 20
+
+
+def median_time(fn, reps, warmup=2):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+torch.manual_seed(0)
+x = torch.randn(8, 64, 56, 56)
+w = torch.randn(64, 64, 3, 3) * 0.05
+b = torch.randn(64) * 0.1
+g = torch.randn(8, 64, 56, 56)
+
+with torch.no_grad():
+    t_fwd = median_time(lambda: F.conv2d(x, w, b, padding=1), reps)
+
+xr, wr, br = x.clone().requires_grad_(), w.clone().requires_grad_(), b.clone().requires_grad_()
+
+
+def fwd_bwd():
+    xr.grad = wr.grad = br.grad = None
+    F.conv2d(xr, wr, br, padding=1).backward(g)
+
+
+t_fb = median_time(fwd_bwd, reps)
+a = torch.randn(1024, 1024)
+t_mm = median_time(lambda: a @ a, reps)
+flops = 2.0 * 64 * 576 * 25088
+print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads:")
+print(f"  conv2d forward           {t_fwd * 1e3:.2f} ms  ({flops / t_fwd / 1e9:.1f} GFLOP/s)")
+print(f"  conv2d forward+backward  {t_fb * 1e3:.2f} ms  ({3 * flops / t_fb / 1e9:.1f} GFLOP/s)")
+print(f"  matmul 1024^2            {t_mm * 1e3:.2f} ms  ({2 * 1024**3 / t_mm / 1e9:.1f} GFLOP/s)")
+print(f"RESULT fwd_ms {t_fwd * 1e3:.4f}")
+print(f"RESULT fwd_bwd_ms {t_fb * 1e3:.4f}")
