@@ -1,0 +1,68 @@
+/// Human-readable explanations of resolved quantizer settings: every setting, its value and
+/// where it came from (the preset, an override, or derived).
+public protocol ExplainableQuantizer {
+    /// `(keyword, value, origin)` for every setting, in a stable order.
+    var settings: [(key: String, value: String, origin: SettingOrigin)] { get }
+}
+
+extension ExplainableQuantizer {
+    /// A table of the settings, one per line: `bit_width = 4   (override)`.
+    public func explain() -> String {
+        let rows = settings
+        let width = rows.map { $0.key.count + $0.value.count + 3 }.max() ?? 0
+        return rows.map { r in
+            let left = "\(r.key) = \(r.value)"
+            return left + String(repeating: " ", count: Swift.max(1, width - left.count + 2)) + "(\(r.origin))"
+        }.joined(separator: "\n")
+    }
+}
+
+func fmt(_ v: Float?) -> String { v.map { "\($0)" } ?? "None" }
+func fmt(_ v: [Int]?) -> String { v.map { "(" + $0.map(String.init).joined(separator: ", ") + ")" } ?? "None" }
+func fmt(_ b: Bool) -> String { b ? "True" : "False" }
+
+extension ActQuant: ExplainableQuantizer {
+    public var settings: [(key: String, value: String, origin: SettingOrigin)] {
+        var rows: [(String, String)] = [
+            ("quant_type", quantType.rawValue), ("bit_width", "\(bitWidth)"), ("signed", fmt(signed)),
+            ("narrow_range", fmt(narrowRange)), ("scaling_impl_type", scalingImplType.rawValue),
+        ]
+        if scalingImplType == .parameterFromStats {
+            rows += [("scaling_stats_op", scalingStatsOp.rawValue), ("high_percentile_q", "\(highPercentileQ)")]
+            if scalingStatsOp == .percentileInterval || zeroPointImplType == .parameterFromStats {
+                rows.append(("low_percentile_q", "\(lowPercentileQ)"))
+            }
+            rows += [("collect_stats_steps", "\(collectStatsSteps)"), ("scaling_stats_momentum", fmt(scalingStatsMomentum))]
+        } else {
+            rows += [("min_val", fmt(minVal)), ("max_val", fmt(maxVal))]
+        }
+        rows += [("restrict_scaling_type", restrictScalingType.rawValue)]
+        if restrictScalingType == .powerOfTwo { rows.append(("restrict_value_float_to_int_impl", restrictValueFloatToInt.rawValue)) }
+        rows += [("scaling_per_output_channel", fmt(scalingPerOutputChannel))]
+        if scalingPerOutputChannel {
+            rows += [("per_channel_broadcastable_shape", fmt(perChannelBroadcastableShape)), ("scaling_stats_permute_dims", fmt(scalingStatsPermuteDims))]
+        }
+        rows += [("scaling_min_val", fmt(scalingMinVal)), ("zero_point_impl", zeroPointImplType.rawValue)]
+        if quantType == .ternary { rows.append(("threshold", "\(threshold)")) }
+        return rows.map { ($0.0, $0.1, origin(of: $0.0)) }
+    }
+}
+
+extension WeightQuant: ExplainableQuantizer {
+    public var settings: [(key: String, value: String, origin: SettingOrigin)] {
+        var rows: [(String, String)] = [
+            ("quant_type", quantType.rawValue), ("bit_width", "\(bitWidth)"), ("signed", fmt(signed)),
+            ("narrow_range", fmt(narrowRange)), ("scaling_impl_type", scalingImplType.rawValue),
+        ]
+        if scalingImplType == .stats { rows.append(("scaling_stats_op", scalingStatsOp.rawValue)) } else { rows.append(("scaling_const", fmt(scalingConst))) }
+        rows += [("restrict_scaling_type", restrictScalingType.rawValue), ("scaling_per_output_channel", fmt(scalingPerOutputChannel)),
+                 ("scaling_min_val", fmt(scalingMinVal))]
+        return rows.map { ($0.0, $0.1, origin(of: $0.0)) }
+    }
+}
+
+extension BiasQuant: ExplainableQuantizer {
+    public var settings: [(key: String, value: String, origin: SettingOrigin)] {
+        [("bit_width", "\(bitWidth)", origin(of: "bit_width")), ("scale", "input scale × weight scale", .derived("requires_input_scale"))]
+    }
+}
