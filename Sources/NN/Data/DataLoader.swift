@@ -15,8 +15,8 @@ import TensorEngine
 ///     }
 /// }
 /// ```
-public final class DataLoader<Data: Dataset>: Sequence {
-    public let dataset: Data
+public final class DataLoader<Source: Dataset>: Sequence {
+    public let dataset: Source
     public let batchSize: Int
     public let shuffle: Bool
     public let seed: UInt64
@@ -25,7 +25,7 @@ public final class DataLoader<Data: Dataset>: Sequence {
     /// The epoch the next `for batch in loader` loop will use.
     public private(set) var nextEpoch = 0
 
-    public init(_ dataset: Data, batchSize: Int, shuffle: Bool = false, seed: UInt64 = 0, dropLast: Bool = false) {
+    public init(_ dataset: Source, batchSize: Int, shuffle: Bool = false, seed: UInt64 = 0, dropLast: Bool = false) {
         precondition(batchSize > 0, "DataLoader: batchSize must be > 0, got \(batchSize)")
         self.dataset = dataset
         self.batchSize = batchSize
@@ -48,20 +48,20 @@ public final class DataLoader<Data: Dataset>: Sequence {
     }
 
     /// The batches of `epoch`; each is made when it is accessed.
-    public func batches(epoch: Int) -> Batches<Data> {
+    public func batches(epoch: Int) -> Batches<Source> {
         Batches(dataset: dataset, order: order(epoch: epoch), batchSize: batchSize, count: batchCount)
     }
 
     /// The batches of the next epoch (see ``nextEpoch``).
-    public func makeIterator() -> IndexingIterator<Batches<Data>> {
+    public func makeIterator() -> IndexingIterator<Batches<Source>> {
         defer { nextEpoch += 1 }
         return batches(epoch: nextEpoch).makeIterator()
     }
 }
 
 /// The batches of one epoch, made on access: `batches[i]` copies the examples of batch `i`.
-public struct Batches<Data: Dataset>: RandomAccessCollection {
-    let dataset: Data
+public struct Batches<Source: Dataset>: RandomAccessCollection {
+    let dataset: Source
     /// The example order of the epoch.
     public let order: [Int]
     let batchSize: Int
