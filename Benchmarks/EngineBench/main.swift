@@ -123,6 +123,20 @@ elementwise("64M floats (256 MB)", floats: 64 << 20, reps: quick ? 3 : 10)
 elementwise("4M floats (16 MB, in L3)", floats: 4 << 20, reps: quick ? 20 : 100)
 elementwise("256K floats (1 MB)", floats: 256 << 10, reps: quick ? 100 : 1000)
 
+// MARK: kthvalue
+
+var kthTimes: [Int: Double] = [:]
+if !onlyElementwise {
+    print("kthvalue (AbsPercentile q = 99.999: k = floor(0.99999 N + 0.5) of |randn|; median):")
+    for n in [100_000, 1_000_000, 10_000_000] {
+        let a = RandomGenerator(seed: 5).normal([n]).abs()
+        let k = Int((0.99999 * Double(n) + 0.5).rounded(.down))
+        let t = time(reps: quick ? 3 : (n >= 10_000_000 ? 5 : 20)) { _ = a.kthvalue(k) }
+        kthTimes[n] = t
+        print("  N = \(n)\(String(repeating: " ", count: 9 - String(n).count))  \(fmt(t * 1e3, 2)) ms")
+    }
+}
+
 // MARK: PyTorch reference
 
 if !args.contains("--no-torch") && !onlyElementwise {
@@ -146,6 +160,13 @@ if !args.contains("--no-torch") && !onlyElementwise {
             if parts.first == "RESULT", parts.count == 3, let v = Double(parts[2]) {
                 if parts[1] == "fwd_bwd_ms" { torchFB = v }
                 if parts[1] == "fwd_ms" { torchF = v }
+            }
+        }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.first == "RESULT", parts.count == 3, parts[1].hasPrefix("kthvalue_"),
+                let n = Int(parts[1].dropFirst("kthvalue_".count)), let v = Double(parts[2]), let mine = kthTimes[n] {
+                print("Swift / PyTorch kthvalue N = \(n): \(fmt(mine * 1e3 / v, 3))x (\(fmt(v / (mine * 1e3), 1))x faster)")
             }
         }
         if let torchFB, let torchF {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for EngineBench: the same conv2d (3x3, 64->64, x 8x64x56x56, padding 1,
+"""PyTorch reference for EngineBench: kthvalue on 10^5..10^7 elements and the same conv2d (3x3, 64->64, x 8x64x56x56, padding 1,
 bias) forward and forward+backward on 2 threads, median ms. Run with the reference venv:
 
     .venv-ref/bin/python Benchmarks/EngineBench/torch_conv.py [--quick]
@@ -52,5 +52,11 @@ print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads:")
 print(f"  conv2d forward           {t_fwd * 1e3:.2f} ms  ({flops / t_fwd / 1e9:.1f} GFLOP/s)")
 print(f"  conv2d forward+backward  {t_fb * 1e3:.2f} ms  ({3 * flops / t_fb / 1e9:.1f} GFLOP/s)")
 print(f"  matmul 1024^2            {t_mm * 1e3:.2f} ms  ({2 * 1024**3 / t_mm / 1e9:.1f} GFLOP/s)")
+for n in (100_000, 1_000_000, 10_000_000):
+    a = torch.randn(n).abs()
+    k = int(0.99999 * n + 0.5)
+    t = median_time(lambda: torch.kthvalue(a, k), 3 if quick else (5 if n >= 10_000_000 else 20))
+    print(f"  kthvalue N = {n:<9d} {t * 1e3:.2f} ms")
+    print(f"RESULT kthvalue_{n} {t * 1e3:.4f}")
 print(f"RESULT fwd_ms {t_fwd * 1e3:.4f}")
 print(f"RESULT fwd_bwd_ms {t_fb * 1e3:.4f}")
