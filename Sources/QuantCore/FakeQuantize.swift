@@ -103,7 +103,8 @@ public enum FakeQuantize {
         var zPartial = [Double](repeating: 0, count: needZ ? blocks * zCh : 0)
         sPartial.withUnsafeMutableBufferPointer { sp in
             zPartial.withUnsafeMutableBufferPointer { zp in
-                let spb = sp.baseAddress, zpb = zp.baseAddress
+                // Empty arrays may still hand out a (shared, unwritable) base address: gate on the flags.
+                let spb = needS ? sp.baseAddress : nil, zpb = needZ ? zp.baseAddress : nil
                 Parallel.forRanges(blocks, costPerItem: block) { r in
                     for b in r {
                         let lo = b * block, hi = Swift.min(n, lo + block)
