@@ -1,0 +1,73 @@
+import Testing
+@testable import TensorEngine
+
+@Suite struct PoolTests {
+    @Test func maxPoolMatchesPyTorch() {
+        for c in Fixture(engine: "maxpool2d").cases() {
+            let name = c.string("name")
+            let k = c.ints("kernel"), s = c.ints("stride"), p = c.ints("padding")
+            let x = Tensor(shape: c.t("x").shape, c.t("x").scalars, requiresGrad: true)
+            let (y, idx) = Tensor.maxPool2dWithIndices(x, kernelSize: (k[0], k[1]), stride: (s[0], s[1]), padding: (p[0], p[1]))
+            expectClose(y, c.t("out"), rtol: 0, atol: 0, "\(name) out")
+            #expect(idx.scalars.map { Int($0) } == c.ints("indices"), "\(name) indices")
+            y.backward(c.t("g"))
+            expectClose(x.grad, c.t("grad_x"), "\(name) grad_x")
+        }
+    }
+
+    @Test func avgPoolMatchesPyTorch() {
+        for c in Fixture(engine: "avgpool2d").cases() {
+            let name = c.string("name")
+            let k = c.ints("kernel"), s = c.ints("stride"), p = c.ints("padding")
+            let (y, grads) = forwardBackward([c.t("x")], g: c.t("g")) { t in
+                Tensor.avgPool2d(t[0]!, kernelSize: (k[0], k[1]), stride: (s[0], s[1]), padding: (p[0], p[1]),
+                                 countIncludePad: c.bool("count_include_pad"))
+            }
+            expectClose(y, c.t("out"), "\(name) out")
+            expectClose(grads[0], c.t("grad_x"), "\(name) grad_x")
+        }
+    }
+
+    @Test func adaptiveAvgPoolMatchesPyTorch() {
+        for c in Fixture(engine: "adaptive_avgpool2d").cases() {
+            let name = c.string("name")
+            let o = c.ints("output_size")
+            let (y, grads) = forwardBackward([c.t("x")], g: c.t("g")) { t in
+                Tensor.adaptiveAvgPool2d(t[0]!, outputSize: (o[0], o[1]))
+            }
+            expectClose(y, c.t("out"), "\(name) out")
+            expectClose(grads[0], c.t("grad_x"), "\(name) grad_x")
+        }
+    }
+
+    @Test func gradChecks() {
+        let x = randn([2, 3, 7, 6], seed: 50)
+        let gm = randn([2, 3, 4, 4], seed: 51)
+        gradCheck([x], eps: 1e-3) { t in
+            (Tensor.maxPool2d(t[0], kernelSize: (3, 2), stride: (2, 2), padding: (1, 1)) * gm).sum()
+        }
+        let gd = randn([2, 3, 3, 2], seed: 52)
+        gradCheck([x], eps: 1e-3) { t in
+            (Tensor.maxPool2d(t[0], kernelSize: (2, 2), stride: (2, 2), dilation: (2, 2)) * gd).sum()
+        }
+        let ga = randn([2, 3, 4, 3], seed: 53)
+        for cip in [true, false] {
+            gradCheck([x]) { t in
+                (Tensor.avgPool2d(t[0], kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), countIncludePad: cip) * ga).sum()
+            }
+        }
+        let gaa = randn([2, 3, 4, 5], seed: 54)
+        gradCheck([x]) { t in (Tensor.adaptiveAvgPool2d(t[0], outputSize: (4, 5)) * gaa).sum() }
+    }
+
+    @Test func dilatedMaxPoolAndNaN() {
+        // 1x1x4x4 = 0...15, kernel 2 dilation 2: windows pick {0,2,8,10} -> 10, etc.
+        let x = Tensor(shape: [1, 1, 4, 4], (0..<16).map(Float.init))
+        let y = Tensor.maxPool2d(x, kernelSize: (2, 2), stride: (1, 1), dilation: (2, 2))
+        #expect(y.shape == [1, 1, 2, 2] && y.scalars == [10, 11, 14, 15])
+        x[0, 0, 0, 0] = .nan
+        let z = Tensor.maxPool2d(x, kernelSize: (2, 2))
+        #expect(z[0, 0, 0, 0].isNaN && z[0, 0, 1, 1] == 15)
+        #expect(Tensor.maxPool2d(Tensor.zeros([0, 2, 4, 4]), kernelSize: (2, 2)).shape == [0, 2, 2, 2])
+    }
+}
