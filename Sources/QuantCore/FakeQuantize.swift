@@ -45,30 +45,42 @@ public enum FakeQuantize {
         @inline(__always) func channel(_ i: Int) -> Int { channels == 1 ? 0 : (i / inner) % channels }
     }
 
+    /// Segments of the input over which scale and zero point are constant: fixed-size blocks
+    /// for per-tensor parameters, rows of `inner` elements for per-channel ones.
+    struct Segments {
+        let count: Int, length: Int, total: Int
+        let sChannels: Int, zChannels: Int
+
+        init(_ sl: Layout, _ zl: Layout, total: Int) {
+            precondition(sl.channels == 1 || zl.channels == 1 || (sl.channels == zl.channels && sl.inner == zl.inner),
+                         "per-channel scale and zero point must share their layout")
+            self.total = total
+            sChannels = sl.channels
+            zChannels = zl.channels
+            let inner = sl.channels > 1 ? sl.inner : (zl.channels > 1 ? zl.inner : 0)
+            length = inner > 0 ? Swift.max(inner, 1) : FakeQuantize.block
+            count = total == 0 ? 0 : (total + length - 1) / length
+        }
+
+        @inline(__always) func range(_ k: Int) -> Range<Int> { (k * length)..<Swift.min(total, (k + 1) * length) }
+        @inline(__always) func sIndex(_ k: Int) -> Int { sChannels == 1 ? 0 : k % sChannels }
+        @inline(__always) func zIndex(_ k: Int) -> Int { zChannels == 1 ? 0 : k % zChannels }
+    }
+
     /// Fake-quantizes `x`. See the type documentation for the formula and gradients.
     public static func apply(
         _ x: Tensor, scale: Tensor, zeroPoint: Tensor, minInt: Float, maxInt: Float, clampSte: Bool = false
     ) -> Tensor {
         let sl = Layout(param: scale.shape, input: x.shape)
         let zl = Layout(param: zeroPoint.shape, input: x.shape)
+        let seg = Segments(sl, zl, total: x.count)
         let out = Tensor.empty(x.shape)
-        let n = x.count
         let px = x.storage.pointer, po = out.storage.pointer
         let ps = scale.storage.pointer, pz = zeroPoint.storage.pointer
-        if sl.channels == 1 && zl.channels == 1 {
-            let s = ps[0], z = pz[0]
-            Parallel.forRanges(n) { r in
-                for i in r {
-                    var q = roundHalfEven(px[i] / s + z)
-                    q = q > maxInt ? maxInt : q
-                    q = q < minInt ? minInt : q
-                    po[i] = (q - z) * s
-                }
-            }
-        } else {
-            Parallel.forRanges(n) { r in
-                for i in r {
-                    let s = ps[sl.channel(i)], z = pz[zl.channel(i)]
+        Parallel.forRanges(seg.count, costPerItem: seg.length) { r in
+            for k in r {
+                let s = ps[seg.sIndex(k)], z = pz[seg.zIndex(k)]
+                for i in seg.range(k) {
                     var q = roundHalfEven(px[i] / s + z)
                     q = q > maxInt ? maxInt : q
                     q = q < minInt ? minInt : q
@@ -80,62 +92,51 @@ public enum FakeQuantize {
         let dx = x.detach(), ds = scale.detach(), dz = zeroPoint.detach()
         let needX = x.requiresGrad, needS = scale.requiresGrad, needZ = zeroPoint.requiresGrad
         return Autograd.record("int_quant", output: out, inputs: [x, scale, zeroPoint]) { g in
-            backward(g, dx, ds, dz, sl, zl, minInt, maxInt, clampSte, needX, needS, needZ)
+            backward(g, dx, ds, dz, seg, minInt, maxInt, clampSte, needX, needS, needZ)
         }
     }
 
     static let block = 1 << 14
 
     static func backward(
-        _ g: Tensor, _ x: Tensor, _ scale: Tensor, _ zp: Tensor, _ sl: Layout, _ zl: Layout,
+        _ g: Tensor, _ x: Tensor, _ scale: Tensor, _ zp: Tensor, _ seg: Segments,
         _ minInt: Float, _ maxInt: Float, _ clampSte: Bool, _ needX: Bool, _ needS: Bool, _ needZ: Bool
     ) -> [Tensor?] {
-        let n = x.count
-        let gx = needX ? Tensor.empty(x.shape) : nil
-        let px = x.storage.pointer, pg = g.storage.pointer
+        let gx = needX ? Tensor.empty(x.shape) : Tensor.empty([0])
+        let px = x.storage.pointer, pg = g.storage.pointer, pgx = gx.storage.pointer
         let ps = scale.storage.pointer, pz = zp.storage.pointer
-        let pgx = gx?.storage.pointer
-        // Scale / zero-point partial sums per fixed block of elements, in Double, so the result
-        // does not depend on how blocks are spread over threads.
-        let blocks = (n + block - 1) / block
-        let sCh = sl.channels, zCh = zl.channels
-        var sPartial = [Double](repeating: 0, count: needS ? blocks * sCh : 0)
-        var zPartial = [Double](repeating: 0, count: needZ ? blocks * zCh : 0)
-        sPartial.withUnsafeMutableBufferPointer { sp in
-            zPartial.withUnsafeMutableBufferPointer { zp in
-                // Empty arrays may still hand out a (shared, unwritable) base address: gate on the flags.
-                let spb = needS ? sp.baseAddress : nil, zpb = needZ ? zp.baseAddress : nil
-                Parallel.forRanges(blocks, costPerItem: block) { r in
-                    for b in r {
-                        let lo = b * block, hi = Swift.min(n, lo + block)
-                        for i in lo..<hi {
-                            let s = ps[sl.channel(i)], z = pz[zl.channel(i)]
-                            let gi = pg[i]
-                            let v = px[i] / s
-                            let r = roundHalfEven(v + z)
-                            let clipped = r > maxInt || r < minInt
-                            if let pgx { pgx[i] = clipped && !clampSte ? 0 : gi }
-                            let q = r > maxInt ? maxInt : (r < minInt ? minInt : r)
-                            if clipped && !clampSte {
-                                if let spb { spb[b * sCh + sl.channel(i)] += Double(gi) * Double(q - z) }
-                                if let zpb { zpb[b * zCh + zl.channel(i)] -= Double(gi) * Double(s) }
-                            } else if let spb {
-                                spb[b * sCh + sl.channel(i)] += Double(gi) * (Double(q - z) - Double(v))
-                            }
-                        }
-                    }
+        // One scale and one zero-point partial sum per segment, accumulated in Double, so the
+        // result does not depend on how segments are spread over threads.
+        let partial = UnsafeMutablePointer<Double>.allocate(capacity: Swift.max(1, 2 * seg.count))
+        defer { partial.deallocate() }
+        let selectClamp = !clampSte
+        Parallel.forRanges(seg.count, costPerItem: seg.length) { r in
+            for k in r {
+                let s = ps[seg.sIndex(k)], z = pz[seg.zIndex(k)]
+                var accS: Double = 0, accZ: Double = 0
+                for i in seg.range(k) {
+                    let gi = pg[i]
+                    let v = px[i] / s
+                    let rq = roundHalfEven(v + z)
+                    let clipped = selectClamp && (rq > maxInt || rq < minInt)
+                    let q = rq > maxInt ? maxInt : (rq < minInt ? minInt : rq)
+                    if needX { pgx[i] = clipped ? 0 : gi }
+                    accS += Double(clipped ? gi * (q - z) : gi * ((q - z) - v))
+                    accZ += clipped ? Double(gi) : 0
                 }
+                partial[2 * k] = accS
+                partial[2 * k + 1] = -accZ * Double(s)
             }
         }
-        func reduce(_ partial: [Double], _ channels: Int, _ like: Tensor) -> Tensor {
+        func reduce(_ offset: Int, _ channels: Int, _ like: Tensor) -> Tensor {
             var sums = [Double](repeating: 0, count: channels)
-            for b in 0..<blocks { for c in 0..<channels { sums[c] += partial[b * channels + c] } }
+            for k in 0..<seg.count { sums[channels == 1 ? 0 : k % channels] += partial[2 * k + offset] }
             return Tensor(shape: like.shape, sums.map { Float($0) })
         }
         return [
-            gx,
-            needS ? reduce(sPartial, sCh, scale) : nil,
-            needZ ? reduce(zPartial, zCh, zp) : nil,
+            needX ? gx : nil,
+            needS ? reduce(0, seg.sChannels, scale) : nil,
+            needZ ? reduce(1, seg.zChannels, zp) : nil,
         ]
     }
 }
