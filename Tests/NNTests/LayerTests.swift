@@ -153,9 +153,9 @@ func checkLayer(
     }
 
     @Test func avgPoolMatchesPyTorch() throws {
-        // Only count_include_pad=True (PyTorch's default) is supported.
-        for c in try Fixture("engine", "avgpool2d").cases() where c.json["count_include_pad"] as? Bool != false {
-            check(AvgPool2d(kernelSize: pair(c, "kernel"), stride: pair(c, "stride"), padding: pair(c, "padding")), c)
+        for c in try Fixture("engine", "avgpool2d").cases() {
+            check(AvgPool2d(kernelSize: pair(c, "kernel"), stride: pair(c, "stride"), padding: pair(c, "padding"),
+                            countIncludePad: c.json["count_include_pad"] as! Bool), c)
         }
     }
 
@@ -168,6 +168,104 @@ func checkLayer(
     @Test func descriptions() {
         #expect(MaxPool2d(kernelSize: 2).description == "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)")
         #expect(AvgPool2d(kernelSize: [2, 3], stride: 1).description == "AvgPool2d(kernel_size=(2, 3), stride=1, padding=0)")
+        #expect(AvgPool2d(kernelSize: 3, padding: 1, countIncludePad: false).description
+            == "AvgPool2d(kernel_size=3, stride=3, padding=1, count_include_pad=False)")
+        #expect(MaxPool2d(kernelSize: 3, stride: 1, dilation: 2).description
+            == "MaxPool2d(kernel_size=3, stride=1, padding=0, dilation=2, ceil_mode=False)")
         #expect(AdaptiveAvgPool2d(outputSize: [1, 1]).description == "AdaptiveAvgPool2d(output_size=(1, 1))")
+    }
+}
+
+@Suite struct NormalizationAndLossTests {
+    @Test func batchNorm2dTrainAndEvalMatchPyTorch() throws {
+        let f = try Fixture("engine", "batchnorm2d")
+        let train = f["train"], evalCase = f["eval"]
+        let bn = BatchNorm2d(numFeatures: 3, eps: Float(f.double("eps")), momentum: Float(f.double("momentum")))
+        try bn.loadStateDict([
+            "weight": train.t("weight"), "bias": train.t("bias"), "running_mean": train.t("running_mean_before"),
+            "running_var": train.t("running_var_before"), "num_batches_tracked": Tensor(0),
+        ])
+        let x = leaf(train.t("x"))
+        let out = bn(x)
+        out.backward(train.t("g"))
+        expectClose(out, train.t("out"), "train out")
+        expectClose(x.grad, train.t("grad_x"), rtol: 1e-3, atol: 1e-4, "train grad_x")
+        expectClose(bn.weight!.grad, train.t("grad_weight"), rtol: 1e-3, atol: 1e-4, "train grad_weight")
+        expectClose(bn.bias!.grad, train.t("grad_bias"), rtol: 1e-3, atol: 1e-4, "train grad_bias")
+        expectClose(bn.runningMean, train.t("running_mean_after"), "running_mean")
+        expectClose(bn.runningVar, train.t("running_var_after"), "running_var")
+        #expect(bn.numBatchesTracked!.item() == 1)
+
+        bn.eval()
+        bn.zeroGrad()
+        let xe = leaf(evalCase.t("x"))
+        let outE = bn(xe)
+        outE.backward(evalCase.t("g"))
+        expectClose(outE, evalCase.t("out"), "eval out")
+        expectClose(xe.grad, evalCase.t("grad_x"), "eval grad_x")
+        expectClose(bn.weight!.grad, evalCase.t("grad_weight"), rtol: 1e-3, atol: 1e-4, "eval grad_weight")
+        #expect(bn.numBatchesTracked!.item() == 1, "eval does not count batches")
+        expectClose(bn.runningMean, train.t("running_mean_after"), "eval leaves running stats")
+    }
+
+    @Test func batchNormVariants() throws {
+        let bn = BatchNorm1d(numFeatures: 2, momentum: nil, affine: false)
+        #expect(bn.stateDict().keys == ["running_mean", "running_var", "num_batches_tracked"])
+        _ = bn(Tensor(shape: [2, 2], [0, 0, 2, 4]))
+        _ = bn(Tensor(shape: [2, 2], [4, 0, 6, 0]))
+        // Cumulative average of the batch means (1, 2) and (5, 0).
+        #expect(bn.runningMean!.scalars == [3, 1])
+        let untracked = BatchNorm2d(numFeatures: 1, trackRunningStats: false)
+        untracked.eval()
+        #expect(untracked.stateDict().keys == ["weight", "bias"])
+        expectClose(untracked(Tensor(shape: [1, 1, 1, 2], [1, 3])), Tensor(shape: [1, 1, 1, 2], [-1, 1]), atol: 1e-4)
+        #expect(BatchNorm2d(16).description == "BatchNorm2d(16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)")
+        #expect(BatchNorm1d(numFeatures: 4, momentum: nil).description
+            == "BatchNorm1d(4, eps=1e-05, momentum=None, affine=True, track_running_stats=True)")
+    }
+
+    @Test func dropoutFollowsTheTrainingFlag() {
+        let x = Tensor.ones([1000])
+        let drop = Dropout(p: 0.25, generator: RandomGenerator(seed: 1))
+        let y = drop(x).scalars
+        #expect(Set(y) == [0, Float(4) / 3])
+        #expect(abs(Float(y.filter { $0 == 0 }.count) / 1000 - 0.25) < 0.05)
+        #expect(Dropout(p: 0.25, generator: RandomGenerator(seed: 1))(x).scalars == y, "seeded masks repeat")
+        let model = Sequential(Linear(4, 4), Dropout())
+        model.eval()
+        let input = Tensor.ones([2, 4])
+        #expect(model(input).isEqual(to: model[0](input)))
+        #expect(Dropout(p: 0.1).description == "Dropout(p=0.1, inplace=False)")
+    }
+
+    @Test func crossEntropyMatchesPyTorch() throws {
+        let f = try Fixture("engine", "cross_entropy")
+        let targets = f.ints("targets")
+        for (reduction, key) in [(LossReduction.mean, "mean"), (.sum, "sum")] {
+            let logits = leaf(f.t("logits"))
+            let loss = CrossEntropyLoss(reduction: reduction)(logits, targets)
+            loss.backward()
+            expectClose(loss, f[key].t("loss"), key)
+            expectClose(logits.grad, f[key].t("grad_logits"), key)
+        }
+        let mlp = try Fixture("nn", "mlp")
+        let model = FixtureMLP()
+        try model.loadStateDict(StateDict(mlp["params"].json.keys.sorted().map { ($0, mlp["params"].t($0)) }))
+        let loss = CrossEntropyLoss()(model(mlp.t("x")), mlp.ints("ce_targets"))
+        loss.backward()
+        expectClose(loss, mlp.t("ce_loss"), "mlp ce")
+        for (name, p) in model.namedParameters() { expectClose(p.grad, mlp["ce_grads"].t(name), name) }
+    }
+
+    @Test func mseMatchesPyTorch() throws {
+        let f = try Fixture("engine", "mse_loss")
+        for (reduction, key) in [(LossReduction.mean, "mean"), (.sum, "sum")] {
+            let input = leaf(f.t("input")), target = leaf(f.t("target"))
+            let loss = MSELoss(reduction: reduction)(input, target)
+            loss.backward()
+            expectClose(loss, f[key].t("loss"), key)
+            expectClose(input.grad, f[key].t("grad_input"), key)
+            expectClose(target.grad, f[key].t("grad_target"), key)
+        }
     }
 }

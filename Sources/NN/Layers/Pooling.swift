@@ -1,8 +1,9 @@
 import TensorEngine
 
-/// Maximum over each `kernelSize` window of `[N, C, H, W]` inputs (`torch.nn.MaxPool2d`, dilation
-/// 1, floor mode); padded positions count as −∞. The gradient goes to the first maximum of each
-/// window.
+/// Maximum over each `kernelSize` window of `[N, C, H, W]` inputs (`torch.nn.MaxPool2d`, floor
+/// mode); padded positions never win. The gradient goes to the selected element of each window.
+///
+/// Output size per dimension: `(in + 2·padding − dilation·(kernel − 1) − 1) / stride + 1`.
 ///
 /// ```swift
 /// MaxPool2d(kernelSize: 2)(Tensor.zeros([1, 3, 8, 8])).shape  // [1, 3, 4, 4]
@@ -12,49 +13,58 @@ open class MaxPool2d: Module, Layer {
     /// The window step; the kernel size by default.
     public let stride: IntOrPair
     public let padding: IntOrPair
+    public let dilation: IntOrPair
 
-    public init(kernelSize: IntOrPair, stride: IntOrPair? = nil, padding: IntOrPair = 0) {
+    public init(kernelSize: IntOrPair, stride: IntOrPair? = nil, padding: IntOrPair = 0, dilation: IntOrPair = 1) {
         precondition(kernelSize.first > 0 && kernelSize.second > 0, "MaxPool2d: kernelSize \(kernelSize) must be positive")
+        precondition(dilation.first > 0 && dilation.second > 0, "MaxPool2d: dilation \(dilation) must be positive")
         precondition(padding.first * 2 <= kernelSize.first && padding.second * 2 <= kernelSize.second,
                      "MaxPool2d: padding \(padding) must be at most half the kernel size \(kernelSize)")
         self.kernelSize = kernelSize
         self.stride = stride ?? kernelSize
         self.padding = padding
+        self.dilation = dilation
         super.init()
     }
 
     open func callAsFunction(_ x: Tensor) -> Tensor {
-        Tensor.maxPool2d(x, kernelSize: kernelSize.pair, stride: stride.pair, padding: padding.pair)
+        Tensor.maxPool2d(x, kernelSize: kernelSize.pair, stride: stride.pair, padding: padding.pair, dilation: dilation.pair)
     }
 
     open override var extraRepr: String {
-        "kernel_size=\(kernelSize), stride=\(stride), padding=\(padding), dilation=1, ceil_mode=False"
+        "kernel_size=\(kernelSize), stride=\(stride), padding=\(padding), dilation=\(dilation), ceil_mode=False"
     }
 }
 
-/// Mean over each `kernelSize` window of `[N, C, H, W]` inputs (`torch.nn.AvgPool2d`, floor mode,
-/// `count_include_pad=True`: zero padding counts in the divisor).
+/// Mean over each `kernelSize` window of `[N, C, H, W]` inputs (`torch.nn.AvgPool2d`, floor mode).
+/// With `countIncludePad` (the default) every window divides by `kH·kW`, zero padding included;
+/// otherwise by the number of input elements it covers.
 open class AvgPool2d: Module, Layer {
     public let kernelSize: IntOrPair
     /// The window step; the kernel size by default.
     public let stride: IntOrPair
     public let padding: IntOrPair
+    public let countIncludePad: Bool
 
-    public init(kernelSize: IntOrPair, stride: IntOrPair? = nil, padding: IntOrPair = 0) {
+    public init(kernelSize: IntOrPair, stride: IntOrPair? = nil, padding: IntOrPair = 0, countIncludePad: Bool = true) {
         precondition(kernelSize.first > 0 && kernelSize.second > 0, "AvgPool2d: kernelSize \(kernelSize) must be positive")
         precondition(padding.first * 2 <= kernelSize.first && padding.second * 2 <= kernelSize.second,
                      "AvgPool2d: padding \(padding) must be at most half the kernel size \(kernelSize)")
         self.kernelSize = kernelSize
         self.stride = stride ?? kernelSize
         self.padding = padding
+        self.countIncludePad = countIncludePad
         super.init()
     }
 
     open func callAsFunction(_ x: Tensor) -> Tensor {
-        Tensor.avgPool2d(x, kernelSize: kernelSize.pair, stride: stride.pair, padding: padding.pair)
+        Tensor.avgPool2d(
+            x, kernelSize: kernelSize.pair, stride: stride.pair, padding: padding.pair, countIncludePad: countIncludePad)
     }
 
-    open override var extraRepr: String { "kernel_size=\(kernelSize), stride=\(stride), padding=\(padding)" }
+    open override var extraRepr: String {
+        "kernel_size=\(kernelSize), stride=\(stride), padding=\(padding)" + (countIncludePad ? "" : ", count_include_pad=False")
+    }
 }
 
 /// Averages `[N, C, H, W]` inputs down (or up) to `[N, C, outH, outW]`
