@@ -10,6 +10,11 @@ let package = Package(
         .library(name: "QuantCore", targets: ["QuantCore"]),
         .library(name: "Quantizers", targets: ["Quantizers"]),
         .library(name: "QuantNN", targets: ["QuantNN"]),
+        .library(name: "Conformance", targets: ["Conformance"]),
+        .executable(name: "brevitas", targets: ["brevitas"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -40,6 +45,16 @@ let package = Package(
         .target(name: "Quantizers", dependencies: ["TensorEngine", "NN", "QuantCore"]),
         .target(name: "QuantNN", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers"]),
         .testTarget(name: "QuantTests", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),
+        .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["Conformance"]),
+        .target(
+            name: "BrevitasCLI",
+            dependencies: [
+                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Conformance",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "brevitas", dependencies: ["BrevitasCLI"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -47,9 +47,20 @@ public final class ParameterFromRuntimeStatsScaling: Module, ScalingImpl, StatsC
         registerModule("stats_input_view_shape_impl", view.marker)
         registerModule("stats", statsWrapper)
         statsWrapper.registerModule("stats_impl", stats)
-        registerBuffer("buffer", buffer)
+        // As in Brevitas, the statistic is not saved itself: while collecting, `value` carries it.
+        registerBuffer("buffer", buffer, persistent: false)
         registerParameter("value", value)
         registerRestrictMarkers(self, restrict, minVal: scalingMinVal)
+    }
+
+    public override func stateDictValue(forLocal name: String, _ tensor: Tensor) -> Tensor {
+        guard name == "value", counter <= collectStatsSteps else { return tensor }
+        return Autograd.noGrad { restrict.pre(buffer) }
+    }
+
+    /// Loading a learned `value` ends collection (Brevitas semantics).
+    public override func didLoadState(localNames: Set<String>) {
+        if localNames.contains("value") { counter = collectStatsSteps + 1 }
     }
 
     public func callAsFunction(_ x: Tensor, threshold: Tensor) -> Tensor {

@@ -71,7 +71,8 @@ public final class RescalingIntQuant: Module {
 
 /// Bias quantization with the scale given by the layer, `s_in · s_w` (Brevitas
 /// `PrescaledRestrictIntQuant`): buffers `msb_clamp_bit_width_impl.bit_width.value` and
-/// `zero_point.value`. Signed, not narrow range; the clamp is straight-through.
+/// `zero_point.value`. Signed, not narrow range; the clamp is a plain clamp (`TensorClamp`, as
+/// Brevitas `IntBias`): clipped elements pass no gradient to the bias.
 public final class PrescaledRestrictIntQuant: Module {
     public let bitWidthImpl: BitWidthConst
     let zero = StatelessBuffer(0)
@@ -87,7 +88,7 @@ public final class PrescaledRestrictIntQuant: Module {
     public func callAsFunction(_ x: Tensor, scale: Tensor) -> QuantOutput {
         let b = bitWidthImpl.bits
         let half = Float(pow(2.0, Double(b - 1)))
-        let y = FakeQuantize.apply(x, scale: scale, zeroPoint: zero.value, minInt: -half, maxInt: half - 1, clampSte: true)
+        let y = FakeQuantize.apply(x, scale: scale, zeroPoint: zero.value, minInt: -half, maxInt: half - 1, clampSte: false)
         return QuantOutput(value: y, scale: scale, zeroPoint: zero.value, bitWidth: bitWidthImpl())
     }
 }

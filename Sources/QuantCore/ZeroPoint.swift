@@ -46,7 +46,7 @@ public final class ParameterFromRuntimeZeroPoint: Module, ZeroPointImpl, StatsCo
         buffer = Tensor(repeating: 0, shape: shape)
         super.init()
         registerParameter("value", value)
-        registerBuffer("buffer", buffer)
+        registerBuffer("buffer", buffer, persistent: false)
         registerModule("zero_point_stats_input_view_shape_impl", view.marker)
         registerModule("zero_point_stats_impl", stats)
         registerModule("scale_shift_zero_point", Marker("_ScaleShiftZeroPoint"))
@@ -78,6 +78,15 @@ public final class ParameterFromRuntimeZeroPoint: Module, ZeroPointImpl, StatsCo
         // _ScaleShiftZeroPoint: to_int(scale, min_int, bit_width, zf) = clamp(round(zf/s + min_int)).
         let u = STE.roundSte(out / scale + minInt)
         return STE.tensorClamp(u, min: Tensor(minInt), max: Tensor(maxInt))
+    }
+
+    public override func stateDictValue(forLocal name: String, _ tensor: Tensor) -> Tensor {
+        name == "value" && counter <= collectStatsSteps ? buffer.detach() : tensor
+    }
+
+    /// Loading a learned `value` ends collection (Brevitas semantics).
+    public override func didLoadState(localNames: Set<String>) {
+        if localNames.contains("value") { counter = collectStatsSteps + 1 }
     }
 
     public func finishCollection() {

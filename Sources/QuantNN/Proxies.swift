@@ -27,6 +27,13 @@ public enum ActivationImpl: Equatable, Sendable {
         }
     }
 
+    /// Brevitas skips a hard tanh whose output is quantized: the quantizer's clamp replaces it
+    /// (`_is_act_enabled` in `brevitas/proxy/runtime_quant.py`).
+    var isHardtanh: Bool {
+        if case .hardtanh = self { return true }
+        return false
+    }
+
     var typeName: String {
         switch self {
         case .identity: return "Identity"
@@ -76,7 +83,7 @@ public final class ActQuantProxy: Module {
 
     public func callAsFunction(_ x: QuantValue) -> QuantValue {
         guard hasFusedProxy else { return x }
-        let y = activation.apply(x.value)
+        let y = tensorQuant != nil && activation.isHardtanh ? x.value : activation.apply(x.value)
         guard let tensorQuant else {
             if activation.isPassthrough, case .quant(let q) = x {
                 return .quant(QuantTensor(value: y, scale: q.scale, zeroPoint: q.zeroPoint, bitWidth: q.bitWidth, signed: q.signed, training: training))

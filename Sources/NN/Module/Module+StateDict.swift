@@ -22,9 +22,11 @@ extension Module {
         var result: [(key: String, slot: StateSlot, value: Tensor)] = []
         var stack: [(String, Module)] = [("", self)]
         while let (prefix, module) = stack.popLast() {
-            for (name, t) in module.parameterEntries { result.append((Self.join(prefix, name), .tensor(t), t)) }
+            for (name, t) in module.parameterEntries {
+                result.append((Self.join(prefix, name), .tensor(t), module.stateDictValue(forLocal: name, t)))
+            }
             for (name, t, persistent) in module.bufferEntries where persistent {
-                result.append((Self.join(prefix, name), .tensor(t), t))
+                result.append((Self.join(prefix, name), .tensor(t), module.stateDictValue(forLocal: name, t)))
             }
             for (name, t) in module.extraState() {
                 precondition(
@@ -81,12 +83,14 @@ extension Module {
                 missingKeys: missing, unexpectedKeys: unexpected, shapeMismatches: mismatches, source: source)
         }
         var extras: [(Module, StateDict)] = []
+        var loadedTensors: [ObjectIdentifier] = []
         Autograd.noGrad {
             for (key, slot, _) in slots {
                 guard let value = stateDict[key] else { continue }
                 switch slot {
                 case .tensor(let target):
                     if target.storage !== value.storage { target.assign(value) }
+                    loadedTensors.append(ObjectIdentifier(target))
                 case .extra(let module, let name, _):
                     if let i = extras.firstIndex(where: { $0.0 === module }) {
                         extras[i].1[name] = value
@@ -97,6 +101,11 @@ extension Module {
             }
         }
         for (module, state) in extras { module.loadExtraState(state) }
+        let loaded = Set(loadedTensors)
+        for (_, module) in namedModules() {
+            let names = (module.localParameters + module.localBuffers).filter { loaded.contains(ObjectIdentifier($0.tensor)) }.map(\.name)
+            if !names.isEmpty { module.didLoadState(localNames: Set(names)) }
+        }
         return StateDictLoadReport(missingKeys: missing, unexpectedKeys: unexpected)
     }
 }

@@ -249,6 +249,16 @@ open class Module: CustomStringConvertible {
     /// parameter names and must not clash with them.
     open func extraState() -> StateDict { StateDict() }
 
+    /// The value saved in the state dict for this module's parameter or buffer `name`; the
+    /// tensor itself by default. Override to save a derived value (Brevitas's runtime-statistics
+    /// scales save the collected statistic as `value` while still collecting).
+    open func stateDictValue(forLocal name: String, _ tensor: Tensor) -> Tensor { tensor }
+
+    /// Called after ``loadStateDict(_:strict:)`` with the names of this module's parameters and
+    /// buffers that were loaded. The default does nothing (Brevitas's statistics collectors end
+    /// collection when their learned value is loaded).
+    open func didLoadState(localNames: Set<String>) {}
+
     /// Restores what ``extraState()`` saved. It receives only keys that ``extraState()`` currently
     /// reports, with the same shapes, after the whole state dict was validated; in non-strict mode
     /// absent keys are left out. The default does nothing.

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Conformance
+import Foundation
+
+/// `brevitas conformance DIR`: replays the golden cases recorded with Brevitas and compares
+/// with the documented tolerance policy (re-synchronised replay; QAT cases also free-running).
+struct ConformanceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conformance",
+        abstract: "Replay conformance cases recorded with Brevitas and compare against them.",
+        discussion: """
+            Prints one line per failing case with its first mismatch (field path, index, ours vs \
+            reference) and ends with `N passed, M failed`. Exits with status 0 only if every case \
+            passes. Cases whose reference itself raised (reference_error) are not comparable: they \
+            pass when our implementation runs them without error. Cases run in a worker process, \
+            so a case that crashes is reported as failed and the run goes on.
+            """
+    )
+
+    @Argument(help: "A directory of case files (NAME.json).", completion: .directory)
+    var directory: String
+
+    @Option(name: .long, help: "Only run cases whose name contains PATTERN (or matches it as a * glob); repeatable.")
+    var only: [String] = []
+
+    @Option(name: .long, help: "Leave out cases whose name contains PATTERN (or matches it as a * glob); repeatable.")
+    var skip: [String] = []
+
+    @Flag(name: .long, help: "Print a line per passing case with its time, and every mismatch of a failing case.")
+    var verbose = false
+
+    @Flag(name: .long, help: "Run the cases in this process (a crash then ends the run; for debuggers).")
+    var inProcess = false
+
+    @Flag(name: .long, help: .hidden)
+    var worker = false
+
+    @Option(name: .long, help: .hidden)
+    var caseFile: [String] = []
+
+    func validate() throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+            throw ValidationError("'\(directory)' is not a directory of conformance cases")
+        }
+    }
+
+    func run() throws {
+        let runner = ConformanceRunner(directory: URL(fileURLWithPath: directory), only: only, skip: skip)
+        let files = caseFile.isEmpty ? try runner.caseFiles() : caseFile.map { URL(fileURLWithPath: $0) }
+        if worker {
+            _ = try runner.run(files: files, willStart: { CaseWorker.announce($0) }, report: { CaseWorker.send($0) })
+            return
+        }
+        let print: (ConformanceRunner.CaseResult) -> Void = { result in
+            if let line = result.line(verbose: verbose) {
+                Swift.print(line)
+                fflush(stdout)
+            }
+        }
+        let summary: ConformanceRunner.Summary
+        if inProcess {
+            summary = try runner.run(files: files, report: print)
+        } else {
+            summary = try CaseWorker.run(files: files, directory: directory, report: print)
+        }
+        if summary.results.isEmpty { Swift.print("no case matched in \(directory)") }
+        Swift.print(summary.line)
+        if summary.failed > 0 || summary.results.isEmpty { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,87 @@
+import QuantNN
+import TensorEngine
+
+/// Conversions between recorded values (`{"shape", "data"}` tensors, `IntQuantTensor` records)
+/// and the engine's `Tensor` / `QuantValue`, in both directions (replay.py's `Env.tensor`,
+/// `Env.value`, `tj` and `rec`).
+enum Records {
+    /// A recorded tensor as a `Tensor` (data parsed as float64, then rounded to float32: exact for
+    /// the recorded float32 values).
+    static func tensor(_ d: JSON) throws -> Tensor {
+        guard let shape = d["shape"]?.doubles?.map({ Int($0) }), let data = d["data"]?.doubles else {
+            throw ReplayError.malformed("expected a tensor {shape, data}, got \(d)")
+        }
+        let n = shape.reduce(1, *)
+        guard n == data.count else {
+            throw ReplayError.malformed("tensor of shape \(shape) has \(data.count) elements")
+        }
+        return Tensor(shape: shape, data.map { Float($0) })
+    }
+
+    /// A recorded input: a `QuantTensor` from its fields, or a plain tensor.
+    static func value(_ d: JSON) throws -> QuantValue {
+        if d.isQuantTensor {
+            guard let v = d["value"], let s = d["scale"], let z = d["zero_point"], let b = d["bit_width"],
+                let signed = d["signed"]?.bool, let training = d["training"]?.bool
+            else { throw ReplayError.malformed("incomplete IntQuantTensor record") }
+            return .quant(QuantTensor(value: try tensor(v), scale: try tensor(s), zeroPoint: try tensor(z),
+                                      bitWidth: try tensor(b), signed: signed, training: training))
+        }
+        return .float(try tensor(d))
+    }
+
+    /// A tensor as a record (`tj`); `nil` is `null`.
+    static func record(_ t: Tensor?) -> JSON {
+        guard let t else { return .null }
+        let o = JSONObject()
+        o["shape"] = t.shape.isEmpty ? .array([]) : .numbers(t.shape.map(Double.init))
+        let data = t.scalars.map(Double.init)
+        o["data"] = data.isEmpty ? .array([]) : .numbers(data)
+        return .object(o)
+    }
+
+    /// An output as a record (`rec`): a QuantTensor with its metadata, validity and integer
+    /// values, or a plain tensor.
+    static func record(_ v: QuantValue) -> JSON {
+        switch v {
+        case .float(let t): return record(t)
+        case .quant(let q):
+            let o = JSONObject()
+            o["kind"] = .string("IntQuantTensor")
+            o["value"] = record(q.value)
+            o["scale"] = record(q.scale)
+            o["zero_point"] = record(q.zeroPoint)
+            o["bit_width"] = record(q.bitWidth)
+            o["signed"] = .bool(q.signed)
+            o["training"] = .bool(q.training)
+            let valid = q.isValid
+            o["is_valid"] = .bool(valid)
+            if valid, let i = try? q.int() { o["int_value"] = record(i) }
+            return .object(o)
+        }
+    }
+
+    /// The values of a recorded tensor or QuantTensor (its `value`), as float64.
+    static func refValue(_ d: JSON) -> [Double] {
+        (d.isQuantTensor ? d["value"] : d)?["data"]?.doubles ?? []
+    }
+
+    /// `max|x|` of a recorded tensor or QuantTensor (0 for null or empty).
+    static func maxAbs(_ d: JSON?) -> Double {
+        guard let d, !d.isNull else { return 0 }
+        return refValue(d).reduce(0) { Swift.max($0, Swift.abs($1)) }
+    }
+}
+
+/// Why a case could not be replayed at all (as opposed to a mismatch).
+enum ReplayError: Error, CustomStringConvertible {
+    case malformed(String)
+    case unsupported(String)
+
+    var description: String {
+        switch self {
+        case .malformed(let m): return "malformed case: \(m)"
+        case .unsupported(let m): return "unsupported: \(m)"
+        }
+    }
+}

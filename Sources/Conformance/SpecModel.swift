@@ -1,0 +1,287 @@
+import NN
+import QuantNN
+import Quantizers
+import TensorEngine
+
+/// A model built from a case's `spec` (replay.py's `build`): a layer, a sequential model or a
+/// graph of named child modules with a node program.
+///
+/// `module` is the root whose state keys the case records: the layer itself, or a container
+/// whose children carry the element names (`conv.weight`).
+final class SpecModel {
+    enum Kind {
+        case single(QuantLayer)
+        case multi(QuantMultiInputLayer)
+        case flatten(startDim: Int, endDim: Int)
+        case sequential([SpecModel])
+        case graph(inputs: [String], modules: [String: SpecModel], nodes: [JSON], output: String)
+    }
+
+    let kind: Kind
+    /// The module owning this model's state (`nil` for a stateless op).
+    let module: Module?
+
+    init(kind: Kind, module: Module?) {
+        self.kind = kind
+        self.module = module
+    }
+
+    /// Builds a model spec: `{"class", "kwargs"}`, `{"sequential": [...]}`, `{"graph": {...}}` or a
+    /// stateless op `{"op": "flatten", ...}`.
+    static func build(_ spec: JSON) throws -> SpecModel {
+        if let cls = spec["class"]?.string {
+            var kwargs: [String: ConfigValue] = [:]
+            for (k, v) in spec["kwargs"]?.object?.pairs ?? [] { kwargs[k] = try configValue(v) }
+            let built = try LayerFactory.make(className: cls, kwargs: kwargs)
+            switch built {
+            case .single(let l): return SpecModel(kind: .single(l), module: l)
+            case .multi(let l): return SpecModel(kind: .multi(l), module: l)
+            }
+        }
+        if let elements = spec["sequential"]?.array {
+            let container = SpecContainer("Sequential")
+            var children: [SpecModel] = []
+            for e in elements {
+                guard let name = e["name"]?.string else { throw ReplayError.malformed("sequential element without a name") }
+                let child = e["op"] != nil ? try buildOp(e) : try build(e)
+                if let m = child.module { container.registerModule(name, m) }
+                children.append(child)
+            }
+            return SpecModel(kind: .sequential(children), module: container)
+        }
+        if let g = spec["graph"] {
+            let container = SpecContainer("Graph")
+            var modules: [String: SpecModel] = [:]
+            for (name, ms) in g["modules"]?.object?.pairs ?? [] {
+                let child = try build(ms)
+                if let m = child.module { container.registerModule(name, m) }
+                modules[name] = child
+            }
+            guard let inputs = g["inputs"]?.array?.compactMap(\.string), let nodes = g["nodes"]?.array,
+                let output = g["output"]?.string
+            else { throw ReplayError.malformed("graph needs inputs, nodes and output") }
+            return SpecModel(kind: .graph(inputs: inputs, modules: modules, nodes: nodes, output: output), module: container)
+        }
+        if spec["op"] != nil { return try buildOp(spec) }
+        throw ReplayError.unsupported("model spec with keys \(spec.object?.keys.sorted() ?? [])")
+    }
+
+    static func buildOp(_ e: JSON) throws -> SpecModel {
+        guard e["op"]?.string == "flatten" else { throw ReplayError.unsupported("sequential op \(e["op"] ?? .null)") }
+        return SpecModel(kind: .flatten(startDim: e["start_dim"]?.int ?? 1, endDim: e["end_dim"]?.int ?? -1), module: nil)
+    }
+
+    /// A spec keyword value: numbers, booleans, `null`, arrays (tuples) and `{"quantizer": N}`.
+    static func configValue(_ v: JSON) throws -> ConfigValue {
+        switch v {
+        case .null: return .null
+        case .bool(let b): return .bool(b)
+        case .number(let d): return .number(d)
+        case .string(let s): return .string(s)
+        case .numbers(let d): return .array(d.map(ConfigValue.number))
+        case .array(let a): return .array(try a.map(configValue))
+        case .object(let o):
+            guard o.keys == ["quantizer"], let name = o["quantizer"]?.string else {
+                throw ReplayError.unsupported("keyword value \(v)")
+            }
+            return .quantizer(name)
+        }
+    }
+
+    /// Sets training or evaluation mode on the whole model.
+    func train(_ on: Bool) { module?.train(on) }
+
+    /// Runs the model on `args` (`call.kwargs` may give QuantCat's `dim`).
+    func callAsFunction(_ args: [QuantValue], dim: Int? = nil) throws -> QuantValue {
+        switch kind {
+        case .single(let l):
+            guard args.count == 1 else { throw ReplayError.unsupported("\(l.typeName) takes one input, got \(args.count)") }
+            return try l.forward(args[0])
+        case .multi(let l):
+            if let dim {
+                guard let cat = l as? QuantCat else { throw ReplayError.unsupported("call keyword dim on \(l.typeName)") }
+                return try cat.forward(args, dim: dim)
+            }
+            return try l.forward(args)
+        case .flatten(let s, let e):
+            guard args.count == 1 else { throw ReplayError.unsupported("flatten takes one input") }
+            return Ops.flatten(args[0], startDim: s, endDim: e)
+        case .sequential(let children):
+            guard args.count == 1 else { throw ReplayError.unsupported("a sequential model takes one input, got \(args.count)") }
+            var v = args[0]
+            for c in children { v = try c([v]) }
+            return v
+        case .graph(let inputs, let modules, let nodes, let output):
+            guard args.count == inputs.count else { throw ReplayError.unsupported("graph takes \(inputs.count) inputs, got \(args.count)") }
+            var env: [String: Value] = [:]
+            for (n, a) in zip(inputs, args) { env[n] = .value(a) }
+            try Ops.runNodes(nodes, env: &env, modules: modules, given: [:])
+            guard case .value(let out)? = env[output] else { throw ReplayError.malformed("graph output '\(output)' is not bound to a tensor") }
+            return out
+        }
+    }
+}
+
+/// A container for sequential and graph models: only names the children, so their state keys
+/// get the element names as prefixes.
+final class SpecContainer: Module {
+    let name: String
+    init(_ name: String) {
+        self.name = name
+        super.init()
+    }
+    override var typeName: String { name }
+}
+
+/// A value bound in a program's environment or produced by a printed expression.
+enum Value {
+    case value(QuantValue)
+    case bool(Bool)
+    case number(Double)
+    case list([Value])
+
+    var tensor: Tensor? {
+        switch self {
+        case .value(let v): return v.value
+        case .number(let d): return Tensor(Float(d))
+        default: return nil
+        }
+    }
+}
+
+/// The node program ops and printed expressions of the spec.
+enum Ops {
+    static func flatten(_ v: QuantValue, startDim: Int, endDim: Int) -> QuantValue {
+        switch v {
+        case .quant(let q): return .quant(q.flatten(startDim: startDim, endDim: endDim))
+        case .float(let t): return .float(t.flatten(startDim: startDim, endDim: endDim))
+        }
+    }
+
+    /// Evaluates program nodes in order, binding each node's `output` in `env` (`run_nodes`).
+    static func runNodes(_ nodes: [JSON], env: inout [String: Value], modules: [String: SpecModel], given: [String: QuantValue]) throws {
+        func arg(_ name: String) throws -> QuantValue {
+            guard case .value(let v)? = env[name] else { throw ReplayError.malformed("node input '\(name)' is not bound") }
+            return v
+        }
+        for n in nodes {
+            guard let out = n["output"]?.string else { throw ReplayError.malformed("node without output") }
+            if let apply = n["apply"]?.array {
+                guard let input = n["input"]?.string else { throw ReplayError.malformed("apply node without input") }
+                var v = try arg(input)
+                for m in apply {
+                    guard let name = m.string, let model = modules[name] else { throw ReplayError.malformed("unknown module \(m)") }
+                    v = try model([v])
+                }
+                env[out] = .value(v)
+                continue
+            }
+            guard let op = n["op"]?.string else { throw ReplayError.malformed("node without apply or op") }
+            let args = try (n["inputs"]?.array ?? []).map { j -> QuantValue in
+                guard let s = j.string else { throw ReplayError.malformed("node input \(j)") }
+                return try arg(s)
+            }
+            let v: QuantValue
+            switch op {
+            case "add":
+                guard args.count == 2 else { throw ReplayError.malformed("add takes two inputs") }
+                v = try add(args[0], args[1])
+            case "cat":
+                guard let dim = n["dim"]?.int else { throw ReplayError.malformed("cat without dim") }
+                let qs = args.compactMap(\.quantTensor)
+                if qs.count == args.count {
+                    v = .quant(try QuantTensor.cat(qs, dim: dim))
+                } else {
+                    v = .float(Tensor.cat(args.map(\.value), dim: dim))
+                }
+            case "torch.relu":
+                guard args.count == 1 else { throw ReplayError.malformed("torch.relu takes one input") }
+                v = .float(args[0].value.relu())
+            case "flatten":
+                guard args.count == 1 else { throw ReplayError.malformed("flatten takes one input") }
+                v = flatten(args[0], startDim: n["start_dim"]?.int ?? 1, endDim: n["end_dim"]?.int ?? -1)
+            case "given":
+                guard let g = given[out] else { throw ReplayError.malformed("no recorded value for given '\(out)'") }
+                v = g
+            default:
+                throw ReplayError.unsupported("node op \(op)")
+            }
+            env[out] = .value(v)
+        }
+    }
+
+    /// `A + B`: QuantTensor addition on two QuantTensors, a shift folded into the zero point with
+    /// one plain tensor, plain addition otherwise.
+    static func add(_ a: QuantValue, _ b: QuantValue) throws -> QuantValue {
+        switch (a, b) {
+        case (.quant(let x), .quant(let y)): return .quant(try x + y)
+        case (.quant(let x), .float(let y)): return .quant(x + y)
+        case (.float(let x), .quant(let y)): return .quant(y + x)
+        case (.float(let x), .float(let y)): return .float(x + y)
+        }
+    }
+
+    /// Evaluates a printed expression (`eval_expr`): a list, a number, a name or `name.field`, or
+    /// `{"op", "args"}` with `isclose_all`, `equal_all`, `is_valid`, `not`, `mul`.
+    static func eval(_ e: JSON, _ env: [String: Value]) throws -> Value {
+        if case .numbers(let d) = e { return .list(d.map(Value.number)) }
+        if let a = e.array, case .array = e { return .list(try a.map { try eval($0, env) }) }
+        if let d = e.double { return .number(d) }
+        if let s = e.string {
+            let parts = s.split(separator: ".", maxSplits: 1).map(String.init)
+            guard let v = env[parts[0]] else { throw ReplayError.malformed("printed expression names unbound '\(parts[0])'") }
+            guard parts.count == 2 else { return v }
+            guard case .value(let qv) = v else { throw ReplayError.malformed("'\(s)': not a tensor") }
+            if parts[1] == "value" { return .value(.float(qv.value)) }
+            guard let q = qv.quantTensor else { throw ReplayError.malformed("'\(s)': not a QuantTensor") }
+            switch parts[1] {
+            case "scale": return .value(.float(q.scale))
+            case "zero_point": return .value(.float(q.zeroPoint))
+            case "bit_width": return .value(.float(q.bitWidth))
+            default: throw ReplayError.unsupported("QuantTensor field \(parts[1])")
+            }
+        }
+        guard let op = e["op"]?.string, let rawArgs = e["args"]?.array else { throw ReplayError.malformed("printed expression \(e)") }
+        let args = try rawArgs.map { try eval($0, env) }
+        func tensors() throws -> (Tensor, Tensor) {
+            guard args.count == 2, let a = args[0].tensor, let b = args[1].tensor else {
+                throw ReplayError.malformed("\(op) takes two tensors")
+            }
+            return (a, b)
+        }
+        return try Autograd.noGrad { () throws -> Value in
+            switch op {
+            case "isclose_all":
+                // torch.isclose defaults: |a - b| <= 1e-8 + 1e-5 * |b|, broadcasting.
+                let (a, b) = try tensors()
+                let within = (a - b).abs().le(b.abs() * 1e-5 + 1e-8).scalars
+                let equal = a.eq(b).scalars
+                return .bool(zip(within, equal).allSatisfy { $0 == 1 || $1 == 1 })
+            case "equal_all":
+                let (a, b) = try tensors()
+                return .bool(a.eq(b).scalars.allSatisfy { $0 == 1 })
+            case "is_valid":
+                guard case .value(let v)? = args.first, let q = v.quantTensor else { throw ReplayError.malformed("is_valid takes a QuantTensor") }
+                return .bool(q.isValid)
+            case "not":
+                guard case .bool(let b)? = args.first else { throw ReplayError.malformed("not takes a boolean") }
+                return .bool(!b)
+            case "mul":
+                let (a, b) = try tensors()
+                return .value(.float(a * b))
+            default:
+                throw ReplayError.unsupported("printed op \(op)")
+            }
+        }
+    }
+
+    /// A printed value as a record (`printed_record`).
+    static func record(_ v: Value) -> JSON {
+        switch v {
+        case .value(let q): return Records.record(q.value)
+        case .bool(let b): return .bool(b)
+        case .number(let d): return .number(d)
+        case .list(let l): return .array(l.map(record))
+        }
+    }
+}

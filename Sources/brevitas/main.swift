@@ -1,0 +1,3 @@
+import BrevitasCLI
+
+Brevitas.main()
