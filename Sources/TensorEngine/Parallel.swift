@@ -51,10 +51,11 @@ public enum Parallel {
 #if os(Linux) && canImport(Synchronization)
     /// Persistent worker threads that claim chunks of the current job.
     ///
-    /// `state` packs the job generation (high 32 bits) and the next unclaimed chunk (low 32
-    /// bits); a worker claims a chunk with a compare-and-swap that fails if the job changed, and
-    /// reads the job's fields only after a successful claim (the submitter keeps them alive until
-    /// every claimed chunk is done).
+    /// `state` packs the job generation (high 32 bits) and the number of unclaimed chunks (low 32
+    /// bits; chunks are claimed from the last one down). A thread claims a chunk with a
+    /// compare-and-swap that fails if the job changed or has no chunk left, and reads the job's
+    /// fields only after a successful claim: the submitter cannot finish (and overwrite them)
+    /// before every claimed chunk is done.
     final class WorkerPool: @unchecked Sendable {
         static let shared = WorkerPool()
 
@@ -91,8 +92,8 @@ public enum Parallel {
                 self.activeWorkers = threads - 1
                 done.store(0, ordering: .relaxed)
                 let gen = (state.load(ordering: .relaxed) >> 32) &+ 1
-                state.store((gen & 0x7fff_ffff) << 32, ordering: .releasing)
-                if sleepers.load(ordering: .acquiring) > 0 {
+                state.store((gen & 0x7fff_ffff) << 32 | chunks, ordering: .sequentiallyConsistent)
+                if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                     pthread_mutex_lock(&mutex)
                     pthread_cond_broadcast(&cond)
                     pthread_mutex_unlock(&mutex)
@@ -122,16 +123,11 @@ public enum Parallel {
         @inline(__always) private func claim(generation: Int) -> Int? {
             var s = state.load(ordering: .acquiring)
             while true {
-                if s >> 32 != generation { return nil }
-                let c = s & 0xffff_ffff
-                // `chunks` may only be read once the claim is known to belong to a live job, so
-                // compare against the bound after claiming.
+                let left = s & 0xffff_ffff
+                if s >> 32 != generation || left == 0 { return nil }
                 let (exchanged, original) = state.compareExchange(
-                    expected: s, desired: s + 1, ordering: .acquiringAndReleasing)
-                if exchanged {
-                    if c < chunks { return c }
-                    return nil
-                }
+                    expected: s, desired: s - 1, ordering: .acquiringAndReleasing)
+                if exchanged { return left - 1 }
                 s = original
             }
         }
