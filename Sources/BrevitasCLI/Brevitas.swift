@@ -6,7 +6,7 @@ public struct Brevitas: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "brevitas",
         abstract: "Brevitas, the PyTorch quantization library, rebuilt in Swift.",
-        subcommands: [ConformanceCommand.self]
+        subcommands: [ConformanceCommand.self, TutorialCommand.self]
     )
 
     public init() {}
