@@ -23,9 +23,13 @@ public final class RescalingIntQuant: Module {
     public let narrowRange: Bool
     /// Straight-through clamp (weights) instead of a select (activations).
     public let clampSte: Bool
+    /// Threshold `maxInt + 1` (Brevitas `PowerOfTwoIntScaling`, fixed-point quantizers) instead of
+    /// `IntScaling`'s.
+    public let powerOfTwoIntScaling: Bool
 
     public init(scaling: ScalingImpl, zeroPoint: ZeroPointImpl, bitWidth: Int, signed: Bool,
-                narrowRange: Bool, clampSte: Bool) {
+                narrowRange: Bool, clampSte: Bool, powerOfTwoIntScaling: Bool = false) {
+        self.powerOfTwoIntScaling = powerOfTwoIntScaling
         self.scaling = scaling
         self.zeroPoint = zeroPoint
         self.bitWidthImpl = BitWidthConst(bitWidth)
@@ -38,7 +42,7 @@ public final class RescalingIntQuant: Module {
         intQuant.registerModule("tensor_clamp_impl", Marker(clampSte ? "TensorClampSte" : "TensorClamp"))
         registerModule("int_quant", intQuant)
         registerModule("scaling_impl", scaling)
-        registerModule("int_scaling_impl", Marker("IntScaling", "signed=\(signed ? "True" : "False"), narrow_range=\(narrowRange ? "True" : "False")"))
+        registerModule("int_scaling_impl", Marker(powerOfTwoIntScaling ? "PowerOfTwoIntScaling" : "IntScaling", "signed=\(signed ? "True" : "False"), narrow_range=\(narrowRange ? "True" : "False")"))
         registerModule("zero_point_impl", zeroPoint)
         registerModule("msb_clamp_bit_width_impl", bitWidthImpl)
     }
@@ -53,9 +57,11 @@ public final class RescalingIntQuant: Module {
         return (0, Float((1 << b) - 1))
     }
 
-    /// The integer threshold (Brevitas `IntScaling`).
+    /// The integer threshold (Brevitas `IntScaling`: signed `2^(b-1)` (narrow `2^(b-1)-1`),
+    /// unsigned `2^b-1`; `PowerOfTwoIntScaling`: `maxInt + 1`).
     public var threshold: Float {
         let b = bitWidthImpl.bits
+        if powerOfTwoIntScaling { return intRange.max + 1 }
         return signed ? Float(1 << (b - 1)) - (narrowRange ? 1 : 0) : Float((1 << b) - 1)
     }
 

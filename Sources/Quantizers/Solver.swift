@@ -40,7 +40,8 @@ extension ActQuant {
                     minInt: range.min, maxInt: range.max)
             }
             return RescalingIntQuant(scaling: scaling, zeroPoint: zp, bitWidth: bitWidth, signed: signed,
-                                     narrowRange: narrowRange, clampSte: false)
+                                     narrowRange: narrowRange, clampSte: false,
+                                     powerOfTwoIntScaling: restrictScalingType == .powerOfTwo)
         }
     }
 
@@ -94,7 +95,8 @@ extension WeightQuant {
         case .ternary: return TernaryQuant(scaling: scaling, threshold: threshold)
         case .int:
             return RescalingIntQuant(scaling: scaling, zeroPoint: ZeroZeroPoint(), bitWidth: bitWidth, signed: signed,
-                                     narrowRange: narrowRange, clampSte: true)
+                                     narrowRange: narrowRange, clampSte: true,
+                                     powerOfTwoIntScaling: restrictScalingType == .powerOfTwo)
         }
     }
 }
