@@ -87,34 +87,79 @@ struct ConvGeometry {
                      "conv: kernel \(kH)x\(kW) (dilation \(dilation)) is larger than the padded input \(input) (padding \(padding))")
     }
 
+    /// Images per GEMM: one when an image has enough output pixels to make a wide GEMM, more
+    /// (their columns side by side) for small feature maps, within a ~16 MB column buffer.
+    var imagesPerGemm: Int {
+        let l = self.l
+        if l >= 1024 || n <= 1 { return 1 }
+        let want = (1024 + l - 1) / l
+        let cap = Swift.max(1, (4 << 20) / Swift.max(kg * l, 1))
+        return Swift.max(1, Swift.min(n, want, cap))
+    }
+
     func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>) {
         let l = self.l, kg = self.kg, og = self.og, cg = self.cg
         if n == 0 || outC == 0 { return }
-        if let bias {
-            for img in 0..<n {
-                for o in 0..<outC { (out + (img * outC + o) * l).update(repeating: bias[o], count: l) }
-            }
-        }
-        let beta: Float = bias == nil ? 0 : 1
         if cg == 0 {
-            if bias == nil { out.update(repeating: 0, count: n * outC * l) }
+            for img in 0..<n {
+                for o in 0..<outC { (out + (img * outC + o) * l).update(repeating: bias?[o] ?? 0, count: l) }
+            }
             return
         }
-        let colCount = isPointwise ? 0 : kg * l
-        Workspace.withBuffer(colCount) { col in
-            for img in 0..<n {
-                for gi in 0..<groups {
-                    let xg = x + (img * inC + gi * cg) * inH * inW
-                    let b: UnsafePointer<Float>
-                    if isPointwise {
-                        b = xg
-                    } else {
-                        im2col(xg, col)
-                        b = UnsafePointer(col)
+        let nb = imagesPerGemm
+        if nb == 1 {
+            if let bias {
+                for img in 0..<n {
+                    for o in 0..<outC { (out + (img * outC + o) * l).update(repeating: bias[o], count: l) }
+                }
+            }
+            let beta: Float = bias == nil ? 0 : 1
+            Workspace.withBuffer(isPointwise ? 0 : kg * l) { col in
+                for img in 0..<n {
+                    for gi in 0..<groups {
+                        let xg = x + (img * inC + gi * cg) * inH * inW
+                        let b: UnsafePointer<Float>
+                        if isPointwise {
+                            b = xg
+                        } else {
+                            im2col(xg, col, ld: l)
+                            b = UnsafePointer(col)
+                        }
+                        BLAS.sgemm(
+                            transA: false, transB: false, m: og, n: l, k: kg, a: w + gi * og * kg, lda: kg,
+                            b: b, ldb: l, beta: beta, c: out + (img * outC + gi * og) * l, ldc: l)
                     }
-                    BLAS.sgemm(
-                        transA: false, transB: false, m: og, n: l, k: kg, a: w + gi * og * kg, lda: kg,
-                        b: b, ldb: l, beta: beta, c: out + (img * outC + gi * og) * l, ldc: l)
+                }
+            }
+            return
+        }
+        // Several images per GEMM: columns [kg, nb·l], result [og, nb·l] scattered to the images.
+        Workspace.withBuffer(kg * nb * l) { col in
+            Workspace.withBuffer(og * nb * l) { tmp in
+                var i0 = 0
+                while i0 < n {
+                    let cnt = Swift.min(nb, n - i0), ld = cnt * l
+                    for gi in 0..<groups {
+                        for b in 0..<cnt {
+                            im2col(x + ((i0 + b) * inC + gi * cg) * inH * inW, col + b * l, ld: ld)
+                        }
+                        BLAS.sgemm(
+                            transA: false, transB: false, m: og, n: ld, k: kg, a: w + gi * og * kg, lda: kg,
+                            b: col, ldb: ld, c: tmp, ldc: ld)
+                        for b in 0..<cnt {
+                            for o in 0..<og {
+                                let dst = out + ((i0 + b) * outC + gi * og + o) * l
+                                let src = tmp + o * ld + b * l
+                                if let bias {
+                                    let bv = bias[gi * og + o]
+                                    for j in 0..<l { dst[j] = src[j] + bv }
+                                } else {
+                                    dst.update(from: src, count: l)
+                                }
+                            }
+                        }
+                    }
+                    i0 += cnt
                 }
             }
         }
@@ -141,44 +186,70 @@ struct ConvGeometry {
         if let gx, cg == 0 || og == 0 || l == 0 { gx.update(repeating: 0, count: n * inC * inH * inW) }
         if n == 0 || cg == 0 || og == 0 || l == 0 { return }
         if gx == nil && gw == nil { return }
-        let colCount = isPointwise ? 0 : kg * l
+        let nb = imagesPerGemm
+        let direct = nb == 1 && isPointwise  // x and dX planes are the GEMM operands themselves
+        let colCount = direct ? 0 : kg * nb * l
         Workspace.withBuffer(colCount) { col in
-            Workspace.withBuffer(gx != nil && !isPointwise ? kg * l : 0) { dcol in
-                for img in 0..<n {
-                    for gi in 0..<groups {
-                        let xg = x + (img * inC + gi * cg) * inH * inW
-                        let gyg = g + (img * outC + gi * og) * l
-                        let wg = w + gi * og * kg
-                        if let gw {
-                            let b: UnsafePointer<Float>
-                            if isPointwise {
-                                b = xg
+            Workspace.withBuffer(gx != nil && !direct ? kg * nb * l : 0) { dcol in
+                Workspace.withBuffer(nb > 1 ? og * nb * l : 0) { gyb in
+                    var i0 = 0
+                    while i0 < n {
+                        let cnt = Swift.min(nb, n - i0), ld = cnt * l
+                        for gi in 0..<groups {
+                            // dY of this block as [og, cnt·l].
+                            let gy: UnsafePointer<Float>
+                            if cnt == 1 {
+                                gy = g + (i0 * outC + gi * og) * l
                             } else {
-                                im2col(xg, col)
-                                b = UnsafePointer(col)
+                                for b in 0..<cnt {
+                                    for o in 0..<og {
+                                        (gyb + o * ld + b * l).update(from: g + ((i0 + b) * outC + gi * og + o) * l, count: l)
+                                    }
+                                }
+                                gy = UnsafePointer(gyb)
                             }
-                            // dW_g += dY_g · colᵀ
-                            BLAS.sgemm(
-                                transA: false, transB: true, m: og, n: kg, k: l, a: gyg, lda: l, b: b, ldb: l,
-                                beta: img == 0 ? 0 : 1, c: gw + gi * og * kg, ldc: kg)
+                            let wg = w + gi * og * kg
+                            if let gw {
+                                let bm: UnsafePointer<Float>
+                                if direct {
+                                    bm = x + (i0 * inC + gi * cg) * inH * inW
+                                } else {
+                                    for b in 0..<cnt {
+                                        im2col(x + ((i0 + b) * inC + gi * cg) * inH * inW, col + b * l, ld: ld)
+                                    }
+                                    bm = UnsafePointer(col)
+                                }
+                                // dW_g += dY_g · colᵀ
+                                BLAS.sgemm(
+                                    transA: false, transB: true, m: og, n: kg, k: ld, a: gy, lda: ld, b: bm, ldb: ld,
+                                    beta: i0 == 0 ? 0 : 1, c: gw + gi * og * kg, ldc: kg)
+                            }
+                            if let gx {
+                                // dcol = W_gᵀ · dY_g, then folded back into the images (col2im).
+                                if direct {
+                                    BLAS.sgemm(
+                                        transA: true, transB: false, m: kg, n: l, k: og, a: wg, lda: kg, b: gy, ldb: l,
+                                        c: gx + (i0 * inC + gi * cg) * inH * inW, ldc: l)
+                                } else {
+                                    BLAS.sgemm(
+                                        transA: true, transB: false, m: kg, n: ld, k: og, a: wg, lda: kg, b: gy, ldb: ld,
+                                        c: dcol, ldc: ld)
+                                    for b in 0..<cnt {
+                                        col2im(dcol + b * l, gx + ((i0 + b) * inC + gi * cg) * inH * inW, ld: ld)
+                                    }
+                                }
+                            }
                         }
-                        if let gx {
-                            let gxg = gx + (img * inC + gi * cg) * inH * inW
-                            // dcol = W_gᵀ · dY_g, then scattered back (col2im).
-                            let target = isPointwise ? gxg : dcol
-                            BLAS.sgemm(
-                                transA: true, transB: false, m: kg, n: l, k: og, a: wg, lda: kg, b: gyg, ldb: l,
-                                c: target, ldc: l)
-                            if !isPointwise { col2im(dcol, gxg) }
-                        }
+                        i0 += cnt
                     }
                 }
             }
         }
     }
 
-    /// Unfolds the `cg` channels at `src` into `col`, `[cg·kH·kW, outH·outW]`.
-    func im2col(_ src: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>) {
+    /// Unfolds the `cg` channels at `src` into `col`, `[cg·kH·kW, outH·outW]` with row stride
+    /// `ld`.
+    func im2col(_ src: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int) {
         let rows = cg * kH * kW
         let l = self.l
         let (inH, inW, outH, outW, kH, kW, sH, sW, pH, pW, dH, dW) = (
@@ -188,7 +259,7 @@ struct ConvGeometry {
             for r in range {
                 let c = r / (kH * kW), ki = (r / kW) % kH, kj = r % kW
                 let plane = src + c * inH * inW
-                let dstRow = col + r * l
+                let dstRow = col + r * ld
                 let iwOff = kj * dW - pW
                 // Output columns whose input column is inside the image.
                 var lo = 0, hi = outW
@@ -219,10 +290,10 @@ struct ConvGeometry {
         }
     }
 
-    /// Folds `col` (`[cg·kH·kW, outH·outW]`) back into `cg` image planes at `dst`, summing the
-    /// overlapping contributions (overwrites `dst`). Channels are independent, so they run in
-    /// parallel with a fixed summation order.
-    func col2im(_ col: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+    /// Folds `col` (`[cg·kH·kW, outH·outW]`, row stride `ld`) back into `cg` image planes at
+    /// `dst`, summing the overlapping contributions (overwrites `dst`). Channels are independent,
+    /// so they run in parallel with a fixed summation order.
+    func col2im(_ col: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, ld: Int) {
         let l = self.l
         let (inH, inW, outH, outW, kH, kW, sH, sW, pH, pW, dH, dW) = (
             self.inH, self.inW, self.outH, self.outW, self.kH, self.kW, self.sH, self.sW, self.pH, self.pW,
@@ -233,7 +304,7 @@ struct ConvGeometry {
                 plane.update(repeating: 0, count: inH * inW)
                 for ki in 0..<kH {
                     for kj in 0..<kW {
-                        let srcRow = col + ((c * kH + ki) * kW + kj) * l
+                        let srcRow = col + ((c * kH + ki) * kW + kj) * ld
                         let iwOff = kj * dW - pW
                         var lo = 0, hi = outW
                         if sW == 1 {
