@@ -117,6 +117,15 @@ final class Block: Module, Layer {
         #expect(m.stateDict().keys == ["0.weight", "0.bias", "2.weight", "2.bias"])
     }
 
+    @Test func setModuleSwapsADescendantInPlace() {
+        let m = model()
+        m.setModule(Linear(3, 3, bias: false), at: "features.1")
+        #expect(m.module(at: "features.1") is Linear)
+        #expect(m.stateDict().keys.contains("features.1.weight"))
+        #expect(m.module(at: "features")!.children.map(\.name) == ["0", "1", "2"])
+        #expect(m(Tensor.ones([2, 3])).shape == [2, 2])
+    }
+
     @Test func sequentialIndexingAndReplacement() {
         let m = Sequential(Linear(4, 3), ReLU())
         m[1] = Sigmoid()

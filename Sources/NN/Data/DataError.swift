@@ -1,5 +1,6 @@
 /// Why a data file could not be read: the file and the problem.
 public struct DataError: Error, Equatable, CustomStringConvertible {
+    /// What is wrong with the file.
     public enum Problem: Equatable, Sendable {
         /// The file could not be opened or read (the system's message).
         case io(String)
@@ -25,6 +26,7 @@ public struct DataError: Error, Equatable, CustomStringConvertible {
 
     /// The path of the file.
     public var file: String
+    /// What is wrong.
     public var problem: Problem
 
     public init(file: String, problem: Problem) {

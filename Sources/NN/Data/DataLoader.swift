@@ -25,6 +25,12 @@ public final class DataLoader<Source: Dataset>: Sequence {
     /// The epoch the next `for batch in loader` loop will use.
     public private(set) var nextEpoch = 0
 
+    /// - Parameters:
+    ///   - dataset: the examples.
+    ///   - batchSize: examples per batch (the last may be smaller unless `dropLast`).
+    ///   - shuffle: whether each epoch visits the examples in a seeded random order.
+    ///   - seed: the seed of the shuffles.
+    ///   - dropLast: whether to drop a last, incomplete batch.
     public init(_ dataset: Source, batchSize: Int, shuffle: Bool = false, seed: UInt64 = 0, dropLast: Bool = false) {
         precondition(batchSize > 0, "DataLoader: batchSize must be > 0, got \(batchSize)")
         self.dataset = dataset
@@ -65,6 +71,7 @@ public struct Batches<Source: Dataset>: RandomAccessCollection {
     /// The example order of the epoch.
     public let order: [Int]
     let batchSize: Int
+    /// Number of batches.
     public let count: Int
 
     public var startIndex: Int { 0 }

@@ -29,6 +29,7 @@ public struct Batch {
     /// The class index of each example.
     public var labels: [Int]
 
+    /// A batch of `labels.count` examples; `inputs.shape[0]` must equal it.
     public init(inputs: Tensor, labels: [Int]) {
         precondition(inputs.rank >= 1 && inputs.shape[0] == labels.count, "Batch: \(labels.count) labels for inputs of shape \(inputs.shape)")
         self.inputs = inputs
@@ -52,6 +53,7 @@ public struct TensorDataset: Dataset {
     /// All labels.
     public let labels: [Int]
 
+    /// A data set of `labels.count` examples; `inputs.shape[0]` must equal it.
     public init(inputs: Tensor, labels: [Int]) {
         precondition(inputs.rank >= 1 && inputs.shape[0] == labels.count, "TensorDataset: \(labels.count) labels for inputs of shape \(inputs.shape)")
         self.inputs = inputs

@@ -28,6 +28,7 @@ open class HardTanh: Module, Layer {
     public let minValue: Float
     public let maxValue: Float
 
+    /// The interval `[minValue, maxValue]` (PyTorch's `min_val`, `max_val`), `minValue < maxValue`.
     public init(minValue: Float = -1, maxValue: Float = 1) {
         precondition(minValue < maxValue, "HardTanh: minValue \(minValue) must be below maxValue \(maxValue)")
         self.minValue = minValue
@@ -48,6 +49,7 @@ open class Flatten: Module, Layer {
     public let startDim: Int
     public let endDim: Int
 
+    /// Flattens dimensions `startDim...endDim` (negative values count from the end).
     public init(startDim: Int = 1, endDim: Int = -1) {
         self.startDim = startDim
         self.endDim = endDim

@@ -31,6 +31,12 @@ open class BatchNorm: Module, Layer {
     /// A scalar: the number of training batches seen; `nil` without `trackRunningStats`.
     public let numBatchesTracked: Tensor?
 
+    /// - Parameters:
+    ///   - numFeatures: the number of channels `C`.
+    ///   - eps: added to the variance for stability.
+    ///   - momentum: running-statistics factor; `nil` for a cumulative average.
+    ///   - affine: whether to learn `weight` and `bias`.
+    ///   - trackRunningStats: whether to keep running statistics for evaluation mode.
     public init(
         numFeatures: Int, eps: Float = 1e-5, momentum: Float? = 0.1, affine: Bool = true, trackRunningStats: Bool = true
     ) {

@@ -27,6 +27,16 @@ open class Conv2d: Module, Layer {
     /// `[outChannels]`, state-dict key `bias`; `nil` without bias.
     public let bias: Tensor?
 
+    /// - Parameters:
+    ///   - inChannels: input channels `C`.
+    ///   - outChannels: output channels.
+    ///   - kernelSize: `kH × kW` (one number for a square kernel).
+    ///   - stride: the window step.
+    ///   - padding: zeros added on each side.
+    ///   - dilation: the spacing between kernel elements.
+    ///   - groups: channel groups; `inChannels` and `outChannels` must be multiples.
+    ///   - bias: whether to add a learned bias.
+    ///   - generator: the source of the initial weights.
     public init(
         inChannels: Int, outChannels: Int, kernelSize: IntOrPair, stride: IntOrPair = 1, padding: IntOrPair = 0,
         dilation: IntOrPair = 1, groups: Int = 1, bias: Bool = true, generator: RandomGenerator = .global
@@ -98,6 +108,7 @@ open class Conv1d: Module, Layer {
     /// `[outChannels]`, state-dict key `bias`; `nil` without bias.
     public let bias: Tensor?
 
+    /// - Parameters: as ``Conv2d``, with single numbers for the one spatial dimension.
     public init(
         inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1,
         groups: Int = 1, bias: Bool = true, generator: RandomGenerator = .global

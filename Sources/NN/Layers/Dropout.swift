@@ -12,9 +12,13 @@ import TensorEngine
 /// drop(x) === x  // true
 /// ```
 open class Dropout: Module, Layer {
+    /// The probability of zeroing an element.
     public let p: Float
     let generator: RandomGenerator?
 
+    /// - Parameters:
+    ///   - p: the probability of zeroing an element, in `[0, 1]`.
+    ///   - generator: the source of the masks; the global generator when `nil`.
     public init(p: Float = 0.5, generator: RandomGenerator? = nil) {
         precondition(p >= 0 && p <= 1, "Dropout: probability p must be in [0, 1], got \(p)")
         self.p = p

@@ -10,10 +10,12 @@ import TensorEngine
 /// loss.backward()
 /// ```
 public struct CrossEntropyLoss: Sendable {
+    /// How per-sample losses are combined: `.mean` (default), `.sum` or `.none`.
     public var reduction: LossReduction
 
     public init(reduction: LossReduction = .mean) { self.reduction = reduction }
 
+    /// The loss of `logits` against class indices `targets`.
     public func callAsFunction(_ logits: Tensor, _ targets: [Int]) -> Tensor {
         Tensor.crossEntropy(logits, targets: targets, reduction: reduction)
     }
@@ -26,10 +28,12 @@ public struct CrossEntropyLoss: Sendable {
 
 /// Mean squared error `(input − target)²` reduced by `reduction` (`torch.nn.MSELoss`).
 public struct MSELoss: Sendable {
+    /// How per-element losses are combined: `.mean` (default), `.sum` or `.none`.
     public var reduction: LossReduction
 
     public init(reduction: LossReduction = .mean) { self.reduction = reduction }
 
+    /// The loss of `input` against `target` (shapes broadcast).
     public func callAsFunction(_ input: Tensor, _ target: Tensor) -> Tensor {
         Tensor.mseLoss(input, target, reduction: reduction)
     }

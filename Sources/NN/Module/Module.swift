@@ -145,6 +145,17 @@ open class Module: CustomStringConvertible {
         return current
     }
 
+    /// Replaces (or adds) the descendant at a dotted path, e.g. to swap a float layer for a
+    /// quantized one: `model.setModule(QuantConv2d(...), at: "features.0")`. The parent must
+    /// exist; the child keeps its position in the order.
+    public func setModule(_ module: Module, at path: String) {
+        let (parentPath, name) = Self.splitKey(path)
+        guard let parent = self.module(at: parentPath) else {
+            preconditionFailure("setModule: no module at '\(parentPath)' (path '\(path)') in \(typeName)")
+        }
+        parent.registerModule(name, module)
+    }
+
     /// The parameter or buffer at a dotted key (`"features.0.weight"`).
     public func tensor(at key: String) -> Tensor? {
         let (path, name) = Self.splitKey(key)

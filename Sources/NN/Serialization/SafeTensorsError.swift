@@ -34,6 +34,7 @@ public struct SafeTensorsError: Error, Equatable, CustomStringConvertible {
 
     /// The path of the file.
     public var file: String
+    /// What is wrong.
     public var problem: Problem
 
     public init(file: String, problem: Problem) {
