@@ -122,3 +122,14 @@ import Testing
         #expect(z[999, 300] == m[999, 300] - r[300] && z[0, 0] == m[0, 0] - r[0])
     }
 }
+
+@Suite struct FactoryTests {
+    @Test func factories() {
+        #expect(Tensor.full([2, 2], 3).scalars == [3, 3, 3, 3])
+        #expect(Tensor.ones(like: Tensor.zeros([3])).scalars == [1, 1, 1])
+        #expect(Tensor.full(like: Tensor.zeros([1, 2]), -1).shape == [1, 2])
+        #expect(Tensor.eye(3).scalars == [1, 0, 0, 0, 1, 0, 0, 0, 1])
+        #expect(Tensor.linspace(0, 1, count: 5).scalars == [0, 0.25, 0.5, 0.75, 1])
+        #expect(Tensor.linspace(-1, 1, count: 0).shape == [0])
+    }
+}
