@@ -102,7 +102,7 @@ public final class PrescaledRestrictIntQuant: Module {
 /// Requantization of an accumulator to fewer bits by dropping least-significant bits (Brevitas
 /// `TruncIntQuant` with `TruncMsbScaling`):
 ///
-///     q = round(x/s + z);  shift = max(inputBits − outputBits, 0)
+///     q = round(x/s + z);  shift = inputBits − outputBits (negative shifts scale up)
 ///     y_int = clamp(r(q / 2^shift)), r = round (`RoundTo8bit`) or floor (`TruncTo8bit`)
 ///     output scale s·2^shift, zero point z / 2^shift
 public final class TruncIntQuant: Module {
@@ -120,7 +120,8 @@ public final class TruncIntQuant: Module {
     public func callAsFunction(_ x: Tensor, scale: Tensor, zeroPoint: Tensor, inputBitWidth: Tensor, signed: Bool) -> QuantOutput {
         var y = STE.roundSte(x / scale + zeroPoint)
         let outBits = bitWidthImpl()
-        let shift = Swift.max(inputBitWidth.item() - outBits.item(), 0)
+        // Brevitas TruncMsbScaling: 2^(in − out), also below 1 when the input has fewer bits.
+        let shift = inputBitWidth.item() - outBits.item()
         let truncScale = Tensor(Float(pow(2.0, Double(shift))))
         y = y / truncScale
         y = rounding == .floor ? STE.floorSte(y) : STE.roundSte(y)
