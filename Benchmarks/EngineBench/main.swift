@@ -53,7 +53,7 @@ func gemmRate(_ label: String, m: Int, n: Int, k: Int, transA: Bool = false, tra
 }
 
 let onlyElementwise = args.contains("--elementwise")
-var tFwd = 0.0, tFwdBwd = 0.0, tSmallFwd = 0.0, tSmallFwdBwd = 0.0
+var tFwd = 0.0, tFwdBwd = 0.0, tSmallFwd = 0.0, tSmallFwdBwd = 0.0, tDwFwd = 0.0, tDwFwdBwd = 0.0
 if !onlyElementwise {
 print("GEMM (sgemm, median):")
 gemmRate("1024 x 1024 x 1024", m: 1024, n: 1024, k: 1024, reps: quick ? 5 : 20)
@@ -65,19 +65,19 @@ gemmRate("conv dX per image: 576 x 3136, K 64 (A^T)", m: 576, n: 3136, k: 64, tr
 // MARK: conv2d
 
 /// Median forward and forward+backward times of a padded 3x3 convolution with bias.
-func convTimes(_ xs: [Int], outC: Int, reps: Int) -> (Double, Double) {
+func convTimes(_ xs: [Int], outC: Int, groups: Int = 1, reps: Int) -> (Double, Double) {
     let rng = RandomGenerator(seed: 2)
     let x = rng.normal(xs)
-    let w = rng.kaimingUniform([outC, xs[1], 3, 3])
+    let w = rng.kaimingUniform([outC, xs[1] / groups, 3, 3])
     let bias = rng.uniform([outC], low: -0.1, high: 0.1)
     let g = rng.normal([xs[0], outC, xs[2], xs[3]])
     let f = time(reps: reps) {
-        _ = Autograd.noGrad { Tensor.conv2d(x, weight: w, bias: bias, padding: (1, 1)) }
+        _ = Autograd.noGrad { Tensor.conv2d(x, weight: w, bias: bias, padding: (1, 1), groups: groups) }
     }
     x.requiresGrad = true; w.requiresGrad = true; bias.requiresGrad = true
     let fb = time(reps: reps) {
         x.grad = nil; w.grad = nil; bias.grad = nil
-        let y = Tensor.conv2d(x, weight: w, bias: bias, padding: (1, 1))
+        let y = Tensor.conv2d(x, weight: w, bias: bias, padding: (1, 1), groups: groups)
         y.backward(g)
     }
     return (f, fb)
@@ -92,6 +92,10 @@ print("conv2d 3x3 128->128, x 128x128x8x8 (small maps, several images per GEMM),
 (tSmallFwd, tSmallFwdBwd) = convTimes([128, 128, 8, 8], outC: 128, reps: quick ? 5 : 20)
 print("  forward           \(fmt(tSmallFwd * 1e3, 2)) ms")
 print("  forward+backward  \(fmt(tSmallFwdBwd * 1e3, 2)) ms")
+print("conv2d depthwise 3x3, x 8x64x56x56, groups 64, padding 1, bias:")
+(tDwFwd, tDwFwdBwd) = convTimes([8, 64, 56, 56], outC: 64, groups: 64, reps: quick ? 5 : 20)
+print("  forward           \(fmt(tDwFwd * 1e3, 2)) ms")
+print("  forward+backward  \(fmt(tDwFwdBwd * 1e3, 2)) ms")
 }
 // MARK: elementwise
 
@@ -163,6 +167,7 @@ if !args.contains("--no-torch") && !onlyElementwise {
         let text = String(decoding: data, as: UTF8.self)
         print(text, terminator: "")
         var torchFB: Double? = nil, torchF: Double? = nil, torchSF: Double? = nil, torchSFB: Double? = nil
+        var torchDF: Double? = nil, torchDFB: Double? = nil
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ")
             if parts.first == "RESULT", parts.count == 3, let v = Double(parts[2]) {
@@ -170,6 +175,8 @@ if !args.contains("--no-torch") && !onlyElementwise {
                 if parts[1] == "fwd_ms" { torchF = v }
                 if parts[1] == "small_fwd_ms" { torchSF = v }
                 if parts[1] == "small_fwd_bwd_ms" { torchSFB = v }
+                if parts[1] == "dw_fwd_ms" { torchDF = v }
+                if parts[1] == "dw_fwd_bwd_ms" { torchDFB = v }
             }
         }
         for line in text.split(separator: "\n") {
@@ -182,6 +189,9 @@ if !args.contains("--no-torch") && !onlyElementwise {
         if let torchFB, let torchF {
             if let torchSF, let torchSFB {
                 print("Swift / PyTorch time, 128x128x8x8: forward \(fmt(tSmallFwd * 1e3 / torchSF, 2))x, forward+backward \(fmt(tSmallFwdBwd * 1e3 / torchSFB, 2))x")
+            }
+            if let torchDF, let torchDFB {
+                print("Swift / PyTorch time, depthwise: forward \(fmt(tDwFwd * 1e3 / torchDF, 2))x, forward+backward \(fmt(tDwFwdBwd * 1e3 / torchDFB, 2))x")
             }
             print("Swift / PyTorch time: forward \(fmt(tFwd * 1e3 / torchF, 2))x, forward+backward \(fmt(tFwdBwd * 1e3 / torchFB, 2))x (target <= 1.30x)")
         }

@@ -62,6 +62,20 @@ def small_fwd_bwd():
 
 
 t_sfb = median_time(small_fwd_bwd, reps)
+
+# depthwise
+wd = torch.randn(64, 1, 3, 3) * 0.3
+with torch.no_grad():
+    t_df = median_time(lambda: F.conv2d(x, wd, b, padding=1, groups=64), reps)
+wdr = wd.clone().requires_grad_()
+
+
+def dw_fwd_bwd():
+    xr.grad = wdr.grad = br.grad = None
+    F.conv2d(xr, wdr, br, padding=1, groups=64).backward(g)
+
+
+t_dfb = median_time(dw_fwd_bwd, reps)
 a = torch.randn(1024, 1024)
 t_mm = median_time(lambda: a @ a, reps)
 flops = 2.0 * 64 * 576 * 25088
@@ -69,6 +83,7 @@ print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads:")
 print(f"  conv2d forward           {t_fwd * 1e3:.2f} ms  ({flops / t_fwd / 1e9:.1f} GFLOP/s)")
 print(f"  conv2d forward+backward  {t_fb * 1e3:.2f} ms  ({3 * flops / t_fb / 1e9:.1f} GFLOP/s)")
 print(f"  conv2d 128x128x8x8 fwd  {t_sf * 1e3:.2f} ms, forward+backward {t_sfb * 1e3:.2f} ms")
+print(f"  conv2d depthwise fwd     {t_df * 1e3:.2f} ms, forward+backward {t_dfb * 1e3:.2f} ms")
 print(f"  matmul 1024^2            {t_mm * 1e3:.2f} ms  ({2 * 1024**3 / t_mm / 1e9:.1f} GFLOP/s)")
 for n in (100_000, 1_000_000, 10_000_000):
     a = torch.randn(n).abs()
@@ -78,5 +93,7 @@ for n in (100_000, 1_000_000, 10_000_000):
     print(f"RESULT kthvalue_{n} {t * 1e3:.4f}")
 print(f"RESULT small_fwd_ms {t_sf * 1e3:.4f}")
 print(f"RESULT small_fwd_bwd_ms {t_sfb * 1e3:.4f}")
+print(f"RESULT dw_fwd_ms {t_df * 1e3:.4f}")
+print(f"RESULT dw_fwd_bwd_ms {t_dfb * 1e3:.4f}")
 print(f"RESULT fwd_ms {t_fwd * 1e3:.4f}")
 print(f"RESULT fwd_bwd_ms {t_fb * 1e3:.4f}")
