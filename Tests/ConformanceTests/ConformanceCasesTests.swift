@@ -10,15 +10,6 @@ let publicCases: URL = URL(fileURLWithPath: #filePath)
 
 let havePublicCases = (try? FileManager.default.contentsOfDirectory(atPath: publicCases.path))?.contains { $0.hasSuffix(".json") } ?? false
 
-/// Cases that fail because of a known defect of ours, with the defect. Each is reported as a known
-/// issue; once the defect is fixed the test says so, and the entry must go.
-let knownFailures: [String: String] = [
-    "act_relu_uint8_fixed_point_traj30":
-        "QuantCore: power-of-two quantizers divide by PowerOfTwoIntScaling's 2^b (unsigned), not IntScaling's 2^b - 1",
-    "act_relu_uint8_fixed_point_traj30_sgd":
-        "QuantCore: power-of-two quantizers divide by PowerOfTwoIntScaling's 2^b (unsigned), not IntScaling's 2^b - 1",
-]
-
 @Suite(.serialized) struct PublicCasesTests {
     /// Every public case passes under the tolerance policy (the whole set takes seconds, also in a
     /// debug build).
@@ -26,18 +17,10 @@ let knownFailures: [String: String] = [
     func everyPublicCasePasses() throws {
         let summary = try ConformanceRunner(directory: publicCases).run()
         #expect(summary.results.count >= 93, "expected the 93 public cases, found \(summary.results.count)")
-        for r in summary.results {
-            let line = "\(r.name): \(r.errors.count) mismatches; first: \(r.errors.first ?? "")"
-            if let defect = knownFailures[r.name] {
-                withKnownIssue(Comment(rawValue: defect)) {
-                    if !r.passed { Issue.record(Comment(rawValue: line)) }
-                }
-            } else if !r.passed {
-                Issue.record(Comment(rawValue: line))
-            }
+        for r in summary.results where !r.passed {
+            Issue.record(Comment(rawValue: "\(r.name): \(r.errors.count) mismatches; first: \(r.errors[0])"))
         }
-        let unexpected = summary.results.filter { !$0.passed && knownFailures[$0.name] == nil }
-        #expect(unexpected.isEmpty, "\(summary.line); unexpected failures: \(unexpected.map(\.name))")
+        #expect(summary.failed == 0, "\(summary.line)")
     }
 
     /// `cat_default` has no reference numbers (Brevitas 0.13.4's QuantCat raises): it passes as
