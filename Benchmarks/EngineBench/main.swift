@@ -129,6 +129,7 @@ func elementwise(_ label: String, floats: Int, reps: Int) {
     report("relu()", time(reps: reps) { _ = x.relu() })
     report("x * 1.5", time(reps: reps) { _ = x * 1.5 })
     report("x + x (12 B/element)", time(reps: reps) { _ = x + x }, bytesPerElement: 12)
+    report("sum() (4 B/element)", time(reps: reps) { _ = x.sum() }, bytesPerElement: 4)
     _ = bytes
 }
 elementwise("64M floats (256 MB)", floats: 64 << 20, reps: quick ? 3 : 10)
