@@ -108,10 +108,12 @@ extension Tensor {
 
 /// Half-to-even rounding that vectorises on every x86-64 target: adding and subtracting
 /// 1.5·2²³ rounds in the FPU's default round-to-nearest-even mode; values with |x| ≥ 2²² are
-/// already integers (or NaN/±inf) and pass through.
+/// already integers (or NaN/±inf) and pass through. The sign of the input is kept, so
+/// `-0.3` rounds to `-0.0` as `rint` and `torch.round` give.
 @inlinable @inline(__always) public func roundHalfEven(_ x: Float) -> Float {
     let magic: Float = 12_582_912
-    return Swift.abs(x) < 4_194_304 ? (x + magic) - magic : x
+    let r = Swift.abs(x) < 4_194_304 ? (x + magic) - magic : x
+    return Float(bitPattern: (r.bitPattern & 0x7FFF_FFFF) | (x.bitPattern & 0x8000_0000))
 }
 
 extension Tensor {

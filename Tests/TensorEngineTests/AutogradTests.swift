@@ -78,5 +78,7 @@ import Testing
         let x = Tensor([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4999998, 1e10, .infinity, -3.5])
         #expect(x.rounded().scalars == [0, 2, 2, 0, 2 * -1, -2, 2, 1e10, .infinity, -4])
         #expect(Tensor([Float.nan]).rounded().item().isNaN)
+        #expect(Tensor([-0.3]).rounded().item().sign == .minus)   // rint(-0.3) == -0.0
+        #expect(Tensor([0.3]).rounded().item().sign == .plus)
     }
 }
