@@ -41,7 +41,7 @@ extension Tensor {
         switch reduction {
         case .none: out = Tensor(shape: [n] + Array(logits.shape.dropFirst(2)), storage: losses.storage)
         case .sum: out = Tensor(Float(losses.scalars.reduce(0.0) { $0 + Double($1) }))
-        case .mean: out = Tensor(Float(losses.scalars.reduce(0.0) { $0 + Double($1) } / Double(Swift.max(samples, 1))))
+        case .mean: out = Tensor(Float(losses.scalars.reduce(0.0) { $0 + Double($1) } / Double(samples)))  // NaN when empty, as PyTorch
         }
         let saved = logits.detach()
         let lseBox = FloatBuffer(lse)

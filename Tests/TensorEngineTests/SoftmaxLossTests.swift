@@ -78,5 +78,8 @@ import Testing
         let inf = Tensor(shape: [1, 3], [.infinity, 0, 1]).softmax(dim: 1)
         #expect(inf.scalars.contains { $0.isNaN })  // inf - inf, as in PyTorch
         #expect(Tensor.zeros([0, 4]).softmax(dim: 1).shape == [0, 4])
+        #expect(Tensor.crossEntropy(Tensor.zeros([0, 3]), targets: []).item().isNaN)
+        #expect(Tensor.crossEntropy(Tensor.zeros([0, 3]), targets: [], reduction: .sum).item() == 0)
+        #expect(Tensor.mseLoss(Tensor.zeros([0]), Tensor.zeros([0])).item().isNaN)
     }
 }
