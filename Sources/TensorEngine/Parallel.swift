@@ -69,13 +69,14 @@ public enum Parallel {
         private var n = 0
         private var chunks = 0
         private var activeWorkers = 0
-        private var mutex = pthread_mutex_t()
-        private var cond = pthread_cond_t()
+        // Heap-allocated so their addresses are stable.
+        private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
         private var spawned = 0
 
         private init() {
-            pthread_mutex_init(&mutex, nil)
-            pthread_cond_init(&cond, nil)
+            pthread_mutex_init(mutex, nil)
+            pthread_cond_init(cond, nil)
         }
 
         /// Runs the job on the caller plus up to `threads - 1` workers. Returns `false` (having
@@ -94,9 +95,9 @@ public enum Parallel {
                 let gen = (state.load(ordering: .relaxed) >> 32) &+ 1
                 state.store((gen & 0x7fff_ffff) << 32 | chunks, ordering: .sequentiallyConsistent)
                 if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                    pthread_mutex_lock(&mutex)
-                    pthread_cond_broadcast(&cond)
-                    pthread_mutex_unlock(&mutex)
+                    pthread_mutex_lock(mutex)
+                    pthread_cond_broadcast(cond)
+                    pthread_mutex_unlock(mutex)
                 }
                 // Work alongside the workers.
                 var mine = 0
@@ -151,13 +152,13 @@ public enum Parallel {
                 while s >> 32 == seen {
                     spins += 1
                     if spins > 4_000 {
-                        pthread_mutex_lock(&mutex)
+                        pthread_mutex_lock(mutex)
                         sleepers.add(1, ordering: .sequentiallyConsistent)
                         while state.load(ordering: .sequentiallyConsistent) >> 32 == seen {
-                            pthread_cond_wait(&cond, &mutex)
+                            pthread_cond_wait(cond, mutex)
                         }
                         sleepers.subtract(1, ordering: .relaxed)
-                        pthread_mutex_unlock(&mutex)
+                        pthread_mutex_unlock(mutex)
                         spins = 0
                     } else if spins & 63 == 0 {
                         sched_yield()

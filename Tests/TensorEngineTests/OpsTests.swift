@@ -1,3 +1,4 @@
+import Dispatch
 import Testing
 @testable import TensorEngine
 
@@ -131,5 +132,28 @@ import Testing
         #expect(Tensor.eye(3).scalars == [1, 0, 0, 0, 1, 0, 0, 0, 1])
         #expect(Tensor.linspace(0, 1, count: 5).scalars == [0, 0.25, 0.5, 0.75, 1])
         #expect(Tensor.linspace(-1, 1, count: 0).shape == [0])
+    }
+}
+
+@Suite struct ParallelTests {
+    @Test func workerPoolUnderConcurrentCallersAndNesting() {
+        // Several threads submit jobs at once (the losers run serially), some nested.
+        let n = 40_000
+        let failures = UnsafeMutablePointer<Int>.allocate(capacity: 4)
+        failures.initialize(repeating: 0, count: 4)
+        defer { failures.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            let buf = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+            defer { buf.deallocate() }
+            for rep in 0..<60 {
+                buf.initialize(repeating: 0, count: n)
+                Parallel.forRanges(n) { r in
+                    for i in r { buf[i] &+= Int32(i % 7 + rep) }
+                    if rep % 10 == 0 { Parallel.forRanges(100_000) { _ in } }  // nested: runs serially
+                }
+                for i in 0..<n where buf[i] != Int32(i % 7 + rep) { failures[t] += 1 }
+            }
+        }
+        #expect((0..<4).allSatisfy { failures[$0] == 0 })
     }
 }
