@@ -67,9 +67,12 @@ public enum FakeQuantize {
         @inline(__always) func zIndex(_ k: Int) -> Int { zChannels == 1 ? 0 : k % zChannels }
     }
 
-    /// Fake-quantizes `x`. See the type documentation for the formula and gradients.
+    /// Fake-quantizes `x` (or `relu(x)` with `fusedReLU`, one pass instead of two; the input
+    /// gradient is then also zero where `x ≤ 0`). See the type documentation for the formula and
+    /// gradients.
     public static func apply(
-        _ x: Tensor, scale: Tensor, zeroPoint: Tensor, minInt: Float, maxInt: Float, clampSte: Bool = false
+        _ x: Tensor, scale: Tensor, zeroPoint: Tensor, minInt: Float, maxInt: Float, clampSte: Bool = false,
+        fusedReLU: Bool = false
     ) -> Tensor {
         let sl = Layout(param: scale.shape, input: x.shape)
         let zl = Layout(param: zeroPoint.shape, input: x.shape)
@@ -81,7 +84,8 @@ public enum FakeQuantize {
             for k in r {
                 let s = ps[seg.sIndex(k)], z = pz[seg.zIndex(k)]
                 for i in seg.range(k) {
-                    var q = roundHalfEven(px[i] / s + z)
+                    let xi = fusedReLU && px[i] < 0 ? 0 : px[i]
+                    var q = roundHalfEven(xi / s + z)
                     q = q > maxInt ? maxInt : q
                     q = q < minInt ? minInt : q
                     po[i] = (q - z) * s
@@ -92,7 +96,7 @@ public enum FakeQuantize {
         let dx = x.detach(), ds = scale.detach(), dz = zeroPoint.detach()
         let needX = x.requiresGrad, needS = scale.requiresGrad, needZ = zeroPoint.requiresGrad
         return Autograd.record("int_quant", output: out, inputs: [x, scale, zeroPoint]) { g in
-            backward(g, dx, ds, dz, seg, minInt, maxInt, clampSte, needX, needS, needZ)
+            backward(g, dx, ds, dz, seg, minInt, maxInt, clampSte, fusedReLU, needX, needS, needZ)
         }
     }
 
@@ -100,7 +104,8 @@ public enum FakeQuantize {
 
     static func backward(
         _ g: Tensor, _ x: Tensor, _ scale: Tensor, _ zp: Tensor, _ seg: Segments,
-        _ minInt: Float, _ maxInt: Float, _ clampSte: Bool, _ needX: Bool, _ needS: Bool, _ needZ: Bool
+        _ minInt: Float, _ maxInt: Float, _ clampSte: Bool, _ fusedReLU: Bool, _ needX: Bool, _ needS: Bool,
+        _ needZ: Bool
     ) -> [Tensor?] {
         let gx = needX ? Tensor.empty(x.shape) : Tensor.empty([0])
         let px = x.storage.pointer, pg = g.storage.pointer, pgx = gx.storage.pointer
@@ -114,7 +119,7 @@ public enum FakeQuantize {
             for k in r {
                 let s = ps[seg.sIndex(k)], z = pz[seg.zIndex(k)]
                 let (accS, accZ) = backwardSegment(
-                    seg.range(k), px, pg, needX ? pgx : nil, s, z, minInt, maxInt, selectClamp)
+                    seg.range(k), px, pg, needX ? pgx : nil, s, z, minInt, maxInt, selectClamp, fusedReLU)
                 partial[2 * k] = accS
                 partial[2 * k + 1] = -accZ * Double(s)
             }
@@ -138,7 +143,7 @@ public enum FakeQuantize {
     static func backwardSegment(
         _ range: Range<Int>, _ px: UnsafeMutablePointer<Float>, _ pg: UnsafeMutablePointer<Float>,
         _ gx: UnsafeMutablePointer<Float>?, _ s: Float, _ z: Float, _ minInt: Float, _ maxInt: Float,
-        _ selectClamp: Bool
+        _ selectClamp: Bool, _ fusedReLU: Bool
     ) -> (Double, Double) {
         typealias V = SIMD8<Float>
         let magic = V(repeating: 12_582_912), limit = V(repeating: 4_194_304)
@@ -150,8 +155,10 @@ public enum FakeQuantize {
             let chunkEnd = Swift.min(end, i + 1024)
             var fs = V(), fz = V()
             while i + 8 <= chunkEnd {
-                let x = UnsafeRawPointer(px + i).loadUnaligned(as: V.self)
+                var x = UnsafeRawPointer(px + i).loadUnaligned(as: V.self)
                 let g = UnsafeRawPointer(pg + i).loadUnaligned(as: V.self)
+                let dead = x .<= V()
+                if fusedReLU { x.replace(with: 0, where: x .< V()) }
                 let v = x / vs
                 let u = v + vz
                 var r = (u + magic) - magic
@@ -169,7 +176,7 @@ public enum FakeQuantize {
                 fz += gc
                 if let gx {
                     var out = g
-                    out.replace(with: 0, where: clipped)
+                    out.replace(with: 0, where: fusedReLU ? (clipped .| dead) : clipped)
                     UnsafeMutableRawPointer(gx + i).storeBytes(of: out, as: V.self)
                 }
                 i += 8
@@ -179,11 +186,12 @@ public enum FakeQuantize {
         }
         while i < end {
             let gi = pg[i]
-            let v = px[i] / s
+            let xi = fusedReLU && px[i] < 0 ? 0 : px[i]
+            let v = xi / s
             let rq = roundHalfEven(v + z)
             let clipped = selectClamp && (rq > maxInt || rq < minInt)
             let q = rq > maxInt ? maxInt : (rq < minInt ? minInt : rq)
-            if let gx { gx[i] = clipped ? 0 : gi }
+            if let gx { gx[i] = clipped || (fusedReLU && !(px[i] > 0)) ? 0 : gi }
             accS += Double(clipped ? gi * (q - z) : gi * ((q - z) - v))
             accZ += clipped ? Double(gi) : 0
             i += 1

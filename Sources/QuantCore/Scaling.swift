@@ -5,6 +5,13 @@ import TensorEngine
 /// `scaling_impl`): `scale = range / threshold`.
 public protocol ScalingImpl: Module {
     func callAsFunction(_ x: Tensor, threshold: Tensor) -> Tensor
+    /// Whether the next call reads the values of `x` (statistics); when not, a caller may fuse
+    /// the activation into the quantization kernel.
+    var readsInput: Bool { get }
+}
+
+extension ScalingImpl {
+    public var readsInput: Bool { true }
 }
 
 /// Statistics for `collectStatsSteps` training calls, then a learned parameter (Brevitas
@@ -88,6 +95,8 @@ public final class ParameterFromRuntimeStatsScaling: Module, ScalingImpl, StatsC
         return signedClampMin(restrict.restrict(out) / t, scalingMinVal)
     }
 
+    public var readsInput: Bool { training && counter < collectStatsSteps }
+
     public func finishCollection() {
         guard counter <= collectStatsSteps else { return }
         Autograd.noGrad {
@@ -131,6 +140,8 @@ public final class ParameterScaling: Module, ScalingImpl {
         let t = restrict.restrict(restrict.pre(threshold))
         return signedClampMin(restrict.restrict(value), scalingMinVal) / t
     }
+
+    public var readsInput: Bool { false }
 }
 
 /// A constant range (Brevitas `ConstScaling`): `s = restrict(range) / threshold`.
@@ -148,6 +159,8 @@ public final class ConstScaling: Module, ScalingImpl {
     public func callAsFunction(_ x: Tensor, threshold: Tensor) -> Tensor {
         valueBuffer.value / restrict.restrict(restrict.pre(threshold))
     }
+
+    public var readsInput: Bool { false }
 }
 
 /// A scale recomputed from the tensor at every call, with gradient through the statistic

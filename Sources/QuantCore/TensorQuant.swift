@@ -65,12 +65,21 @@ public final class RescalingIntQuant: Module {
         return signed ? Float(1 << (b - 1)) - (narrowRange ? 1 : 0) : Float((1 << b) - 1)
     }
 
-    public func callAsFunction(_ x: Tensor) -> QuantOutput {
+    public func callAsFunction(_ x: Tensor) -> QuantOutput { quantize(x, fusedReLU: false) }
+
+    /// Whether `quantize(relu(x))` can run as one fused kernel now (no statistic of the input is
+    /// read by this call).
+    public var canFuseActivation: Bool { !scaling.readsInput && !zeroPoint.readsInput }
+
+    /// Quantizes `x`, or `relu(x)` in the same pass when `fusedReLU` (requires
+    /// `canFuseActivation`).
+    public func quantize(_ x: Tensor, fusedReLU: Bool) -> QuantOutput {
+        precondition(!fusedReLU || canFuseActivation, "RescalingIntQuant: cannot fuse ReLU while collecting input statistics")
         let bw = bitWidthImpl()
         let s = scaling(x, threshold: Tensor(threshold))
         let z = zeroPoint(x, scale: s, bitWidth: bw)
         let r = intRange
-        let y = FakeQuantize.apply(x, scale: s, zeroPoint: z, minInt: r.min, maxInt: r.max, clampSte: clampSte)
+        let y = FakeQuantize.apply(x, scale: s, zeroPoint: z, minInt: r.min, maxInt: r.max, clampSte: clampSte, fusedReLU: fusedReLU)
         return QuantOutput(value: y, scale: s, zeroPoint: z, bitWidth: bw)
     }
 }

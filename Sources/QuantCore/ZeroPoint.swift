@@ -4,6 +4,8 @@ import TensorEngine
 /// Produces a quantizer's (integer-valued, float-typed) zero point (Brevitas `zero_point_impl`).
 public protocol ZeroPointImpl: Module {
     func callAsFunction(_ x: Tensor, scale: Tensor, bitWidth: Tensor) -> Tensor
+    /// Whether the next call reads the values of `x`.
+    var readsInput: Bool { get }
 }
 
 /// Zero (Brevitas `ZeroZeroPoint`): buffer `zero_point.value`.
@@ -14,6 +16,7 @@ public final class ZeroZeroPoint: Module, ZeroPointImpl {
         registerModule("zero_point", zero)
     }
     public func callAsFunction(_ x: Tensor, scale: Tensor, bitWidth: Tensor) -> Tensor { zero.value }
+    public var readsInput: Bool { false }
 }
 
 /// A zero point collected from the negative tail of the input, then learned (Brevitas
@@ -83,6 +86,8 @@ public final class ParameterFromRuntimeZeroPoint: Module, ZeroPointImpl, StatsCo
     public override func stateDictValue(forLocal name: String, _ tensor: Tensor) -> Tensor {
         name == "value" && counter <= collectStatsSteps ? buffer.detach() : tensor
     }
+
+    public var readsInput: Bool { training && counter < collectStatsSteps }
 
     /// Loading a learned `value` ends collection (Brevitas semantics).
     public override func didLoadState(localNames: Set<String>) {

@@ -83,6 +83,11 @@ public final class ActQuantProxy: Module {
 
     public func callAsFunction(_ x: QuantValue) -> QuantValue {
         guard hasFusedProxy else { return x }
+        if activation == .relu, let rq = tensorQuant as? RescalingIntQuant, rq.canFuseActivation {
+            // One pass for ReLU and quantization (and one for their backward).
+            let o = rq.quantize(x.value, fusedReLU: true)
+            return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: rq.signed, training: training))
+        }
         let y = tensorQuant != nil && activation.isHardtanh ? x.value : activation.apply(x.value)
         guard let tensorQuant else {
             if activation.isPassthrough, case .quant(let q) = x {

@@ -66,6 +66,29 @@ import TensorEngine
         #expect(x.grad!.scalars == gx)
     }
 
+    /// The fused ReLU kernel equals ReLU followed by the plain kernel, values and gradients,
+    /// on both SIMD and scalar-tail paths (1003 elements), with exact zeros and NaN.
+    @Test func fusedReLUMatchesTheComposition() {
+        let base = RandomGenerator(seed: 11).normal([1003]) * 3
+        base[5] = 0
+        base[6] = -0.0
+        let g = RandomGenerator(seed: 12).normal([1003])
+        func run(_ fused: Bool) -> ([Float], [Float], Float) {
+            let x = base.copy()
+            x.requiresGrad = true
+            let s = Tensor(0.02, requiresGrad: true)
+            let y = fused
+                ? FakeQuantize.apply(x, scale: s, zeroPoint: Tensor(0), minInt: 0, maxInt: 255, fusedReLU: true)
+                : FakeQuantize.apply(x.relu(), scale: s, zeroPoint: Tensor(0), minInt: 0, maxInt: 255)
+            (y * g).sum().backward()
+            return (y.scalars, x.grad!.scalars, s.grad!.item())
+        }
+        let (yf, gxf, gsf) = run(true), (yu, gxu, gsu) = run(false)
+        #expect(yf == yu)
+        #expect(gxf == gxu)
+        #expect(abs(gsf - gsu) <= 1e-4 * max(1, abs(gsu)))
+    }
+
     @Test func steClampPassesGradientEverywhere() {
         let x = Tensor([-10, 0.3, 10], requiresGrad: true)
         let y = FakeQuantize.apply(x, scale: Tensor(0.1), zeroPoint: Tensor(0), minInt: -7, maxInt: 7, clampSte: true)
