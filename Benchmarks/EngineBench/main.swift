@@ -20,7 +20,11 @@ func now() -> Double {
 }
 
 /// Median seconds of `reps` timed calls after `warmup` untimed ones.
-func time(reps: Int, warmup: Int = 2, _ body: () -> Void) -> Double {
+func time(reps: Int, warmup: Int = 2, _ body: () -> Void) -> Double { timeBoth(reps: reps, warmup: warmup, body).median }
+
+/// Median and best seconds of `reps` timed calls (the best is the least disturbed by other
+/// processes on a shared machine).
+func timeBoth(reps: Int, warmup: Int = 2, _ body: () -> Void) -> (median: Double, best: Double) {
     for _ in 0..<warmup { body() }
     var ts: [Double] = []
     for _ in 0..<reps {
@@ -29,10 +33,11 @@ func time(reps: Int, warmup: Int = 2, _ body: () -> Void) -> Double {
         ts.append(now() - t0)
     }
     ts.sort()
-    return ts[ts.count / 2]
+    return (ts[ts.count / 2], ts[0])
 }
 
 func fmt(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
+func ms(_ t: (median: Double, best: Double)) -> String { "\(fmt(t.median * 1e3, 2)) ms (best \(fmt(t.best * 1e3, 2)))" }
 
 let env = ProcessInfo.processInfo.environment
 print("EngineBench: \(BLAS.info); Parallel.threadCount \(Parallel.threadCount)")
@@ -53,7 +58,8 @@ func gemmRate(_ label: String, m: Int, n: Int, k: Int, transA: Bool = false, tra
 }
 
 let onlyElementwise = args.contains("--elementwise")
-var tFwd = 0.0, tFwdBwd = 0.0, tSmallFwd = 0.0, tSmallFwdBwd = 0.0, tDwFwd = 0.0, tDwFwdBwd = 0.0
+var zero = (median: 0.0, best: 0.0)
+var (tFwd, tFwdBwd, tSmallFwd, tSmallFwdBwd, tDwFwd, tDwFwdBwd) = (zero, zero, zero, zero, zero, zero)
 if !onlyElementwise {
 print("GEMM (sgemm, median):")
 gemmRate("1024 x 1024 x 1024", m: 1024, n: 1024, k: 1024, reps: quick ? 5 : 20)
@@ -65,17 +71,17 @@ gemmRate("conv dX per image: 576 x 3136, K 64 (A^T)", m: 576, n: 3136, k: 64, tr
 // MARK: conv2d
 
 /// Median forward and forward+backward times of a padded 3x3 convolution with bias.
-func convTimes(_ xs: [Int], outC: Int, groups: Int = 1, reps: Int) -> (Double, Double) {
+func convTimes(_ xs: [Int], outC: Int, groups: Int = 1, reps: Int) -> ((median: Double, best: Double), (median: Double, best: Double)) {
     let rng = RandomGenerator(seed: 2)
     let x = rng.normal(xs)
     let w = rng.kaimingUniform([outC, xs[1] / groups, 3, 3])
     let bias = rng.uniform([outC], low: -0.1, high: 0.1)
     let g = rng.normal([xs[0], outC, xs[2], xs[3]])
-    let f = time(reps: reps) {
+    let f = timeBoth(reps: reps) {
         _ = Autograd.noGrad { Tensor.conv2d(x, weight: w, bias: bias, padding: (1, 1), groups: groups) }
     }
     x.requiresGrad = true; w.requiresGrad = true; bias.requiresGrad = true
-    let fb = time(reps: reps) {
+    let fb = timeBoth(reps: reps) {
         x.grad = nil; w.grad = nil; bias.grad = nil
         let y = Tensor.conv2d(x, weight: w, bias: bias, padding: (1, 1), groups: groups)
         y.backward(g)
@@ -83,19 +89,19 @@ func convTimes(_ xs: [Int], outC: Int, groups: Int = 1, reps: Int) -> (Double, D
     return (f, fb)
 }
 
-print("conv2d 3x3 64->64, x 8x64x56x56, padding 1, bias (median):")
-(tFwd, tFwdBwd) = convTimes([8, 64, 56, 56], outC: 64, reps: quick ? 5 : 20)
 let convFlops = 2.0 * 64 * 576 * 25088
-print("  forward           \(fmt(tFwd * 1e3, 2)) ms  (\(fmt(convFlops / tFwd / 1e9)) GFLOP/s)")
-print("  forward+backward  \(fmt(tFwdBwd * 1e3, 2)) ms  (\(fmt(3 * convFlops / tFwdBwd / 1e9)) GFLOP/s)")
+print("conv2d 3x3 64->64, x 8x64x56x56, padding 1, bias (median, best):")
+(tFwd, tFwdBwd) = convTimes([8, 64, 56, 56], outC: 64, reps: quick ? 5 : 20)
+print("  forward           \(ms(tFwd))  (\(fmt(convFlops / tFwd.median / 1e9)) GFLOP/s at the median)")
+print("  forward+backward  \(ms(tFwdBwd))  (\(fmt(3 * convFlops / tFwdBwd.median / 1e9)) GFLOP/s)")
 print("conv2d 3x3 128->128, x 128x128x8x8 (small maps, several images per GEMM), padding 1, bias:")
 (tSmallFwd, tSmallFwdBwd) = convTimes([128, 128, 8, 8], outC: 128, reps: quick ? 5 : 20)
-print("  forward           \(fmt(tSmallFwd * 1e3, 2)) ms")
-print("  forward+backward  \(fmt(tSmallFwdBwd * 1e3, 2)) ms")
+print("  forward           \(ms(tSmallFwd))")
+print("  forward+backward  \(ms(tSmallFwdBwd))")
 print("conv2d depthwise 3x3, x 8x64x56x56, groups 64, padding 1, bias:")
 (tDwFwd, tDwFwdBwd) = convTimes([8, 64, 56, 56], outC: 64, groups: 64, reps: quick ? 5 : 20)
-print("  forward           \(fmt(tDwFwd * 1e3, 2)) ms")
-print("  forward+backward  \(fmt(tDwFwdBwd * 1e3, 2)) ms")
+print("  forward           \(ms(tDwFwd))")
+print("  forward+backward  \(ms(tDwFwdBwd))")
 }
 // MARK: elementwise
 
@@ -138,15 +144,15 @@ elementwise("256K floats (1 MB)", floats: 256 << 10, reps: quick ? 100 : 1000)
 
 // MARK: kthvalue
 
-var kthTimes: [Int: Double] = [:]
+var kthTimes: [Int: (median: Double, best: Double)] = [:]
 if !onlyElementwise {
     print("kthvalue (AbsPercentile q = 99.999: k = floor(0.99999 N + 0.5) of |randn|; median):")
     for n in [100_000, 1_000_000, 10_000_000] {
         let a = RandomGenerator(seed: 5).normal([n]).abs()
         let k = Int((0.99999 * Double(n) + 0.5).rounded(.down))
-        let t = time(reps: quick ? 3 : (n >= 10_000_000 ? 5 : 20)) { _ = a.kthvalue(k) }
+        let t = timeBoth(reps: quick ? 3 : (n >= 10_000_000 ? 5 : 20)) { _ = a.kthvalue(k) }
         kthTimes[n] = t
-        print("  N = \(n)\(String(repeating: " ", count: 9 - String(n).count))  \(fmt(t * 1e3, 2)) ms")
+        print("  N = \(n)\(String(repeating: " ", count: 9 - String(n).count))  \(ms(t))")
     }
 }
 
@@ -167,35 +173,23 @@ if !args.contains("--no-torch") && !onlyElementwise {
         p.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
         print(text, terminator: "")
-        var torchFB: Double? = nil, torchF: Double? = nil, torchSF: Double? = nil, torchSFB: Double? = nil
-        var torchDF: Double? = nil, torchDFB: Double? = nil
+        var torch: [String: Double] = [:]
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ")
-            if parts.first == "RESULT", parts.count == 3, let v = Double(parts[2]) {
-                if parts[1] == "fwd_bwd_ms" { torchFB = v }
-                if parts[1] == "fwd_ms" { torchF = v }
-                if parts[1] == "small_fwd_ms" { torchSF = v }
-                if parts[1] == "small_fwd_bwd_ms" { torchSFB = v }
-                if parts[1] == "dw_fwd_ms" { torchDF = v }
-                if parts[1] == "dw_fwd_bwd_ms" { torchDFB = v }
-            }
+            if parts.first == "RESULT", parts.count == 3, let v = Double(parts[2]) { torch[String(parts[1])] = v / 1e3 }
         }
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            if parts.first == "RESULT", parts.count == 3, parts[1].hasPrefix("kthvalue_"),
-                let n = Int(parts[1].dropFirst("kthvalue_".count)), let v = Double(parts[2]), let mine = kthTimes[n] {
-                print("Swift / PyTorch kthvalue N = \(n): \(fmt(mine * 1e3 / v, 3))x (\(fmt(v / (mine * 1e3), 1))x faster)")
-            }
+        func ratio(_ label: String, _ key: String, _ mine: (median: Double, best: Double)) {
+            guard let med = torch[key + "_ms"], let best = torch[key + "_best_ms"] else { return }
+            print("  \(label.padding(toLength: 34, withPad: " ", startingAt: 0)) median \(fmt(mine.median / med, 2))x, best \(fmt(mine.best / best, 2))x")
         }
-        if let torchFB, let torchF {
-            if let torchSF, let torchSFB {
-                print("Swift / PyTorch time, 128x128x8x8: forward \(fmt(tSmallFwd * 1e3 / torchSF, 2))x, forward+backward \(fmt(tSmallFwdBwd * 1e3 / torchSFB, 2))x")
-            }
-            if let torchDF, let torchDFB {
-                print("Swift / PyTorch time, depthwise: forward \(fmt(tDwFwd * 1e3 / torchDF, 2))x, forward+backward \(fmt(tDwFwdBwd * 1e3 / torchDFB, 2))x")
-            }
-            print("Swift / PyTorch time: forward \(fmt(tFwd * 1e3 / torchF, 2))x, forward+backward \(fmt(tFwdBwd * 1e3 / torchFB, 2))x (target <= 1.30x)")
-        }
+        print("Swift time / PyTorch time (lower is better; conv target <= 1.30):")
+        ratio("conv 8x64x56x56 forward", "fwd", tFwd)
+        ratio("conv 8x64x56x56 forward+backward", "fwd_bwd", tFwdBwd)
+        ratio("conv 128x128x8x8 forward", "small_fwd", tSmallFwd)
+        ratio("conv 128x128x8x8 forward+backward", "small_fwd_bwd", tSmallFwdBwd)
+        ratio("depthwise forward", "dw_fwd", tDwFwd)
+        ratio("depthwise forward+backward", "dw_fwd_bwd", tDwFwdBwd)
+        for n in kthTimes.keys.sorted() { ratio("kthvalue N = \(n)", "kthvalue_\(n)", kthTimes[n]!) }
     } else {
         print("(no .venv-ref: PyTorch comparison skipped; run Benchmarks/EngineBench/torch_conv.py yourself)")
     }

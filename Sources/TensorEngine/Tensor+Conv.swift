@@ -106,6 +106,10 @@ struct ConvGeometry {
             }
             return
         }
+        if cg == 1 && kH * kW <= 64 {
+            depthwiseForward(x, w, bias, out)
+            return
+        }
         let nb = imagesPerGemm
         if nb == 1 {
             if let bias {
@@ -186,6 +190,10 @@ struct ConvGeometry {
         if let gx, cg == 0 || og == 0 || l == 0 { gx.update(repeating: 0, count: n * inC * inH * inW) }
         if n == 0 || cg == 0 || og == 0 || l == 0 { return }
         if gx == nil && gw == nil { return }
+        if cg == 1 && kH * kW <= 64 {
+            depthwiseBackward(g: g, x: x, w: w, gx: gx, gw: gw)
+            return
+        }
         let nb = imagesPerGemm
         let direct = nb == 1 && isPointwise  // x and dX planes are the GEMM operands themselves
         let colCount = direct ? 0 : kg * nb * l
@@ -241,6 +249,121 @@ struct ConvGeometry {
                             }
                         }
                         i0 += cnt
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: one input channel per group (depthwise): direct loops, no GEMM
+
+    /// Output columns `lo..<hi` whose input column `ow·sW + off` lies inside the image.
+    @inline(__always) func validColumns(_ off: Int) -> (Int, Int) {
+        // ow·sW + off >= 0  and  ow·sW + off < inW
+        let lo = off >= 0 ? 0 : (-off + sW - 1) / sW
+        let hi = inW - off <= 0 ? 0 : Swift.min(outW, (inW - off + sW - 1) / sW)
+        return (Swift.min(lo, outW), Swift.max(Swift.min(lo, outW), hi))
+    }
+
+    /// `out[img, o] = bias[o] + Σ_taps w[o, tap] · x[img, o / og] shifted`, one output plane per
+    /// task.
+    func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>) {
+        let l = self.l, og = self.og
+        let taps = kH * kW
+        Parallel.forRanges(n * outC, costPerItem: l * taps) { r in
+            for plane in r {
+                let img = plane / outC, o = plane % outC
+                let src = x + (img * inC + o / og) * inH * inW
+                let dst = out + plane * l
+                dst.update(repeating: bias?[o] ?? 0, count: l)
+                for ki in 0..<kH {
+                    for kj in 0..<kW {
+                        let wv = w[o * taps + ki * kW + kj]
+                        let off = kj * dW - pW
+                        let (lo, hi) = validColumns(off)
+                        if lo >= hi { continue }
+                        for oh in 0..<outH {
+                            let ih = oh * sH - pH + ki * dH
+                            if ih < 0 || ih >= inH { continue }
+                            let srow = src + ih * inW + off, drow = dst + oh * outW
+                            if sW == 1 {
+                                for ow in lo..<hi { drow[ow] += wv * srow[ow] }
+                            } else {
+                                for ow in lo..<hi { drow[ow] += wv * srow[ow * sW] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func depthwiseBackward(
+        g: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
+        gx: UnsafeMutablePointer<Float>?, gw: UnsafeMutablePointer<Float>?
+    ) {
+        let l = self.l, og = self.og
+        let taps = kH * kW
+        if let gx {
+            // One input plane per task: gathers from the og output planes that read it.
+            Parallel.forRanges(n * inC, costPerItem: og * l * taps) { r in
+                for plane in r {
+                    let img = plane / inC, c = plane % inC
+                    let dst = gx + plane * inH * inW
+                    dst.update(repeating: 0, count: inH * inW)
+                    for o in (c * og)..<((c + 1) * og) {
+                        let gp = g + (img * outC + o) * l
+                        for ki in 0..<kH {
+                            for kj in 0..<kW {
+                                let wv = w[o * taps + ki * kW + kj]
+                                let off = kj * dW - pW
+                                let (lo, hi) = validColumns(off)
+                                if lo >= hi { continue }
+                                for oh in 0..<outH {
+                                    let ih = oh * sH - pH + ki * dH
+                                    if ih < 0 || ih >= inH { continue }
+                                    let drow = dst + ih * inW + off, grow = gp + oh * outW
+                                    if sW == 1 {
+                                        for ow in lo..<hi { drow[ow] += wv * grow[ow] }
+                                    } else {
+                                        for ow in lo..<hi { drow[ow * sW] += wv * grow[ow] }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let gw {
+            // One output channel per task: dW[o, tap] = Σ_img Σ_pixels dY · x shifted.
+            Parallel.forRanges(outC, costPerItem: n * l * taps) { r in
+                for o in r {
+                    let c = o / og
+                    for ki in 0..<kH {
+                        for kj in 0..<kW {
+                            let off = kj * dW - pW
+                            let (lo, hi) = validColumns(off)
+                            var acc: Double = 0
+                            if lo < hi {
+                                for img in 0..<n {
+                                    let gp = g + (img * outC + o) * l, src = x + (img * inC + c) * inH * inW
+                                    var part: Float = 0
+                                    for oh in 0..<outH {
+                                        let ih = oh * sH - pH + ki * dH
+                                        if ih < 0 || ih >= inH { continue }
+                                        let srow = src + ih * inW + off, grow = gp + oh * outW
+                                        if sW == 1 {
+                                            for ow in lo..<hi { part += grow[ow] * srow[ow] }
+                                        } else {
+                                            for ow in lo..<hi { part += grow[ow] * srow[ow * sW] }
+                                        }
+                                    }
+                                    acc += Double(part)
+                                }
+                            }
+                            gw[o * taps + ki * kW + kj] = Float(acc)
+                        }
                     }
                 }
             }

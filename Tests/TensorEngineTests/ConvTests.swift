@@ -44,6 +44,17 @@ import Testing
             (Tensor.conv2d(t[0], weight: t[1], bias: t[2], stride: (2, 1), padding: (1, 2), dilation: (1, 2),
                            groups: 2) * g).sum()
         }
+        // one input channel per group: depthwise with a channel multiplier, strides, dilation
+        let wd = randn([8, 1, 3, 2], seed: 31), bd = randn([8], seed: 32)
+        let yd = Tensor.conv2d(x, weight: wd, bias: bd, stride: (2, 2), padding: (1, 0), dilation: (1, 2), groups: 4)
+        let gd = randn(yd.shape, seed: 33)
+        gradCheck([x, wd, bd]) { t in
+            (Tensor.conv2d(t[0], weight: t[1], bias: t[2], stride: (2, 2), padding: (1, 0), dilation: (1, 2),
+                           groups: 4) * gd).sum()
+        }
+        let x1c = randn([2, 1, 5, 5], seed: 34), w1c = randn([3, 1, 3, 3], seed: 35)
+        let g1c = randn([2, 3, 5, 5], seed: 36)
+        gradCheck([x1c, w1c]) { t in (Tensor.conv2d(t[0], weight: t[1], padding: (1, 1)) * g1c).sum() }
         // pointwise (1x1) path
         let w1 = randn([3, 4, 1, 1], seed: 25)
         let g1 = randn([2, 3, 6, 5], seed: 26)
@@ -102,6 +113,7 @@ import Testing
             ([2, 2, 32, 32], [3, 2, 1, 1], (1, 1), (0, 0), (1, 1), 1),
             ([7, 4, 3, 3], [3, 4, 1, 1], (1, 1), (0, 0), (1, 1), 1),
             ([3, 4, 5, 5], [4, 1, 3, 3], (1, 1), (1, 1), (1, 1), 4),
+            ([2, 3, 9, 8], [6, 1, 2, 3], (2, 3), (1, 1), (2, 1), 3),
         ]
         for (i, (xs, ws, s, p, d, gr)) in configs.enumerated() {
             let x = randn(xs, seed: 200 + UInt64(i)), w = randn(ws, seed: 300 + UInt64(i)), b = randn([ws[0]], seed: 400 + UInt64(i))
