@@ -10,10 +10,12 @@ let package = Package(
         .library(name: "QuantCore", targets: ["QuantCore"]),
         .library(name: "Quantizers", targets: ["Quantizers"]),
         .library(name: "QuantNN", targets: ["QuantNN"]),
+        .library(name: "ONNXExport", targets: ["ONNXExport"]),
         .library(name: "Conformance", targets: ["Conformance"]),
         .executable(name: "brevitas", targets: ["brevitas"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
@@ -45,6 +47,19 @@ let package = Package(
         .target(name: "Quantizers", dependencies: ["TensorEngine", "NN", "QuantCore"]),
         .target(name: "QuantNN", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers"]),
         .testTarget(name: "QuantTests", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),
+        .target(
+            name: "ONNXExport",
+            dependencies: [
+                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["Proto/onnx.proto3", "Proto/REGENERATE.md"]
+        ),
+        .testTarget(
+            name: "ONNXExportTests",
+            dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport", "Conformance"],
+            exclude: ["check_onnx.py"]
+        ),
         .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance"]),
         .target(

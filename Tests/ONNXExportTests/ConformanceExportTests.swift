@@ -1,0 +1,79 @@
+import Foundation
+@testable import Conformance
+import NN
+import ONNXExport
+import QuantNN
+import Testing
+import TensorEngine
+
+/// The conformance cases that ship Brevitas's own exports (conv, linear, QAT): rebuild each
+/// model from its spec with the conformance runner, load the state after the last step, export
+/// it in both formats and run it. The graph must reproduce the Swift eval output (as every
+/// export), and the checker also reports how far our graph's output is from Brevitas's recorded
+/// `export_output` and from Brevitas's own file run in the same runtime on the same input.
+@Suite struct ConformanceExportTests {
+    /// A model the exporter can walk: the layer itself, or a `QuantSequential` of the spec's
+    /// elements (the same module objects, so the loaded state is theirs) with `QuantFlatten` for
+    /// the flatten ops.
+    static func exportable(_ model: SpecModel, _ spec: JSON) throws -> Module {
+        switch model.kind {
+        case .single(let l): return l
+        case .multi(let l): return l
+        case .sequential(let children):
+            guard let elements = spec["sequential"]?.array, elements.count == children.count else {
+                throw ReplayError.malformed("sequential spec and model differ")
+            }
+            // Positional names ("0", "1", ...): QuantSequential(named:) takes a literal.
+            var layers: [QuantLayer] = []
+            for (e, c) in zip(elements, children) {
+                switch c.kind {
+                case .single(let l): layers.append(l)
+                case .flatten(let s, let en): layers.append(QuantFlatten(startDim: s, endDim: en))
+                default: throw ReplayError.unsupported("sequential element \(e["name"]?.string ?? "?") is not a single layer")
+                }
+            }
+            return QuantSequential(layers)
+        default:
+            throw ReplayError.unsupported("graph models are not exported here")
+        }
+    }
+
+    @Test(.enabled(if: PythonEnv.available && ConformanceFiles.available,
+                   "needs Python with onnx + onnxruntime and ../shared/conformance/cases"))
+    func conformanceModelsExportLikeBrevitas() throws {
+        let env = PythonEnv.found!
+        let batch = try CheckBatch()
+        for name in ConformanceFiles.exportCases {
+            let json = try JSON.load(contentsOf: ConformanceFiles.dir.appendingPathComponent("\(name).json"))
+            guard let spec = json["spec"], let modelSpec = spec["model"], let input = json["export_input"],
+                  let expected = json["export_output"] else {
+                Issue.record("\(name): no export fields")
+                continue
+            }
+            let model = try SpecModel.build(modelSpec)
+            let state = json["final_state"] ?? json["steps"]?.array?.last?["state_after"]
+            if let state, let root = model.module { try ModuleState.load(state, into: root) }
+            let exportModel = try Self.exportable(model, modelSpec)
+            let x = try Records.tensor(input)
+            let ref = try Records.tensor(expected.isQuantTensor ? expected["value"]! : expected)
+            for f in ONNXFormat.allCases {
+                let brevitasFile = ConformanceFiles.dir.appendingPathComponent("\(name).\(f.rawValue).onnx")
+                try batch.add(name, exportModel, [x], f, reference: ref, referenceONNX: brevitasFile)
+            }
+        }
+        let (results, stderr) = try batch.check(python: env.python)
+        print("ONNXExportTests: conformance exports, checker \(env.summary)")
+        for key in batch.caseKeys {
+            guard let r = results[key] else {
+                Issue.record("\(key): no result from check_onnx.py; stderr:\n\(stderr.suffix(3000))")
+                continue
+            }
+            let vsRef = r.json["vs_export_output"] as? Double ?? .nan
+            let vsFile = r.json["vs_brevitas_onnx"] as? Double ?? .nan
+            print(String(format: "  %-40@ %@ vs Swift %-9.3g vs Brevitas export_output %-9.3g vs Brevitas's file %-9.3g max|out| %.3g",
+                         key as NSString, r.ok ? "ok  " : "FAIL", r.maxAbsDiff, vsRef, vsFile, r.maxAbsRef))
+            #expect(r.ok, "\(key): \(r.problems.joined(separator: "; "))")
+        }
+    }
+}
+

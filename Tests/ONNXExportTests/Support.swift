@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+import NN
+import ONNXExport
+import QuantNN
+import TensorEngine
+
+/// The Python that runs `check_onnx.py`: `$BREVITAS_ONNX_PYTHON`, else `.venv-onnx/bin/python`,
+/// `.venv-ref/bin/python` in the package root, else `python3` on the PATH. Among the candidates
+/// the first with onnx, onnxruntime and qonnx wins, else the first with onnx and onnxruntime
+/// (QONNX graphs then run on the checker's numpy reference executor, and the results say so).
+enum PythonEnv {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let checker = packageRoot.appendingPathComponent("Tests/ONNXExportTests/check_onnx.py")
+
+    struct Found {
+        let python: String
+        let capabilities: [String: String]
+        var hasQONNX: Bool { capabilities["qonnx"] != nil }
+        var summary: String {
+            "\(python): onnx \(capabilities["onnx"] ?? "-"), onnxruntime \(capabilities["onnxruntime"] ?? "-"), qonnx \(capabilities["qonnx"] ?? "not installed: QONNX graphs run on the numpy reference executor")"
+        }
+    }
+
+    static let candidates: [String] = {
+        if let p = ProcessInfo.processInfo.environment["BREVITAS_ONNX_PYTHON"], !p.isEmpty { return [p] }
+        return [packageRoot.appendingPathComponent(".venv-onnx/bin/python").path,
+                packageRoot.appendingPathComponent(".venv-ref/bin/python").path, "python3"]
+    }()
+
+    static let found: Found? = {
+        var withRuntime: Found? = nil
+        for c in candidates {
+            if c.hasPrefix("/") && !FileManager.default.isExecutableFile(atPath: c) { continue }
+            guard let r = try? run(c, [checker.path, "--capabilities"]), r.status == 0,
+                  let line = r.stdout.split(separator: "\n").last,
+                  let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+            var caps: [String: String] = [:]
+            for (k, v) in obj { if let s = v as? String { caps[k] = s } }
+            guard caps["onnx"] != nil, caps["onnxruntime"] != nil else { continue }
+            let f = Found(python: c, capabilities: caps)
+            if f.hasQONNX { return f }
+            if withRuntime == nil { withRuntime = f }
+        }
+        return withRuntime
+    }()
+
+    static var available: Bool {
+        if found == nil {
+            print("ONNXExportTests: SKIPPING runtime checks - no Python with onnx and onnxruntime among \(candidates); run scripts/setup-onnx-venv.sh or set BREVITAS_ONNX_PYTHON")
+        }
+        return found != nil
+    }
+
+    static var skipReason: Comment {
+        "no Python with onnx + onnxruntime (tried \(candidates.joined(separator: ", "))); run scripts/setup-onnx-venv.sh or set BREVITAS_ONNX_PYTHON"
+    }
+
+    struct Output { let status: Int32; let stdout: String; let stderr: String }
+
+    static func run(_ python: String, _ args: [String]) throws -> Output {
+        let p = Process()
+        if python.hasPrefix("/") {
+            p.executableURL = URL(fileURLWithPath: python)
+            p.arguments = args
+        } else {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = [python] + args
+        }
+        var env = ProcessInfo.processInfo.environment
+        env["PYTHONWARNINGS"] = "ignore"
+        env["ORT_LOGGING_LEVEL"] = "3"
+        p.environment = env
+        // stdout through a pipe, stderr to a file: reading one pipe cannot block on the other.
+        let out = Pipe()
+        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("check-onnx-\(UUID().uuidString).err")
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let errHandle = try FileHandle(forWritingTo: errURL)
+        defer {
+            try? errHandle.close()
+            try? FileManager.default.removeItem(at: errURL)
+        }
+        p.standardOutput = out
+        p.standardError = errHandle
+        try p.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let errData = (try? Data(contentsOf: errURL)) ?? Data()
+        return Output(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+/// Exported models with their inputs and Swift outputs, written to a temporary directory as a
+/// manifest for `check_onnx.py`.
+final class CheckBatch {
+    let dir: URL
+    private var cases: [[String: Any]] = []
+    private var counter = 0
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("onnx-export-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    /// Set `ONNX_EXPORT_KEEP=1` to keep the files (the path is printed) for inspection.
+    deinit {
+        if ProcessInfo.processInfo.environment["ONNX_EXPORT_KEEP"] == "1" {
+            print("ONNXExportTests: kept \(dir.path)")
+        } else {
+            try? FileManager.default.removeItem(at: dir)
+        }
+    }
+
+    private func write(_ t: Tensor) throws -> [String: Any] {
+        counter += 1
+        let file = "t\(counter).bin"
+        var data = Data(capacity: t.count * 4)
+        for f in t.scalars { withUnsafeBytes(of: f.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        try data.write(to: dir.appendingPathComponent(file))
+        return ["file": file, "shape": t.shape]
+    }
+
+    /// Exports `model` in `format` (through the file-writing API) and registers the case.
+    /// `reference`: another output to report the distance to (Brevitas's recorded output);
+    /// `referenceONNX`: another ONNX file to run on the same inputs and compare with.
+    func add(_ name: String, _ model: Module, _ examples: [Tensor], _ format: ONNXFormat,
+             reference: Tensor? = nil, referenceONNX: URL? = nil) throws {
+        let file = "\(name).\(format.rawValue).onnx"
+        let r = try exportONNX(model, examples: examples, format: format, to: dir.appendingPathComponent(file))
+        var inputs: [[String: Any]] = []
+        for (n, x) in zip(r.inputNames, examples) {
+            var d = try write(x)
+            d["name"] = n
+            inputs.append(d)
+        }
+        var out = try write(r.output)
+        out["name"] = r.outputName
+        var probes: [[String: Any]] = []
+        for p in r.quantPoints {
+            probes.append(["name": p.tensorName, "layer": p.layer, "value": try write(p.value),
+                           "scale": try write(p.scale), "zero_point": try write(p.zeroPoint)])
+        }
+        var c: [String: Any] = ["name": name, "format": format.rawValue, "model": file, "inputs": inputs, "output": out,
+                                "probes": probes]
+        if let reference { c["reference"] = try write(reference) }
+        if let referenceONNX { c["reference_onnx"] = referenceONNX.path }
+        cases.append(c)
+    }
+
+    struct Result {
+        let name: String, format: String, ok: Bool
+        let problems: [String]
+        let json: [String: Any]
+        var maxAbsDiff: Double { json["max_abs_diff"] as? Double ?? .nan }
+        var maxAbsRef: Double { json["max_abs_ref"] as? Double ?? .nan }
+        var codes: Int { json["codes_checked"] as? Int ?? 0 }
+        var flips: Int { json["flips_total"] as? Int ?? 0 }
+        var executor: String { json["executor"] as? String ?? "?" }
+        /// Max |diff| of ONNX Runtime's fused runs (QCDQ only; informational, see check_onnx.py).
+        func fused(_ key: String) -> String {
+            guard let d = json[key] as? [String: Any], let v = d["max_abs_diff"] as? Double else { return "-" }
+            return String(format: "%.3g", v)
+        }
+    }
+
+    /// Runs the checker on every case; results by `name.format`.
+    func check(python: String) throws -> (results: [String: Result], stderr: String) {
+        let manifest = dir.appendingPathComponent("manifest.json")
+        try JSONSerialization.data(withJSONObject: ["cases": cases], options: [.sortedKeys]).write(to: manifest)
+        let r = try PythonEnv.run(python, [PythonEnv.checker.path, manifest.path])
+        var results: [String: Result] = [:]
+        for line in r.stdout.split(separator: "\n") {
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let name = obj["name"] as? String, let format = obj["format"] as? String else { continue }
+            results["\(name).\(format)"] = Result(name: name, format: format, ok: obj["ok"] as? Bool ?? false,
+                                                  problems: obj["problems"] as? [String] ?? [], json: obj)
+        }
+        return (results, r.stderr)
+    }
+
+    var caseKeys: [String] { cases.map { "\($0["name"]!).\($0["format"]!)" } }
+}
+
+/// Runs `model` in training mode on `steps` batches so that statistics-based scales are
+/// collected (the export then uses the collected values in eval mode).
+func calibrate(_ model: Module, _ forward: (Tensor) throws -> Void, shape: [Int], steps: Int = 5, seed: UInt64 = 7, scale: Float = 1) rethrows {
+    let g = RandomGenerator(seed: seed)
+    model.train()
+    for _ in 0..<steps { try forward(g.normal(shape) * scale) }
+    model.eval()
+}
