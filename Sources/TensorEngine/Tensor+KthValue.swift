@@ -1,3 +1,5 @@
+import Foundation
+
 /// `torch.kthvalue`: the k-th smallest element (1-based) along a dimension, found by selection
 /// (linear time), with the gradient routed to the selected element.
 ///
@@ -78,6 +80,7 @@ extension Kernels {
     /// The element of rank `k` (0-based) among `x[0..<n]` and the index PyTorch returns for it.
     static func kthSmallest(_ x: UnsafePointer<Float>, _ n: Int, _ k: Int) -> (Float, Int) {
         if n <= 32 { return torchSelect(x, n, k) }
+        if n >= 1 << 14, let found = sampleSelect(x, n, k) { return found }
         let v: Float
         if n >= radixThreshold {
             v = radixSelect(x, n, k)
@@ -91,6 +94,76 @@ extension Kernels {
         // Unique value: its only position is the answer.
         let (count, first) = countEqual(x, n, v)
         if count == 1 { return (x[first], first) }
+        return torchSelect(x, n, k)
+    }
+
+    /// Floyd–Rivest style selection: order statistics of a deterministic pseudo-random sample
+    /// bracket rank `k` with `[lo, hi]`; one (multithreaded) pass counts the elements below `lo`
+    /// and collects those inside the bracket with their positions, and the answer is selected
+    /// among those few. Returns `nil` when the bracket misses rank `k` (an unlucky sample, or a
+    /// NaN answer), so the caller falls back to radix select.
+    static func sampleSelect(_ x: UnsafePointer<Float>, _ n: Int, _ k: Int) -> (Float, Int)? {
+        let p = (Double(k) + 0.5) / Double(n)
+        let s = Swift.min(n / 4, Swift.max(1024, Int(Foundation.pow(6 * Double(n), 2.0 / 3.0))))
+        var sample = [Float](repeating: 0, count: s)
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for i in 0..<s {
+            h ^= h << 13; h ^= h >> 7; h ^= h << 17
+            sample[i] = x[Int(h % UInt64(n))]
+        }
+        let r = p * Double(s)
+        let delta = 3 * (Double(s) * p * (1 - p)).squareRoot() + 3
+        // A bracket end beyond the sample is open (±inf), which keeps the tails covered.
+        let loRank = Int((r - delta).rounded(.down)), hiRank = Int((r + delta).rounded(.up))
+        let (lo, hi): (Float, Float) = sample.withUnsafeMutableBufferPointer { b in
+            if b.contains(where: { $0.isNaN }) { return (.nan, .nan) }
+            let top = Swift.min(hiRank, s - 1)
+            let hiV = hiRank >= s ? Float.infinity : select(b.baseAddress!, s, top)
+            // After selecting `top`, the ranks below it sit in front of it.
+            let loV = loRank < 0 ? -Float.infinity : select(b.baseAddress!, top + 1, Swift.min(loRank, top))
+            return (loV, hiV)
+        }
+        if lo.isNaN || hi.isNaN { return nil }
+        // One pass: count x < lo, collect lo <= x <= hi.
+        let blocks = Swift.max(1, Swift.min(64, n >> 14))
+        var below = [Int](repeating: 0, count: blocks)
+        var found = [[(Float, Int)]](repeating: [], count: blocks)
+        below.withUnsafeMutableBufferPointer { bb in
+            found.withUnsafeMutableBufferPointer { fb in
+                let bp = bb.baseAddress!, fp = fb.baseAddress!
+                Parallel.forRanges(blocks, costPerItem: n / blocks) { range in
+                    for b in range {
+                        var count = 0
+                        var local: [(Float, Int)] = []
+                        var j = n * b / blocks
+                        let end = n * (b + 1) / blocks
+                        while j < end {
+                            let v = x[j]
+                            if v < lo {
+                                count &+= 1
+                            } else if v <= hi {
+                                local.append((v, j))
+                            }
+                            j &+= 1
+                        }
+                        bp[b] = count
+                        fp[b] = local
+                    }
+                }
+            }
+        }
+        let nBelow = below.reduce(0, +)
+        let cand = found.flatMap { $0 }
+        if k < nBelow || k >= nBelow + cand.count { return nil }
+        var values = cand.map(\.0)
+        let v = values.withUnsafeMutableBufferPointer { select($0.baseAddress!, cand.count, k - nBelow) }
+        // Every element equal to v lies inside the bracket.
+        var hits = 0, at = -1
+        for (cv, ci) in cand where cv == v {
+            hits += 1
+            if at < 0 || ci < at { at = ci }
+        }
+        if hits == 1 { return (x[at], at) }
         return torchSelect(x, n, k)
     }
 

@@ -75,6 +75,30 @@ import Testing
         #expect(!big.kthvalue(69_999).values.item().isNaN)
     }
 
+    @Test func radixAndSampleSelectAgreeWithSorting() {
+        let rng = RandomGenerator(seed: 45)
+        let n = 40_000
+        // mixed signs, zeros of both signs, infinities and a cluster of equal values
+        var data = (0..<n).map { _ in rng.nextNormal() * 100 }
+        for i in stride(from: 0, to: n, by: 97) { data[i] = 0 }
+        for i in stride(from: 5, to: n, by: 389) { data[i] = -0.0 }
+        data[17] = .infinity
+        data[18] = -.infinity
+        for i in stride(from: 3, to: n, by: 50) { data[i] = 1.5 }
+        let sorted = data.sorted()
+        data.withUnsafeBufferPointer { b in
+            for k in [0, 1, n / 7, n / 2, n - 2, n - 1] + (0..<20).map({ _ in rng.nextInt(n) }) {
+                #expect(Kernels.radixSelect(b.baseAddress!, n, k) == sorted[k], "radix k = \(k)")
+                if let (v, i) = Kernels.sampleSelect(b.baseAddress!, n, k) {
+                    #expect(v == sorted[k] && b[i] == v, "sample k = \(k)")
+                }
+                let (v, i) = Kernels.kthSmallest(b.baseAddress!, n, k)
+                let (tv, ti) = Kernels.torchSelect(b.baseAddress!, n, k)
+                #expect(v == tv && i == ti, "kthSmallest k = \(k)")
+            }
+        }
+    }
+
     @Test func selectionHelpersAgreeWithSorting() {
         let rng = RandomGenerator(seed: 44)
         for n in [1, 2, 3, 17, 33, 100, 1000] {
