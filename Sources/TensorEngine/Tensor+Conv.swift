@@ -87,6 +87,15 @@ struct ConvGeometry {
                      "conv: kernel \(kH)x\(kW) (dilation \(dilation)) is larger than the padded input \(input) (padding \(padding))")
     }
 
+    /// For stride 1 (and padding ≤ dilation·(kernel − 1)): the geometry of the convolution that
+    /// computes the input gradient from the output gradient with the flipped, transposed kernel.
+    var transposed: ConvGeometry? {
+        guard sH == 1 && sW == 1, pH <= dH * (kH - 1), pW <= dW * (kW - 1), og > 0 else { return nil }
+        return ConvGeometry(
+            input: [n, outC, outH, outW], weight: [inC, og, kH, kW], stride: (1, 1),
+            padding: (dH * (kH - 1) - pH, dW * (kW - 1) - pW), dilation: (dH, dW), groups: groups)
+    }
+
     /// Images per GEMM: one when an image has enough output pixels to make a wide GEMM, more
     /// (their columns side by side) for small feature maps, within a ~16 MB column buffer.
     var imagesPerGemm: Int {
@@ -192,6 +201,25 @@ struct ConvGeometry {
         if gx == nil && gw == nil { return }
         if cg == 1 && kH * kW <= 64 {
             depthwiseBackward(g: g, x: x, w: w, gx: gx, gw: gw)
+            return
+        }
+        if let gx, let geoT = transposed {
+            // Stride 1: dX is the convolution of dY with the flipped, transposed kernel (a wide
+            // GEMM with K = og·kH·kW, and no col2im).
+            let kk = kH * kW
+            Workspace.withBuffer(inC * og * kk) { wt in
+                for gi in 0..<groups {
+                    for o in 0..<og {
+                        for c in 0..<cg {
+                            let src = w + ((gi * og + o) * cg + c) * kk
+                            let dst = wt + ((gi * cg + c) * og + o) * kk
+                            for t in 0..<kk { dst[kk - 1 - t] = src[t] }
+                        }
+                    }
+                }
+                geoT.forward(g, UnsafePointer(wt), nil, gx)
+            }
+            if gw != nil { backward(g: g, x: x, w: w, gx: nil, gw: gw, gb: nil) }
             return
         }
         let nb = imagesPerGemm
