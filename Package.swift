@@ -60,12 +60,12 @@ let package = Package(
             dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport", "Conformance"],
             exclude: ["check_onnx.py"]
         ),
-        .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),
+        .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance"]),
         .target(
             name: "BrevitasCLI",
             dependencies: [
-                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Conformance",
+                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Conformance", "ONNXExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -32,6 +32,9 @@ struct ConformanceCommand: ParsableCommand {
     @Flag(name: .long, help: "Run the cases in this process (a crash then ends the run; for debuggers).")
     var inProcess = false
 
+    @Option(name: .long, help: "Also write each case's final model as OUTDIR/<case>.qcdq.onnx and OUTDIR/<case>.qonnx.onnx.")
+    var export: String? = nil
+
     @Flag(name: .long, help: .hidden)
     var worker = false
 
@@ -65,7 +68,27 @@ struct ConformanceCommand: ParsableCommand {
             summary = try CaseWorker.run(files: files, directory: directory, report: print)
         }
         if summary.results.isEmpty { Swift.print("no case matched in \(directory)") }
+        if let export { try exportModels(files: files, to: export) }
         Swift.print(summary.line)
         if summary.failed > 0 || summary.results.isEmpty { throw ExitCode(1) }
+    }
+
+    /// Writes the final eval-state model of every exportable case (conv, linear, activation,
+    /// pooling, QAT) in both ONNX formats; a case that a format cannot express is reported.
+    func exportModels(files: [URL], to dir: String) throws {
+        let out = URL(fileURLWithPath: dir)
+        do {
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        } catch {
+            throw ValidationError("cannot create export directory '\(dir)': \(error.localizedDescription)")
+        }
+        var written = 0
+        for file in files {
+            guard let final = try FinalModel.load(file: file) else { continue }
+            let failures = final.export(to: out)
+            written += 2 - failures.count
+            for (format, error) in failures { Swift.print("export \(final.name) (\(format.rawValue)): \(error)") }
+        }
+        Swift.print("exported \(written) ONNX files to \(dir)")
     }
 }

@@ -12,32 +12,6 @@ import TensorEngine
 /// export), and the checker also reports how far our graph's output is from Brevitas's recorded
 /// `export_output` and from Brevitas's own file run in the same runtime on the same input.
 @Suite struct ConformanceExportTests {
-    /// A model the exporter can walk: the layer itself, or a `QuantSequential` of the spec's
-    /// elements (the same module objects, so the loaded state is theirs) with `QuantFlatten` for
-    /// the flatten ops.
-    static func exportable(_ model: SpecModel, _ spec: JSON) throws -> Module {
-        switch model.kind {
-        case .single(let l): return l
-        case .multi(let l): return l
-        case .sequential(let children):
-            guard let elements = spec["sequential"]?.array, elements.count == children.count else {
-                throw ReplayError.malformed("sequential spec and model differ")
-            }
-            // Positional names ("0", "1", ...): QuantSequential(named:) takes a literal.
-            var layers: [QuantLayer] = []
-            for (e, c) in zip(elements, children) {
-                switch c.kind {
-                case .single(let l): layers.append(l)
-                case .flatten(let s, let en): layers.append(QuantFlatten(startDim: s, endDim: en))
-                default: throw ReplayError.unsupported("sequential element \(e["name"]?.string ?? "?") is not a single layer")
-                }
-            }
-            return QuantSequential(layers)
-        default:
-            throw ReplayError.unsupported("graph models are not exported here")
-        }
-    }
-
     @Test(.enabled(if: PythonEnv.available && ConformanceFiles.available,
                    "needs Python with onnx + onnxruntime and ../shared/conformance/cases"))
     func conformanceModelsExportLikeBrevitas() throws {
@@ -53,7 +27,7 @@ import TensorEngine
             let model = try SpecModel.build(modelSpec)
             let state = json["final_state"] ?? json["steps"]?.array?.last?["state_after"]
             if let state, let root = model.module { try ModuleState.load(state, into: root) }
-            let exportModel = try Self.exportable(model, modelSpec)
+            let exportModel = try FinalModel.exportable(model, modelSpec)
             let x = try Records.tensor(input)
             let ref = try Records.tensor(expected.isQuantTensor ? expected["value"]! : expected)
             for f in ONNXFormat.allCases {
