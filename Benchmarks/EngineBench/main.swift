@@ -1,11 +1,13 @@
-// Tensor engine benchmark: GEMM GFLOP/s, conv2d 3x3 64->64 on 8x64x56x56 (forward and
-// forward+backward), elementwise GB/s, and, when the reference venv exists, PyTorch's time for the
-// same convolution measured in the same run.
+// Tensor engine benchmark: GEMM GFLOP/s (1024^2 and the conv shapes), elementwise GB/s, and
+// conv2d (3x3 64->64 on 8x64x56x56, a small-map and a depthwise case) and kthvalue times next to
+// PyTorch's for the same cases (torch_conv.py with the reference venv .venv-ref, 2 threads),
+// measured in alternating rounds of the same run.
 //
 //     swift run -c release EngineBench            # env as set
 //     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE swift run -c release EngineBench
 //
-// Options: --quick (fewer repetitions), --no-torch (skip the PyTorch comparison).
+// Options: --quick (fewer repetitions, one round), --no-torch (skip PyTorch), --elementwise (only
+// the elementwise section). Environment: BENCH_ROUNDS (default 3), ENGINE_THREADS.
 import Foundation
 import TensorEngine
 
@@ -57,17 +59,6 @@ func gemmRate(_ label: String, m: Int, n: Int, k: Int, transA: Bool = false, tra
     print("  \(label.padding(toLength: 44, withPad: " ", startingAt: 0)) \(fmt(t * 1e3, 2)) ms  \(fmt(gflops)) GFLOP/s")
 }
 
-let onlyElementwise = args.contains("--elementwise")
-var zero = (median: 0.0, best: 0.0)
-var (tFwd, tFwdBwd, tSmallFwd, tSmallFwdBwd, tDwFwd, tDwFwdBwd) = (zero, zero, zero, zero, zero, zero)
-if !onlyElementwise {
-print("GEMM (sgemm, median):")
-gemmRate("1024 x 1024 x 1024", m: 1024, n: 1024, k: 1024, reps: quick ? 5 : 20)
-gemmRate("conv fwd batched: 64 x 25088, K 576", m: 64, n: 25088, k: 576, reps: quick ? 3 : 10)
-gemmRate("conv fwd per image: 64 x 3136, K 576", m: 64, n: 3136, k: 576, reps: quick ? 10 : 40)
-gemmRate("conv dW per image: 64 x 576, K 3136 (B^T)", m: 64, n: 576, k: 3136, transB: true, reps: quick ? 10 : 40)
-gemmRate("conv dX per image: 576 x 3136, K 64 (A^T)", m: 576, n: 3136, k: 64, transA: true, reps: quick ? 10 : 40)
-
 // MARK: conv2d
 
 /// Median forward and forward+backward times of a padded 3x3 convolution with bias.
@@ -90,18 +81,16 @@ func convTimes(_ xs: [Int], outC: Int, groups: Int = 1, reps: Int) -> ((median: 
 }
 
 let convFlops = 2.0 * 64 * 576 * 25088
-print("conv2d 3x3 64->64, x 8x64x56x56, padding 1, bias (median, best):")
-(tFwd, tFwdBwd) = convTimes([8, 64, 56, 56], outC: 64, reps: quick ? 5 : 20)
-print("  forward           \(ms(tFwd))  (\(fmt(convFlops / tFwd.median / 1e9)) GFLOP/s at the median)")
-print("  forward+backward  \(ms(tFwdBwd))  (\(fmt(3 * convFlops / tFwdBwd.median / 1e9)) GFLOP/s)")
-print("conv2d 3x3 128->128, x 128x128x8x8 (small maps, several images per GEMM), padding 1, bias:")
-(tSmallFwd, tSmallFwdBwd) = convTimes([128, 128, 8, 8], outC: 128, reps: quick ? 5 : 20)
-print("  forward           \(ms(tSmallFwd))")
-print("  forward+backward  \(ms(tSmallFwdBwd))")
-print("conv2d depthwise 3x3, x 8x64x56x56, groups 64, padding 1, bias:")
-(tDwFwd, tDwFwdBwd) = convTimes([8, 64, 56, 56], outC: 64, groups: 64, reps: quick ? 5 : 20)
-print("  forward           \(ms(tDwFwd))")
-print("  forward+backward  \(ms(tDwFwdBwd))")
+
+let onlyElementwise = args.contains("--elementwise")
+if !onlyElementwise {
+print("GEMM (sgemm, median):")
+gemmRate("1024 x 1024 x 1024", m: 1024, n: 1024, k: 1024, reps: quick ? 5 : 20)
+gemmRate("conv fwd batched: 64 x 25088, K 576", m: 64, n: 25088, k: 576, reps: quick ? 3 : 10)
+gemmRate("conv fwd per image: 64 x 3136, K 576", m: 64, n: 3136, k: 576, reps: quick ? 10 : 40)
+gemmRate("conv dW per image: 64 x 576, K 3136 (B^T)", m: 64, n: 576, k: 3136, transB: true, reps: quick ? 10 : 40)
+gemmRate("conv dX per image: 576 x 3136, K 64 (A^T)", m: 576, n: 3136, k: 64, transA: true, reps: quick ? 10 : 40)
+
 }
 // MARK: elementwise
 
@@ -142,55 +131,98 @@ elementwise("64M floats (256 MB)", floats: 64 << 20, reps: quick ? 3 : 10)
 elementwise("4M floats (16 MB, in L3)", floats: 4 << 20, reps: quick ? 20 : 100)
 elementwise("256K floats (1 MB)", floats: 256 << 10, reps: quick ? 100 : 1000)
 
-// MARK: kthvalue
+// MARK: conv2d, kthvalue and PyTorch, in alternating rounds
 
-var kthTimes: [Int: (median: Double, best: Double)] = [:]
-if !onlyElementwise {
-    print("kthvalue (AbsPercentile q = 99.999: k = floor(0.99999 N + 0.5) of |randn|; median):")
+typealias Timing = (median: Double, best: Double)
+
+/// Best-of-rounds merge: the lowest median and the lowest best time.
+func merge(_ a: Timing?, _ b: Timing) -> Timing {
+    guard let a else { return b }
+    return (Swift.min(a.median, b.median), Swift.min(a.best, b.best))
+}
+
+let cases: [(key: String, label: String)] = [
+    ("fwd", "conv 3x3 64->64, 8x64x56x56, forward"),
+    ("fwd_bwd", "conv 3x3 64->64, 8x64x56x56, forward+backward"),
+    ("small_fwd", "conv 3x3 128->128, 128x128x8x8, forward"),
+    ("small_fwd_bwd", "conv 3x3 128->128, 128x128x8x8, forward+backward"),
+    ("dw_fwd", "conv depthwise 3x3, 8x64x56x56, forward"),
+    ("dw_fwd_bwd", "conv depthwise 3x3, 8x64x56x56, forward+backward"),
+    ("kthvalue_100000", "kthvalue N = 10^5 (k = 0.99999 N)"),
+    ("kthvalue_1000000", "kthvalue N = 10^6"),
+    ("kthvalue_10000000", "kthvalue N = 10^7"),
+]
+
+func measureSwift(reps: Int) -> [String: Timing] {
+    var r: [String: Timing] = [:]
+    (r["fwd"], r["fwd_bwd"]) = convTimes([8, 64, 56, 56], outC: 64, reps: reps)
+    (r["small_fwd"], r["small_fwd_bwd"]) = convTimes([128, 128, 8, 8], outC: 128, reps: reps)
+    (r["dw_fwd"], r["dw_fwd_bwd"]) = convTimes([8, 64, 56, 56], outC: 64, groups: 64, reps: reps)
     for n in [100_000, 1_000_000, 10_000_000] {
         let a = RandomGenerator(seed: 5).normal([n]).abs()
         let k = Int((0.99999 * Double(n) + 0.5).rounded(.down))
-        let t = timeBoth(reps: quick ? 3 : (n >= 10_000_000 ? 5 : 20)) { _ = a.kthvalue(k) }
-        kthTimes[n] = t
-        print("  N = \(n)\(String(repeating: " ", count: 9 - String(n).count))  \(ms(t))")
+        r["kthvalue_\(n)"] = timeBoth(reps: n >= 10_000_000 ? Swift.max(3, reps / 4) : reps) { _ = a.kthvalue(k) }
     }
+    return r
 }
 
-// MARK: PyTorch reference
-
-if !args.contains("--no-torch") && !onlyElementwise {
+/// Runs torch_conv.py (same cases, torch on 2 threads) and parses its RESULT lines.
+func measureTorch(quick: Bool) -> [String: Timing]? {
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     let root = here.deletingLastPathComponent().deletingLastPathComponent()
     let python = root.appendingPathComponent(".venv-ref/bin/python").path
-    if FileManager.default.isExecutableFile(atPath: python) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [here.appendingPathComponent("torch_conv.py").path] + (quick ? ["--quick"] : [])
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        print(text, terminator: "")
-        var torch: [String: Double] = [:]
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            if parts.first == "RESULT", parts.count == 3, let v = Double(parts[2]) { torch[String(parts[1])] = v / 1e3 }
-        }
-        func ratio(_ label: String, _ key: String, _ mine: (median: Double, best: Double)) {
-            guard let med = torch[key + "_ms"], let best = torch[key + "_best_ms"] else { return }
-            print("  \(label.padding(toLength: 34, withPad: " ", startingAt: 0)) median \(fmt(mine.median / med, 2))x, best \(fmt(mine.best / best, 2))x")
-        }
-        print("Swift time / PyTorch time (lower is better; conv target <= 1.30):")
-        ratio("conv 8x64x56x56 forward", "fwd", tFwd)
-        ratio("conv 8x64x56x56 forward+backward", "fwd_bwd", tFwdBwd)
-        ratio("conv 128x128x8x8 forward", "small_fwd", tSmallFwd)
-        ratio("conv 128x128x8x8 forward+backward", "small_fwd_bwd", tSmallFwdBwd)
-        ratio("depthwise forward", "dw_fwd", tDwFwd)
-        ratio("depthwise forward+backward", "dw_fwd_bwd", tDwFwdBwd)
-        for n in kthTimes.keys.sorted() { ratio("kthvalue N = \(n)", "kthvalue_\(n)", kthTimes[n]!) }
-    } else {
-        print("(no .venv-ref: PyTorch comparison skipped; run Benchmarks/EngineBench/torch_conv.py yourself)")
+    guard FileManager.default.isExecutableFile(atPath: python) else { return nil }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: python)
+    p.arguments = [here.appendingPathComponent("torch_conv.py").path] + (quick ? ["--quick"] : [])
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    guard (try? p.run()) != nil else { return nil }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    var raw: [String: Double] = [:]
+    for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+        let parts = line.split(separator: " ")
+        if parts.first == "RESULT", parts.count == 3, let v = Double(parts[2]) { raw[String(parts[1])] = v / 1e3 }
     }
+    var r: [String: Timing] = [:]
+    for (key, _) in cases {
+        if let m = raw[key + "_ms"], let b = raw[key + "_best_ms"] { r[key] = (m, b) }
+    }
+    return r
+}
+
+if !onlyElementwise {
+    let rounds = Int(ProcessInfo.processInfo.environment["BENCH_ROUNDS"] ?? "") ?? (quick ? 1 : 3)
+    let withTorch = !args.contains("--no-torch")
+    var mine: [String: Timing] = [:], theirs: [String: Timing] = [:]
+    var torchMissing = false
+    print("Convolutions and kthvalue: \(rounds) alternating rounds of Swift and PyTorch (2 threads); per case the lowest median and the lowest single time over the rounds")
+    for _ in 0..<rounds {
+        for (k, v) in measureSwift(reps: quick ? 5 : 10) { mine[k] = merge(mine[k], v) }
+        if withTorch {
+            if let t = measureTorch(quick: quick) {
+                for (k, v) in t { theirs[k] = merge(theirs[k], v) }
+            } else {
+                torchMissing = true
+            }
+        }
+    }
+    print("  \("case".padding(toLength: 50, withPad: " ", startingAt: 0)) \("Swift ms".padding(toLength: 22, withPad: " ", startingAt: 0)) \("PyTorch ms".padding(toLength: 22, withPad: " ", startingAt: 0)) Swift/PyTorch")
+    for (key, label) in cases {
+        guard let m = mine[key] else { continue }
+        let ms = "\(fmt(m.median * 1e3, 2)) (best \(fmt(m.best * 1e3, 2)))"
+        var line = "  \(label.padding(toLength: 50, withPad: " ", startingAt: 0)) \(ms.padding(toLength: 22, withPad: " ", startingAt: 0))"
+        if let t = theirs[key] {
+            let ts = "\(fmt(t.median * 1e3, 2)) (best \(fmt(t.best * 1e3, 2)))"
+            line += " \(ts.padding(toLength: 22, withPad: " ", startingAt: 0)) \(fmt(m.median / t.median, 2))x (best \(fmt(m.best / t.best, 2))x)"
+        }
+        print(line)
+    }
+    if let f = mine["fwd"], let fb = mine["fwd_bwd"] {
+        let convFlops = 2.0 * 64 * 576 * 25088
+        print("  conv 64->64 rate: forward \(fmt(convFlops / f.best / 1e9)) GFLOP/s, forward+backward \(fmt(3 * convFlops / fb.best / 1e9)) GFLOP/s (best times)")
+    }
+    if torchMissing { print("  (no .venv-ref: PyTorch comparison skipped; run Benchmarks/EngineBench/torch_conv.py yourself)") }
+    print("  targets: conv forward+backward <= 1.30x PyTorch; kthvalue >= 5x faster (<= 0.20x)")
 }
