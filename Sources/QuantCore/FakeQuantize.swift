@@ -82,14 +82,7 @@ public enum FakeQuantize {
         let ps = scale.storage.pointer, pz = zeroPoint.storage.pointer
         Parallel.forRanges(seg.count, costPerItem: seg.length) { r in
             for k in r {
-                let s = ps[seg.sIndex(k)], z = pz[seg.zIndex(k)]
-                for i in seg.range(k) {
-                    let xi = fusedReLU && px[i] < 0 ? 0 : px[i]
-                    var q = roundHalfEven(xi / s + z)
-                    q = q > maxInt ? maxInt : q
-                    q = q < minInt ? minInt : q
-                    po[i] = (q - z) * s
-                }
+                forwardSegment(seg.range(k), px, po, ps[seg.sIndex(k)], pz[seg.zIndex(k)], minInt, maxInt, fusedReLU)
             }
         }
         // NaN inputs stay NaN (the comparisons above are false for NaN).
@@ -197,5 +190,37 @@ public enum FakeQuantize {
             i += 1
         }
         return (accS, accZ)
+    }
+
+    /// The forward of one segment with constant `s` and `z`, eight lanes at a time.
+    @inline(__always)
+    static func forwardSegment(
+        _ range: Range<Int>, _ px: UnsafeMutablePointer<Float>, _ po: UnsafeMutablePointer<Float>,
+        _ s: Float, _ z: Float, _ minInt: Float, _ maxInt: Float, _ fusedReLU: Bool
+    ) {
+        typealias V = SIMD8<Float>
+        let magic = V(repeating: 12_582_912), limit = V(repeating: 4_194_304)
+        let vs = V(repeating: s), vz = V(repeating: z), vmin = V(repeating: minInt), vmax = V(repeating: maxInt)
+        var i = range.lowerBound
+        let end = range.upperBound
+        while i + 8 <= end {
+            var x = UnsafeRawPointer(px + i).loadUnaligned(as: V.self)
+            if fusedReLU { x.replace(with: 0, where: x .< V()) }
+            let u = x / vs + vz
+            var q = (u + magic) - magic
+            q.replace(with: u, where: .!((u .< limit) .& (-limit .< u)))
+            q.replace(with: vmax, where: q .> vmax)
+            q.replace(with: vmin, where: q .< vmin)
+            UnsafeMutableRawPointer(po + i).storeBytes(of: (q - vz) * vs, as: V.self)
+            i += 8
+        }
+        while i < end {
+            let xi = fusedReLU && px[i] < 0 ? 0 : px[i]
+            var q = roundHalfEven(xi / s + z)
+            q = q > maxInt ? maxInt : q
+            q = q < minInt ? minInt : q
+            po[i] = (q - z) * s
+            i += 1
+        }
     }
 }
