@@ -2,7 +2,8 @@ import NN
 import TensorEngine
 
 /// A constant tensor held as a buffer called `value` (Brevitas `StatelessBuffer`), e.g. a bit
-/// width or a fixed zero point. It is part of the state dict, as in Brevitas.
+/// width or a fixed zero point. As in Brevitas it is a non-persistent buffer: listed by
+/// `namedBuffers()`, left out of state dicts (so Brevitas checkpoints load key for key).
 public final class StatelessBuffer: Module {
     /// The constant.
     public let value: Tensor
@@ -10,7 +11,7 @@ public final class StatelessBuffer: Module {
     public init(_ value: Float) {
         self.value = Tensor(value)
         super.init()
-        registerBuffer("value", self.value)
+        registerBuffer("value", self.value, persistent: false)
     }
 
     public func callAsFunction() -> Tensor { value }
