@@ -69,6 +69,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .testTarget(name: "BrevitasCLITests", dependencies: ["BrevitasCLI", "TensorEngine", "NN", "QuantNN"]),
         .executableTarget(name: "brevitas", dependencies: ["BrevitasCLI"]),
     ],
     swiftLanguageModes: [.v5]

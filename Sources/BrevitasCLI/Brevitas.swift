@@ -6,7 +6,12 @@ public struct Brevitas: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "brevitas",
         abstract: "Brevitas, the PyTorch quantization library, rebuilt in Swift.",
-        subcommands: [ConformanceCommand.self, TutorialCommand.self]
+        discussion: """
+            Start with `brevitas train`: it trains a 4-bit LeNet on the bundled digits and saves the \
+            checkpoint, metrics and training curves; then `brevitas eval` and `brevitas inspect` on the \
+            folder it prints.
+            """,
+        subcommands: [TrainCommand.self, EvalCommand.self, InspectCommand.self, ExportCommand.self, BenchCommand.self, ConformanceCommand.self, TutorialCommand.self]
     )
 
     public init() {}

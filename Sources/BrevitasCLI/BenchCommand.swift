@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import TensorEngine
+
+/// `brevitas bench`: the workloads of `bench_brevitas.py`, timed the same way.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time the workloads of the reference bench_brevitas.py (same shapes, same LeNet).",
+        discussion: """
+            QuantReLU forward / forward+backward (during and after statistics collection), \
+            QuantConv2d(64,64,3)+QuantReLU forward+backward against a float Conv2d+ReLU, and one SGD \
+            step of the script's LeNet-5 (w4a4, 64x1x28x28) in float, during and after collection, \
+            and with constant or learned activation scales (the script's torch fake-quant rows). \
+            Median of repeated runs after 2 warm-up calls, as the script.
+
+            --json writes the script's schema with its row names, so the two files pair row by row; \
+            --compare FILE (a JSON written by bench_brevitas.py --json) prints both side by side. \
+            Compare figures measured one right after the other on a quiet machine.
+            """)
+
+    @Option(help: "Kernel and BLAS threads (the script's --threads).")
+    var threads = 2
+
+    @Flag(help: "Fewer repetitions and smaller large shapes (the script's --quick).")
+    var quick = false
+
+    @Option(help: "Also write the results to this JSON file.", completion: .file(extensions: ["json"]))
+    var json: String?
+
+    @Option(help: "A bench_brevitas.py --json file to print side by side with these results.",
+            completion: .file(extensions: ["json"]))
+    var compare: String?
+
+    func validate() throws {
+        if threads < 1 { throw ValidationError("--threads must be >= 1, got \(threads)") }
+    }
+
+    func run() throws {
+        let reference = try compare.map(BenchComparison.loadReference)
+        if let json { try AtomicFile.prepareDirectory(URL(fileURLWithPath: json).deletingLastPathComponent()) }
+        Threads.apply(threads, blasFollows: true)
+        print("swift-brevitas, threads \(Parallel.threadCount), \(BLAS.info)")
+        var workloads = BenchWorkloads(quick: quick)
+        workloads.report = { r in
+            print("  \(r.group.padding(toLength: 5, withPad: " ", startingAt: 0)) \(r.name.padding(toLength: 52, withPad: " ", startingAt: 0)) "
+                  + "\(r.shape.padding(toLength: 18, withPad: " ", startingAt: 0)) \(String(format: "%10.3f", r.median_ms)) ms")
+            fflush(stdout)
+        }
+        try workloads.runAll()
+        let rows = workloads.rows
+        print("")
+        print("| group | benchmark | shape | median ms | min ms | reps | vs float |")
+        print("|---|---|---|---:|---:|---:|---:|")
+        for r in rows {
+            let ratio = r.ratio_vs_float.map { String(format: "%.2fx", $0) } ?? ""
+            print("| \(r.group) | \(r.name) | \(r.shape) | \(f(r.median_ms, 3)) | \(f(r.min_ms, 3)) | \(r.reps) | \(ratio) |")
+        }
+        if let json {
+            let report = BenchReport(torch_version: "none", brevitas_version: "swift-brevitas", threads: Parallel.threadCount,
+                                     rows: rows, implementation: "swift-brevitas", blas: BLAS.info)
+            try AtomicFile.writeJSON(report, to: URL(fileURLWithPath: json))
+            print("\nwrote \(json)")
+        }
+        if let reference {
+            print("")
+            print(BenchComparison.render(ours: rows, reference: reference))
+        }
+    }
+}
+
+/// Pairs our rows with a `bench_brevitas.py --json` file's.
+enum BenchComparison {
+    static func loadReference(_ path: String) throws -> BenchReport {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw CLIError("cannot read \(path): \(AtomicFile.reason(error))")
+        }
+        do {
+            return try JSONDecoder().decode(BenchReport.self, from: data)
+        } catch {
+            throw CLIError("\(path) is not a bench_brevitas.py --json file: \(RunConfig.describe(error))")
+        }
+    }
+
+    /// Rows matched by group, name, shape and order of appearance.
+    static func pairs(ours: [BenchRow], reference: [BenchRow]) -> [(ours: BenchRow, reference: BenchRow?)] {
+        var used = Set<Int>()
+        return ours.map { r in
+            let i = reference.indices.first { !used.contains($0) && reference[$0].group == r.group && reference[$0].name == r.name && reference[$0].shape == r.shape }
+            if let i { used.insert(i) }
+            return (r, i.map { reference[$0] })
+        }
+    }
+
+    static func render(ours: [BenchRow], reference: BenchReport) -> String {
+        var table = TextTable(["group", "benchmark", "shape", "Brevitas ms", "ours ms", "speed-up"],
+                              alignments: [.left, .left, .left, .right, .right, .right])
+        for (r, ref) in pairs(ours: ours, reference: reference.rows) {
+            table.add([r.group, r.name, r.shape, ref.map { f($0.median_ms, 3) } ?? "—", f(r.median_ms, 3),
+                       ref.map { f($0.median_ms / r.median_ms, 2) + "x" } ?? ""])
+        }
+        var lines = ["Against Brevitas \(reference.brevitas_version) (torch \(reference.torch_version), \(reference.threads) threads):",
+                     table.render()]
+        let targets: [(String, String, Double)] = [
+            ("LeNet Brevitas w4a4: SGD step after collection", "64x1x28x28", 4),
+            ("LeNet Brevitas w4a4: SGD step during collection", "64x1x28x28", 4),
+            ("QuantConv2d(64,64,3,p=1)+QuantReLU fwd+bwd", "8x64x56x56", 2),
+        ]
+        let paired = pairs(ours: ours, reference: reference.rows)
+        for (name, shape, goal) in targets {
+            guard let (r, ref) = paired.first(where: { $0.ours.name == name && $0.ours.shape == shape }), let ref else { continue }
+            let speedup = ref.median_ms / r.median_ms
+            lines.append("target \(name) \(shape): \(f(speedup, 2))x faster than Brevitas (goal >= \(f(goal, 0))x): "
+                         + (speedup >= goal ? "met" : "MISSED"))
+        }
+        return lines.joined(separator: "\n")
+    }
+}

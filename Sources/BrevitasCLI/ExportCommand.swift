@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import ONNXExport
+
+/// `brevitas export`: a checkpoint to ONNX.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export a trained checkpoint to ONNX (QCDQ or QONNX).",
+        discussion: """
+            qcdq: standard ONNX (opset 13), activations as QuantizeLinear -> Clip -> DequantizeLinear \
+            and weights as stored integers -> DequantizeLinear; runs in ONNX Runtime; at most 8 bits. \
+            qonnx: the Quant/BipolarQuant/Trunc ops of QONNX (FINN, hls4ml), any bit width. The \
+            graph has a static input of batch 1 and the model's input shape.
+            """)
+
+    @OptionGroup var model: ModelArguments
+
+    @Option(help: "qcdq (ONNX Runtime) or qonnx (FINN, hls4ml).")
+    var format: ONNXFormat = .qcdq
+
+    @Option(name: [.customShort("o"), .long], help: ArgumentHelp("Output file (default model.<format>.onnx beside the checkpoint).", valueName: "file"),
+            completion: .file(extensions: ["onnx"]))
+    var output: String?
+
+    func run() throws { print(try export()) }
+
+    /// Writes the file; returns the line to print.
+    func export() throws -> String {
+        Threads.apply(model.threads)
+        let (file, config) = try model.resolve()
+        let (loaded, _) = try Checkpoint.loadModel(file, spec: config.model)
+        let url = URL(fileURLWithPath: output ?? file.deletingLastPathComponent().appendingPathComponent(ONNXFiles.fileName(format)).path)
+        try AtomicFile.prepareDirectory(url.deletingLastPathComponent())
+        do {
+            try exportONNX(loaded, example: ONNXFiles.example(config.model.inputShape), format: format, to: url)
+        } catch let e as ONNXExportError {
+            throw CLIError("\(e)")
+        }
+        return "wrote \(url.path) (\(format.rawValue.uppercased()), input 1x\(config.model.inputShape.map(String.init).joined(separator: "x")))"
+    }
+}
+
+extension ONNXFormat: ExpressibleByArgument {}

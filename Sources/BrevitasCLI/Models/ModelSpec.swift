@@ -1,0 +1,110 @@
+import ArgumentParser
+import NN
+import QuantNN
+import Quantizers
+import TensorEngine
+
+/// The architectures `brevitas train` can build.
+enum Architecture: String, CaseIterable, Codable, ExpressibleByArgument {
+    case lenet, mlp, resnet8
+
+    /// The smallest input side (height and width) the architecture accepts.
+    var minimumInputSide: Int {
+        switch self {
+        case .lenet: return 4
+        case .mlp: return 1
+        case .resnet8: return 4
+        }
+    }
+}
+
+/// Everything needed to rebuild a model: the architecture, the input it was built for and the
+/// bit widths. Saved as the `model` section of `config.json`, so `eval`, `inspect` and `export`
+/// rebuild exactly the trained network before loading its checkpoint.
+struct ModelSpec: Codable, Equatable {
+    var arch: Architecture
+    /// One input example, `[C, H, W]`.
+    var inputShape: [Int]
+    var classes: Int
+    var weightBits: Int
+    var actBits: Int
+    /// Bits of the quantizer on the network input (`QuantIdentity` at the front).
+    var inputBits: Int
+    /// `collect_stats_steps` of the activation quantizers.
+    var collectStatsSteps: Int
+
+    /// Checks the bit widths and the input size against the architecture; every problem at once.
+    func problems() -> [String] {
+        var out: [String] = []
+        for (name, bits) in [("--weight-bits", weightBits), ("--act-bits", actBits), ("--input-bits", inputBits)]
+        where !(2...16).contains(bits) {
+            out.append("\(name) must be in 2...16, got \(bits)")
+        }
+        if collectStatsSteps < 1 { out.append("--collect-stats-steps must be >= 1, got \(collectStatsSteps)") }
+        if inputShape.count != 3 || inputShape.contains(where: { $0 < 1 }) {
+            out.append("the input shape must be [C, H, W], got \(inputShape)")
+        } else if min(inputShape[1], inputShape[2]) < arch.minimumInputSide {
+            out.append("\(arch.rawValue) needs inputs of at least \(arch.minimumInputSide)x\(arch.minimumInputSide), the data has \(inputShape[1])x\(inputShape[2])")
+        }
+        if classes < 2 { out.append("need at least 2 classes, got \(classes)") }
+        return out
+    }
+
+    /// The quantizers of the model; `nil` everywhere for the float twin.
+    struct Quantizers {
+        var input: ActQuant?
+        var act: ActQuant?
+        var weight: WeightQuant?
+
+        init(input: ActQuant?, act: ActQuant?, weight: WeightQuant?) {
+            (self.input, self.act, self.weight) = (input, act, weight)
+        }
+
+        init(_ spec: ModelSpec, quantized: Bool) {
+            guard quantized else { return }
+            input = ActQuant.int8ActPerTensorFloat.with(\.bitWidth, spec.inputBits)
+                .with(\.collectStatsSteps, spec.collectStatsSteps)
+            act = ActQuant.uint8ActPerTensorFloat.with(\.bitWidth, spec.actBits)
+                .with(\.collectStatsSteps, spec.collectStatsSteps)
+            weight = WeightQuant.int8WeightPerTensorFloat.with(\.bitWidth, spec.weightBits)
+        }
+
+        /// A signed activation quantizer at the activation bit width (residual additions).
+        var signedAct: ActQuant? {
+            act.map { a in
+                ActQuant.int8ActPerTensorFloat.with(\.bitWidth, a.bitWidth).with(\.collectStatsSteps, a.collectStatsSteps)
+            }
+        }
+    }
+
+    /// Builds the model: quantized, or its float twin (the same layers and state-dict keys for
+    /// weights, biases and BatchNorm statistics, with every quantizer disabled). Weights are drawn
+    /// from `generator`.
+    func makeModel(quantized: Bool = true, generator: RandomGenerator) throws -> QuantSequential {
+        let q = Quantizers(self, quantized: quantized)
+        switch arch {
+        case .lenet: return try QuantLeNet.make(self, q, generator: generator)
+        case .mlp: return try QuantMLP.make(self, q, generator: generator)
+        case .resnet8: return try QuantResNet8.make(self, q, generator: generator)
+        }
+    }
+
+    /// Weights and biases by bit width: `(elements, bits)` for each weight and bias tensor.
+    func parameterBits(of model: Module) -> [(count: Int, bits: Int)] {
+        model.namedParameters().compactMap { key, tensor in
+            if key.hasSuffix(".weight"), let layer = model.module(at: String(key.dropLast(7))) as? QuantWeightBiasLayer,
+               let w = layer.weightQuant.config {
+                return (tensor.count, w.bitWidth)
+            }
+            if key.hasSuffix(".value") { return nil }  // learned quantizer ranges: a handful of scalars
+            return (tensor.count, 32)
+        }
+    }
+}
+
+extension ModelSpec {
+    /// `lenet (w4 a4 in8, input 1x8x8, 10 classes)`.
+    var summary: String {
+        "the \(arch.rawValue) model (w\(weightBits) a\(actBits) in\(inputBits), input \(inputShape.map(String.init).joined(separator: "x")), \(classes) classes)"
+    }
+}

@@ -1,0 +1,28 @@
+import Foundation
+import ONNXExport
+import QuantNN
+import TensorEngine
+
+/// The ONNX exports of a trained model: `model.qcdq.onnx` (standard ONNX, runs in ONNX Runtime)
+/// and `model.qonnx.onnx` (QONNX `Quant` ops, for FINN and hls4ml).
+enum ONNXFiles {
+    static func fileName(_ format: ONNXFormat) -> String { "model.\(format.rawValue).onnx" }
+
+    /// Writes both exports into `folder`, traced on `example` (`[1, C, H, W]`); returns each file
+    /// name with `nil` when it was written, or the reason it was not (a model or bit width the
+    /// format cannot express is not an error of the run).
+    static func write(_ model: QuantSequential, example: Tensor, folder: URL) -> [(file: String, problem: String?)] {
+        ONNXFormat.allCases.map { format in
+            let name = fileName(format)
+            do {
+                try exportONNX(model, example: example, format: format, to: folder.appendingPathComponent(name))
+                return (name, nil)
+            } catch {
+                return (name, "\(error)")
+            }
+        }
+    }
+
+    /// A deterministic example input in `[0, 1)` of `shape` (`[C, H, W]`), batch 1.
+    static func example(_ shape: [Int]) -> Tensor { RandomGenerator(seed: 0).uniform([1] + shape) }
+}
