@@ -153,22 +153,17 @@ struct ConvGeometry {
                 while i0 < n {
                     let cnt = Swift.min(nb, n - i0), ld = cnt * l
                     for gi in 0..<groups {
-                        for b in 0..<cnt {
-                            im2col(x + ((i0 + b) * inC + gi * cg) * inH * inW, col + b * l, ld: ld)
-                        }
+                        im2col(images: cnt, x + (i0 * inC + gi * cg) * inH * inW, imageStride: inC * inH * inW, col, ld: ld)
                         BLAS.sgemm(
                             transA: false, transB: false, m: og, n: ld, k: kg, a: w + gi * og * kg, lda: kg,
                             b: col, ldb: ld, c: tmp, ldc: ld)
-                        for b in 0..<cnt {
-                            for o in 0..<og {
+                        Parallel.forRanges(cnt * og, costPerItem: l) { r in
+                            for item in r {
+                                let b = item / og, o = item % og
                                 let dst = out + ((i0 + b) * outC + gi * og + o) * l
                                 let src = tmp + o * ld + b * l
-                                if let bias {
-                                    let bv = bias[gi * og + o]
-                                    for j in 0..<l { dst[j] = src[j] + bv }
-                                } else {
-                                    dst.update(from: src, count: l)
-                                }
+                                let bv = bias?[gi * og + o] ?? 0
+                                for j in 0..<l { dst[j] = src[j] + bv }
                             }
                         }
                     }
@@ -237,9 +232,11 @@ struct ConvGeometry {
                             if cnt == 1 {
                                 gy = g + (i0 * outC + gi * og) * l
                             } else {
-                                for b in 0..<cnt {
-                                    for o in 0..<og {
-                                        (gyb + o * ld + b * l).update(from: g + ((i0 + b) * outC + gi * og + o) * l, count: l)
+                                Parallel.forRanges(cnt * og, costPerItem: l) { r in
+                                    for item in r {
+                                        let b = item / og, o = item % og
+                                        let src = g + ((i0 + b) * outC + gi * og + o) * l, dst = gyb + o * ld + b * l
+                                        for j in 0..<l { dst[j] = src[j] }
                                     }
                                 }
                                 gy = UnsafePointer(gyb)
@@ -250,9 +247,7 @@ struct ConvGeometry {
                                 if direct {
                                     bm = x + (i0 * inC + gi * cg) * inH * inW
                                 } else {
-                                    for b in 0..<cnt {
-                                        im2col(x + ((i0 + b) * inC + gi * cg) * inH * inW, col + b * l, ld: ld)
-                                    }
+                                    im2col(images: cnt, x + (i0 * inC + gi * cg) * inH * inW, imageStride: inC * inH * inW, col, ld: ld)
                                     bm = UnsafePointer(col)
                                 }
                                 // dW_g += dY_g · colᵀ
@@ -401,16 +396,56 @@ struct ConvGeometry {
     /// Unfolds the `cg` channels at `src` into `col`, `[cg·kH·kW, outH·outW]` with row stride
     /// `ld`.
     func im2col(_ src: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int) {
+        im2col(images: 1, src, imageStride: 0, col, ld: ld)
+    }
+
+    /// Unfolds `images` images (`imageStride` floats apart, `cg` channels each) side by side:
+    /// image `b` fills columns `b·l ..< (b+1)·l` of `col` (row stride `ld`). Rows of all images
+    /// run in parallel.
+    func im2col(images: Int, _ src: UnsafePointer<Float>, imageStride: Int, _ col: UnsafeMutablePointer<Float>, ld: Int) {
         let rows = cg * kH * kW
         let l = self.l
         let (inH, inW, outH, outW, kH, kW, sH, sW, pH, pW, dH, dW) = (
             self.inH, self.inW, self.outH, self.outW, self.kH, self.kW, self.sH, self.sW, self.pH, self.pW,
             self.dH, self.dW)
-        Parallel.forRanges(rows, costPerItem: l, minWork: 1 << 15) { range in
-            for r in range {
+        if outW < 32 {
+            // Narrow maps: per-row bookkeeping would dominate. Each task copies one channel
+            // plane into a zero-padded scratch plane once, then fills its kH·kW rows without
+            // bounds checks.
+            let kk = kH * kW
+            let padH = inH + 2 * pH, padW = inW + 2 * pW
+            Parallel.forRanges(images * cg, costPerItem: l * kk, minWork: 1 << 15) { range in
+                let pp = UnsafeMutablePointer<Float>.allocate(capacity: padH * padW)
+                defer { pp.deallocate() }
+                pp.initialize(repeating: 0, count: padH * padW)
+                for item in range {
+                    let b = item / cg, c = item % cg
+                    let plane = src + b * imageStride + c * inH * inW
+                    for ih in 0..<inH { copyShort(pp + (ih + pH) * padW + pW, plane + ih * inW, inW) }
+                    for ki in 0..<kH {
+                        for kj in 0..<kW {
+                            let d = col + (c * kk + ki * kW + kj) * ld + b * l
+                            for oh in 0..<outH {
+                                let srow = pp + (oh * sH + ki * dH) * padW + kj * dW
+                                let drow = d + oh * outW
+                                if sW == 1 {
+                                    copyShort(drow, srow, outW)
+                                } else {
+                                    for ow in 0..<outW { drow[ow] = srow[ow * sW] }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return
+        }
+        Parallel.forRanges(images * rows, costPerItem: l, minWork: 1 << 15) { range in
+            for item in range {
+                let b = item / rows, r = item % rows
                 let c = r / (kH * kW), ki = (r / kW) % kH, kj = r % kW
-                let plane = src + c * inH * inW
-                let dstRow = col + r * ld
+                let plane = src + b * imageStride + c * inH * inW
+                let dstRow = col + r * ld + b * l
                 let iwOff = kj * dW - pW
                 // Output columns whose input column is inside the image.
                 var lo = 0, hi = outW
@@ -422,18 +457,18 @@ struct ConvGeometry {
                     let ih = oh * sH - pH + ki * dH
                     let d = dstRow + oh * outW
                     if ih < 0 || ih >= inH {
-                        d.update(repeating: 0, count: outW)
+                        for ow in 0..<outW { d[ow] = 0 }
                         continue
                     }
-                    let srow = plane + ih * inW
+                    let srow = plane + ih * inW + iwOff
                     if sW == 1 {
-                        if lo > 0 { d.update(repeating: 0, count: lo) }
-                        if hi > lo { d.advanced(by: lo).update(from: srow + lo + iwOff, count: hi - lo) }
-                        if hi < outW { d.advanced(by: hi).update(repeating: 0, count: outW - hi) }
+                        for ow in 0..<lo { d[ow] = 0 }
+                        for ow in lo..<hi { d[ow] = srow[ow] }
+                        for ow in hi..<outW { d[ow] = 0 }
                     } else {
                         for ow in 0..<outW {
                             let iw = ow * sW + iwOff
-                            d[ow] = iw >= 0 && iw < inW ? srow[iw] : 0
+                            d[ow] = iw >= 0 && iw < inW ? srow[ow * sW] : 0
                         }
                     }
                 }
@@ -482,4 +517,21 @@ struct ConvGeometry {
             }
         }
     }
+}
+
+/// Copies a short run of floats with vector moves (a `memcpy` call costs more than the copy for
+/// the handful of elements in a row of a small feature map).
+@inline(__always)
+func copyShort(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    var i = 0
+    while i + 4 <= n {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: i * 4, as: SIMD4<Float>.self), toByteOffset: i * 4, as: SIMD4<Float>.self)
+        i += 4
+    }
+    if i + 2 <= n {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: i * 4, as: SIMD2<Float>.self), toByteOffset: i * 4, as: SIMD2<Float>.self)
+        i += 2
+    }
+    if i < n { dst[i] = src[i] }
 }
