@@ -25,6 +25,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Fewer repetitions and smaller large shapes (the script's --quick).")
     var quick = false
 
+    @Option(help: "Only these workloads: relu (groups i, ii), conv (iii), lenet (iv, v); repeatable.")
+    var only: [BenchWorkloads.Family] = []
+
     @Option(help: "Also write the results to this JSON file.", completion: .file(extensions: ["json"]))
     var json: String?
 
@@ -47,7 +50,7 @@ struct BenchCommand: ParsableCommand {
                   + "\(r.shape.padding(toLength: 18, withPad: " ", startingAt: 0)) \(String(format: "%10.3f", r.median_ms)) ms")
             fflush(stdout)
         }
-        try workloads.runAll()
+        try workloads.run(only.isEmpty ? Set(BenchWorkloads.Family.allCases) : Set(only))
         let rows = workloads.rows
         print("")
         print("| group | benchmark | shape | median ms | min ms | reps | vs float |")
@@ -68,6 +71,8 @@ struct BenchCommand: ParsableCommand {
         }
     }
 }
+
+extension BenchWorkloads.Family: ExpressibleByArgument {}
 
 /// Pairs our rows with a `bench_brevitas.py --json` file's.
 enum BenchComparison {

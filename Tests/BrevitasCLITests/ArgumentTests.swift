@@ -9,9 +9,10 @@ import Testing
         let o = try TrainCommand.parse([]).options
         #expect(o.arch == .lenet && o.dataset == .digits)
         #expect((o.weightBits, o.actBits, o.inputBits) == (4, 4, 8))
-        #expect(o.optimizer == .adam && o.learningRate == 0.01 && o.collectStatsSteps == 30)
+        #expect(o.optimizer == .adam && o.learningRate == 0.005 && o.collectStatsSteps == 30)
+        #expect(o.epochs == 15 && o.batchSize == 32)
         #expect(o.out.hasPrefix("runs/"))
-        #expect(try TrainCommand.parse(["--optimizer", "sgd"]).options.learningRate == 0.05)
+        #expect(try TrainCommand.parse(["--optimizer", "sgd"]).options.learningRate == 0.1)
     }
 
     @Test func everyBadNumberIsReportedAtOnce() throws {

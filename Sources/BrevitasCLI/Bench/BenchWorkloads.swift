@@ -44,11 +44,16 @@ struct BenchWorkloads {
 
     static func shapeString(_ s: [Int]) -> String { s.map(String.init).joined(separator: "x") }
 
-    mutating func runAll() throws {
+    /// The workload families: QuantReLU (groups i and ii), conv (iii), LeNet (iv and v).
+    enum Family: String, CaseIterable {
+        case relu, conv, lenet
+    }
+
+    mutating func run(_ families: Set<Family> = Set(Family.allCases)) throws {
         let g = RandomGenerator(seed: 0)
-        try quantReLU(g)
-        try convReLU(g)
-        try lenet()
+        if families.contains(.relu) { try quantReLU(g) }
+        if families.contains(.conv) { try convReLU(g) }
+        if families.contains(.lenet) { try lenet() }
     }
 
     /// (i) and (ii): QuantReLU against ReLU.

@@ -14,8 +14,8 @@ enum OptimizerChoice: String, CaseIterable, Codable, ExpressibleByArgument {
     /// The learning rate used when `--lr` is not given.
     var defaultLearningRate: Float {
         switch self {
-        case .sgd: return 0.05
-        case .adam, .adamw: return 0.01
+        case .sgd: return 0.1
+        case .adam, .adamw: return 0.005
         }
     }
 

@@ -39,7 +39,8 @@ final class Progress {
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
         let rate = Double(p.samples) / max(p.elapsed, 1e-9)
         let perBatch = p.elapsed / Double(max(p.batch, 1))
-        let eta = perBatch * Double(p.batches - p.batch)
+        // The rest of this epoch and of the phase's later epochs, at this epoch's pace.
+        let eta = perBatch * Double(p.batches - p.batch + (p.epochs - p.epoch) * p.batches)
         let text = "\(prefix(p.phase, p.epoch, p.epochs)) \(bar) \(p.batch)/\(p.batches)  loss \(f(p.loss, 4))  "
             + "acc \(percent(p.accuracy))  \(Int(rate.rounded())) samples/s  ETA \(Progress.duration(eta))"
         write("\r\u{1B}[2K" + text)

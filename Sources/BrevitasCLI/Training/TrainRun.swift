@@ -119,6 +119,9 @@ final class TrainRun {
         // Quantization-aware training.
         let trainer = makeTrainer(quantModel, data, phase: "qat", epochs: o.epochs)
         if o.calibrateSteps > 0 {
+            if floatModel == nil {
+                print("note: calibrating an untrained model: its activation ranges come from random weights (combine --calibrate-steps with --float-epochs or --from-float)")
+            }
             guard try trainer.calibrate(steps: o.calibrateSteps) else {
                 print("interrupted during calibration; no quantized checkpoint was written")
                 return .interrupted(epochs: 0)
