@@ -131,7 +131,7 @@ import Testing
         try Data("x".utf8).write(to: file)
         for out in [file.appendingPathComponent("run").path, file.path] {
             let error = try #require(throws: CLIError.self) { try CapturedRun(["--out", out] + Self.quick).start() }
-            #expect(error.message.contains("output folder"), "\(error)")
+            #expect(error.message.contains("output folder") && error.message.contains("not a folder"), "\(error)")
         }
         #expect(try files(in: dir) == ["a-file"])
     }

@@ -45,7 +45,7 @@ enum AtomicFile {
             do {
                 try fm.createDirectory(at: url, withIntermediateDirectories: true)
             } catch {
-                throw CLIError("cannot create output folder '\(url.path)': \(Self.reason(error))")
+                throw CLIError("cannot create output folder '\(url.path)': \(Self.whyNotCreatable(url) ?? Self.reason(error))")
             }
         }
         let probe = url.appendingPathComponent(".brevitas-write-test-\(UUID().uuidString)")
@@ -53,6 +53,19 @@ enum AtomicFile {
             throw CLIError("output folder '\(url.path)' is not writable")
         }
         try? fm.removeItem(at: probe)
+    }
+
+    /// Why a folder cannot be made at `url`: an ancestor that is a file, or one not writable.
+    static func whyNotCreatable(_ url: URL) -> String? {
+        var ancestor = url.deletingLastPathComponent()
+        while ancestor.path != "/" && !FileManager.default.fileExists(atPath: ancestor.path) {
+            ancestor = ancestor.deletingLastPathComponent()
+        }
+        var isDir: ObjCBool = false
+        FileManager.default.fileExists(atPath: ancestor.path, isDirectory: &isDir)
+        if !isDir.boolValue { return "'\(ancestor.path)' is a file, not a folder" }
+        if access(ancestor.path, W_OK) != 0 { return "'\(ancestor.path)' is not writable" }
+        return nil
     }
 
     static func reason(_ error: Error) -> String {

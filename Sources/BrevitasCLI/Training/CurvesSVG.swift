@@ -68,9 +68,11 @@ enum CurvesSVG {
         out.append("<rect x=\"\(fmt(left))\" y=\"\(fmt(top))\" width=\"\(fmt(right - left))\" height=\"\(fmt(bottom - top))\" fill=\"none\" stroke=\"#444\"/>")
         if floatCount > 0 && floatCount < n {
             let xb = (x(floatCount - 1) + x(floatCount)) / 2
+            // Labels where the curves are not: losses fall, accuracies rise.
+            let ly = percent ? bottom - 6 : top + 14
             out.append("<line x1=\"\(fmt(xb))\" y1=\"\(fmt(top))\" x2=\"\(fmt(xb))\" y2=\"\(fmt(bottom))\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>")
-            out.append("<text x=\"\(fmt(xb - 4))\" y=\"\(fmt(bottom - 6))\" text-anchor=\"end\" fill=\"#666\">float</text>")
-            out.append("<text x=\"\(fmt(xb + 4))\" y=\"\(fmt(bottom - 6))\" fill=\"#666\">QAT</text>")
+            out.append("<text x=\"\(fmt(xb - 4))\" y=\"\(fmt(ly))\" text-anchor=\"end\" fill=\"#666\">float</text>")
+            out.append("<text x=\"\(fmt(xb + 4))\" y=\"\(fmt(ly))\" fill=\"#666\">QAT</text>")
         }
         for (k, s) in series.enumerated() {
             let points = s.values.enumerated().filter { $0.element.isFinite }.map { "\(fmt(x($0.offset))),\(fmt(y($0.element)))" }
