@@ -8,18 +8,15 @@ import TensorEngine
 /// ``ModelSpec`` with one-line errors that say how the file and the model disagree.
 ///
 /// Brevitas leaves its constant buffers (`StatelessBuffer`: bit widths, constant zero points,
-/// `_zero_hw_sentinel`) out of `state_dict()`; so do these checkpoints, so that
-/// `model.load_state_dict(safetensors.torch.load_file(...))` works on the same model in
-/// PyTorch. The bit widths come from the model (config.json), not from the file.
+/// `_zero_hw_sentinel`) out of `state_dict()`, and so do our modules (they are non-persistent
+/// buffers), so `model.load_state_dict(safetensors.torch.load_file(...))` works on the same model
+/// in PyTorch. The bit widths come from the model (config.json), not from the file.
 enum Checkpoint {
     /// Which of a spec's two models a checkpoint holds.
     enum Kind: String { case quantized, float }
 
-    /// The state dict of `model` as Brevitas saves it: without the constant buffers.
-    static func brevitasStateDict(_ model: Module) -> StateDict {
-        let constants = Set(model.namedModules().filter { $0.module is StatelessBuffer }.map { $0.name.isEmpty ? "value" : $0.name + ".value" })
-        return StateDict(model.stateDict().entries.filter { !constants.contains($0.key) }.map { ($0.key, $0.tensor) })
-    }
+    /// The state dict of `model` as Brevitas saves it (the module's own state dict).
+    static func brevitasStateDict(_ model: Module) -> StateDict { model.stateDict() }
 
     /// Writes `model`'s Brevitas state dict to `url` atomically.
     static func save(_ model: Module, to url: URL) throws {
