@@ -41,8 +41,6 @@ public enum FakeQuantize {
             channels = input[d]
             inner = input[(d + 1)...].reduce(1, *)
         }
-
-        @inline(__always) func channel(_ i: Int) -> Int { channels == 1 ? 0 : (i / inner) % channels }
     }
 
     /// Segments of the input over which scale and zero point are constant: fixed-size blocks
