@@ -739,7 +739,7 @@ final class Exporter {
         ObjectIdentifier(Conv1d.self), ObjectIdentifier(ReLU.self), ObjectIdentifier(Sigmoid.self),
         ObjectIdentifier(Tanh.self), ObjectIdentifier(HardTanh.self), ObjectIdentifier(Flatten.self),
         ObjectIdentifier(MaxPool2d.self), ObjectIdentifier(AvgPool2d.self), ObjectIdentifier(AdaptiveAvgPool2d.self),
-        ObjectIdentifier(Identity.self),
+        ObjectIdentifier(Identity.self), ObjectIdentifier(BatchNorm1d.self), ObjectIdentifier(BatchNorm2d.self),
     ]
 
     func emitFloat(_ m: Module, _ x: Traced, path: String) throws -> Traced {
@@ -751,7 +751,7 @@ final class Exporter {
         // exact library types are translated.
         guard Self.floatTypes.contains(ObjectIdentifier(type(of: m))) else {
             throw ONNXExportError.unsupportedModule(
-                layer: layer, reason: "no ONNX translation for the float layer \(m.typeName) (only the library's own Linear, Conv1d/2d, ReLU, Sigmoid, Tanh, HardTanh, Flatten, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Identity and Sequential, not subclasses)")
+                layer: layer, reason: "no ONNX translation for the float layer \(m.typeName) (only the library's own Linear, Conv1d/2d, BatchNorm1d/2d, ReLU, Sigmoid, Tanh, HardTanh, Flatten, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Identity and Sequential, not subclasses)")
         }
         switch m {
         case let s as Sequential:
@@ -802,6 +802,23 @@ final class Exporter {
         case let l as AdaptiveAvgPool2d:
             let v = l(xv)
             return out(try adaptiveAvgPool(x, outputSize: l.outputSize, prefix: prefix, layer: layer, shape: v.shape), v)
+        case let l as BatchNorm:
+            // Eval-mode BatchNormalization with the running statistics.
+            guard let mean = l.runningMean, let variance = l.runningVar else {
+                throw ONNXExportError.notExpressible(
+                    layer: layer, format: format,
+                    reason: "a BatchNorm without running statistics (trackRunningStats: false) normalises with each batch's statistics, which an inference graph cannot express")
+            }
+            let v = l(xv)
+            let c = l.numFeatures
+            let scale = l.weight.map { b.constant(Self.join(path, "weight"), tensor: $0) }
+                ?? b.constant(prefix + "/scale", floats: [Float](repeating: 1, count: c), shape: [c])
+            let shift = l.bias.map { b.constant(Self.join(path, "bias"), tensor: $0) }
+                ?? b.constant(prefix + "/shift", floats: [Float](repeating: 0, count: c), shape: [c])
+            let m = b.constant(Self.join(path, "running_mean"), tensor: mean)
+            let va = b.constant(Self.join(path, "running_var"), tensor: variance)
+            return out(b.node("BatchNormalization", [x.name, scale, shift, m, va], name: prefix + "/BatchNormalization",
+                              attributes: [GraphBuilder.attr("epsilon", float: l.eps)], type: .float, shape: v.shape), v)
         case is Identity:
             return x
         default:

@@ -130,6 +130,19 @@ enum ExportZoo {
             FloatLayer(Linear(inFeatures: 36, outFeatures: 8, generator: g)),
             FloatLayer(Sigmoid()),
             QuantLinear(8, 3, inputQuant: .uint8ActPerTensorFloat, generator: g)), shape: img)
+        // BatchNorm with trained running statistics, between quantized layers.
+        let bn2 = BatchNorm2d(4), bn1 = BatchNorm1d(6)
+        let bnModel = try QuantSequential(
+            QuantIdentity(returnQuantTensor: true),
+            QuantConv2d(3, 4, kernelSize: 3, padding: 1, generator: g),
+            FloatLayer(bn2),
+            QuantReLU(returnQuantTensor: true),
+            QuantFlatten(),
+            QuantLinear(4 * 6 * 6, 6, inputQuant: nil, generator: g),
+            FloatLayer(bn1),
+            QuantLinear(6, 3, inputQuant: .int8ActPerTensorFloat, generator: g))
+        for _ in 0..<4 { _ = try bnModel.forward(.float(g.normal([5, 3, 6, 6]))) }   // running statistics move
+        out.append(ZooCase(name: "batchnorm_between_quant_layers", model: bnModel, examples: [g.normal(img)]))
         let floatModel = Sequential(Conv2d(inChannels: 3, outChannels: 4, kernelSize: 3, generator: g), Tanh(), MaxPool2d(kernelSize: 2), Flatten(),
                                     Linear(inFeatures: 16, outFeatures: 5, generator: g), HardTanh(minValue: -0.5, maxValue: 0.5))
         out.append(ZooCase(name: "float_sequential", model: floatModel, examples: [g.normal(img)]))
