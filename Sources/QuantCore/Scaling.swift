@@ -118,6 +118,64 @@ func momentumUpdate(_ t: Tensor, _ update: Tensor, _ momentum: Float?, _ counter
     }
 }
 
+/// A scale from runtime statistics, never learned (Brevitas `RuntimeStatsScaling`): training
+/// calls use the batch statistic and update `runtime_stats.running_stats` (set by the first
+/// call, then a moving average with `momentum`, or a running mean when it is nil); eval calls use
+/// the running statistic. `s = restrict(pre(clampMin(stat))) / restrict(pre(threshold))`.
+public final class RuntimeStatsScaling: Module, ScalingImpl {
+    /// Training calls seen.
+    public private(set) var counter = 0
+    public let momentum: Float?
+    public let restrict: Restrict
+    public let scalingMinVal: Float?
+    public let view: StatsView
+    /// The running statistic (`runtime_stats.running_stats`, persistent as in Brevitas).
+    public let runningStats: Tensor
+    let statsImpl: StatsOpModule
+    let scalingShape: [Int]
+
+    public init(stats: StatsOpModule, view: StatsView, scalingShape: [Int], restrict: Restrict, momentum: Float?,
+                scalingMinVal: Float?) {
+        statsImpl = stats
+        self.view = view
+        self.scalingShape = scalingShape
+        self.restrict = restrict
+        self.momentum = momentum
+        self.scalingMinVal = scalingMinVal
+        runningStats = Tensor(repeating: 1, shape: scalingShape)
+        super.init()
+        let runtime = Marker("_RuntimeStats")
+        runtime.registerModule("stats_input_view_shape_impl", view.marker)
+        let wrapper = Marker("_Stats")
+        wrapper.registerModule("stats_impl", stats)
+        runtime.registerModule("stats", wrapper)
+        runtime.registerBuffer("running_stats", runningStats)
+        registerModule("runtime_stats", runtime)
+        registerRestrictMarkers(self, restrict, minVal: scalingMinVal)
+    }
+
+    public var readsInput: Bool { training }
+
+    public func callAsFunction(_ x: Tensor, threshold: Tensor) -> Tensor {
+        let stats: Tensor
+        if training {
+            stats = statsImpl(view.apply(x)).reshape(scalingShape)
+            Autograd.noGrad {
+                if counter == 0 {
+                    runningStats.assign(runningStats * stats.detach())
+                } else {
+                    momentumUpdate(runningStats, stats.detach(), momentum, counter, counter + 1)
+                }
+            }
+            counter += 1
+        } else {
+            stats = runningStats.detach()
+        }
+        let t = restrict.restrict(restrict.pre(threshold))
+        return restrict.restrict(restrict.pre(signedClampMin(stats, scalingMinVal))) / t
+    }
+}
+
 /// A learned range initialised from a value (Brevitas `ParameterScaling`):
 /// `s = clampMin(restrict(value)) / restrict(pre(threshold))`.
 public final class ParameterScaling: Module, ScalingImpl {

@@ -133,7 +133,12 @@ public struct ActQuant: Equatable, Sendable {
             for k in ["min_val", "max_val"] where overridden.contains(k) {
                 problem(k, "is not used by scaling_impl_type \(scalingImplType.rawValue) (the range comes from statistics); set scaling_impl_type to 'parameter' or 'const' to give a range")
             }
-            if collectStatsSteps < 0 { problem("collect_stats_steps", "must be >= 0, got \(collectStatsSteps)") }
+            if scalingImplType == .parameterFromStats && collectStatsSteps <= 0 {
+                problem("collect_stats_steps", "must be > 0, got \(collectStatsSteps)")
+            }
+            if scalingImplType == .stats && overridden.contains("collect_stats_steps") {
+                problem("collect_stats_steps", "is not used by scaling_impl_type stats (statistics are collected at every training call, never learned); use parameter_from_stats")
+            }
             if !(0 < highPercentileQ && highPercentileQ <= 100) { problem("high_percentile_q", "must be in (0, 100], got \(highPercentileQ)") }
             if !(0 <= lowPercentileQ && lowPercentileQ < 100) { problem("low_percentile_q", "must be in [0, 100), got \(lowPercentileQ)") }
             if let m = scalingStatsMomentum, !(0 < m && m <= 1) { problem("scaling_stats_momentum", "must be in (0, 1] or None, got \(m)") }

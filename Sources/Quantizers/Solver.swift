@@ -45,26 +45,30 @@ extension ActQuant {
         }
     }
 
+    /// The statistic of statistics-based scaling.
+    func statsOp(context: String) throws(QuantConfigError) -> StatsOpModule {
+        switch scalingStatsOp {
+        case .percentile: return AbsPercentile(q: highPercentileQ)
+        case .max: return AbsMax()
+        case .percentileInterval: return PercentileInterval(lowQ: lowPercentileQ, highQ: highPercentileQ)
+        case .minMax:
+            throw QuantConfigError(context: context, problems: [.init(key: "scaling_stats_op", message: "'min_max' is not supported for activations; use 'percentile', 'max' or 'percentile_interval'")])
+        }
+    }
+
     func makeScaling(context: String) throws(QuantConfigError) -> ScalingImpl {
         switch scalingImplType {
         case .parameterFromStats:
-            let stats: StatsOpModule
-            switch scalingStatsOp {
-            case .percentile: stats = AbsPercentile(q: highPercentileQ)
-            case .max: stats = AbsMax()
-            case .percentileInterval: stats = PercentileInterval(lowQ: lowPercentileQ, highQ: highPercentileQ)
-            case .minMax:
-                throw QuantConfigError(context: context, problems: [.init(key: "scaling_stats_op", message: "'min_max' is not supported for activations; use 'percentile', 'max' or 'percentile_interval'")])
-            }
             return ParameterFromRuntimeStatsScaling(
-                collectStatsSteps: collectStatsSteps, stats: stats, view: statsView, scalingShape: scalingShape,
+                collectStatsSteps: collectStatsSteps, stats: try statsOp(context: context), view: statsView, scalingShape: scalingShape,
                 restrict: restrict, momentum: scalingStatsMomentum, scalingMinVal: scalingMinVal)
         case .parameter:
             return ParameterScaling(initial: initialRange, shape: scalingShape, restrict: restrict, scalingMinVal: scalingMinVal)
         case .const:
             return ConstScaling(range: initialRange, restrict: restrict)
         case .stats:
-            throw QuantConfigError(context: context, problems: [.init(key: "scaling_impl_type", message: "'stats' (runtime statistics without a learned phase) is not supported for activations; use 'parameter_from_stats'")])
+            return RuntimeStatsScaling(stats: try statsOp(context: context), view: statsView, scalingShape: scalingShape,
+                                       restrict: restrict, momentum: scalingStatsMomentum, scalingMinVal: scalingMinVal)
         }
     }
 }

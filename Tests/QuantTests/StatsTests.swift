@@ -2,6 +2,8 @@ import Testing
 import NN
 import TensorEngine
 @testable import QuantCore
+import Quantizers
+import QuantNN
 
 @Suite struct StatsTests {
     /// k = floor(0.01·q·N + 0.5): the maximum below 50,000 elements at q = 99.999, then the
@@ -60,5 +62,29 @@ import TensorEngine
         let x = Tensor([3], requiresGrad: true)
         r.restrict(x).sum().backward()                               // d/dx 2^ceil(x) = 2^ceil(x)·ln2 (STE)
         #expect(abs(x.grad!.item() - 8 * 0.6931472) < 1e-5)
+    }
+}
+
+@Suite struct RuntimeStatsScalingTests {
+    /// `scaling_impl_type='stats'` for activations: batch statistics in training with a moving
+    /// average, the average in eval, never a learned parameter.
+    @Test func trainingUsesTheBatchEvalTheRunningStatistic() throws {
+        let relu = try QuantReLU(actQuant: .uint8ActPerTensorFloat.with(\.scalingImplType, .stats)
+            .with(\.scalingStatsOp, .max), returnQuantTensor: true)
+        #expect(relu.stateDict().keys.contains("act_quant.fused_activation_quant_proxy.tensor_quant.scaling_impl.runtime_stats.running_stats"))
+        #expect(relu.parameters().isEmpty)
+        let a = try relu.quant(Tensor([0, 2.55]))
+        #expect(abs(a.scale.item() - 0.01) < 1e-7)
+        let b = try relu.quant(Tensor([0, 5.1]))
+        #expect(abs(b.scale.item() - 0.02) < 1e-7)
+        relu.eval()
+        let c = try relu.quant(Tensor([0, 100]))   // running: 0.9·2.55 + 0.1·5.1 = 2.805
+        #expect(abs(c.scale.item() - 2.805 / 255) < 1e-7)
+    }
+
+    @Test func collectStatsStepsIsRejectedForStatsScaling() {
+        #expect(throws: QuantConfigError.self) {
+            try QuantReLU(actQuant: .uint8ActPerTensorFloat.with(\.scalingImplType, .stats).with(\.collectStatsSteps, 10))
+        }
     }
 }
