@@ -77,6 +77,34 @@ public final class NegativePercentileOrZero: Module, StatsOpModule {
     }
 }
 
+/// `|max(x) − min(min(x), 0)|` (Brevitas `AbsMinMax`, `scaling_stats_op='min_max'`): the range of
+/// a shifted (asymmetric) quantizer, whose low end is the zero point's `NegativeMinOrZero`. Per
+/// tensor the gradient of max/min is shared among ties, per channel it goes to the first extremum.
+public final class AbsMinMax: Module, StatsOpModule {
+    let zero = StatelessBuffer(0)
+    public override init() {
+        super.init()
+        registerModule("zero", zero)
+    }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let (hi, lo) = x.rank <= 1 ? (x.max(), x.min()) : (x.max(dim: -1).values, x.min(dim: -1).values)
+        return (hi - clampMax(lo, zero.value)).abs()
+    }
+}
+
+/// `min(min(x), 0)` (Brevitas `NegativeMinOrZero`), the statistic of a weight zero point
+/// (`StatsFromParameterZeroPoint`).
+public final class NegativeMinOrZero: Module, StatsOpModule {
+    let zero = StatelessBuffer(0)
+    public override init() {
+        super.init()
+        registerModule("zero", zero)
+    }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        clampMax(x.rank <= 1 ? x.min() : x.min(dim: -1).values, zero.value)
+    }
+}
+
 /// `torch.clamp(x, max=m)` with a tensor bound: the gradient goes to `x` where `x <= m`.
 func clampMax(_ x: Tensor, _ m: Tensor) -> Tensor {
     let mask = x.le(m)

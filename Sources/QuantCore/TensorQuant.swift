@@ -13,12 +13,17 @@ public struct QuantOutput {
 /// Integer quantization with a scale, zero point and bit width from their own modules
 /// (Brevitas `RescalingIntQuant` + `IntQuant`):
 ///
-///     t = threshold(b); s = scaling(x, t); z = zeroPoint(x, s, b)
-///     y = (clamp(round(x/s + z), minInt, maxInt) − z) · s
+///     b = bitWidth(); t = threshold(b); s = scaling(x, t); z = zeroPoint(x, s, b)
+///     y = (clamp(round(x/s + z), minInt(b), maxInt(b)) − z) · s
+///
+/// A constant bit width runs the fused kernel `FakeQuantize.apply` with constant bounds; a
+/// learned one (`BitWidthParameter`) composes the same formula from differentiable pieces
+/// (`IntQuantSpec.fakeQuantize`), so the bit width gets its gradient through the threshold
+/// (`s = stat / t(b)`) and, with `TensorClamp`, through the bounds where elements clip.
 public final class RescalingIntQuant: Module {
     public let scaling: ScalingImpl
     public let zeroPoint: ZeroPointImpl
-    public let bitWidthImpl: BitWidthConst
+    public let bitWidthImpl: BitWidthImpl
     public let signed: Bool
     public let narrowRange: Bool
     /// Straight-through clamp (weights) instead of a select (activations).
@@ -27,12 +32,19 @@ public final class RescalingIntQuant: Module {
     /// `IntScaling`'s.
     public let powerOfTwoIntScaling: Bool
 
-    public init(scaling: ScalingImpl, zeroPoint: ZeroPointImpl, bitWidth: Int, signed: Bool,
+    /// A quantizer with a constant bit width (Brevitas `BitWidthConst`).
+    public convenience init(scaling: ScalingImpl, zeroPoint: ZeroPointImpl, bitWidth: Int, signed: Bool,
+                            narrowRange: Bool, clampSte: Bool, powerOfTwoIntScaling: Bool = false) {
+        self.init(scaling: scaling, zeroPoint: zeroPoint, bitWidthImpl: BitWidthConst(bitWidth), signed: signed,
+                  narrowRange: narrowRange, clampSte: clampSte, powerOfTwoIntScaling: powerOfTwoIntScaling)
+    }
+
+    public init(scaling: ScalingImpl, zeroPoint: ZeroPointImpl, bitWidthImpl: BitWidthImpl, signed: Bool,
                 narrowRange: Bool, clampSte: Bool, powerOfTwoIntScaling: Bool = false) {
         self.powerOfTwoIntScaling = powerOfTwoIntScaling
         self.scaling = scaling
         self.zeroPoint = zeroPoint
-        self.bitWidthImpl = BitWidthConst(bitWidth)
+        self.bitWidthImpl = bitWidthImpl
         self.signed = signed
         self.narrowRange = narrowRange
         self.clampSte = clampSte
@@ -47,35 +59,44 @@ public final class RescalingIntQuant: Module {
         registerModule("msb_clamp_bit_width_impl", bitWidthImpl)
     }
 
-    /// `[minInt, maxInt]` for the current bit width.
+    /// The integer range and clamp as functions of a bit-width tensor.
+    public var intQuant: IntQuantSpec { IntQuantSpec(signed: signed, narrowRange: narrowRange, clampSte: clampSte) }
+
+    /// `[minInt, maxInt]` for the current bit width (see `IntQuantSpec` for the table).
     public var intRange: (min: Float, max: Float) {
         let b = bitWidthImpl.bits
         if signed {
             let half = Float(1 << (b - 1))
             return (narrowRange ? -half + 1 : -half, half - 1)
         }
-        return (0, Float((1 << b) - 1))
+        return (0, Float((1 << b) - (narrowRange ? 2 : 1)))
     }
 
-    /// The integer threshold (Brevitas `IntScaling`: signed `2^(b-1)` (narrow `2^(b-1)-1`),
-    /// unsigned `2^b-1`; `PowerOfTwoIntScaling`: `maxInt + 1`).
+    /// The integer threshold for the current bit width (Brevitas `IntScaling`: signed `2^(b-1)`
+    /// (narrow `2^(b-1)-1`), unsigned `maxInt`; `PowerOfTwoIntScaling`: non-narrow `maxInt + 1`).
     public var threshold: Float {
         let b = bitWidthImpl.bits
-        if powerOfTwoIntScaling { return intRange.max + 1 }
-        return signed ? Float(1 << (b - 1)) - (narrowRange ? 1 : 0) : Float((1 << b) - 1)
+        if powerOfTwoIntScaling { return signed ? Float(1 << (b - 1)) : Float(1 << b) }
+        return signed ? Float(1 << (b - 1)) - (narrowRange ? 1 : 0) : intRange.max
     }
 
     public func callAsFunction(_ x: Tensor) -> QuantOutput { quantize(x, fusedReLU: false) }
 
-    /// Whether `quantize(relu(x))` can run as one fused kernel now (no statistic of the input is
-    /// read by this call).
-    public var canFuseActivation: Bool { !scaling.readsInput && !zeroPoint.readsInput }
+    /// Whether `quantize(relu(x))` can run as one fused kernel now (a constant bit width, and no
+    /// statistic of the input read by this call).
+    public var canFuseActivation: Bool { !bitWidthImpl.isLearned && !scaling.readsInput && !zeroPoint.readsInput }
 
     /// Quantizes `x`, or `relu(x)` in the same pass when `fusedReLU` (requires
     /// `canFuseActivation`).
     public func quantize(_ x: Tensor, fusedReLU: Bool) -> QuantOutput {
-        precondition(!fusedReLU || canFuseActivation, "RescalingIntQuant: cannot fuse ReLU while collecting input statistics")
+        precondition(!fusedReLU || canFuseActivation, "RescalingIntQuant: cannot fuse ReLU while collecting input statistics or with a learned bit width")
         let bw = bitWidthImpl()
+        if bitWidthImpl.isLearned {
+            let spec = intQuant
+            let s = scaling(x, threshold: spec.threshold(bw, powerOfTwo: powerOfTwoIntScaling))
+            let z = zeroPoint(x, scale: s, bitWidth: bw)
+            return QuantOutput(value: spec.fakeQuantize(x, scale: s, zeroPoint: z, bitWidth: bw), scale: s, zeroPoint: z, bitWidth: bw)
+        }
         let s = scaling(x, threshold: Tensor(threshold))
         let z = zeroPoint(x, scale: s, bitWidth: bw)
         let r = intRange

@@ -20,11 +20,12 @@ public final class ZeroZeroPoint: Module, ZeroPointImpl {
 }
 
 /// A zero point collected from the negative tail of the input, then learned (Brevitas
-/// `ParameterFromRuntimeZeroPoint` with `quantize_zero_point=True`).
+/// `ParameterFromRuntimeZeroPoint`; `quantize_zero_point` is `scaleShift.quantize`).
 ///
 /// The float zero point `zf` (statistic during collection, buffer in eval before the learned
-/// phase, `value` after) becomes `z = clamp(round(|zf| / s), minInt, maxInt)`, rounded with a
-/// straight-through estimator and clamped with a select.
+/// phase, `value` after) becomes `z = scaleShift(|zf|, s, b)` (`ScaleShiftZeroPoint`: for the
+/// unsigned ranges it is used with, `clamp(round(|zf| / s), 0, maxInt(b))`, rounded with a
+/// straight-through estimator and clamped with a select).
 public final class ParameterFromRuntimeZeroPoint: Module, ZeroPointImpl, StatsCollecting {
     public var counter = 0
     public let collectStatsSteps: Int
@@ -34,16 +35,15 @@ public final class ParameterFromRuntimeZeroPoint: Module, ZeroPointImpl, StatsCo
     public let buffer: Tensor
     let statsImpl: StatsOpModule
     let shape: [Int]
-    let minInt: Float, maxInt: Float
+    public let scaleShift: ScaleShiftZeroPoint
 
     public init(collectStatsSteps: Int, stats: StatsOpModule, view: StatsView, shape: [Int],
-                momentum: Float?, minInt: Float, maxInt: Float) {
+                momentum: Float?, scaleShift: ScaleShiftZeroPoint) {
         self.collectStatsSteps = collectStatsSteps
         self.momentum = momentum
         self.view = view
         self.shape = shape
-        self.minInt = minInt
-        self.maxInt = maxInt
+        self.scaleShift = scaleShift
         statsImpl = stats
         value = Tensor(repeating: 0, shape: shape)
         buffer = Tensor(repeating: 0, shape: shape)
@@ -77,10 +77,7 @@ public final class ParameterFromRuntimeZeroPoint: Module, ZeroPointImpl, StatsCo
         } else {
             out = counter <= collectStatsSteps ? buffer : value
         }
-        out = STE.absBinarySignGrad(out)
-        // _ScaleShiftZeroPoint: to_int(scale, min_int, bit_width, zf) = clamp(round(zf/s + min_int)).
-        let u = STE.roundSte(out / scale + minInt)
-        return STE.tensorClamp(u, min: Tensor(minInt), max: Tensor(maxInt))
+        return scaleShift(STE.absBinarySignGrad(out), scale: scale, bitWidth: bitWidth)
     }
 
     public override func stateDictValue(forLocal name: String, _ tensor: Tensor) -> Tensor {

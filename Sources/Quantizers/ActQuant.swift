@@ -18,6 +18,11 @@ public struct ActQuant: Equatable, Sendable {
     public var quantType: QuantType = .int
     /// Bits of the integer representation (`bit_width`), 2...32 for integer quantization.
     public var bitWidth: Int = 8
+    /// A constant or a learned bit width (`bit_width_impl_type`); a learned one starts at
+    /// `bitWidth` and stays at or above `minBitWidth`.
+    public var bitWidthImplType: BitWidthImplType = .const
+    /// Lower bound of a learned bit width (`min_bit_width`).
+    public var minBitWidth: Int = 2
     /// Signed range `[-2^(b-1), 2^(b-1)-1]` or unsigned `[0, 2^b-1]` (`signed`).
     public var signed: Bool = true
     /// Drop the most negative code: `[-(2^(b-1)-1), 2^(b-1)-1]` (`narrow_range`).
@@ -57,6 +62,10 @@ public struct ActQuant: Equatable, Sendable {
     public var zeroPointImplType: ZeroPointImplType = .zero
     /// Momentum of the collected zero-point statistic (`zero_point_stats_momentum`).
     public var zeroPointStatsMomentum: Float? = 0.1
+    /// Initial value of a `.parameter` zero point, in the units of the input (`zero_point_init`).
+    public var zeroPointInit: Float? = nil
+    /// Round and clamp the zero point to an integer code (`quantize_zero_point`).
+    public var quantizeZeroPoint: Bool = true
     /// Threshold of ternary quantization, as a fraction of the scale (`threshold`).
     public var threshold: Float = 0.5
 
@@ -83,6 +92,8 @@ public struct ActQuant: Equatable, Sendable {
 
     static let keyNames: [PartialKeyPath<ActQuant>: String] = [
         \ActQuant.quantType: "quant_type", \ActQuant.bitWidth: "bit_width", \ActQuant.signed: "signed",
+        \ActQuant.bitWidthImplType: "bit_width_impl_type", \ActQuant.minBitWidth: "min_bit_width",
+        \ActQuant.zeroPointInit: "zero_point_init", \ActQuant.quantizeZeroPoint: "quantize_zero_point",
         \ActQuant.narrowRange: "narrow_range", \ActQuant.scalingImplType: "scaling_impl_type",
         \ActQuant.scalingStatsOp: "scaling_stats_op", \ActQuant.highPercentileQ: "high_percentile_q",
         \ActQuant.lowPercentileQ: "low_percentile_q", \ActQuant.collectStatsSteps: "collect_stats_steps",
@@ -159,6 +170,16 @@ public struct ActQuant: Equatable, Sendable {
             }
         }
         if let m = scalingMinVal, !(m >= 0) { problem("scaling_min_val", "must be >= 0, got \(m)") }
+        problems += bitWidthProblems(quantType: quantType, bitWidth: bitWidth, implType: bitWidthImplType,
+                                     minBitWidth: minBitWidth, overridden: overridden)
+        problems += zeroPointProblems(quantType: quantType, implType: zeroPointImplType, initial: zeroPointInit,
+                                      overridden: overridden)
+        if zeroPointImplType == .stats {
+            problem("zero_point_impl", "'stats' (StatsFromParameterZeroPoint) takes statistics of a parameter; it is only supported for weights (use 'parameter_from_stats' or 'parameter' for activations)")
+        }
+        if zeroPointImplType != .parameterFromStats && overridden.contains("zero_point_stats_momentum") {
+            problem("zero_point_stats_momentum", "is only used by zero_point_impl parameter_from_stats")
+        }
         if zeroPointImplType == .parameterFromStats && signed {
             problem("zero_point_impl", "a learned zero point needs an unsigned range (signed=False)")
         }
@@ -174,20 +195,21 @@ public struct ActQuant: Equatable, Sendable {
 
 /// Integer ranges and thresholds of Brevitas's `IntQuant` / `IntScaling`.
 public enum IntRange {
-    /// `[min_int, max_int]`: signed `[-2^(b-1), 2^(b-1)-1]` (narrow: `-2^(b-1)+1`), unsigned `[0, 2^b-1]`.
+    /// `[min_int, max_int]`: signed `[-2^(b-1), 2^(b-1)-1]` (narrow: `-2^(b-1)+1`), unsigned
+    /// `[0, 2^b-1]` (narrow: `2^b-2`).
     public static func of(bitWidth b: Int, signed: Bool, narrowRange: Bool) -> (min: Float, max: Float) {
         if signed {
             let half = Float(pow2(b - 1))
             return (narrowRange ? -half + 1 : -half, half - 1)
         }
-        return (0, Float(pow2(b)) - 1)
+        return (0, Float(pow2(b)) - (narrowRange ? 2 : 1))
     }
 
     /// The integer threshold the clipping range is divided by (`IntScaling`): signed `2^(b-1)`
-    /// (narrow `2^(b-1)-1`), unsigned `2^b-1`.
+    /// (narrow `2^(b-1)-1`), unsigned `max_int`.
     public static func threshold(bitWidth b: Int, signed: Bool, narrowRange: Bool) -> Float {
         if signed { return Float(pow2(b - 1)) - (narrowRange ? 1 : 0) }
-        return Float(pow2(b)) - 1
+        return of(bitWidth: b, signed: false, narrowRange: narrowRange).max
     }
 
     static func pow2(_ e: Int) -> Double { Double(sign: .plus, exponent: e, significand: 1) }

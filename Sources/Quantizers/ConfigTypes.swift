@@ -49,12 +49,25 @@ public enum QuantType: String, CaseIterable, Sendable {
     case ternary
 }
 
-/// How a zero point is obtained.
+/// How a zero point is obtained (Brevitas's `zero_point_impl` class).
 public enum ZeroPointImplType: String, CaseIterable, Sendable {
-    /// No zero point (symmetric quantization).
+    /// No zero point (symmetric quantization, `ZeroZeroPoint`).
     case zero
-    /// Collected from the negative tail, then learned (`ParameterFromRuntimeZeroPoint`).
+    /// Collected from the negative tail, then learned (`ParameterFromRuntimeZeroPoint`, activations).
     case parameterFromStats = "parameter_from_stats"
+    /// Learned from `zero_point_init` (`ParameterZeroPoint`).
+    case parameter
+    /// `−min(min(W), 0)` of the weight, recomputed every call (`StatsFromParameterZeroPoint` with
+    /// `NegativeMinOrZero`, weights).
+    case stats
+}
+
+/// How a quantizer obtains its bit width (`BitWidthImplType`).
+public enum BitWidthImplType: String, CaseIterable, Sendable {
+    /// A fixed bit width (`BitWidthConst`).
+    case const
+    /// A learned bit width, `round(|offset| + min_bit_width)` (`BitWidthParameter`).
+    case parameter
 }
 
 /// Rounding of truncation (`TruncTo8bit` floors, `RoundTo8bit` rounds).

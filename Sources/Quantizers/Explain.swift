@@ -21,12 +21,26 @@ func fmt(_ v: Float?) -> String { v.map { "\($0)" } ?? "None" }
 func fmt(_ v: [Int]?) -> String { v.map { "(" + $0.map(String.init).joined(separator: ", ") + ")" } ?? "None" }
 func fmt(_ b: Bool) -> String { b ? "True" : "False" }
 
+/// `bit_width_impl_type`, and `min_bit_width` when the bit width is learned.
+func bitWidthRows(_ type: BitWidthImplType, _ minBitWidth: Int) -> [(String, String)] {
+    type == .parameter ? [("bit_width_impl_type", type.rawValue), ("min_bit_width", "\(minBitWidth)")] : [("bit_width_impl_type", type.rawValue)]
+}
+
+/// `zero_point_impl`, with `zero_point_init` and `quantize_zero_point` where they are used.
+func zeroPointRows(_ type: ZeroPointImplType, _ initial: Float?, _ quantize: Bool) -> [(String, String)] {
+    var rows = [("zero_point_impl", type.rawValue)]
+    if type == .parameter { rows.append(("zero_point_init", fmt(initial))) }
+    if type != .zero { rows.append(("quantize_zero_point", fmt(quantize))) }
+    return rows
+}
+
 extension ActQuant: ExplainableQuantizer {
     public var settings: [(key: String, value: String, origin: SettingOrigin)] {
         var rows: [(String, String)] = [
-            ("quant_type", quantType.rawValue), ("bit_width", "\(bitWidth)"), ("signed", fmt(signed)),
-            ("narrow_range", fmt(narrowRange)), ("scaling_impl_type", scalingImplType.rawValue),
+            ("quant_type", quantType.rawValue), ("bit_width", "\(bitWidth)"),
         ]
+        rows += bitWidthRows(bitWidthImplType, minBitWidth)
+        rows += [("signed", fmt(signed)), ("narrow_range", fmt(narrowRange)), ("scaling_impl_type", scalingImplType.rawValue)]
         if scalingImplType == .parameterFromStats {
             rows += [("scaling_stats_op", scalingStatsOp.rawValue), ("high_percentile_q", "\(highPercentileQ)")]
             if scalingStatsOp == .percentileInterval || zeroPointImplType == .parameterFromStats {
@@ -42,7 +56,9 @@ extension ActQuant: ExplainableQuantizer {
         if scalingPerOutputChannel {
             rows += [("per_channel_broadcastable_shape", fmt(perChannelBroadcastableShape)), ("scaling_stats_permute_dims", fmt(scalingStatsPermuteDims))]
         }
-        rows += [("scaling_min_val", fmt(scalingMinVal)), ("zero_point_impl", zeroPointImplType.rawValue)]
+        rows += [("scaling_min_val", fmt(scalingMinVal))]
+        rows += zeroPointRows(zeroPointImplType, zeroPointInit, quantizeZeroPoint)
+        if zeroPointImplType == .parameterFromStats { rows.append(("zero_point_stats_momentum", fmt(zeroPointStatsMomentum))) }
         if quantType == .ternary { rows.append(("threshold", "\(threshold)")) }
         return rows.map { ($0.0, $0.1, origin(of: $0.0)) }
     }
@@ -51,12 +67,14 @@ extension ActQuant: ExplainableQuantizer {
 extension WeightQuant: ExplainableQuantizer {
     public var settings: [(key: String, value: String, origin: SettingOrigin)] {
         var rows: [(String, String)] = [
-            ("quant_type", quantType.rawValue), ("bit_width", "\(bitWidth)"), ("signed", fmt(signed)),
-            ("narrow_range", fmt(narrowRange)), ("scaling_impl_type", scalingImplType.rawValue),
+            ("quant_type", quantType.rawValue), ("bit_width", "\(bitWidth)"),
         ]
+        rows += bitWidthRows(bitWidthImplType, minBitWidth)
+        rows += [("signed", fmt(signed)), ("narrow_range", fmt(narrowRange)), ("scaling_impl_type", scalingImplType.rawValue)]
         if scalingImplType == .stats { rows.append(("scaling_stats_op", scalingStatsOp.rawValue)) } else { rows.append(("scaling_const", fmt(scalingConst))) }
         rows += [("restrict_scaling_type", restrictScalingType.rawValue), ("scaling_per_output_channel", fmt(scalingPerOutputChannel)),
                  ("scaling_min_val", fmt(scalingMinVal))]
+        rows += zeroPointRows(zeroPointImplType, zeroPointInit, quantizeZeroPoint)
         return rows.map { ($0.0, $0.1, origin(of: $0.0)) }
     }
 }

@@ -89,8 +89,12 @@ extension ActQuant {
         "max_val": optionalFloatSetter(\.maxVal),
         "zero_point_impl": enumSetter(\.zeroPointImplType),
         "zero_point_stats_momentum": optionalFloatSetter(\.zeroPointStatsMomentum),
+        "zero_point_init": optionalFloatSetter(\.zeroPointInit),
+        "quantize_zero_point": boolSetter(\.quantizeZeroPoint),
         "threshold": floatSetter(\.threshold),
         "quant_type": enumSetter(\.quantType),
+        "bit_width_impl_type": enumSetter(\.bitWidthImplType),
+        "min_bit_width": intSetter(\.minBitWidth),
     ]
 
     /// Keywords accepted by `applying(_:context:)`.
@@ -126,6 +130,11 @@ extension WeightQuant {
         "scaling_const": optionalFloatSetter(\.scalingConst),
         "threshold": floatSetter(\.threshold),
         "quant_type": enumSetter(\.quantType),
+        "bit_width_impl_type": enumSetter(\.bitWidthImplType),
+        "min_bit_width": intSetter(\.minBitWidth),
+        "zero_point_impl": enumSetter(\.zeroPointImplType),
+        "zero_point_init": optionalFloatSetter(\.zeroPointInit),
+        "quantize_zero_point": boolSetter(\.quantizeZeroPoint),
     ]
 
     public static var keywords: [String] { keywordSetters.keys.sorted() }

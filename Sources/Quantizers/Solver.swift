@@ -29,19 +29,32 @@ extension ActQuant {
         case .binary: return BinaryQuant(scaling: scaling, clamp: true)
         case .ternary: return TernaryQuant(scaling: scaling, threshold: threshold)
         case .int:
-            let range = intRange
+            // Activations clamp with a select (Brevitas `TensorClamp`).
+            let shift = ScaleShiftZeroPoint(
+                intQuant: IntQuantSpec(signed: signed, narrowRange: narrowRange, clampSte: false), quantize: quantizeZeroPoint)
             let zp: ZeroPointImpl
             switch zeroPointImplType {
             case .zero: zp = ZeroZeroPoint()
             case .parameterFromStats:
                 zp = ParameterFromRuntimeZeroPoint(
                     collectStatsSteps: collectStatsSteps, stats: NegativePercentileOrZero(q: lowPercentileQ),
-                    view: statsView, shape: scalingShape, momentum: zeroPointStatsMomentum,
-                    minInt: range.min, maxInt: range.max)
+                    view: statsView, shape: scalingShape, momentum: zeroPointStatsMomentum, scaleShift: shift)
+            case .parameter:
+                zp = ParameterZeroPoint(initial: zeroPointInit ?? 0, shape: scalingShape, scaleShift: shift)
+            case .stats:
+                preconditionFailure("validate() rejects zero_point_impl stats for activations")
             }
-            return RescalingIntQuant(scaling: scaling, zeroPoint: zp, bitWidth: bitWidth, signed: signed,
+            return RescalingIntQuant(scaling: scaling, zeroPoint: zp, bitWidthImpl: makeBitWidth(), signed: signed,
                                      narrowRange: narrowRange, clampSte: false,
                                      powerOfTwoIntScaling: restrictScalingType == .powerOfTwo)
+        }
+    }
+
+    /// `BitWidthConst` or `BitWidthParameter`.
+    func makeBitWidth() -> BitWidthImpl {
+        switch bitWidthImplType {
+        case .const: return BitWidthConst(bitWidth)
+        case .parameter: return BitWidthParameter(bitWidth: bitWidth, minBitWidth: minBitWidth)
         }
     }
 
@@ -86,20 +99,36 @@ extension WeightQuant {
         try validate(context: context)
         let perChannelShape = [weightShape[0]] + [Int](repeating: 1, count: weightShape.count - 1)
         let shape = scalingPerOutputChannel ? perChannelShape : []
+        let view: StatsView = scalingPerOutputChannel ? .overOutputChannel(permuteDims: nil) : .overTensor
         let scaling: ScalingImpl
         switch scalingImplType {
         case .const: scaling = ConstScaling(range: scalingConst ?? 1, restrict: restrict)
         default:
             scaling = StatsFromParameterScaling(
-                stats: AbsMax(), view: scalingPerOutputChannel ? .overOutputChannel(permuteDims: nil) : .overTensor,
+                stats: scalingStatsOp == .minMax ? AbsMinMax() : AbsMax(), view: view,
                 scalingShape: shape, restrict: restrict, scalingMinVal: scalingMinVal)
         }
         switch quantType {
         case .binary: return BinaryQuant(scaling: scaling, clamp: false)
         case .ternary: return TernaryQuant(scaling: scaling, threshold: threshold)
         case .int:
-            return RescalingIntQuant(scaling: scaling, zeroPoint: ZeroZeroPoint(), bitWidth: bitWidth, signed: signed,
-                                     narrowRange: narrowRange, clampSte: true,
+            // Brevitas `SolveParameterTensorClampImplFromEnum`: weights clamp straight-through
+            // (`TensorClampSte`) unless the bit width is learned (`TensorClamp`).
+            let clampSte = bitWidthImplType == .const
+            let shift = ScaleShiftZeroPoint(
+                intQuant: IntQuantSpec(signed: signed, narrowRange: narrowRange, clampSte: clampSte), quantize: quantizeZeroPoint)
+            let zp: ZeroPointImpl
+            switch zeroPointImplType {
+            case .zero: zp = ZeroZeroPoint()
+            case .stats: zp = StatsFromParameterZeroPoint(stats: NegativeMinOrZero(), view: view, shape: shape, scaleShift: shift)
+            case .parameter: zp = ParameterZeroPoint(initial: zeroPointInit ?? 0, shape: shape, scaleShift: shift)
+            case .parameterFromStats:
+                preconditionFailure("validate() rejects zero_point_impl parameter_from_stats for weights")
+            }
+            let bits: BitWidthImpl = bitWidthImplType == .const
+                ? BitWidthConst(bitWidth) : BitWidthParameter(bitWidth: bitWidth, minBitWidth: minBitWidth)
+            return RescalingIntQuant(scaling: scaling, zeroPoint: zp, bitWidthImpl: bits, signed: signed,
+                                     narrowRange: narrowRange, clampSte: clampSte,
                                      powerOfTwoIntScaling: restrictScalingType == .powerOfTwo)
         }
     }

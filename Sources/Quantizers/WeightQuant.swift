@@ -8,11 +8,16 @@ public struct WeightQuant: Equatable, Sendable {
     public var quantType: QuantType = .int
     /// `weight_bit_width` / `bit_width`.
     public var bitWidth: Int = 8
+    /// A constant or a learned bit width (`bit_width_impl_type`).
+    public var bitWidthImplType: BitWidthImplType = .const
+    /// Lower bound of a learned bit width (`min_bit_width`).
+    public var minBitWidth: Int = 2
     public var signed: Bool = true
     /// `[-(2^(b-1)-1), 2^(b-1)-1]`, threshold `2^(b-1)-1` (127 at 8 bits).
     public var narrowRange: Bool = true
     /// `.stats` (recomputed from the weight every call) or `.const`.
     public var scalingImplType: ScalingImplType = .stats
+    /// `.max` (`AbsMax`) or `.minMax` (`AbsMinMax`, for shifted quantizers).
     public var scalingStatsOp: StatsOp = .max
     public var restrictScalingType: RestrictValueType = .fp
     public var restrictValueFloatToInt: FloatToIntImplType = .round
@@ -23,6 +28,12 @@ public struct WeightQuant: Equatable, Sendable {
     public var scalingConst: Float? = nil
     /// Threshold of ternary quantization, as a fraction of the scale.
     public var threshold: Float = 0.5
+    /// How the zero point is obtained (`zero_point_impl`): `.zero`, `.stats` or `.parameter`.
+    public var zeroPointImplType: ZeroPointImplType = .zero
+    /// Initial value of a `.parameter` zero point, in the units of the weight (`zero_point_init`).
+    public var zeroPointInit: Float? = nil
+    /// Round and clamp the zero point to an integer code (`quantize_zero_point`).
+    public var quantizeZeroPoint: Bool = true
 
     public private(set) var overridden: Set<String> = []
 
@@ -46,7 +57,9 @@ public struct WeightQuant: Equatable, Sendable {
         \WeightQuant.restrictValueFloatToInt: "restrict_value_float_to_int_impl",
         \WeightQuant.scalingPerOutputChannel: "scaling_per_output_channel",
         \WeightQuant.scalingMinVal: "scaling_min_val", \WeightQuant.scalingConst: "scaling_const",
-        \WeightQuant.threshold: "threshold",
+        \WeightQuant.threshold: "threshold", \WeightQuant.bitWidthImplType: "bit_width_impl_type",
+        \WeightQuant.minBitWidth: "min_bit_width", \WeightQuant.zeroPointImplType: "zero_point_impl",
+        \WeightQuant.zeroPointInit: "zero_point_init", \WeightQuant.quantizeZeroPoint: "quantize_zero_point",
     ]
 
     public func validate(context: String) throws(QuantConfigError) {
@@ -57,7 +70,9 @@ public struct WeightQuant: Equatable, Sendable {
         }
         switch scalingImplType {
         case .stats:
-            if scalingStatsOp != .max { problem("scaling_stats_op", "weights support only 'max' statistics here, got '\(scalingStatsOp.rawValue)'") }
+            if scalingStatsOp != .max && scalingStatsOp != .minMax {
+                problem("scaling_stats_op", "weights support 'max' and 'min_max' statistics, got '\(scalingStatsOp.rawValue)'")
+            }
             if overridden.contains("scaling_const") { problem("scaling_const", "is not used by scaling_impl_type stats") }
         case .const:
             if scalingConst == nil { problem("scaling_const", "required by scaling_impl_type const") }
@@ -65,6 +80,13 @@ public struct WeightQuant: Equatable, Sendable {
             problem("scaling_impl_type", "'\(scalingImplType.rawValue)' is not supported for weights; use 'stats' or 'const'")
         }
         if quantType != .ternary && overridden.contains("threshold") { problem("threshold", "only used by ternary quantizers") }
+        problems += bitWidthProblems(quantType: quantType, bitWidth: bitWidth, implType: bitWidthImplType,
+                                     minBitWidth: minBitWidth, overridden: overridden)
+        problems += zeroPointProblems(quantType: quantType, implType: zeroPointImplType, initial: zeroPointInit,
+                                      overridden: overridden)
+        if zeroPointImplType == .parameterFromStats {
+            problem("zero_point_impl", "'parameter_from_stats' collects runtime statistics of activations; for weights use 'stats' (StatsFromParameterZeroPoint) or 'parameter'")
+        }
         if !problems.isEmpty { throw QuantConfigError(context: context, problems: problems) }
     }
 }
@@ -116,8 +138,30 @@ extension WeightQuant {
         return q
     }()
 
+    /// Unsigned 8-bit with a zero point, both from the weight at every call (Brevitas
+    /// `ShiftedUint8WeightPerTensorFloat`): `s = |max(W) − min(min(W), 0)| / 255` (`AbsMinMax`),
+    /// `z = round(−min(min(W), 0) / s)` (`NegativeMinOrZero`).
+    public static let shiftedUint8WeightPerTensorFloat: WeightQuant = {
+        var q = WeightQuant(preset: "ShiftedUint8WeightPerTensorFloat")
+        q.signed = false
+        q.narrowRange = false
+        q.scalingStatsOp = .minMax
+        q.zeroPointImplType = .stats
+        return q
+    }()
+
+    /// As `shiftedUint8WeightPerTensorFloat` with one scale and zero point per output channel.
+    public static let shiftedUint8WeightPerChannelFloat: WeightQuant = {
+        var q = shiftedUint8WeightPerTensorFloat
+        q.preset = "ShiftedUint8WeightPerChannelFloat"
+        q.scalingPerOutputChannel = true
+        return q
+    }()
+
     public static func preset(named name: String) -> WeightQuant? {
         switch name {
+        case "ShiftedUint8WeightPerTensorFloat": return .shiftedUint8WeightPerTensorFloat
+        case "ShiftedUint8WeightPerChannelFloat": return .shiftedUint8WeightPerChannelFloat
         case "Int8WeightPerTensorFloat": return .int8WeightPerTensorFloat
         case "Int8WeightPerChannelFloat": return .int8WeightPerChannelFloat
         case "Int8WeightPerTensorFixedPoint": return .int8WeightPerTensorFixedPoint
@@ -131,6 +175,7 @@ extension WeightQuant {
     public static let presetNames = [
         "Int8WeightPerTensorFloat", "Int8WeightPerChannelFloat", "Int8WeightPerTensorFixedPoint",
         "Int8WeightPerChannelFixedPoint", "SignedBinaryWeightPerTensorConst", "SignedTernaryWeightPerTensorConst",
+        "ShiftedUint8WeightPerTensorFloat", "ShiftedUint8WeightPerChannelFloat",
     ]
 }
 

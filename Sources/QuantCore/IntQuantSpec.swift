@@ -1,0 +1,94 @@
+import TensorEngine
+
+/// Brevitas's `IntQuant` as a function of a bit-width *tensor*: the integer range
+/// (`brevitas.function.min_int` / `max_int`), the integer threshold of `IntScaling` /
+/// `PowerOfTwoIntScaling`, and `to_int`. Used where the bit width may be learned (its gradient
+/// flows through every bound) and by zero points, which Brevitas quantizes with the quantizer's
+/// own `IntQuant`.
+///
+/// | | `minInt(b)` | `maxInt(b)` | `threshold(b)` (`IntScaling`) |
+/// |---|---|---|---|
+/// | signed | `−2^(b−1)` | `2^(b−1) − 1` | `2^(b−1)` |
+/// | signed, narrow | `−2^(b−1) + 1` | `2^(b−1) − 1` | `2^(b−1) − 1` |
+/// | unsigned | `0·b` | `2^b − 1` | `2^b − 1` |
+/// | unsigned, narrow | `0·b` | `2^b − 2` | `2^b − 2` |
+///
+/// `PowerOfTwoIntScaling`'s threshold is `maxInt(b) + 1` of the non-narrow range.
+public struct IntQuantSpec: Equatable, Sendable {
+    public let signed: Bool
+    public let narrowRange: Bool
+    /// `TensorClampSte` (gradient straight through to the input, none to the bounds) instead of
+    /// `TensorClamp` (a select: clipped elements pass their gradient to the bound).
+    public let clampSte: Bool
+
+    public init(signed: Bool, narrowRange: Bool, clampSte: Bool) {
+        self.signed = signed
+        self.narrowRange = narrowRange
+        self.clampSte = clampSte
+    }
+
+    /// The smallest integer code for bit width `b` (a scalar tensor).
+    public func minInt(_ b: Tensor) -> Tensor {
+        guard signed else { return b * 0 }
+        let half = (b - 1).exp2()
+        return narrowRange ? 1 - half : -half
+    }
+
+    /// The largest integer code for bit width `b`.
+    public func maxInt(_ b: Tensor) -> Tensor {
+        maxInt(b, narrow: narrowRange)
+    }
+
+    func maxInt(_ b: Tensor, narrow: Bool) -> Tensor {
+        if signed { return (b - 1).exp2() - 1 }
+        return b.exp2() - (narrow ? 2 : 1)
+    }
+
+    /// The integer threshold the range is divided by: `IntScaling` (signed `−minInt(b)`, unsigned
+    /// `maxInt(b)`), or `PowerOfTwoIntScaling` (`maxInt(b) + 1` without the narrow range).
+    public func threshold(_ b: Tensor, powerOfTwo: Bool) -> Tensor {
+        if powerOfTwo { return maxInt(b, narrow: false) + 1 }
+        return signed ? -minInt(b) : maxInt(b)
+    }
+
+    /// Brevitas `TensorClamp` or `TensorClampSte`, by `clampSte`.
+    public func clamp(_ y: Tensor, min lo: Tensor, max hi: Tensor) -> Tensor {
+        clampSte ? STE.tensorClampSte(y, min: lo, max: hi) : STE.tensorClamp(y, min: lo, max: hi)
+    }
+
+    /// Brevitas `IntQuant.to_int`: `clamp(round_ste(x/s + z), minInt(b), maxInt(b))`.
+    public func toInt(_ x: Tensor, scale: Tensor, zeroPoint: Tensor, bitWidth: Tensor) -> Tensor {
+        clamp(STE.roundSte(x / scale + zeroPoint), min: minInt(bitWidth), max: maxInt(bitWidth))
+    }
+
+    /// Brevitas `IntQuant.forward`, composed of differentiable pieces:
+    /// `(toInt(x) − z) · s`. The fused `FakeQuantize.apply` computes the same for a constant bit
+    /// width in one pass.
+    public func fakeQuantize(_ x: Tensor, scale: Tensor, zeroPoint: Tensor, bitWidth: Tensor) -> Tensor {
+        (toInt(x, scale: scale, zeroPoint: zeroPoint, bitWidth: bitWidth) - zeroPoint) * scale
+    }
+}
+
+/// Brevitas `_ScaleShiftZeroPoint`: turns a float zero point `zf` (in the units of the input)
+/// into the integer-domain zero point the quantizer adds,
+///
+///     quantized:  z = clamp(round_ste(zf / s + minInt(b)), minInt(b), maxInt(b))
+///     otherwise:  z = zf / s + minInt(b)
+///
+/// with the quantizer's own clamp (`TensorClamp` for activations, `TensorClampSte` for weights).
+public struct ScaleShiftZeroPoint: Equatable, Sendable {
+    public let intQuant: IntQuantSpec
+    /// Brevitas `quantize_zero_point`.
+    public let quantize: Bool
+
+    public init(intQuant: IntQuantSpec, quantize: Bool) {
+        self.intQuant = intQuant
+        self.quantize = quantize
+    }
+
+    public func callAsFunction(_ zf: Tensor, scale: Tensor, bitWidth: Tensor) -> Tensor {
+        let lo = intQuant.minInt(bitWidth)
+        if quantize { return intQuant.toInt(zf, scale: scale, zeroPoint: lo, bitWidth: bitWidth) }
+        return zf / scale + lo
+    }
+}
