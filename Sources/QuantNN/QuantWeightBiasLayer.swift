@@ -42,14 +42,6 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
 
     open override var typeName: String { layerName }
 
-    /// PyTorch's default initialisation: Kaiming-uniform (a = √5) weights of `shape`
-    /// (`[out, in/groups, k...]`) and a bias uniform in ±1/√fan_in.
-    static func defaultParameters(_ shape: [Int], bias: Bool, _ generator: RandomGenerator) -> (Tensor, Tensor?) {
-        let w = generator.kaimingUniform(shape)
-        let bound = 1 / Float(RandomGenerator.fans(shape).fanIn).squareRoot()
-        return (w, bias ? generator.uniform([shape[0]], low: -bound, high: bound) : nil)
-    }
-
     /// The float operation (convolution or linear map) on dequantized values.
     func op(_ x: Tensor, _ w: Tensor, _ b: Tensor?) -> Tensor { fatalError("subclass") }
     /// Number of input elements per output element (`C_in/groups · kh · kw` or `in_features`).
@@ -130,7 +122,7 @@ public final class QuantLinear: QuantWeightBiasLayer {
                 generator: RandomGenerator = .global) throws(QuantConfigError) {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        let (w, b) = Self.defaultParameters([outFeatures, inFeatures], bias: bias, generator)
+        let (w, b) = DefaultInitialization.weightAndBias(weightShape: [outFeatures, inFeatures], bias: bias, generator: generator)
         try super.init(name: "QuantLinear", weight: w, bias: b, weightQuant: weightQuant, biasQuant: biasQuant,
                        inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor)
     }
@@ -162,7 +154,8 @@ public final class QuantConv2d: QuantWeightBiasLayer {
         self.padding = padding
         self.dilation = dilation
         self.groups = groups
-        let (w, b) = Self.defaultParameters([outChannels, inChannels / groups, kernelSize.first, kernelSize.second], bias: bias, generator)
+        let shape = [outChannels, inChannels / groups, kernelSize.first, kernelSize.second]
+        let (w, b) = DefaultInitialization.weightAndBias(weightShape: shape, bias: bias, generator: generator)
         try super.init(name: "QuantConv2d", weight: w, bias: b, weightQuant: weightQuant, biasQuant: biasQuant,
                        inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor)
     }
@@ -200,7 +193,8 @@ public final class QuantConv1d: QuantWeightBiasLayer {
         self.padding = padding
         self.dilation = dilation
         self.groups = groups
-        let (w, b) = Self.defaultParameters([outChannels, inChannels / groups, kernelSize], bias: bias, generator)
+        let shape = [outChannels, inChannels / groups, kernelSize]
+        let (w, b) = DefaultInitialization.weightAndBias(weightShape: shape, bias: bias, generator: generator)
         try super.init(name: "QuantConv1d", weight: w, bias: b, weightQuant: weightQuant, biasQuant: biasQuant,
                        inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor)
     }

@@ -107,6 +107,14 @@ func checkLayer(
         let a = Linear(inFeatures: 3, outFeatures: 2, generator: RandomGenerator(seed: 9))
         let b = Linear(inFeatures: 3, outFeatures: 2, generator: RandomGenerator(seed: 9))
         #expect(a.weight.isEqual(to: b.weight) && a.bias!.isEqual(to: b.bias!), "seeded initialisation is reproducible")
+        // The shared helper draws the weight, then the bias, and the layers use it.
+        let g = RandomGenerator(seed: 5)
+        let (w, bias) = DefaultInitialization.weightAndBias(weightShape: [4, 3, 2, 2], bias: true, generator: RandomGenerator(seed: 5))
+        let bound = 1 / Float(3 * 2 * 2).squareRoot()
+        #expect(w.isEqual(to: g.kaimingUniform([4, 3, 2, 2])) && bias!.isEqual(to: g.uniform([4], low: -bound, high: bound)))
+        let conv = Conv2d(inChannels: 3, outChannels: 4, kernelSize: 2, generator: RandomGenerator(seed: 5))
+        #expect(conv.weight.isEqual(to: w) && conv.bias!.isEqual(to: bias!))
+        #expect(DefaultInitialization.weightAndBias(weightShape: [2, 3], bias: false, generator: g).bias == nil)
     }
 
     @Test func layerDescriptionsMatchPyTorch() {

@@ -6,8 +6,8 @@ import TensorEngine
 /// the output is `[N, outChannels, Ho, Wo]` with
 /// `Ho = (H + 2·padding − dilation·(kH − 1) − 1) / stride + 1` (floor), likewise `Wo`.
 ///
-/// Initialisation is PyTorch's: Kaiming-uniform with `a = √5` for `weight` and uniform in
-/// `±1/√fanIn` for `bias`, `fanIn = inChannels / groups · kH · kW`.
+/// Initialisation is PyTorch's (``DefaultInitialization``): Kaiming-uniform with `a = √5` for
+/// `weight` and uniform in `±1/√fanIn` for `bias`, `fanIn = inChannels / groups · kH · kW`.
 ///
 /// ```swift
 /// let conv = Conv2d(1, 8, kernelSize: 3, padding: 1)
@@ -56,9 +56,7 @@ open class Conv2d: Module, Layer {
         self.dilation = dilation
         self.groups = groups
         let shape = [outChannels, inChannels / groups, kernelSize.first, kernelSize.second]
-        weight = generator.kaimingUniform(shape)
-        let bound = 1 / Float(RandomGenerator.fans(shape).fanIn).squareRoot()
-        self.bias = bias ? generator.uniform([outChannels], low: -bound, high: bound) : nil
+        (weight, self.bias) = DefaultInitialization.weightAndBias(weightShape: shape, bias: bias, generator: generator)
         super.init()
         registerParameter("weight", weight)
         if let b = self.bias { registerParameter("bias", b) }
@@ -126,9 +124,7 @@ open class Conv1d: Module, Layer {
         self.dilation = dilation
         self.groups = groups
         let shape = [outChannels, inChannels / groups, kernelSize]
-        weight = generator.kaimingUniform(shape)
-        let bound = 1 / Float(RandomGenerator.fans(shape).fanIn).squareRoot()
-        self.bias = bias ? generator.uniform([outChannels], low: -bound, high: bound) : nil
+        (weight, self.bias) = DefaultInitialization.weightAndBias(weightShape: shape, bias: bias, generator: generator)
         super.init()
         registerParameter("weight", weight)
         if let b = self.bias { registerParameter("bias", b) }

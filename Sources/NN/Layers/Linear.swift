@@ -5,8 +5,9 @@ import TensorEngine
 /// Shapes: `x` is `[..., inFeatures]`, `weight` is `[outFeatures, inFeatures]`, `bias` is
 /// `[outFeatures]`, `y` is `[..., outFeatures]`.
 ///
-/// Initialisation is PyTorch's: `weight` Kaiming-uniform with `a = √5` (uniform in
-/// `±1/√inFeatures`) and `bias` uniform in `±1/√inFeatures`, drawn in that order from `generator`.
+/// Initialisation is PyTorch's (``DefaultInitialization``): `weight` Kaiming-uniform with
+/// `a = √5` (uniform in `±1/√inFeatures`) and `bias` uniform in `±1/√inFeatures`, drawn in that
+/// order from `generator`.
 ///
 /// ```swift
 /// let fc = Linear(4, 2)
@@ -32,9 +33,8 @@ open class Linear: Module, Layer {
         precondition(inFeatures > 0 && outFeatures > 0, "Linear: features must be positive, got in \(inFeatures), out \(outFeatures)")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        weight = generator.kaimingUniform([outFeatures, inFeatures])
-        let bound = 1 / Float(inFeatures).squareRoot()
-        self.bias = bias ? generator.uniform([outFeatures], low: -bound, high: bound) : nil
+        (weight, self.bias) = DefaultInitialization.weightAndBias(weightShape: [outFeatures, inFeatures], bias: bias,
+                                                                  generator: generator)
         super.init()
         registerParameter("weight", weight)
         if let b = self.bias { registerParameter("bias", b) }
