@@ -57,7 +57,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ONNXExportTests",
-            dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport", "Conformance"],
+            dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport", "Conformance", "BrevitasCLI"],
             exclude: ["check_onnx.py"]
         ),
         .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport"]),

@@ -113,6 +113,7 @@ final class Exporter {
             var cur = x
             for (i, l) in s.layers.enumerated() { cur = try emit(l, cur, path: Self.join(path, s.children[i].name)) }
             return cur
+        case let c as ONNXComposite: return try emitComposite(c, x, path: path)
         case let l as QuantActivationLayer: return try emitActivationLayer(l, x, path: path)
         case let l as QuantWeightBiasLayer: return try emitWeightLayer(l, x, path: path)
         case let l as QuantMaxPool2d:
@@ -139,10 +140,13 @@ final class Exporter {
             return Traced(name: out.name, value: expected)
         case is QuantMultiInputLayer:
             throw ONNXExportError.unsupportedModule(
-                layer: describe(m, path), reason: "a multi-input layer can only be exported as the whole model (pass one example per input)")
+                layer: describe(m, path),
+                reason: "a multi-input layer can only be exported as the whole model (pass one example per input) or inside a layer that adopts ONNXComposite")
         default:
             if m is Layer { return try emitFloat(m, x, path: path) }
-            throw ONNXExportError.unsupportedModule(layer: describe(m, path), reason: "no ONNX translation for \(m.typeName)")
+            throw ONNXExportError.unsupportedModule(
+                layer: describe(m, path),
+                reason: "no ONNX translation for \(m.typeName) (a layer made of exportable submodules can adopt ONNXComposite)")
         }
     }
 
@@ -702,7 +706,10 @@ final class Exporter {
         let layer = describe(l, path)
         let prefix = Self.nodePrefix(path)
         if l is QuantEltwiseAdd && xs.count != 2 {
-            throw ONNXExportError.badExample(reason: "\(layer) takes 2 inputs, \(xs.count) examples given")
+            // At the root the inputs are the examples; inside a composite, its dataflow's values.
+            throw path.isEmpty
+                ? ONNXExportError.badExample(reason: "\(layer) takes 2 inputs, \(xs.count) examples given")
+                : ONNXExportError.unsupportedModule(layer: layer, reason: "takes 2 inputs, the enclosing dataflow applies it to \(xs.count)")
         }
         let expected: QuantValue
         do { expected = try l.forward(xs.map(\.value)) } catch {

@@ -30,6 +30,7 @@ import Darwin
 /// | pools, flatten | `MaxPool`, `AveragePool`, `GlobalAveragePool`, `Flatten` / `Reshape` | same |
 /// | TruncAvgPool2d | `AveragePool -> Div -> Round -> [Div -> Round/Floor] -> Clip -> Cast -> DequantizeLinear` | `AveragePool -> Trunc` |
 /// | QuantEltwiseAdd / QuantCat | input quantizers, `Add` / `Concat`, output quantizer | same |
+/// | ``ONNXComposite`` (residual block) | its submodules, wired as its ``ONNXComposite/dataflow(_:in:)`` says | same |
 ///
 /// The `Clip` after `QuantizeLinear` appears when the integer range is narrower than the 8-bit
 /// container (fewer bits, or a narrow range). Anything that has no exact form in the chosen

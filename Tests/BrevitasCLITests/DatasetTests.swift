@@ -40,8 +40,10 @@ import Testing
         #expect(config.model.inputShape == [3, 32, 32])
         let report = try InspectCommand.parse([out.path, "--batch", "4"]).report()
         #expect(report.contains("QuantBasicBlock") && report.contains("add.input_quant"), "\(report)")
-        // The exporter has no BatchNorm translation yet: the run says so instead of failing.
-        #expect(run.output.contains("not exported: model.qcdq.onnx"))
+        // The residual blocks export in both formats.
+        let written = try files(in: out)
+        #expect(written.contains("model.qcdq.onnx") && written.contains("model.qonnx.onnx"), "\(written)")
+        #expect(!run.output.contains("not exported"), "\(run.output)")
     }
 
     @Test func exportWritesEitherFormatAndRefusesWhatQCDQCannotHold() throws {

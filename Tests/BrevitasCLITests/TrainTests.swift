@@ -50,6 +50,27 @@ import Testing
         #expect(!keys.contains { $0.contains("_zero_hw_sentinel") || $0.contains("bit_width") })
     }
 
+    @Test func resnet8WritesBothONNXExports() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("run")
+        let run = try CapturedRun(["--arch", "resnet8", "--epochs", "1", "--limit", "64", "--collect-stats-steps", "1",
+                                   "--out", out.path] + Self.quick.suffix(2))
+        guard case .completed(let summary) = try run.start() else { Issue.record("not completed"); return }
+        #expect(summary.exports.map(\.file) == ["model.qcdq.onnx", "model.qonnx.onnx"])
+        #expect(summary.exports.allSatisfy { $0.problem == nil }, "\(summary.exports)")
+        #expect(run.output.contains("model.qcdq.onnx, model.qonnx.onnx") && !run.output.contains("not exported"), "\(run.output)")
+        // `brevitas export` rebuilds the model from the checkpoint: the same graph, byte for byte
+        // (the example's values do not enter the graph, only its shape).
+        for format in ["qcdq", "qonnx"] {
+            let written = try Data(contentsOf: out.appendingPathComponent("model.\(format).onnx"))
+            let again = dir.appendingPathComponent("again.\(format).onnx")
+            _ = try ExportCommand.parse([out.path, "--format", format, "-o", again.path]).export()
+            let exported = try Data(contentsOf: again)
+            #expect(written.count > 10_000 && exported == written, "\(format)")
+        }
+    }
+
     @Test func floatPretrainingCalibrationAndFromFloat() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -1,3 +1,4 @@
+@testable import BrevitasCLI
 import Foundation
 import NN
 import ONNXExport
@@ -150,6 +151,9 @@ enum ExportZoo {
         // Whole networks.
         out.append(try lenet(name: "lenet_int8", bits: 4 * 2, g: g))
         out.append(try lenet(name: "lenet_w4a4_per_channel", bits: 4, g: g))
+        out.append(try resnet8(name: "resnet8_w4a4", bits: 4))
+        out.append(try resnet8(name: "resnet8_w8a8", bits: 8))
+        out.append(try resnet8(name: "resnet8_float_twin", bits: 4, quantized: false))
 
         // Two-input layers.
         for (name, layer) in [("eltwise_add", try QuantEltwiseAdd() as QuantMultiInputLayer),
@@ -187,6 +191,21 @@ enum ExportZoo {
         ])
         let shape = [4, 1, 28, 28]
         try calibrate(model, { _ = try model($0) }, shape: shape, steps: 4, seed: 3)
+        return ZooCase(name: name, model: model, examples: [RandomGenerator(seed: 5).normal(shape)])
+    }
+
+    /// The ResNet-8 of `brevitas train --arch resnet8` on 3x8x8 inputs: stem, three
+    /// `QuantBasicBlock`s (exported through `ONNXComposite`; identity and 1x1-convolution
+    /// shortcuts joined by `QuantEltwiseAdd`), BatchNorm with moved running statistics, truncated
+    /// global pooling, linear head. `bits` for weights and activations (8-bit input); the float
+    /// twin has every quantizer disabled.
+    static func resnet8(name: String, bits: Int, quantized: Bool = true) throws -> ZooCase {
+        let spec = ModelSpec(arch: .resnet8, inputShape: [3, 8, 8], classes: 5, weightBits: bits, actBits: bits, inputBits: 8,
+                             collectStatsSteps: 3)
+        let model = try spec.makeModel(quantized: quantized, generator: RandomGenerator(seed: 9))
+        let shape = [4, 3, 8, 8]
+        // Five training-mode batches: statistics collected, then learned ranges; BatchNorm moves.
+        try calibrate(model, { _ = try model($0) }, shape: shape, steps: 5, seed: 3)
         return ZooCase(name: name, model: model, examples: [RandomGenerator(seed: 5).normal(shape)])
     }
 }

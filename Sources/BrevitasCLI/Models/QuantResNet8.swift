@@ -26,7 +26,8 @@ enum QuantResNet8 {
 }
 
 /// A residual block: `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`, where the shortcut
-/// is the identity, or a strided 1x1 convolution and BatchNorm when the shape changes.
+/// is the identity, or a strided 1x1 convolution and BatchNorm when the shape changes. Exports to
+/// both ONNX formats by describing this dataflow (`ONNXComposite`, in `QuantBasicBlock+ONNX.swift`).
 final class QuantBasicBlock: Module, QuantLayer {
     let conv1: QuantConv2d, bn1: FloatLayer, relu1: QuantReLU
     let conv2: QuantConv2d, bn2: FloatLayer

@@ -9,8 +9,9 @@ enum ONNXFiles {
     static func fileName(_ format: ONNXFormat) -> String { "model.\(format.rawValue).onnx" }
 
     /// Writes both exports into `folder`, traced on `example` (`[1, C, H, W]`); returns each file
-    /// name with `nil` when it was written, or the reason it was not (a model or bit width the
-    /// format cannot express is not an error of the run).
+    /// name with `nil` when it was written, or the reason it was not. Every architecture exports
+    /// to both formats; what remains refused is a bit width the format cannot hold (QCDQ above 8
+    /// bits), which is not an error of the run: the summary names the file and the layer.
     static func write(_ model: QuantSequential, example: Tensor, folder: URL) -> [(file: String, problem: String?)] {
         ONNXFormat.allCases.map { format in
             let name = fileName(format)
