@@ -43,7 +43,8 @@ let package = Package(
             resources: [.copy("Resources/digits.csv.gz"), .copy("Resources/DIGITS-LICENSE.md")]
         ),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
-        .target(name: "QuantCore", dependencies: ["TensorEngine", "NN"]),
+        .target(name: "CKernels"),
+        .target(name: "QuantCore", dependencies: ["TensorEngine", "NN", "CKernels"]),
         .target(name: "Quantizers", dependencies: ["TensorEngine", "NN", "QuantCore"]),
         .target(name: "QuantNN", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers"]),
         .testTarget(name: "QuantTests", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),

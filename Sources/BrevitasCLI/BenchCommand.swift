@@ -42,7 +42,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let reference = try compare.map(BenchComparison.loadReference)
         if let json { try AtomicFile.prepareDirectory(URL(fileURLWithPath: json).deletingLastPathComponent()) }
-        Threads.apply(threads, blasFollows: true)
+        Threads.apply(threads)
         print("swift-brevitas, threads \(Parallel.threadCount), \(BLAS.info)")
         var workloads = BenchWorkloads(quick: quick)
         workloads.report = { r in

@@ -129,15 +129,10 @@ struct TrainCommand: ParsableCommand {
     }
 }
 
-/// `--threads`: the thread count of the engine's kernels.
-///
-/// Matrix products (convolutions, linear layers) run on one BLAS thread in `train`, `eval`,
-/// `inspect` and `export`: OpenBLAS sums in a different order with 2 threads than with 1, which
-/// would make a run's numbers depend on the thread count. `bench` gives BLAS the same threads
-/// as the kernels, as torch does.
+/// `--threads`: the thread count of the engine's kernels and matrix products. Results do not
+/// depend on it: every kernel and every GEMM splits its work into pieces fixed by the shapes.
 enum Threads {
-    static func apply(_ n: Int?, blasFollows: Bool = false) {
+    static func apply(_ n: Int?) {
         if let n { Parallel.threadCount = n }
-        BLAS.setThreads(blasFollows ? Parallel.threadCount : 1)
     }
 }

@@ -1,5 +1,9 @@
 import TensorEngine
 
+#if arch(x86_64)
+    import CKernels
+#endif
+
 /// The fused integer fake-quantization kernel behind Brevitas's `IntQuant`:
 ///
 ///     q = clamp(round(x / s + z), minInt, maxInt)      (half-to-even; rounded, then clamped)
@@ -80,7 +84,14 @@ public enum FakeQuantize {
         let ps = scale.storage.pointer, pz = zeroPoint.storage.pointer
         Parallel.forRanges(seg.count, costPerItem: seg.length) { r in
             for k in r {
-                forwardSegment(seg.range(k), px, po, ps[seg.sIndex(k)], pz[seg.zIndex(k)], minInt, maxInt, fusedReLU)
+                let range = seg.range(k), s = ps[seg.sIndex(k)], z = pz[seg.zIndex(k)]
+                #if arch(x86_64)
+                    if useAVX2 {
+                        ck_fq_forward_avx2(px + range.lowerBound, po + range.lowerBound, range.count, s, z, minInt, maxInt, fusedReLU ? 1 : 0)
+                        continue
+                    }
+                #endif
+                forwardSegment(range, px, po, s, z, minInt, maxInt, fusedReLU)
             }
         }
         // NaN inputs stay NaN (the comparisons above are false for NaN).
@@ -92,6 +103,15 @@ public enum FakeQuantize {
     }
 
     static let block = 1 << 14
+
+    /// Whether the segment loops run as the AVX2 kernels of `CKernels` (same results, about twice
+    /// the speed of the baseline x86-64 code Swift generates). `false` falls back to the Swift
+    /// loops below, e.g. to compare the two.
+    #if arch(x86_64)
+        nonisolated(unsafe) public static var useAVX2 = ck_has_avx2() != 0
+    #else
+        public static let useAVX2 = false
+    #endif
 
     static func backward(
         _ g: Tensor, _ x: Tensor, _ scale: Tensor, _ zp: Tensor, _ seg: Segments,
@@ -108,9 +128,19 @@ public enum FakeQuantize {
         let selectClamp = !clampSte
         Parallel.forRanges(seg.count, costPerItem: seg.length) { r in
             for k in r {
-                let s = ps[seg.sIndex(k)], z = pz[seg.zIndex(k)]
-                let (accS, accZ) = backwardSegment(
-                    seg.range(k), px, pg, needX ? pgx : nil, s, z, minInt, maxInt, selectClamp, fusedReLU)
+                let s = ps[seg.sIndex(k)], z = pz[seg.zIndex(k)], range = seg.range(k)
+                var accS: Double = 0, accZ: Double = 0
+                #if arch(x86_64)
+                    if useAVX2 {
+                        let o = range.lowerBound
+                        ck_fq_backward_avx2(px + o, pg + o, needX ? pgx + o : nil, range.count, s, z, minInt, maxInt,
+                                            selectClamp ? 1 : 0, fusedReLU ? 1 : 0, &accS, &accZ)
+                    } else {
+                        (accS, accZ) = backwardSegment(range, px, pg, needX ? pgx : nil, s, z, minInt, maxInt, selectClamp, fusedReLU)
+                    }
+                #else
+                    (accS, accZ) = backwardSegment(range, px, pg, needX ? pgx : nil, s, z, minInt, maxInt, selectClamp, fusedReLU)
+                #endif
                 partial[2 * k] = accS
                 partial[2 * k + 1] = -accZ * Double(s)
             }

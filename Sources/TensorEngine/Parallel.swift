@@ -16,7 +16,8 @@ import Dispatch
 /// is slow to wake (or descheduled on a busy machine) never delays the caller by more than the
 /// chunk it already holds. Elsewhere `DispatchQueue.concurrentPerform` is used.
 ///
-/// Do not call BLAS from inside a `forRanges` body: BLAS runs its own threads.
+/// `BLAS.sgemm` may be called from inside a `forRanges` body: nested calls run on the calling
+/// thread.
 public enum Parallel {
     /// Number of threads used for large kernels (defaults to the number of cores); 1 turns
     /// threading off.

@@ -10,8 +10,8 @@ import Foundation
 /// Storage is a reference type: `reshape`/`view` return tensors that share it, exactly like
 /// PyTorch views of a contiguous tensor. All other shape operations copy.
 ///
-/// Large buffers (≥ 4 MB) come from `StorageAllocator`, which maps them with transparent huge
-/// pages where available and keeps freed ones for reuse, so hot loops do not page-fault.
+/// Buffers of 64 KB and more come from `StorageAllocator`, which maps them (with transparent huge
+/// pages from 4 MB) and keeps freed ones for reuse, so hot loops do not page-fault.
 public final class TensorStorage: @unchecked Sendable {
     /// Start of the buffer (`count` elements, never `nil`, also for empty tensors).
     public let pointer: UnsafeMutablePointer<Float>
@@ -62,13 +62,19 @@ public final class TensorStorage: @unchecked Sendable {
     }
 }
 
-/// Allocator for large tensor buffers: 2 MB-aligned anonymous mappings advised for transparent
-/// huge pages (Linux), rounded up to whole 2 MB pages, with freed mappings cached (up to
-/// `cacheLimitBytes`) and handed out again for requests of the same rounded size.
+/// Allocator for tensor buffers of 64 KB and more (Linux): anonymous mappings rounded up to whole
+/// 4 KB pages, or, from 4 MB, to 2 MB-aligned whole 2 MB pages advised for transparent huge pages.
+/// Freed mappings are cached (up to `cacheLimitBytes`, least recently freed evicted first) and
+/// handed out again for requests of the same rounded size, so a training loop that allocates the
+/// same shapes every step touches warm memory instead of zero-filling fresh pages (a fresh page
+/// costs about as much as a pass over it).
 public enum StorageAllocator {
-    /// Buffers of at least this many bytes take the large path.
-    static let threshold = 4 << 20
+    /// Buffers of at least this many bytes take the mapped, cached path.
+    static let threshold = 64 << 10
+    /// From this size on, buffers are 2 MB-aligned and advised for huge pages.
+    static let hugeThreshold = 4 << 20
     static let page = 2 << 20
+    static let smallPage = 4 << 10
     private static let lock = NSLock()
     nonisolated(unsafe) private static var cache: [Int: [UnsafeMutableRawPointer]] = [:]
     nonisolated(unsafe) private static var cachedBytes = 0
@@ -80,16 +86,24 @@ public enum StorageAllocator {
     static func allocateLarge(_ bytes: Int) -> (UnsafeMutableRawPointer, Int)? {
         #if os(Linux)
             guard bytes >= threshold else { return nil }
-            let size = (bytes + page - 1) / page * page
+            let huge = bytes >= hugeThreshold
+            let unit = huge ? page : smallPage
+            let size = (bytes + unit - 1) / unit * unit
             lock.lock()
             if var list = cache[size], let p = list.popLast() {
                 cache[size] = list
                 cachedBytes -= size
-                if let i = order.firstIndex(where: { $0.0 == p }) { order.remove(at: i) }
+                if let i = order.lastIndex(where: { $0.0 == p }) { order.remove(at: i) }
                 lock.unlock()
                 return (p, size)
             }
             lock.unlock()
+            guard huge else {
+                guard let raw = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+                    raw != MAP_FAILED
+                else { return nil }
+                return (raw, size)
+            }
             // Over-map by one page to align the start to 2 MB, then unmap the slack.
             let total = size + page
             guard let raw = mmap(nil, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),

@@ -194,11 +194,15 @@ struct ConvGeometry {
         if let gx, cg == 0 || og == 0 || l == 0 { gx.update(repeating: 0, count: n * inC * inH * inW) }
         if n == 0 || cg == 0 || og == 0 || l == 0 { return }
         if gx == nil && gw == nil { return }
-        if cg == 1 && kH * kW <= 64 {
+        if cg == 1 && kH * kW <= 64 && (groups > 1 || gw == nil) {
+            // Depthwise: direct loops. (A single-input-channel convolution's weight gradient is
+            // a reduction over every pixel of every image: one GEMM does it far faster.)
             depthwiseBackward(g: g, x: x, w: w, gx: gx, gw: gw)
             return
         }
-        if let gx, let geoT = transposed {
+        if let gx, let geoT = transposed, og * inH * inW <= 2 * cg * l {
+            // (Only when its columns, og·kH·kW per input pixel, are not much larger than those
+            // of col2im, cg·kH·kW per output pixel: small maps with large kernels fold back.)
             // Stride 1: dX is the convolution of dY with the flipped, transposed kernel (a wide
             // GEMM with K = og·kH·kW, and no col2im).
             let kk = kH * kW
@@ -293,11 +297,16 @@ struct ConvGeometry {
     func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>) {
         let l = self.l, og = self.og
         let taps = kH * kW
+        let unpadded = pH == 0 && pW == 0 && sW == 1 && dW == 1
         Parallel.forRanges(n * outC, costPerItem: l * taps) { r in
             for plane in r {
                 let img = plane / outC, o = plane % outC
                 let src = x + (img * inC + o / og) * inH * inW
                 let dst = out + plane * l
+                if unpadded {
+                    unpaddedPlane(src, w + o * taps, bias?[o] ?? 0, dst)
+                    continue
+                }
                 dst.update(repeating: bias?[o] ?? 0, count: l)
                 for ki in 0..<kH {
                     for kj in 0..<kW {
@@ -317,6 +326,39 @@ struct ConvGeometry {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// One output plane of an unpadded, column-stride-1 depthwise convolution: eight outputs of
+    /// a row at a time, all taps summed in registers (bias first, then the taps in order, as the
+    /// general loop sums them).
+    @inline(__always)
+    func unpaddedPlane(_ src: UnsafePointer<Float>, _ wo: UnsafePointer<Float>, _ b: Float, _ dst: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD8<Float>
+        let (kH, kW, sH, dH, inW, outH, outW) = (self.kH, self.kW, self.sH, self.dH, self.inW, self.outH, self.outW)
+        for oh in 0..<outH {
+            let srow = src + oh * sH * inW, drow = dst + oh * outW
+            var ow = 0
+            while ow + 8 <= outW {
+                var acc = V(repeating: b)
+                for ki in 0..<kH {
+                    let p = UnsafeRawPointer(srow + ki * dH * inW + ow)
+                    for kj in 0..<kW {
+                        acc += V(repeating: wo[ki * kW + kj]) * p.loadUnaligned(fromByteOffset: kj * 4, as: V.self)
+                    }
+                }
+                UnsafeMutableRawPointer(drow + ow).storeBytes(of: acc, as: V.self)
+                ow += 8
+            }
+            while ow < outW {
+                var acc = b
+                for ki in 0..<kH {
+                    let p = srow + ki * dH * inW + ow
+                    for kj in 0..<kW { acc += wo[ki * kW + kj] * p[kj] }
+                }
+                drow[ow] = acc
+                ow += 1
             }
         }
     }

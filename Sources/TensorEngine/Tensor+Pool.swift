@@ -25,7 +25,41 @@ extension Tensor {
         let argmax = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(out.count, 1))
         let px = x.storage.pointer, po = out.storage.pointer
         let planes = g.n * g.c, outPlane = g.outH * g.outW
+        let unpadded = g.pH == 0 && g.pW == 0 && g.dH == 1 && g.dW == 1
         Parallel.forRanges(planes, costPerItem: outPlane * g.kH * g.kW) { r in
+            if unpadded {
+                // Every window lies inside the plane: no bounds checks, wrapping index arithmetic.
+                let (h, w, outH, outW, kH, kW, sH, sW) = (g.h, g.w, g.outH, g.outW, g.kH, g.kW, g.sH, g.sW)
+                for plane in r {
+                    let src = px + plane &* h &* w
+                    let dst = po + plane &* outPlane
+                    let idx = argmax + plane &* outPlane
+                    for oh in 0..<outH {
+                        var ow = 0
+                        if kH == 2 && kW == 2 && sH == 2 && sW == 2 {
+                            ow = maxPool2x2Row(src, w, oh, outW, dst + oh &* outW, idx + oh &* outW)
+                        }
+                        while ow < outW {
+                            defer { ow += 1 }
+                            let base = oh &* sH &* w &+ ow &* sW
+                            var best = src[base], bestIdx = base
+                            for kh in 0..<kH {
+                                let row = base &+ kh &* w
+                                for kw in 0..<kW where kh != 0 || kw != 0 {
+                                    let v = src[row &+ kw]
+                                    if v > best || v.isNaN {
+                                        best = v
+                                        bestIdx = row &+ kw
+                                    }
+                                }
+                            }
+                            dst[oh &* outW &+ ow] = best
+                            idx[oh &* outW &+ ow] = Int32(truncatingIfNeeded: bestIdx)
+                        }
+                    }
+                }
+                return
+            }
             for plane in r {
                 let src = px + plane * g.h * g.w
                 for oh in 0..<g.outH {
@@ -70,6 +104,38 @@ extension Tensor {
             return [gx]
         }
         return (out, indices)
+    }
+
+    /// Output row `oh` of a 2x2, stride-2 max pool, four outputs at a time (the rest, fewer than
+    /// four, are left to the caller): returns the first column not done. Candidates are taken in
+    /// window order and a later one wins when it is greater or NaN, as the general loop.
+    @inline(__always)
+    static func maxPool2x2Row(
+        _ src: UnsafeMutablePointer<Float>, _ w: Int, _ oh: Int, _ outW: Int,
+        _ dst: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>
+    ) -> Int {
+        typealias V = SIMD8<Float>
+        let r0 = src + 2 &* oh &* w, r1 = r0 + w
+        let base0 = Int32(truncatingIfNeeded: 2 &* oh &* w), base1 = base0 &+ Int32(truncatingIfNeeded: w)
+        var ow = 0
+        while ow + 4 <= outW {
+            let a8 = UnsafeRawPointer(r0 + 2 &* ow).loadUnaligned(as: V.self)
+            let c8 = UnsafeRawPointer(r1 + 2 &* ow).loadUnaligned(as: V.self)
+            let col = SIMD4<Int32>(0, 2, 4, 6) &+ Int32(truncatingIfNeeded: 2 &* ow)
+            var best = a8.evenHalf, at = col &+ base0
+            @inline(__always) func consider(_ v: SIMD4<Float>, _ i: SIMD4<Int32>) {
+                let take = (v .> best) .| (v .!= v)
+                best.replace(with: v, where: take)
+                at.replace(with: i, where: take)
+            }
+            consider(a8.oddHalf, col &+ (base0 &+ 1))
+            consider(c8.evenHalf, col &+ base1)
+            consider(c8.oddHalf, col &+ (base1 &+ 1))
+            UnsafeMutableRawPointer(dst + ow).storeBytes(of: best, as: SIMD4<Float>.self)
+            UnsafeMutableRawPointer(idx + ow).storeBytes(of: at, as: SIMD4<Int32>.self)
+            ow += 4
+        }
+        return ow
     }
 
     /// `torch.nn.functional.avg_pool2d`. With `countIncludePad` (PyTorch's default) every window

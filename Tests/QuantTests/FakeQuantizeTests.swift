@@ -139,4 +139,39 @@ import TensorEngine
         y.sum().backward()
         #expect(x.grad!.scalars == [1, 1, 1])
     }
+
+    /// The AVX2 kernels (when this processor has them) and the portable Swift loops give the same
+    /// outputs and input gradients bit for bit (up to the sign of zero), and the same scale and
+    /// zero-point gradients, over every case the kernels branch on.
+    @Test(arguments: [(false, false), (true, false), (false, true)])
+    func avx2KernelsMatchTheSwiftLoops(_ clampSte: Bool, _ fusedReLU: Bool) {
+        guard FakeQuantize.useAVX2 else { return }
+        let g = RandomGenerator(seed: 41)
+        let x = g.normal([3, 4, 7, 45]) * 3   // rows of 315: segments with 8-lane bodies and tails
+        let p = x.storage.pointer
+        p[0] = .nan; p[9] = .infinity; p[10] = -.infinity; p[11] = -0.0; p[12] = 0.5; p[13] = 1.5; p[14] = -2.5
+        let up = g.normal(x.shape)
+        for perChannel in [false, true] {
+            let scale = perChannel ? (g.uniform([1, 4, 1, 1]) + 0.2) : Tensor(0.37)
+            let zero = perChannel ? Tensor(shape: [1, 4, 1, 1], [0, 3, 7, 12]) : Tensor(5)
+            func run(_ avx2: Bool) -> (y: [Float], gx: [Float], gs: [Float], gz: [Float]) {
+                let saved = FakeQuantize.useAVX2
+                FakeQuantize.useAVX2 = avx2
+                defer { FakeQuantize.useAVX2 = saved }
+                let xs = x.copy(), s = scale.copy(), z = zero.copy()
+                for t in [xs, s, z] { t.requiresGrad = true }
+                let y = FakeQuantize.apply(xs, scale: s, zeroPoint: z, minInt: 0, maxInt: 15, clampSte: clampSte, fusedReLU: fusedReLU)
+                y.backward(up)
+                return (y.scalars, xs.grad!.scalars, s.grad!.scalars, z.grad!.scalars)
+            }
+            let fast = run(true), portable = run(false)
+            func same(_ a: [Float], _ b: [Float]) -> Bool {
+                a.count == b.count && zip(a, b).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+            }
+            #expect(same(fast.y, portable.y), "output, per channel \(perChannel)")
+            #expect(same(fast.gx, portable.gx), "input gradient, per channel \(perChannel)")
+            #expect(same(fast.gs, portable.gs), "scale gradient, per channel \(perChannel)")
+            #expect(same(fast.gz, portable.gz), "zero-point gradient, per channel \(perChannel)")
+        }
+    }
 }

@@ -114,6 +114,13 @@ import Testing
             ([7, 4, 3, 3], [3, 4, 1, 1], (1, 1), (0, 0), (1, 1), 1),
             ([3, 4, 5, 5], [4, 1, 3, 3], (1, 1), (1, 1), (1, 1), 4),
             ([2, 3, 9, 8], [6, 1, 2, 3], (2, 3), (1, 1), (2, 1), 3),
+            // one input channel, unpadded (LeNet's first layer): register-tiled direct forward,
+            // weight gradient by GEMM
+            ([3, 1, 12, 21], [4, 1, 5, 5], (1, 1), (0, 0), (1, 1), 1),
+            // unpadded depthwise with a row stride and row dilation
+            ([2, 3, 11, 10], [6, 1, 3, 3], (2, 1), (0, 0), (2, 1), 3),
+            // small map, large kernel: the input gradient folds back with col2im
+            ([3, 6, 12, 12], [16, 6, 5, 5], (1, 1), (0, 0), (1, 1), 1),
         ]
         for (i, (xs, ws, s, p, d, gr)) in configs.enumerated() {
             let x = randn(xs, seed: 200 + UInt64(i)), w = randn(ws, seed: 300 + UInt64(i)), b = randn([ws[0]], seed: 400 + UInt64(i))

@@ -156,4 +156,35 @@ import Testing
         }
         #expect((0..<4).allSatisfy { failures[$0] == 0 })
     }
+
+    @Test func splitGemmAndConvolutionAgreeAcrossThreadCounts() {
+        // Large enough for BLAS.sgemm to split C into blocks (both sides: wide and tall products,
+        // transposed operands), and a convolution whose GEMMs split: the blocks are fixed by the
+        // shapes, so one thread and two give the same bits.
+        let a = randn([96, 700], seed: 103), b = randn([700, 300], seed: 104)
+        let tall = randn([2000, 64], seed: 105), w = randn([48, 64], seed: 106)
+        let x = randn([2, 16, 40, 40], seed: 107), k = randn([32, 16, 3, 3], seed: 108)
+        func run() -> [[Float]] {
+            let xg = x.copy()
+            xg.requiresGrad = true
+            let y = Tensor.conv2d(xg, weight: k, padding: (1, 1))
+            y.sum().backward()
+            return [a.matmul(b).scalars, Tensor.linear(tall, weight: w).scalars, b.transpose(0, 1).matmul(a.transpose(0, 1)).scalars,
+                    y.scalars, xg.grad!.scalars]
+        }
+        let saved = Parallel.threadCount
+        Parallel.threadCount = 1
+        let serial = run()
+        Parallel.threadCount = 2
+        let parallel = run()
+        Parallel.threadCount = saved
+        #expect(serial == parallel)
+        // and the split product is the product
+        let p = a.matmul(b)
+        for (i, j) in [(0, 0), (95, 299), (40, 157), (17, 16)] {
+            var acc: Double = 0
+            for t in 0..<700 { acc += Double(a[i, t]) * Double(b[t, j]) }
+            #expect(abs(Double(p[i, j]) - acc) < 1e-3, "C[\(i), \(j)]")
+        }
+    }
 }

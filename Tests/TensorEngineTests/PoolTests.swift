@@ -70,4 +70,54 @@ import Testing
         #expect(z[0, 0, 0, 0].isNaN && z[0, 0, 1, 1] == 15)
         #expect(Tensor.maxPool2d(Tensor.zeros([0, 2, 4, 4]), kernelSize: (2, 2)).shape == [0, 2, 2, 2])
     }
+
+    /// Window-by-window max pooling with PyTorch's rule (a later element wins when it is greater
+    /// or NaN), the oracle for the unpadded and 2x2 fast paths.
+    static func naiveMaxPool(_ x: Tensor, k: (Int, Int), s: (Int, Int)) -> (values: [Float], indices: [Float]) {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let oh = (h - k.0) / s.0 + 1, ow = (w - k.1) / s.1 + 1
+        var values: [Float] = [], indices: [Float] = []
+        for plane in 0..<(n * c) {
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    var best = -Float.infinity, at = -1
+                    for a in 0..<k.0 {
+                        for b in 0..<k.1 {
+                            let idx = (i * s.0 + a) * w + j * s.1 + b
+                            let v = x.storage.pointer[plane * h * w + idx]
+                            if at < 0 || v > best || v.isNaN { best = v; at = idx }
+                        }
+                    }
+                    values.append(best)
+                    indices.append(Float(at))
+                }
+            }
+        }
+        return (values, indices)
+    }
+
+    @Test(arguments: [(2, 2, 2, 2), (3, 3, 2, 2), (2, 3, 1, 2), (2, 2, 1, 1)])
+    func unpaddedMaxPoolMatchesWindowByWindow(_ kh: Int, _ kw: Int, _ sh: Int, _ sw: Int) {
+        // Odd widths (a 2x2 row leaves 1-3 outputs to the scalar tail), ties, NaN, -inf, -0.
+        let x = randn([2, 3, 9, 13], seed: 77)
+        let p = x.storage.pointer
+        for i in stride(from: 0, to: x.count, by: 7) { p[i] = p[i + 1] }  // ties within windows
+        p[5] = .nan; p[40] = .nan; p[41] = .nan; p[100] = -.infinity; p[200] = -0.0; p[201] = 0.0
+        let (v, idx) = Tensor.maxPool2dWithIndices(x, kernelSize: (kh, kw), stride: (sh, sw))
+        let ref = Self.naiveMaxPool(x, k: (kh, kw), s: (sh, sw))
+        #expect(v.count == ref.values.count)
+        for i in 0..<v.count {
+            let a = v.storage.pointer[i], b = ref.values[i]
+            #expect((a.isNaN && b.isNaN) || a.bitPattern == b.bitPattern, "value \(i): \(a) vs \(b)")
+        }
+        #expect(idx.scalars == ref.indices)
+        // the gradient goes to the selected element
+        let xg = x.copy()
+        xg.requiresGrad = true
+        Tensor.maxPool2d(xg, kernelSize: (kh, kw), stride: (sh, sw)).sum().backward()
+        var expected = [Float](repeating: 0, count: x.count)
+        let plane = x.shape[2] * x.shape[3], perPlane = v.count / (x.shape[0] * x.shape[1])
+        for (o, at) in ref.indices.enumerated() { expected[(o / perPlane) * plane + Int(at)] += 1 }
+        #expect(xg.grad!.scalars == expected)
+    }
 }
