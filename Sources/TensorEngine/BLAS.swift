@@ -15,8 +15,9 @@
 public enum BLAS {
     /// Multiply-adds (m·n·k) per block of a split GEMM; smaller products are one block.
     public static let blockWork = 1 << 21
-    /// Most blocks one GEMM is split into.
-    static let maxBlocks = 8
+    /// Most blocks one GEMM is split into: one per core of these 2-core machines (every block
+    /// packs the shared operand again, so more blocks than cores cost more than they balance).
+    static let maxBlocks = 2
     nonisolated(unsafe) static var configured = false
 
     static func configure() {

@@ -147,12 +147,13 @@ public enum Parallel {
         private func workerLoop(_ index: Int) {
             var seen = 0
             while true {
-                // Spin briefly for the next job, then park.
+                // Spin (yielding) for the next job for about a millisecond, then park: the serial stretches
+                // between the kernels of a training step are shorter, and a futex wake-up costs more.
                 var s = state.load(ordering: .acquiring)
                 var spins = 0
                 while s >> 32 == seen {
                     spins += 1
-                    if spins > 4_000 {
+                    if spins > 40_000 {
                         pthread_mutex_lock(mutex)
                         sleepers.add(1, ordering: .sequentiallyConsistent)
                         while state.load(ordering: .sequentiallyConsistent) >> 32 == seen {

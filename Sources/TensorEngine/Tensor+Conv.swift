@@ -19,9 +19,16 @@ extension Tensor {
             precondition(bias.shape == [geo.outC], "conv2d: bias shape \(bias.shape) must be [\(geo.outC)] for weight \(weight.shape)")
         }
         let out = Tensor.empty([geo.n, geo.outC, geo.outH, geo.outW])
-        Autograd.noGrad { geo.forward(x.storage.pointer, weight.storage.pointer, bias?.storage.pointer, out.storage.pointer) }
-        let dx = x.detach(), dw = weight.detach()
         let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
+        // The weight gradient reads the same im2col columns as the forward: keep them when they
+        // are not too large instead of unfolding the input twice.
+        let columns: Tensor? =
+            Autograd.isEnabled && needW && geo.savesColumns ? Tensor.empty([geo.columnCount]) : nil
+        Autograd.noGrad {
+            geo.forward(x.storage.pointer, weight.storage.pointer, bias?.storage.pointer, out.storage.pointer,
+                        columns: columns?.storage.pointer)
+        }
+        let dx = x.detach(), dw = weight.detach()
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return Autograd.record("conv2d", output: out, inputs: inputs) { g in
             let gx = needX ? Tensor.empty(dx.shape) : nil
@@ -29,7 +36,8 @@ extension Tensor {
             let gb = needB ? Tensor.empty([geo.outC]) : nil
             geo.backward(
                 g: g.storage.pointer, x: dx.storage.pointer, w: dw.storage.pointer,
-                gx: gx?.storage.pointer, gw: gw?.storage.pointer, gb: gb?.storage.pointer)
+                gx: gx?.storage.pointer, gw: gw?.storage.pointer, gb: gb?.storage.pointer,
+                columns: columns.map { UnsafePointer($0.storage.pointer) })
             var grads: [Tensor?] = [gx, gw]
             if bias != nil { grads.append(gb) }
             return grads
@@ -96,6 +104,20 @@ struct ConvGeometry {
             padding: (dH * (kH - 1) - pH, dW * (kW - 1) - pW), dilation: (dH, dW), groups: groups)
     }
 
+    /// Floats of the im2col columns of the whole batch: block by block (`imagesPerGemm` images),
+    /// group by group within a block, each `[kg, images·l]`.
+    var columnCount: Int { n * groups * kg * l }
+
+    /// Where the columns of the block starting at image `i0` (`cnt` images), group `gi`, start.
+    @inline(__always) func columnOffset(_ i0: Int, _ cnt: Int, _ gi: Int) -> Int { (i0 * groups + gi * cnt) * kg * l }
+
+    /// Whether the forward keeps its im2col columns for the weight gradient: GEMM convolutions
+    /// (not 1x1, not depthwise) whose columns take at most 16 MB (beyond that, unfolding again streams no more memory than
+    /// reading them back).
+    var savesColumns: Bool {
+        !isPointwise && !(cg == 1 && groups > 1) && cg > 0 && columnCount > 0 && columnCount <= 1 << 22
+    }
+
     /// Images per GEMM: one when an image has enough output pixels to make a wide GEMM, more
     /// (their columns side by side) for small feature maps, within a ~16 MB column buffer.
     var imagesPerGemm: Int {
@@ -106,7 +128,12 @@ struct ConvGeometry {
         return Swift.max(1, Swift.min(n, want, cap))
     }
 
-    func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>) {
+    /// The forward; with `columns` (`columnCount` floats, GEMM paths only) the im2col columns are
+    /// written there, laid out as `columnOffset` says, and kept.
+    func forward(
+        _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>,
+        columns: UnsafeMutablePointer<Float>? = nil
+    ) {
         let l = self.l, kg = self.kg, og = self.og, cg = self.cg
         if n == 0 || outC == 0 { return }
         if cg == 0 {
@@ -115,7 +142,7 @@ struct ConvGeometry {
             }
             return
         }
-        if cg == 1 && kH * kW <= 64 {
+        if cg == 1 && kH * kW <= 64 && columns == nil {
             depthwiseForward(x, w, bias, out)
             return
         }
@@ -127,7 +154,7 @@ struct ConvGeometry {
                 }
             }
             let beta: Float = bias == nil ? 0 : 1
-            Workspace.withBuffer(isPointwise ? 0 : kg * l) { col in
+            Workspace.withBuffer(isPointwise || columns != nil ? 0 : kg * l) { scratch in
                 for img in 0..<n {
                     for gi in 0..<groups {
                         let xg = x + (img * inC + gi * cg) * inH * inW
@@ -135,6 +162,7 @@ struct ConvGeometry {
                         if isPointwise {
                             b = xg
                         } else {
+                            let col = columns.map { $0 + columnOffset(img, 1, gi) } ?? scratch
                             im2col(xg, col, ld: l)
                             b = UnsafePointer(col)
                         }
@@ -147,12 +175,13 @@ struct ConvGeometry {
             return
         }
         // Several images per GEMM: columns [kg, nb·l], result [og, nb·l] scattered to the images.
-        Workspace.withBuffer(kg * nb * l) { col in
+        Workspace.withBuffer(columns != nil ? 0 : kg * nb * l) { scratch in
             Workspace.withBuffer(og * nb * l) { tmp in
                 var i0 = 0
                 while i0 < n {
                     let cnt = Swift.min(nb, n - i0), ld = cnt * l
                     for gi in 0..<groups {
+                        let col = columns.map { $0 + columnOffset(i0, cnt, gi) } ?? scratch
                         im2col(images: cnt, x + (i0 * inC + gi * cg) * inH * inW, imageStride: inC * inH * inW, col, ld: ld)
                         BLAS.sgemm(
                             transA: false, transB: false, m: og, n: ld, k: kg, a: w + gi * og * kg, lda: kg,
@@ -173,9 +202,11 @@ struct ConvGeometry {
         }
     }
 
+    /// The gradients; `columns`, when given, are the forward's im2col columns (see `forward`).
     func backward(
         g: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
-        gx: UnsafeMutablePointer<Float>?, gw: UnsafeMutablePointer<Float>?, gb: UnsafeMutablePointer<Float>?
+        gx: UnsafeMutablePointer<Float>?, gw: UnsafeMutablePointer<Float>?, gb: UnsafeMutablePointer<Float>?,
+        columns: UnsafePointer<Float>? = nil
     ) {
         let l = self.l, kg = self.kg, og = self.og, cg = self.cg
         if let gb {
@@ -218,12 +249,12 @@ struct ConvGeometry {
                 }
                 geoT.forward(g, UnsafePointer(wt), nil, gx)
             }
-            if gw != nil { backward(g: g, x: x, w: w, gx: nil, gw: gw, gb: nil) }
+            if gw != nil { backward(g: g, x: x, w: w, gx: nil, gw: gw, gb: nil, columns: columns) }
             return
         }
         let nb = imagesPerGemm
         let direct = nb == 1 && isPointwise  // x and dX planes are the GEMM operands themselves
-        let colCount = direct ? 0 : kg * nb * l
+        let colCount = direct || gw == nil || columns != nil ? 0 : kg * nb * l
         Workspace.withBuffer(colCount) { col in
             Workspace.withBuffer(gx != nil && !direct ? kg * nb * l : 0) { dcol in
                 Workspace.withBuffer(nb > 1 ? og * nb * l : 0) { gyb in
@@ -250,6 +281,8 @@ struct ConvGeometry {
                                 let bm: UnsafePointer<Float>
                                 if direct {
                                     bm = x + (i0 * inC + gi * cg) * inH * inW
+                                } else if let columns {
+                                    bm = columns + columnOffset(i0, cnt, gi)
                                 } else {
                                     im2col(images: cnt, x + (i0 * inC + gi * cg) * inH * inW, imageStride: inC * inH * inW, col, ld: ld)
                                     bm = UnsafePointer(col)
