@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
+        .target(name: "CKernels"),
         .systemLibrary(
             name: "COpenBLAS",
             pkgConfig: "openblas",
@@ -26,7 +27,7 @@ let package = Package(
         ),
         .target(
             name: "TensorEngine",
-            dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]
+            dependencies: ["CKernels", .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]
         ),
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"]),
         .executableTarget(
@@ -43,7 +44,6 @@ let package = Package(
             resources: [.copy("Resources/digits.csv.gz"), .copy("Resources/DIGITS-LICENSE.md")]
         ),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
-        .target(name: "CKernels"),
         .target(name: "QuantCore", dependencies: ["TensorEngine", "NN", "CKernels"]),
         .target(name: "Quantizers", dependencies: ["TensorEngine", "NN", "QuantCore"]),
         .target(name: "QuantNN", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers"]),

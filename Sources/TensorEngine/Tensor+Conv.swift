@@ -115,7 +115,7 @@ struct ConvGeometry {
     /// (not 1x1, not depthwise) whose columns take at most 16 MB (beyond that, unfolding again streams no more memory than
     /// reading them back).
     var savesColumns: Bool {
-        !isPointwise && !(cg == 1 && groups > 1) && cg > 0 && columnCount > 0 && columnCount <= 1 << 22
+        !isPointwise && !usesWinograd && !(cg == 1 && groups > 1) && cg > 0 && columnCount > 0 && columnCount <= 1 << 22
     }
 
     /// Images per GEMM: one when an image has enough output pixels to make a wide GEMM, more
@@ -142,6 +142,12 @@ struct ConvGeometry {
             }
             return
         }
+        #if arch(x86_64)
+            if usesWinograd && columns == nil {
+                winogradForward(x, w, bias, out)
+                return
+            }
+        #endif
         if cg == 1 && kH * kW <= 64 && columns == nil {
             depthwiseForward(x, w, bias, out)
             return

@@ -148,4 +148,34 @@ import Testing
             expectClose(grads[1], gwSum, rtol: 1e-3, atol: 1e-3, "config \(i) grad_w")
         }
     }
+
+    @Test func winogradMatchesTheDirectSum() {
+        // 3x3 stride-1 convolutions with at least 16 channels run as Winograd F(2x2, 3x3) (on
+        // AVX2 processors): odd and even output sizes (partial tiles at the right and bottom),
+        // padding 0, 1 and 2, maps narrower and wider than one 8-tile group, with and without bias;
+        // the input gradient (a flipped 3x3 convolution) takes the same path.
+        let configs: [([Int], [Int], (Int, Int))] = [
+            ([2, 16, 9, 13], [16, 16, 3, 3], (1, 1)),
+            ([1, 20, 17, 12], [24, 20, 3, 3], (0, 2)),
+            ([3, 16, 12, 40], [32, 16, 3, 3], (2, 1)),
+            ([1, 17, 66, 14], [16, 17, 3, 3], (1, 0)),
+        ]
+        for (i, (xs, ws, p)) in configs.enumerated() {
+            let x = randn(xs, seed: 600 + UInt64(i)), w = randn(ws, seed: 700 + UInt64(i)), b = randn([ws[0]], seed: 800 + UInt64(i))
+            let geo = ConvGeometry(input: xs, weight: ws, stride: (1, 1), padding: p, dilation: (1, 1), groups: 1)
+            #expect(geo.usesWinograd == ConvGeometry.winogradEnabled, "config \(i)")
+            let y = Tensor.conv2d(x, weight: w, bias: i % 2 == 0 ? b : nil, padding: p)
+            let ref = Self.naiveConv2d(x, w, i % 2 == 0 ? b : nil, stride: (1, 1), padding: p, dilation: (1, 1), groups: 1)
+            expectClose(y, ref, rtol: 1e-4, atol: 1e-4, "config \(i)")
+            // gradients: Winograd against im2col + GEMM
+            let g = randn(y.shape, seed: 900 + UInt64(i))
+            let (_, fast) = forwardBackward([x, w], g: g) { t in Tensor.conv2d(t[0]!, weight: t[1]!, padding: p) }
+            let saved = ConvGeometry.winogradEnabled
+            ConvGeometry.winogradEnabled = false
+            let (_, gemm) = forwardBackward([x, w], g: g) { t in Tensor.conv2d(t[0]!, weight: t[1]!, padding: p) }
+            ConvGeometry.winogradEnabled = saved
+            expectClose(fast[0]!, gemm[0]!, rtol: 1e-4, atol: 1e-4, "config \(i) grad_x")
+            expectClose(fast[1]!, gemm[1]!, rtol: 1e-4, atol: 1e-4, "config \(i) grad_w")
+        }
+    }
 }

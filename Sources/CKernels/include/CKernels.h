@@ -26,6 +26,22 @@ void ck_fq_forward_avx2(const float *x, float *y, long n, float s, float z, floa
 void ck_fq_backward_avx2(const float *x, const float *g, float *gx, long n, float s, float z, float lo, float hi,
                          int select_clamp, int relu, double *acc_s, double *acc_z);
 
+/// Winograd F(2x2, 3x3) weight transform: `w` is `[out_c, in_c, 3, 3]`; writes
+/// `u[ξ][o][c]` (16 · out_c · in_c floats), ξ = 4·row + column of the transformed tile.
+void ck_wino_weights(const float *w, float *u, long out_c, long in_c);
+
+/// Input transform of `tile_rows` x `tile_cols` tiles (`tile_cols` a multiple of 8) for every
+/// channel: `p` holds `in_c` zero-padded planes of `rows_p` x `wp` floats (`rows_p >= 2·tile_rows
+/// + 2`, `wp >= 2·tile_cols + 2`), tile (r, t) reading rows 2r..2r+3 and columns 2t..2t+3.
+/// Writes `v[ξ][c][r·tile_cols + t]`.
+void ck_wino_input_avx2(const float *p, long in_c, long rows_p, long wp, long tile_rows, long tile_cols, float *v);
+
+/// Output transform of the products `m[ξ][o][r·tile_cols + t]`: writes the 2x2 outputs of tile
+/// (r, t) plus `bias[o]` (when not null) at rows `2·(tile_row0 + r) + 0/1`, columns `2t + 0/1`
+/// of `out` (`out_c` planes of `out_h` x `out_w`), skipping those outside it.
+void ck_wino_output_avx2(const float *m, long out_c, long tile_rows, long tile_cols, const float *bias, float *out,
+                         long out_h, long out_w, long tile_row0);
+
 #endif
 
 #ifdef __cplusplus

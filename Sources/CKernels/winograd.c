@@ -1,0 +1,123 @@
+#include "CKernels.h"
+
+// Winograd F(2x2, 3x3) transforms (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2016), for the correlation that conv2d computes. With
+//   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1],
+//   Aᵀ = [1 1 1 0; 0 1 -1 -1],
+// a 2x2 output tile is Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A for the 4x4 input tile d, and the
+// elementwise products summed over input channels are 16 matrix products (one per position ξ of
+// the 4x4 transformed tile).
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+void ck_wino_weights(const float *w, float *u, long out_c, long in_c) {
+    long oc = out_c * in_c;
+    for (long k = 0; k < oc; k++) {
+        const float *g = w + 9 * k;
+        float t[4][3];  // G g
+        for (int j = 0; j < 3; j++) {
+            float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+            t[0][j] = g0;
+            t[1][j] = 0.5f * (g0 + g1 + g2);
+            t[2][j] = 0.5f * (g0 - g1 + g2);
+            t[3][j] = g2;
+        }
+        for (int i = 0; i < 4; i++) {  // (G g) Gᵀ
+            float a = t[i][0], b = t[i][1], c = t[i][2];
+            u[(4 * i + 0) * oc + k] = a;
+            u[(4 * i + 1) * oc + k] = 0.5f * (a + b + c);
+            u[(4 * i + 2) * oc + k] = 0.5f * (a - b + c);
+            u[(4 * i + 3) * oc + k] = c;
+        }
+    }
+}
+
+// Columns 2t+j (t = 0..7) of a row, for j = 0, 1 (from p) or 2, 3 (from p + 2).
+__attribute__((target("avx2")))
+static inline void ck_even_odd(const float *p, __m256 *even, __m256 *odd) {
+    __m256 lo = _mm256_loadu_ps(p), hi = _mm256_loadu_ps(p + 8);
+    __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+__attribute__((target("avx2")))
+void ck_wino_input_avx2(const float *p, long in_c, long rows_p, long wp, long tile_rows, long tile_cols, float *v) {
+    long t_count = tile_rows * tile_cols;
+    long xi_stride = in_c * t_count;
+    for (long c = 0; c < in_c; c++) {
+        const float *plane = p + c * rows_p * wp;
+        for (long r = 0; r < tile_rows; r++) {
+            for (long t0 = 0; t0 < tile_cols; t0 += 8) {
+                __m256 d[4][4];
+                for (int i = 0; i < 4; i++) {
+                    const float *row = plane + (2 * r + i) * wp + 2 * t0;
+                    ck_even_odd(row, &d[i][0], &d[i][1]);
+                    ck_even_odd(row + 2, &d[i][2], &d[i][3]);
+                }
+                __m256 s[4][4];  // Bᵀ d
+                for (int j = 0; j < 4; j++) {
+                    s[0][j] = _mm256_sub_ps(d[0][j], d[2][j]);
+                    s[1][j] = _mm256_add_ps(d[1][j], d[2][j]);
+                    s[2][j] = _mm256_sub_ps(d[2][j], d[1][j]);
+                    s[3][j] = _mm256_sub_ps(d[1][j], d[3][j]);
+                }
+                float *dst = v + c * t_count + r * tile_cols + t0;
+                for (int i = 0; i < 4; i++) {  // (Bᵀ d) B
+                    _mm256_storeu_ps(dst + (4 * i + 0) * xi_stride, _mm256_sub_ps(s[i][0], s[i][2]));
+                    _mm256_storeu_ps(dst + (4 * i + 1) * xi_stride, _mm256_add_ps(s[i][1], s[i][2]));
+                    _mm256_storeu_ps(dst + (4 * i + 2) * xi_stride, _mm256_sub_ps(s[i][2], s[i][1]));
+                    _mm256_storeu_ps(dst + (4 * i + 3) * xi_stride, _mm256_sub_ps(s[i][1], s[i][3]));
+                }
+            }
+        }
+    }
+}
+
+__attribute__((target("avx2")))
+void ck_wino_output_avx2(const float *m, long out_c, long tile_rows, long tile_cols, const float *bias, float *out,
+                         long out_h, long out_w, long tile_row0) {
+    long t_count = tile_rows * tile_cols;
+    long xi_stride = out_c * t_count;
+    for (long o = 0; o < out_c; o++) {
+        __m256 b = _mm256_set1_ps(bias ? bias[o] : 0.0f);
+        float *plane = out + o * out_h * out_w;
+        for (long r = 0; r < tile_rows; r++) {
+            long y0 = 2 * (tile_row0 + r);
+            for (long t0 = 0; t0 < tile_cols; t0 += 8) {
+                const float *src = m + o * t_count + r * tile_cols + t0;
+                __m256 q[4][4];
+                for (int k = 0; k < 16; k++) q[k / 4][k % 4] = _mm256_loadu_ps(src + k * xi_stride);
+                __m256 s[2][4];  // Aᵀ M
+                for (int j = 0; j < 4; j++) {
+                    s[0][j] = _mm256_add_ps(_mm256_add_ps(q[0][j], q[1][j]), q[2][j]);
+                    s[1][j] = _mm256_sub_ps(_mm256_sub_ps(q[1][j], q[2][j]), q[3][j]);
+                }
+                for (int i = 0; i < 2; i++) {  // (Aᵀ M) A, plus the bias
+                    long y = y0 + i;
+                    if (y >= out_h) break;
+                    __m256 a = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[i][0], s[i][1]), s[i][2]), b);
+                    __m256 c = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s[i][1], s[i][2]), s[i][3]), b);
+                    // Interleave: columns 2t (a) and 2t+1 (c) for the eight tiles.
+                    __m256 lo = _mm256_unpacklo_ps(a, c), hi = _mm256_unpackhi_ps(a, c);
+                    __m256 first = _mm256_permute2f128_ps(lo, hi, 0x20), second = _mm256_permute2f128_ps(lo, hi, 0x31);
+                    float *row = plane + y * out_w;
+                    long x0 = 2 * t0;
+                    if (x0 + 16 <= out_w) {
+                        _mm256_storeu_ps(row + x0, first);
+                        _mm256_storeu_ps(row + x0 + 8, second);
+                    } else {
+                        float tmp[16];
+                        _mm256_storeu_ps(tmp, first);
+                        _mm256_storeu_ps(tmp + 8, second);
+                        for (long k = 0; k < 16 && x0 + k < out_w; k++) row[x0 + k] = tmp[k];
+                    }
+                }
+            }
+        }
+    }
+}
+
+#endif

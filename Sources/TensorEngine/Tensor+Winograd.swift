@@ -1,0 +1,92 @@
+#if arch(x86_64)
+    import CKernels
+#endif
+
+/// 3x3, stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3): each 2x2 output tile
+/// takes 16 multiplications per input channel instead of 36, so the GEMMs that dominate a
+/// convolution shrink 2.25 times, for a few additions per element in the input and output
+/// transforms (AVX2 kernels in `CKernels`).
+///
+/// The tiles of an image are processed a few tile rows at a time (about 128 tiles), so the
+/// transformed input and the products stay in the caches: for each block, the input rows it
+/// reads are copied into zero-padded planes, transformed, multiplied by the transformed weights
+/// (16 GEMMs `[outC, inC] x [inC, tiles]`) and transformed back into the output.
+///
+/// Results differ from the direct sum by rounding only (the transforms add and subtract
+/// neighbouring inputs first): a few units in the last place of the inputs' magnitude.
+extension ConvGeometry {
+    /// Whether this convolution runs as Winograd F(2x2, 3x3): 3x3, stride 1, no dilation, one
+    /// group, padding at most 2, enough channels for the GEMMs to dominate (at least 16 in and
+    /// out), at least 8 output rows, and rows whose tiles fill at least 3/4 of the 8-tile
+    /// groups the kernels work in (an 8-wide map would waste half), on a processor with AVX2.
+    var usesWinograd: Bool {
+        #if arch(x86_64)
+            return Self.winogradEnabled && kH == 3 && kW == 3 && sH == 1 && sW == 1 && dH == 1 && dW == 1
+                && groups == 1 && pH <= 2 && pW <= 2 && inC >= 16 && outC >= 16 && outH >= 8
+                && 4 * ((outW + 1) / 2) >= 3 * winogradTileColumns
+        #else
+            return false
+        #endif
+    }
+
+    /// Tiles per tile row in the kernels' layout: the 2x2 tiles of an output row, rounded up to a
+    /// multiple of 8.
+    var winogradTileColumns: Int { ((outW + 1) / 2 + 7) / 8 * 8 }
+
+    #if arch(x86_64)
+        /// Winograd on (when the processor has AVX2) or off (always im2col + GEMM), e.g. to
+        /// compare the two.
+        nonisolated(unsafe) static var winogradEnabled = ck_has_avx2() != 0
+    #else
+        /// Winograd needs the x86-64 kernels; elsewhere it is always off.
+        nonisolated(unsafe) static var winogradEnabled = false
+    #endif
+
+    #if arch(x86_64)
+
+        /// The forward by Winograd F(2x2, 3x3) (requires `usesWinograd`).
+        func winogradForward(
+            _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>
+        ) {
+            let tileRowsTotal = (outH + 1) / 2, tileCols = winogradTileColumns
+            let blockRows = Swift.max(1, Swift.min(tileRowsTotal, 128 / tileCols))
+            let rowsP = 2 * blockRows + 2, wp = 2 * tileCols + 2
+            let blocksPerImage = (tileRowsTotal + blockRows - 1) / blockRows
+            let tiles = blockRows * tileCols
+            let (n, inC, inH, inW, outC, outH, outW, pH, pW) = (n, inC, inH, inW, outC, outH, outW, pH, pW)
+            Workspace.withBuffer(16 * outC * inC) { u in
+                ck_wino_weights(w, u, outC, inC)
+                let uu = UnsafePointer(u)
+                Parallel.forRanges(n * blocksPerImage, costPerItem: 16 * outC * inC * tiles) { range in
+                    // Scratch (cached, so no fresh pages): padded input rows, transformed input,
+                    // products.
+                    Workspace.withBuffer(inC * rowsP * wp + 16 * (inC + outC) * tiles) { scratch in
+                    let p = scratch, v = scratch + inC * rowsP * wp, m = v + 16 * inC * tiles
+                    for item in range {
+                        let img = item / blocksPerImage, row0 = (item % blocksPerImage) * blockRows
+                        let rows = Swift.min(blockRows, tileRowsTotal - row0), t = rows * tileCols
+                        // The input rows of this block, zero-padded: plane row k is input row
+                        // 2·row0 + k − pH, column j is input column j − pW.
+                        p.update(repeating: 0, count: inC * rowsP * wp)
+                        for c in 0..<inC {
+                            let src = x + (img * inC + c) * inH * inW
+                            for k in 0..<(2 * rows + 2) {
+                                let ih = 2 * row0 + k - pH
+                                if ih < 0 || ih >= inH { continue }
+                                (p + (c * rowsP + k) * wp + pW).update(from: src + ih * inW, count: inW)
+                            }
+                        }
+                        ck_wino_input_avx2(p, inC, rowsP, wp, rows, tileCols, v)
+                        for xi in 0..<16 {
+                            BLAS.sgemm(
+                                transA: false, transB: false, m: outC, n: t, k: inC, a: uu + xi * outC * inC, lda: inC,
+                                b: v + xi * inC * t, ldb: t, c: m + xi * outC * t, ldc: t)
+                        }
+                        ck_wino_output_avx2(m, outC, rows, tileCols, bias, out + img * outC * outH * outW, outH, outW, row0)
+                    }
+                    }
+                }
+            }
+        }
+    #endif
+}
