@@ -120,4 +120,53 @@ void ck_wino_output_avx2(const float *m, long out_c, long tile_rows, long tile_c
     }
 }
 
+
+__attribute__((target("avx2")))
+void ck_wino_grad_output_avx2(const float *q, long out_c, long rows_q, long wq, long tile_rows, long tile_cols, float *dm) {
+    long t_count = tile_rows * tile_cols;
+    long xi_stride = out_c * t_count;
+    for (long o = 0; o < out_c; o++) {
+        const float *plane = q + o * rows_q * wq;
+        for (long r = 0; r < tile_rows; r++) {
+            for (long t0 = 0; t0 < tile_cols; t0 += 8) {
+                __m256 y[2][2];
+                for (int i = 0; i < 2; i++) ck_even_odd(plane + (2 * r + i) * wq + 2 * t0, &y[i][0], &y[i][1]);
+                __m256 s[4][2];  // A dY
+                for (int j = 0; j < 2; j++) {
+                    s[0][j] = y[0][j];
+                    s[1][j] = _mm256_add_ps(y[0][j], y[1][j]);
+                    s[2][j] = _mm256_sub_ps(y[0][j], y[1][j]);
+                    s[3][j] = _mm256_sub_ps(_mm256_setzero_ps(), y[1][j]);
+                }
+                float *dst = dm + o * t_count + r * tile_cols + t0;
+                for (int i = 0; i < 4; i++) {  // (A dY) Aᵀ
+                    _mm256_storeu_ps(dst + (4 * i + 0) * xi_stride, s[i][0]);
+                    _mm256_storeu_ps(dst + (4 * i + 1) * xi_stride, _mm256_add_ps(s[i][0], s[i][1]));
+                    _mm256_storeu_ps(dst + (4 * i + 2) * xi_stride, _mm256_sub_ps(s[i][0], s[i][1]));
+                    _mm256_storeu_ps(dst + (4 * i + 3) * xi_stride, _mm256_sub_ps(_mm256_setzero_ps(), s[i][1]));
+                }
+            }
+        }
+    }
+}
+
+void ck_wino_weights_grad(const float *du, float *dw, long out_c, long in_c) {
+    long oc = out_c * in_c;
+    for (long k = 0; k < oc; k++) {
+        float d[4][4], t[3][4];
+        for (int x = 0; x < 16; x++) d[x / 4][x % 4] = du[x * oc + k];
+        for (int j = 0; j < 4; j++) {  // Gᵀ dU
+            t[0][j] = d[0][j] + 0.5f * (d[1][j] + d[2][j]);
+            t[1][j] = 0.5f * (d[1][j] - d[2][j]);
+            t[2][j] = 0.5f * (d[1][j] + d[2][j]) + d[3][j];
+        }
+        float *g = dw + 9 * k;
+        for (int i = 0; i < 3; i++) {  // (Gᵀ dU) G
+            g[3 * i + 0] = t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+            g[3 * i + 1] = 0.5f * (t[i][1] - t[i][2]);
+            g[3 * i + 2] = 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+        }
+    }
+}
+
 #endif

@@ -152,57 +152,50 @@ struct ConvGeometry {
             depthwiseForward(x, w, bias, out)
             return
         }
-        let nb = imagesPerGemm
-        if nb == 1 {
-            if let bias {
-                for img in 0..<n {
-                    for o in 0..<outC { (out + (img * outC + o) * l).update(repeating: bias[o], count: l) }
-                }
-            }
-            let beta: Float = bias == nil ? 0 : 1
-            Workspace.withBuffer(isPointwise || columns != nil ? 0 : kg * l) { scratch in
-                for img in 0..<n {
-                    for gi in 0..<groups {
-                        let xg = x + (img * inC + gi * cg) * inH * inW
-                        let b: UnsafePointer<Float>
-                        if isPointwise {
-                            b = xg
-                        } else {
-                            let col = columns.map { $0 + columnOffset(img, 1, gi) } ?? scratch
-                            im2col(xg, col, ld: l)
-                            b = UnsafePointer(col)
-                        }
-                        BLAS.sgemm(
-                            transA: false, transB: false, m: og, n: l, k: kg, a: w + gi * og * kg, lda: kg,
-                            b: b, ldb: l, beta: beta, c: out + (img * outC + gi * og) * l, ldc: l)
-                    }
-                }
-            }
-            return
-        }
-        // Several images per GEMM: columns [kg, nb·l], result [og, nb·l] scattered to the images.
-        Workspace.withBuffer(columns != nil ? 0 : kg * nb * l) { scratch in
-            Workspace.withBuffer(og * nb * l) { tmp in
-                var i0 = 0
-                while i0 < n {
-                    let cnt = Swift.min(nb, n - i0), ld = cnt * l
-                    for gi in 0..<groups {
-                        let col = columns.map { $0 + columnOffset(i0, cnt, gi) } ?? scratch
-                        im2col(images: cnt, x + (i0 * inC + gi * cg) * inH * inW, imageStride: inC * inH * inW, col, ld: ld)
-                        BLAS.sgemm(
-                            transA: false, transB: false, m: og, n: ld, k: kg, a: w + gi * og * kg, lda: kg,
-                            b: col, ldb: ld, c: tmp, ldc: ld)
-                        Parallel.forRanges(cnt * og, costPerItem: l) { r in
-                            for item in r {
-                                let b = item / og, o = item % og
-                                let dst = out + ((i0 + b) * outC + gi * og + o) * l
-                                let src = tmp + o * ld + b * l
+        // Blocks of `imagesPerGemm` images run in parallel, each with its own scratch (the GEMMs
+        // inside a block then run on that thread); a single block splits its GEMMs instead.
+        let nb = imagesPerGemm, blocks = (n + nb - 1) / nb
+        let scratchCount = (isPointwise && nb == 1) || columns != nil ? 0 : kg * nb * l
+        Parallel.forRanges(blocks, costPerItem: og * kg * nb * l * groups) { r in
+            Workspace.withBuffer(scratchCount) { scratch in
+                Workspace.withBuffer(nb > 1 ? og * nb * l : 0) { tmp in
+                    for blk in r {
+                        let i0 = blk * nb, cnt = Swift.min(nb, n - i0), ld = cnt * l
+                        for gi in 0..<groups {
+                            let xg = x + (i0 * inC + gi * cg) * inH * inW
+                            let b: UnsafePointer<Float>
+                            if isPointwise && cnt == 1 {
+                                b = xg
+                            } else {
+                                let col = columns.map { $0 + columnOffset(i0, cnt, gi) } ?? scratch
+                                im2col(images: cnt, xg, imageStride: inC * inH * inW, col, ld: ld)
+                                b = UnsafePointer(col)
+                            }
+                            let wg = w + gi * og * kg
+                            if cnt == 1 {
+                                // One image: the GEMM writes the output planes directly.
+                                let dst = out + (i0 * outC + gi * og) * l
+                                if let bias {
+                                    for o in 0..<og { (dst + o * l).update(repeating: bias[gi * og + o], count: l) }
+                                }
+                                BLAS.sgemm(
+                                    transA: false, transB: false, m: og, n: l, k: kg, a: wg, lda: kg,
+                                    b: b, ldb: l, beta: bias == nil ? 0 : 1, c: dst, ldc: l)
+                                continue
+                            }
+                            // Several images: [og, cnt·l] scattered to the images.
+                            BLAS.sgemm(
+                                transA: false, transB: false, m: og, n: ld, k: kg, a: wg, lda: kg,
+                                b: b, ldb: ld, c: tmp, ldc: ld)
+                            for item in 0..<(cnt * og) {
+                                let bi = item / og, o = item % og
+                                let dst = out + ((i0 + bi) * outC + gi * og + o) * l
+                                let src = tmp + o * ld + bi * l
                                 let bv = bias?[gi * og + o] ?? 0
                                 for j in 0..<l { dst[j] = src[j] + bv }
                             }
                         }
                     }
-                    i0 += cnt
                 }
             }
         }
@@ -216,21 +209,30 @@ struct ConvGeometry {
     ) {
         let l = self.l, kg = self.kg, og = self.og, cg = self.cg
         if let gb {
-            for o in 0..<outC {
-                var acc: Double = 0
-                for img in 0..<n {
-                    let p = g + (img * outC + o) * l
-                    var s: Float = 0
-                    for i in 0..<l { s += p[i] }
-                    acc += Double(s)
+            Parallel.forRanges(outC, costPerItem: n * l) { r in
+                for o in r {
+                    var acc: Double = 0
+                    for img in 0..<n {
+                        let p = g + (img * outC + o) * l
+                        var s: Float = 0
+                        for i in 0..<l { s += p[i] }
+                        acc += Double(s)
+                    }
+                    gb[o] = Float(acc)
                 }
-                gb[o] = Float(acc)
             }
         }
         if let gw, n == 0 || l == 0 { gw.update(repeating: 0, count: outC * kg) }
         if let gx, cg == 0 || og == 0 || l == 0 { gx.update(repeating: 0, count: n * inC * inH * inW) }
         if n == 0 || cg == 0 || og == 0 || l == 0 { return }
         if gx == nil && gw == nil { return }
+        #if arch(x86_64)
+            if usesWinograd, let gw {
+                winogradWeightGradient(g, x, gw)
+                if gx != nil { backward(g: g, x: x, w: w, gx: gx, gw: nil, gb: nil) }
+                return
+            }
+        #endif
         if cg == 1 && kH * kW <= 64 && (groups > 1 || gw == nil) {
             // Depthwise: direct loops. (A single-input-channel convolution's weight gradient is
             // a reduction over every pixel of every image: one GEMM does it far faster.)
@@ -258,27 +260,29 @@ struct ConvGeometry {
             if gw != nil { backward(g: g, x: x, w: w, gx: nil, gw: gw, gb: nil, columns: columns) }
             return
         }
-        let nb = imagesPerGemm
+        // Blocks of `imagesPerGemm` images run in parallel (see `forward`). Each block's weight
+        // gradient goes to its own slot; the slots are summed in block order afterwards, so the
+        // result does not depend on which thread ran which block.
+        let nb = imagesPerGemm, blocks = (n + nb - 1) / nb
         let direct = nb == 1 && isPointwise  // x and dX planes are the GEMM operands themselves
         let colCount = direct || gw == nil || columns != nil ? 0 : kg * nb * l
-        Workspace.withBuffer(colCount) { col in
-            Workspace.withBuffer(gx != nil && !direct ? kg * nb * l : 0) { dcol in
-                Workspace.withBuffer(nb > 1 ? og * nb * l : 0) { gyb in
-                    var i0 = 0
-                    while i0 < n {
-                        let cnt = Swift.min(nb, n - i0), ld = cnt * l
+        let dcolCount = gx != nil && !direct ? kg * nb * l : 0
+        let gybCount = nb > 1 ? og * nb * l : 0
+        Workspace.withBuffer(gw != nil && blocks > 1 ? blocks * outC * kg : 0) { slots in
+            Parallel.forRanges(blocks, costPerItem: 2 * og * kg * nb * l * groups) { r in
+                Workspace.withBuffer(colCount + dcolCount + gybCount) { scratch in
+                    let col = scratch, dcol = scratch + colCount, gyb = dcol + dcolCount
+                    for blk in r {
+                        let i0 = blk * nb, cnt = Swift.min(nb, n - i0), ld = cnt * l
                         for gi in 0..<groups {
                             // dY of this block as [og, cnt·l].
                             let gy: UnsafePointer<Float>
                             if cnt == 1 {
                                 gy = g + (i0 * outC + gi * og) * l
                             } else {
-                                Parallel.forRanges(cnt * og, costPerItem: l) { r in
-                                    for item in r {
-                                        let b = item / og, o = item % og
-                                        let src = g + ((i0 + b) * outC + gi * og + o) * l, dst = gyb + o * ld + b * l
-                                        for j in 0..<l { dst[j] = src[j] }
-                                    }
+                                for item in 0..<(cnt * og) {
+                                    let bi = item / og, o = item % og
+                                    (gyb + o * ld + bi * l).update(from: g + ((i0 + bi) * outC + gi * og + o) * l, count: l)
                                 }
                                 gy = UnsafePointer(gyb)
                             }
@@ -293,10 +297,11 @@ struct ConvGeometry {
                                     im2col(images: cnt, x + (i0 * inC + gi * cg) * inH * inW, imageStride: inC * inH * inW, col, ld: ld)
                                     bm = UnsafePointer(col)
                                 }
-                                // dW_g += dY_g · colᵀ
+                                // dW_g (this block) = dY_g · colᵀ
+                                let dst = blocks > 1 ? slots + blk * outC * kg : gw
                                 BLAS.sgemm(
                                     transA: false, transB: true, m: og, n: kg, k: ld, a: gy, lda: ld, b: bm, ldb: ld,
-                                    beta: i0 == 0 ? 0 : 1, c: gw + gi * og * kg, ldc: kg)
+                                    c: dst + gi * og * kg, ldc: kg)
                             }
                             if let gx {
                                 // dcol = W_gᵀ · dY_g, then folded back into the images (col2im).
@@ -308,14 +313,20 @@ struct ConvGeometry {
                                     BLAS.sgemm(
                                         transA: true, transB: false, m: kg, n: ld, k: og, a: wg, lda: kg, b: gy, ldb: ld,
                                         c: dcol, ldc: ld)
-                                    for b in 0..<cnt {
-                                        col2im(dcol + b * l, gx + ((i0 + b) * inC + gi * cg) * inH * inW, ld: ld)
+                                    for bi in 0..<cnt {
+                                        col2im(dcol + bi * l, gx + ((i0 + bi) * inC + gi * cg) * inH * inW, ld: ld)
                                     }
                                 }
                             }
                         }
-                        i0 += cnt
                     }
+                }
+            }
+            if let gw, blocks > 1 {
+                gw.update(from: slots, count: outC * kg)
+                for blk in 1..<blocks {
+                    let src = slots + blk * outC * kg
+                    for i in 0..<(outC * kg) { gw[i] += src[i] }
                 }
             }
         }

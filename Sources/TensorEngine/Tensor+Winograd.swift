@@ -33,6 +33,9 @@ extension ConvGeometry {
     /// multiple of 8.
     var winogradTileColumns: Int { ((outW + 1) / 2 + 7) / 8 * 8 }
 
+    /// Tiles per block (whole tile rows): the GEMMs' column count.
+    static let winogradBlockTiles = 256
+
     #if arch(x86_64)
         /// Winograd on (when the processor has AVX2) or off (always im2col + GEMM), e.g. to
         /// compare the two.
@@ -49,7 +52,7 @@ extension ConvGeometry {
             _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>
         ) {
             let tileRowsTotal = (outH + 1) / 2, tileCols = winogradTileColumns
-            let blockRows = Swift.max(1, Swift.min(tileRowsTotal, 128 / tileCols))
+            let blockRows = Swift.max(1, Swift.min(tileRowsTotal, Self.winogradBlockTiles / tileCols))
             let rowsP = 2 * blockRows + 2, wp = 2 * tileCols + 2
             let blocksPerImage = (tileRowsTotal + blockRows - 1) / blockRows
             let tiles = blockRows * tileCols
@@ -86,6 +89,66 @@ extension ConvGeometry {
                     }
                     }
                 }
+            }
+        }
+
+        /// The weight gradient by Winograd F(2x2, 3x3) (requires `usesWinograd`): per image and
+        /// tile block, the transformed input V and the transformed output gradient A·dY·Aᵀ give
+        /// the gradient of the transformed weights as 16 GEMMs `[outC, tiles] x [tiles, inC]`,
+        /// summed over the blocks of an image, then over the images in order (so the result does
+        /// not depend on the thread count), and mapped back by Gᵀ·dU·G.
+        func winogradWeightGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ gw: UnsafeMutablePointer<Float>) {
+            let tileRowsTotal = (outH + 1) / 2, tileCols = winogradTileColumns
+            let blockRows = Swift.max(1, Swift.min(tileRowsTotal, Self.winogradBlockTiles / tileCols))
+            let rowsP = 2 * blockRows + 2, wp = 2 * tileCols + 2
+            let rowsQ = 2 * blockRows, wq = 2 * tileCols
+            let blocksPerImage = (tileRowsTotal + blockRows - 1) / blockRows
+            let tiles = blockRows * tileCols
+            let (n, inC, inH, inW, outC, outH, outW, pH, pW) = (n, inC, inH, inW, outC, outH, outW, pH, pW)
+            let du = 16 * outC * inC
+            Workspace.withBuffer(n * du) { partial in
+                Parallel.forRanges(n, costPerItem: 16 * outC * inC * tiles * blocksPerImage) { range in
+                    let scratchCount = inC * rowsP * wp + outC * rowsQ * wq + 16 * (inC + outC) * tiles
+                    Workspace.withBuffer(scratchCount) { scratch in
+                        let p = scratch, q = p + inC * rowsP * wp, v = q + outC * rowsQ * wq, dm = v + 16 * inC * tiles
+                        for img in range {
+                            let acc = partial + img * du
+                            for b in 0..<blocksPerImage {
+                                let row0 = b * blockRows
+                                let rows = Swift.min(blockRows, tileRowsTotal - row0), t = rows * tileCols
+                                p.update(repeating: 0, count: inC * rowsP * wp)
+                                for c in 0..<inC {
+                                    let src = x + (img * inC + c) * inH * inW
+                                    for k in 0..<(2 * rows + 2) {
+                                        let ih = 2 * row0 + k - pH
+                                        if ih < 0 || ih >= inH { continue }
+                                        (p + (c * rowsP + k) * wp + pW).update(from: src + ih * inW, count: inW)
+                                    }
+                                }
+                                q.update(repeating: 0, count: outC * rowsQ * wq)
+                                for o in 0..<outC {
+                                    let src = g + (img * outC + o) * outH * outW
+                                    for k in 0..<(2 * rows) where 2 * row0 + k < outH {
+                                        (q + (o * rowsQ + k) * wq).update(from: src + (2 * row0 + k) * outW, count: outW)
+                                    }
+                                }
+                                ck_wino_input_avx2(p, inC, rowsP, wp, rows, tileCols, v)
+                                ck_wino_grad_output_avx2(q, outC, rowsQ, wq, rows, tileCols, dm)
+                                for xi in 0..<16 {
+                                    BLAS.sgemm(
+                                        transA: false, transB: true, m: outC, n: inC, k: t, a: dm + xi * outC * t, lda: t,
+                                        b: v + xi * inC * t, ldb: t, beta: b == 0 ? 0 : 1, c: acc + xi * outC * inC, ldc: inC)
+                                }
+                            }
+                        }
+                    }
+                }
+                // Sum the images in order, then back to 3x3.
+                for img in 1..<Swift.max(n, 1) {
+                    let src = partial + img * du
+                    for i in 0..<du { partial[i] += src[i] }
+                }
+                ck_wino_weights_grad(partial, gw, outC, inC)
             }
         }
     #endif

@@ -8,7 +8,7 @@ import Foundation
 enum Workspace {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var free: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []
-    private static let maxCached = 6
+    private static let maxCached = 16
 
     /// Runs `body` with an uninitialised buffer of at least `count` floats (64-byte aligned).
     static func withBuffer<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {

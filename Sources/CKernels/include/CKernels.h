@@ -42,6 +42,16 @@ void ck_wino_input_avx2(const float *p, long in_c, long rows_p, long wp, long ti
 void ck_wino_output_avx2(const float *m, long out_c, long tile_rows, long tile_cols, const float *bias, float *out,
                          long out_h, long out_w, long tile_row0);
 
+/// Transform of output-gradient tiles for the weight gradient: `q` holds `out_c` zero-padded
+/// planes of `rows_q` x `wq` floats (`rows_q >= 2·tile_rows`, `wq >= 2·tile_cols`), tile
+/// (r, t) reading rows 2r, 2r+1 and columns 2t, 2t+1. Writes `dm[ξ][o][r·tile_cols + t]` =
+/// A dY Aᵀ.
+void ck_wino_grad_output_avx2(const float *q, long out_c, long rows_q, long wq, long tile_rows, long tile_cols, float *dm);
+
+/// Weight gradient from the gradient of the transformed weights: `dw[o][c]` (3x3) =
+/// Gᵀ `du[ξ][o][c]` G.
+void ck_wino_weights_grad(const float *du, float *dw, long out_c, long in_c);
+
 #endif
 
 #ifdef __cplusplus
