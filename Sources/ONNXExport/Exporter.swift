@@ -211,11 +211,12 @@ final class Exporter {
             let bits = r.bitWidthImpl.bits
             let range = r.intRange
             let minInt = Int64(range.min), maxInt = Int64(range.max)
-            let narrow = r.signed && minInt == -(Int64(1) << (bits - 1)) + 1
-            // The (signed, narrow, bits) encoding of QONNX and Brevitas must give exactly this range.
+            let narrow = r.narrowRange
+            // The (signed, narrow, bits) encoding of QONNX and Brevitas must give exactly this range
+            // (unsigned narrow ranges end at 2^b − 2, as Brevitas's and qonnx's max_int).
             let expected: (Int64, Int64) = r.signed
                 ? (narrow ? -(Int64(1) << (bits - 1)) + 1 : -(Int64(1) << (bits - 1)), (Int64(1) << (bits - 1)) - 1)
-                : (0, (Int64(1) << bits) - 1)
+                : (0, (Int64(1) << bits) - (narrow ? 2 : 1))
             guard expected == (minInt, maxInt) else {
                 throw ONNXExportError.notExpressible(
                     layer: layer, format: format,

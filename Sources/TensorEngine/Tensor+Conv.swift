@@ -1,5 +1,9 @@
-/// Convolutions (NCHW) via im2col + one BLAS GEMM per image and group, with input, weight and
-/// bias gradients (col2im for the input gradient).
+/// Convolutions (NCHW) with input, weight and bias gradients:
+/// - 3x3, stride 1, at least 16 channels: Winograd F(2x2, 3x3) (`Tensor+Winograd.swift`);
+/// - one input channel per group (depthwise): direct loops;
+/// - otherwise im2col + one BLAS GEMM per block of images and group (col2im, or for stride 1
+///   the flipped convolution, for the input gradient), blocks of images in parallel.
+/// The forward keeps its im2col columns for the weight gradient when they are small.
 ///
 /// Output size per spatial dimension: `(in + 2·padding − dilation·(kernel − 1) − 1) / stride + 1`,
 /// as `torch.nn.functional.conv2d`.

@@ -38,6 +38,8 @@ enum ExportZoo {
         try single("relu_uint8", QuantReLU(), shape: img)
         try single("relu_uint4", QuantReLU(actQuant: .uint8ActPerTensorFloat.with(\.bitWidth, 4)), shape: img)
         try single("relu_uint2", QuantReLU(actQuant: .uint8ActPerTensorFloat.with(\.bitWidth, 2)), shape: img)
+        // Unsigned narrow range: [0, 2^b − 2] (a Clip in QCDQ, narrow=1 in QONNX).
+        try single("relu_uint4_narrow", QuantReLU(actQuant: .uint8ActPerTensorFloat.with(\.bitWidth, 4).with(\.narrowRange, true)), shape: img)
         try single("identity_shifted_uint8", QuantIdentity(actQuant: .shiftedUint8ActPerTensorFloat),
                    shape: img, inputScale: 1)
         try single("identity_shifted_uint4", QuantIdentity(actQuant: .shiftedUint8ActPerTensorFloat.with(\.bitWidth, 4)), shape: img)
