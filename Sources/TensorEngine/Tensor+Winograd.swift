@@ -47,46 +47,79 @@ extension ConvGeometry {
 
     #if arch(x86_64)
 
+        /// The tiling shared by the Winograd forward and weight gradient: blocks of whole tile
+        /// rows (about `winogradBlockTiles` tiles) and the zero-padded input rows a block reads.
+        struct WinogradBlocks {
+            let geo: ConvGeometry
+            let tileRows: Int, tileCols: Int, blockRows: Int, blocksPerImage: Int
+            /// Padded input rows of a block: `rowsP` rows of `wp` floats per input channel.
+            let rowsP: Int, wp: Int
+
+            init(_ geo: ConvGeometry) {
+                self.geo = geo
+                tileRows = (geo.outH + 1) / 2
+                tileCols = geo.winogradTileColumns
+                blockRows = Swift.max(1, Swift.min(tileRows, ConvGeometry.winogradBlockTiles / tileCols))
+                blocksPerImage = (tileRows + blockRows - 1) / blockRows
+                rowsP = 2 * blockRows + 2
+                wp = 2 * tileCols + 2
+            }
+
+            /// Tiles in a full block.
+            var tiles: Int { blockRows * tileCols }
+            /// Floats of the padded input rows of one block.
+            var paddedCount: Int { geo.inC * rowsP * wp }
+
+            /// Tile rows of block `b` (the last may be short) and its first tile row.
+            func rows(_ b: Int) -> (first: Int, count: Int) {
+                let first = b * blockRows
+                return (first, Swift.min(blockRows, tileRows - first))
+            }
+
+            /// Copies the input rows that the tiles of block `b` of image `img` read into `p`,
+            /// zero-padded: plane row k is input row 2·first + k − pH, column j is input column
+            /// j − pW.
+            func padInput(_ x: UnsafePointer<Float>, image img: Int, block b: Int, into p: UnsafeMutablePointer<Float>) {
+                let (first, count) = rows(b)
+                let (inC, inH, inW, pH, pW) = (geo.inC, geo.inH, geo.inW, geo.pH, geo.pW)
+                p.update(repeating: 0, count: paddedCount)
+                for c in 0..<inC {
+                    let src = x + (img * inC + c) * inH * inW
+                    for k in 0..<(2 * count + 2) {
+                        let ih = 2 * first + k - pH
+                        if ih < 0 || ih >= inH { continue }
+                        (p + (c * rowsP + k) * wp + pW).update(from: src + ih * inW, count: inW)
+                    }
+                }
+            }
+        }
+
         /// The forward by Winograd F(2x2, 3x3) (requires `usesWinograd`).
         func winogradForward(
             _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>
         ) {
-            let tileRowsTotal = (outH + 1) / 2, tileCols = winogradTileColumns
-            let blockRows = Swift.max(1, Swift.min(tileRowsTotal, Self.winogradBlockTiles / tileCols))
-            let rowsP = 2 * blockRows + 2, wp = 2 * tileCols + 2
-            let blocksPerImage = (tileRowsTotal + blockRows - 1) / blockRows
-            let tiles = blockRows * tileCols
-            let (n, inC, inH, inW, outC, outH, outW, pH, pW) = (n, inC, inH, inW, outC, outH, outW, pH, pW)
+            let blk = WinogradBlocks(self)
+            let (n, inC, outC, outH, outW) = (n, inC, outC, outH, outW)
             Workspace.withBuffer(16 * outC * inC) { u in
                 ck_wino_weights(w, u, outC, inC)
                 let uu = UnsafePointer(u)
-                Parallel.forRanges(n * blocksPerImage, costPerItem: 16 * outC * inC * tiles) { range in
+                Parallel.forRanges(n * blk.blocksPerImage, costPerItem: 16 * outC * inC * blk.tiles) { range in
                     // Scratch (cached, so no fresh pages): padded input rows, transformed input,
                     // products.
-                    Workspace.withBuffer(inC * rowsP * wp + 16 * (inC + outC) * tiles) { scratch in
-                    let p = scratch, v = scratch + inC * rowsP * wp, m = v + 16 * inC * tiles
-                    for item in range {
-                        let img = item / blocksPerImage, row0 = (item % blocksPerImage) * blockRows
-                        let rows = Swift.min(blockRows, tileRowsTotal - row0), t = rows * tileCols
-                        // The input rows of this block, zero-padded: plane row k is input row
-                        // 2·row0 + k − pH, column j is input column j − pW.
-                        p.update(repeating: 0, count: inC * rowsP * wp)
-                        for c in 0..<inC {
-                            let src = x + (img * inC + c) * inH * inW
-                            for k in 0..<(2 * rows + 2) {
-                                let ih = 2 * row0 + k - pH
-                                if ih < 0 || ih >= inH { continue }
-                                (p + (c * rowsP + k) * wp + pW).update(from: src + ih * inW, count: inW)
+                    Workspace.withBuffer(blk.paddedCount + 16 * (inC + outC) * blk.tiles) { scratch in
+                        let p = scratch, v = scratch + blk.paddedCount, m = v + 16 * inC * blk.tiles
+                        for item in range {
+                            let img = item / blk.blocksPerImage, b = item % blk.blocksPerImage
+                            let (first, rows) = blk.rows(b), t = rows * blk.tileCols
+                            blk.padInput(x, image: img, block: b, into: p)
+                            ck_wino_input_avx2(p, inC, blk.rowsP, blk.wp, rows, blk.tileCols, v)
+                            for xi in 0..<16 {
+                                BLAS.sgemm(
+                                    transA: false, transB: false, m: outC, n: t, k: inC, a: uu + xi * outC * inC, lda: inC,
+                                    b: v + xi * inC * t, ldb: t, c: m + xi * outC * t, ldc: t)
                             }
+                            ck_wino_output_avx2(m, outC, rows, blk.tileCols, bias, out + img * outC * outH * outW, outH, outW, first)
                         }
-                        ck_wino_input_avx2(p, inC, rowsP, wp, rows, tileCols, v)
-                        for xi in 0..<16 {
-                            BLAS.sgemm(
-                                transA: false, transB: false, m: outC, n: t, k: inC, a: uu + xi * outC * inC, lda: inC,
-                                b: v + xi * inC * t, ldb: t, c: m + xi * outC * t, ldc: t)
-                        }
-                        ck_wino_output_avx2(m, outC, rows, tileCols, bias, out + img * outC * outH * outW, outH, outW, row0)
-                    }
                     }
                 }
             }
@@ -98,42 +131,30 @@ extension ConvGeometry {
         /// summed over the blocks of an image, then over the images in order (so the result does
         /// not depend on the thread count), and mapped back by Gᵀ·dU·G.
         func winogradWeightGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ gw: UnsafeMutablePointer<Float>) {
-            let tileRowsTotal = (outH + 1) / 2, tileCols = winogradTileColumns
-            let blockRows = Swift.max(1, Swift.min(tileRowsTotal, Self.winogradBlockTiles / tileCols))
-            let rowsP = 2 * blockRows + 2, wp = 2 * tileCols + 2
-            let rowsQ = 2 * blockRows, wq = 2 * tileCols
-            let blocksPerImage = (tileRowsTotal + blockRows - 1) / blockRows
-            let tiles = blockRows * tileCols
-            let (n, inC, inH, inW, outC, outH, outW, pH, pW) = (n, inC, inH, inW, outC, outH, outW, pH, pW)
+            let blk = WinogradBlocks(self)
+            let rowsQ = 2 * blk.blockRows, wq = 2 * blk.tileCols
+            let (n, inC, outC, outH, outW) = (n, inC, outC, outH, outW)
             let du = 16 * outC * inC
             Workspace.withBuffer(n * du) { partial in
-                Parallel.forRanges(n, costPerItem: 16 * outC * inC * tiles * blocksPerImage) { range in
-                    let scratchCount = inC * rowsP * wp + outC * rowsQ * wq + 16 * (inC + outC) * tiles
+                Parallel.forRanges(n, costPerItem: 16 * outC * inC * blk.tiles * blk.blocksPerImage) { range in
+                    let scratchCount = blk.paddedCount + outC * rowsQ * wq + 16 * (inC + outC) * blk.tiles
                     Workspace.withBuffer(scratchCount) { scratch in
-                        let p = scratch, q = p + inC * rowsP * wp, v = q + outC * rowsQ * wq, dm = v + 16 * inC * tiles
+                        let p = scratch, q = p + blk.paddedCount, v = q + outC * rowsQ * wq, dm = v + 16 * inC * blk.tiles
                         for img in range {
                             let acc = partial + img * du
-                            for b in 0..<blocksPerImage {
-                                let row0 = b * blockRows
-                                let rows = Swift.min(blockRows, tileRowsTotal - row0), t = rows * tileCols
-                                p.update(repeating: 0, count: inC * rowsP * wp)
-                                for c in 0..<inC {
-                                    let src = x + (img * inC + c) * inH * inW
-                                    for k in 0..<(2 * rows + 2) {
-                                        let ih = 2 * row0 + k - pH
-                                        if ih < 0 || ih >= inH { continue }
-                                        (p + (c * rowsP + k) * wp + pW).update(from: src + ih * inW, count: inW)
-                                    }
-                                }
+                            for b in 0..<blk.blocksPerImage {
+                                let (first, rows) = blk.rows(b), t = rows * blk.tileCols
+                                blk.padInput(x, image: img, block: b, into: p)
+                                // The output-gradient rows of the block, zero beyond the map.
                                 q.update(repeating: 0, count: outC * rowsQ * wq)
                                 for o in 0..<outC {
                                     let src = g + (img * outC + o) * outH * outW
-                                    for k in 0..<(2 * rows) where 2 * row0 + k < outH {
-                                        (q + (o * rowsQ + k) * wq).update(from: src + (2 * row0 + k) * outW, count: outW)
+                                    for k in 0..<(2 * rows) where 2 * first + k < outH {
+                                        (q + (o * rowsQ + k) * wq).update(from: src + (2 * first + k) * outW, count: outW)
                                     }
                                 }
-                                ck_wino_input_avx2(p, inC, rowsP, wp, rows, tileCols, v)
-                                ck_wino_grad_output_avx2(q, outC, rowsQ, wq, rows, tileCols, dm)
+                                ck_wino_input_avx2(p, inC, blk.rowsP, blk.wp, rows, blk.tileCols, v)
+                                ck_wino_grad_output_avx2(q, outC, rowsQ, wq, rows, blk.tileCols, dm)
                                 for xi in 0..<16 {
                                     BLAS.sgemm(
                                         transA: false, transB: true, m: outC, n: inC, k: t, a: dm + xi * outC * t, lda: t,
