@@ -18,16 +18,13 @@ public enum BLAS {
     /// Most blocks one GEMM is split into: one per core of these 2-core machines (every block
     /// packs the shared operand again, so more blocks than cores cost more than they balance).
     static let maxBlocks = 2
-    nonisolated(unsafe) static var configured = false
-
-    static func configure() {
+    /// Switches OpenBLAS's own threads off, once (a thread-safe lazy global).
+    static let configured: Bool = {
         #if !canImport(Accelerate) && canImport(COpenBLAS)
-            if !configured {
-                openblas_set_num_threads(1)
-                configured = true
-            }
+            openblas_set_num_threads(1)
         #endif
-    }
+        return true
+    }()
 
     public static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -39,7 +36,7 @@ public enum BLAS {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
-        configure()
+        _ = configured
         let work = m * n * k
         let blocks = Swift.min(maxBlocks, work / blockWork)
         // Split the longer side of C, in multiples of 16 (the kernels' register tile).
