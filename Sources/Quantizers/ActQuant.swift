@@ -150,6 +150,13 @@ public struct ActQuant: Equatable, Sendable {
             if scalingImplType == .stats && overridden.contains("collect_stats_steps") {
                 problem("collect_stats_steps", "is not used by scaling_impl_type stats (statistics are collected at every training call, never learned); use parameter_from_stats")
             }
+            let percentile = scalingStatsOp == .percentile || scalingStatsOp == .percentileInterval
+            if !percentile && overridden.contains("high_percentile_q") {
+                problem("high_percentile_q", "is only used by scaling_stats_op 'percentile' or 'percentile_interval', not '\(scalingStatsOp.rawValue)'")
+            }
+            if scalingStatsOp != .percentileInterval && zeroPointImplType != .parameterFromStats && overridden.contains("low_percentile_q") {
+                problem("low_percentile_q", "is only used by scaling_stats_op 'percentile_interval' and by zero_point_impl 'parameter_from_stats'")
+            }
             if !(0 < highPercentileQ && highPercentileQ <= 100) { problem("high_percentile_q", "must be in (0, 100], got \(highPercentileQ)") }
             if !(0 <= lowPercentileQ && lowPercentileQ < 100) { problem("low_percentile_q", "must be in [0, 100), got \(lowPercentileQ)") }
             if let m = scalingStatsMomentum, !(0 < m && m <= 1) { problem("scaling_stats_momentum", "must be in (0, 1] or None, got \(m)") }

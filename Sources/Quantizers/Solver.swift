@@ -64,8 +64,7 @@ extension ActQuant {
         case .percentile: return AbsPercentile(q: highPercentileQ)
         case .max: return AbsMax()
         case .percentileInterval: return PercentileInterval(lowQ: lowPercentileQ, highQ: highPercentileQ)
-        case .minMax:
-            throw QuantConfigError(context: context, problems: [.init(key: "scaling_stats_op", message: "'min_max' is not supported for activations; use 'percentile', 'max' or 'percentile_interval'")])
+        case .minMax: return AbsMinMax()
         }
     }
 
