@@ -38,6 +38,9 @@ enum ExportZoo {
         try single("relu_uint8", QuantReLU(), shape: img)
         try single("relu_uint4", QuantReLU(actQuant: .uint8ActPerTensorFloat.with(\.bitWidth, 4)), shape: img)
         try single("relu_uint2", QuantReLU(actQuant: .uint8ActPerTensorFloat.with(\.bitWidth, 2)), shape: img)
+        // A learned bit width (BitWidthParameter) exports its current integer value.
+        try single("identity_learned_bit_width5", QuantIdentity(actQuant: .int8ActPerTensorFloat.with(\.bitWidth, 5)
+                    .with(\.bitWidthImplType, .parameter)), shape: img)
         // Unsigned narrow range: [0, 2^b − 2] (a Clip in QCDQ, narrow=1 in QONNX).
         try single("relu_uint4_narrow", QuantReLU(actQuant: .uint8ActPerTensorFloat.with(\.bitWidth, 4).with(\.narrowRange, true)), shape: img)
         try single("identity_shifted_uint8", QuantIdentity(actQuant: .shiftedUint8ActPerTensorFloat),
