@@ -76,6 +76,17 @@ public enum FakeQuantize {
         _ x: Tensor, scale: Tensor, zeroPoint: Tensor, minInt: Float, maxInt: Float, clampSte: Bool = false,
         fusedReLU: Bool = false
     ) -> Tensor {
+        apply(x, scale: scale, zeroPoint: zeroPoint, minInt: minInt, maxInt: maxInt, clampSte: clampSte,
+              fusedReLU: fusedReLU, avx2: hasAVX2)
+    }
+
+    /// `apply` with the segment loops chosen explicitly: the AVX2 kernels (`avx2`, only where
+    /// `hasAVX2`) or the portable Swift loops. Both give the same results; tests compare them.
+    static func apply(
+        _ x: Tensor, scale: Tensor, zeroPoint: Tensor, minInt: Float, maxInt: Float, clampSte: Bool,
+        fusedReLU: Bool, avx2: Bool
+    ) -> Tensor {
+        precondition(!avx2 || hasAVX2, "FakeQuantize: the AVX2 kernels need a processor with AVX2")
         let sl = Layout(param: scale.shape, input: x.shape)
         let zl = Layout(param: zeroPoint.shape, input: x.shape)
         let seg = Segments(sl, zl, total: x.count)
@@ -86,7 +97,7 @@ public enum FakeQuantize {
             for k in r {
                 let range = seg.range(k), s = ps[seg.sIndex(k)], z = pz[seg.zIndex(k)]
                 #if arch(x86_64)
-                    if useAVX2 {
+                    if avx2 {
                         ck_fq_forward_avx2(px + range.lowerBound, po + range.lowerBound, range.count, s, z, minInt, maxInt, fusedReLU ? 1 : 0)
                         continue
                     }
@@ -98,25 +109,24 @@ public enum FakeQuantize {
         let dx = x.detach(), ds = scale.detach(), dz = zeroPoint.detach()
         let needX = x.requiresGrad, needS = scale.requiresGrad, needZ = zeroPoint.requiresGrad
         return Autograd.record("int_quant", output: out, inputs: [x, scale, zeroPoint]) { g in
-            backward(g, dx, ds, dz, seg, minInt, maxInt, clampSte, fusedReLU, needX, needS, needZ)
+            backward(g, dx, ds, dz, seg, minInt, maxInt, clampSte, fusedReLU, needX, needS, needZ, avx2)
         }
     }
 
     static let block = 1 << 14
 
     /// Whether the segment loops run as the AVX2 kernels of `CKernels` (same results, about twice
-    /// the speed of the baseline x86-64 code Swift generates). `false` falls back to the Swift
-    /// loops below, e.g. to compare the two.
+    /// the speed of the baseline x86-64 code Swift generates); otherwise the Swift loops below.
     #if arch(x86_64)
-        nonisolated(unsafe) public static var useAVX2 = ck_has_avx2() != 0
+        public static let hasAVX2 = ck_has_avx2() != 0
     #else
-        public static let useAVX2 = false
+        public static let hasAVX2 = false
     #endif
 
     static func backward(
         _ g: Tensor, _ x: Tensor, _ scale: Tensor, _ zp: Tensor, _ seg: Segments,
         _ minInt: Float, _ maxInt: Float, _ clampSte: Bool, _ fusedReLU: Bool, _ needX: Bool, _ needS: Bool,
-        _ needZ: Bool
+        _ needZ: Bool, _ avx2: Bool
     ) -> [Tensor?] {
         let gx = needX ? Tensor.empty(x.shape) : Tensor.empty([0])
         let px = x.storage.pointer, pg = g.storage.pointer, pgx = gx.storage.pointer
@@ -131,7 +141,7 @@ public enum FakeQuantize {
                 let s = ps[seg.sIndex(k)], z = pz[seg.zIndex(k)], range = seg.range(k)
                 var accS: Double = 0, accZ: Double = 0
                 #if arch(x86_64)
-                    if useAVX2 {
+                    if avx2 {
                         let o = range.lowerBound
                         ck_fq_backward_avx2(px + o, pg + o, needX ? pgx + o : nil, range.count, s, z, minInt, maxInt,
                                             selectClamp ? 1 : 0, fusedReLU ? 1 : 0, &accS, &accZ)

@@ -489,12 +489,6 @@ struct ConvGeometry {
         }
     }
 
-    /// Unfolds the `cg` channels at `src` into `col`, `[cg·kH·kW, outH·outW]` with row stride
-    /// `ld`.
-    func im2col(_ src: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int) {
-        im2col(images: 1, src, imageStride: 0, col, ld: ld)
-    }
-
     /// Unfolds `images` images (`imageStride` floats apart, `cg` channels each) side by side:
     /// image `b` fills columns `b·l ..< (b+1)·l` of `col` (row stride `ld`). Rows of all images
     /// run in parallel.

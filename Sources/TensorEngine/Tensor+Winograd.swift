@@ -37,12 +37,11 @@ extension ConvGeometry {
     static let winogradBlockTiles = 256
 
     #if arch(x86_64)
-        /// Winograd on (when the processor has AVX2) or off (always im2col + GEMM), e.g. to
-        /// compare the two.
-        nonisolated(unsafe) static var winogradEnabled = ck_has_avx2() != 0
+        /// Whether Winograd can run: the processor has AVX2.
+        static let winogradEnabled = ck_has_avx2() != 0
     #else
         /// Winograd needs the x86-64 kernels; elsewhere it is always off.
-        nonisolated(unsafe) static var winogradEnabled = false
+        static let winogradEnabled = false
     #endif
 
     #if arch(x86_64)

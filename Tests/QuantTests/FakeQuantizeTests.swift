@@ -145,7 +145,7 @@ import TensorEngine
     /// zero-point gradients, over every case the kernels branch on.
     @Test(arguments: [(false, false), (true, false), (false, true)])
     func avx2KernelsMatchTheSwiftLoops(_ clampSte: Bool, _ fusedReLU: Bool) {
-        guard FakeQuantize.useAVX2 else { return }
+        guard FakeQuantize.hasAVX2 else { return }
         let g = RandomGenerator(seed: 41)
         let x = g.normal([3, 4, 7, 45]) * 3   // rows of 315: segments with 8-lane bodies and tails
         let p = x.storage.pointer
@@ -155,12 +155,10 @@ import TensorEngine
             let scale = perChannel ? (g.uniform([1, 4, 1, 1]) + 0.2) : Tensor(0.37)
             let zero = perChannel ? Tensor(shape: [1, 4, 1, 1], [0, 3, 7, 12]) : Tensor(5)
             func run(_ avx2: Bool) -> (y: [Float], gx: [Float], gs: [Float], gz: [Float]) {
-                let saved = FakeQuantize.useAVX2
-                FakeQuantize.useAVX2 = avx2
-                defer { FakeQuantize.useAVX2 = saved }
                 let xs = x.copy(), s = scale.copy(), z = zero.copy()
                 for t in [xs, s, z] { t.requiresGrad = true }
-                let y = FakeQuantize.apply(xs, scale: s, zeroPoint: z, minInt: 0, maxInt: 15, clampSte: clampSte, fusedReLU: fusedReLU)
+                let y = FakeQuantize.apply(xs, scale: s, zeroPoint: z, minInt: 0, maxInt: 15, clampSte: clampSte,
+                                           fusedReLU: fusedReLU, avx2: avx2)
                 y.backward(up)
                 return (y.scalars, xs.grad!.scalars, s.grad!.scalars, z.grad!.scalars)
             }

@@ -153,7 +153,8 @@ import Testing
         // 3x3 stride-1 convolutions with at least 16 channels run as Winograd F(2x2, 3x3) (on
         // AVX2 processors): odd and even output sizes (partial tiles at the right and bottom),
         // padding 0, 1 and 2, maps narrower and wider than one 8-tile group, with and without bias;
-        // the input gradient (a flipped 3x3 convolution) takes the same path.
+        // the input gradient (a flipped 3x3 convolution) takes the same path. (The test never
+        // switches Winograd off: the switch is global and other tests run concurrently.)
         let configs: [([Int], [Int], (Int, Int))] = [
             ([2, 16, 9, 13], [16, 16, 3, 3], (1, 1)),
             ([1, 20, 17, 12], [24, 20, 3, 3], (0, 2)),
@@ -167,15 +168,32 @@ import Testing
             let y = Tensor.conv2d(x, weight: w, bias: i % 2 == 0 ? b : nil, padding: p)
             let ref = Self.naiveConv2d(x, w, i % 2 == 0 ? b : nil, stride: (1, 1), padding: p, dilation: (1, 1), groups: 1)
             expectClose(y, ref, rtol: 1e-4, atol: 1e-4, "config \(i)")
-            // gradients: Winograd against im2col + GEMM
+            // gradients against the direct sums (no global switch: tests run concurrently)
             let g = randn(y.shape, seed: 900 + UInt64(i))
-            let (_, fast) = forwardBackward([x, w], g: g) { t in Tensor.conv2d(t[0]!, weight: t[1]!, padding: p) }
-            let saved = ConvGeometry.winogradEnabled
-            ConvGeometry.winogradEnabled = false
-            let (_, gemm) = forwardBackward([x, w], g: g) { t in Tensor.conv2d(t[0]!, weight: t[1]!, padding: p) }
-            ConvGeometry.winogradEnabled = saved
-            expectClose(fast[0]!, gemm[0]!, rtol: 1e-4, atol: 1e-4, "config \(i) grad_x")
-            expectClose(fast[1]!, gemm[1]!, rtol: 1e-4, atol: 1e-4, "config \(i) grad_w")
+            let (_, grads) = forwardBackward([x, w], g: g) { t in Tensor.conv2d(t[0]!, weight: t[1]!, padding: p) }
+            let (refX, refW) = Self.naiveConv2dGradients(x, w, g, padding: p)
+            expectClose(grads[0]!, refX, rtol: 1e-4, atol: 1e-4, "config \(i) grad_x")
+            expectClose(grads[1]!, refW, rtol: 1e-4, atol: 1e-4, "config \(i) grad_w")
         }
+    }
+
+    /// Input and weight gradients of a stride-1, one-group convolution by direct sums in Double.
+    static func naiveConv2dGradients(_ x: Tensor, _ w: Tensor, _ g: Tensor, padding: (Int, Int)) -> (Tensor, Tensor) {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
+        let (oh, ow) = (g.shape[2], g.shape[3])
+        var gx = [Double](repeating: 0, count: x.count), gw = [Double](repeating: 0, count: w.count)
+        let px = x.storage.pointer, pw = w.storage.pointer, pg = g.storage.pointer
+        for i in 0..<n { for oc in 0..<o { for yy in 0..<oh { for xx in 0..<ow {
+            let gv = Double(pg[((i * o + oc) * oh + yy) * ow + xx])
+            for ci in 0..<c { for a in 0..<kh { for b in 0..<kw {
+                let iy = yy - padding.0 + a, ix = xx - padding.1 + b
+                guard iy >= 0 && iy < h && ix >= 0 && ix < wd else { continue }
+                let xi = ((i * c + ci) * h + iy) * wd + ix, wi = ((oc * c + ci) * kh + a) * kw + b
+                gx[xi] += gv * Double(pw[wi])
+                gw[wi] += gv * Double(px[xi])
+            }}}
+        }}}}
+        return (Tensor(shape: x.shape, gx.map { Float($0) }), Tensor(shape: w.shape, gw.map { Float($0) }))
     }
 }
