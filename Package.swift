@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "QuantCore", targets: ["QuantCore"]),
         .library(name: "Quantizers", targets: ["Quantizers"]),
         .library(name: "QuantNN", targets: ["QuantNN"]),
+        .library(name: "ONNXProto", targets: ["ONNXProto"]),
         .library(name: "ONNXExport", targets: ["ONNXExport"]),
         .library(name: "Conformance", targets: ["Conformance"]),
         .executable(name: "brevitas", targets: ["brevitas"]),
@@ -49,16 +50,20 @@ let package = Package(
         .target(name: "QuantNN", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers"]),
         .testTarget(name: "QuantTests", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),
         .target(
+            name: "ONNXProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["onnx.proto3", "REGENERATE.md"]
+        ),
+        .target(
             name: "ONNXExport",
             dependencies: [
-                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN",
+                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXProto",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ],
-            exclude: ["Proto/onnx.proto3", "Proto/REGENERATE.md"]
+            ]
         ),
         .testTarget(
             name: "ONNXExportTests",
-            dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport", "Conformance", "BrevitasCLI"],
+            dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXProto", "ONNXExport", "Conformance", "BrevitasCLI"],
             exclude: ["check_onnx.py"]
         ),
         .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport"]),

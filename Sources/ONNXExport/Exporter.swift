@@ -1,5 +1,6 @@
 import Foundation
 import NN
+import ONNXProto
 import QuantCore
 import QuantNN
 import SwiftProtobuf

@@ -2,6 +2,7 @@
 import Foundation
 import NN
 @testable import ONNXExport
+import ONNXProto
 import QuantNN
 import Quantizers
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import NN
 @testable import ONNXExport
+import ONNXProto
 import QuantCore
 import QuantNN
 import Quantizers

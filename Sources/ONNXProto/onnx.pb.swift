@@ -36,8 +36,8 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 ///
 /// To be compatible with both proto2 and proto3, we will use a version number
 /// that is not defined by the default value but an explicit enum number.
-nonisolated enum Onnx_Version: SwiftProtobuf.Enum, Swift.CaseIterable {
-  typealias RawValue = Int
+public nonisolated enum Onnx_Version: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
 
   /// proto3 requires the first enum value to be zero.
   /// We add this just to appease the compiler.
@@ -105,11 +105,11 @@ nonisolated enum Onnx_Version: SwiftProtobuf.Enum, Swift.CaseIterable {
   case irVersion // = 10
   case UNRECOGNIZED(Int)
 
-  init() {
+  public init() {
     self = .startVersion
   }
 
-  init?(rawValue: Int) {
+  public init?(rawValue: Int) {
     switch rawValue {
     case 0: self = .startVersion
     case 1: self = .irVersion20171010
@@ -126,7 +126,7 @@ nonisolated enum Onnx_Version: SwiftProtobuf.Enum, Swift.CaseIterable {
     }
   }
 
-  var rawValue: Int {
+  public var rawValue: Int {
     switch self {
     case .startVersion: return 0
     case .irVersion20171010: return 1
@@ -144,7 +144,7 @@ nonisolated enum Onnx_Version: SwiftProtobuf.Enum, Swift.CaseIterable {
   }
 
   // The compiler won't synthesize support with the UNRECOGNIZED case.
-  static let allCases: [Onnx_Version] = [
+  public static let allCases: [Onnx_Version] = [
     .startVersion,
     .irVersion20171010,
     .irVersion20171030,
@@ -161,17 +161,17 @@ nonisolated enum Onnx_Version: SwiftProtobuf.Enum, Swift.CaseIterable {
 }
 
 /// Operator/function status.
-nonisolated enum Onnx_OperatorStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
-  typealias RawValue = Int
+public nonisolated enum Onnx_OperatorStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
   case experimental // = 0
   case stable // = 1
   case UNRECOGNIZED(Int)
 
-  init() {
+  public init() {
     self = .experimental
   }
 
-  init?(rawValue: Int) {
+  public init?(rawValue: Int) {
     switch rawValue {
     case 0: self = .experimental
     case 1: self = .stable
@@ -179,7 +179,7 @@ nonisolated enum Onnx_OperatorStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
     }
   }
 
-  var rawValue: Int {
+  public var rawValue: Int {
     switch self {
     case .experimental: return 0
     case .stable: return 1
@@ -188,7 +188,7 @@ nonisolated enum Onnx_OperatorStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
   }
 
   // The compiler won't synthesize support with the UNRECOGNIZED case.
-  static let allCases: [Onnx_OperatorStatus] = [
+  public static let allCases: [Onnx_OperatorStatus] = [
     .experimental,
     .stable,
   ]
@@ -201,13 +201,13 @@ nonisolated enum Onnx_OperatorStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
 /// and tensor values, or repeated float, integer, string, graph, and tensor values.
 /// An AttributeProto MUST contain the name field, and *only one* of the
 /// following content fields, effectively enforcing a C/C++ union equivalent.
-nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
+public nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The name field MUST be present for this version of the IR.
-  var name: String {
+  public var name: String {
     get {_storage._name}
     set {_uniqueStorage()._name = newValue}
   }
@@ -216,13 +216,13 @@ nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
   /// In this case, this AttributeProto does not contain data, and it's a reference of attribute
   /// in parent scope.
   /// NOTE: This should ONLY be used in function (sub-graph). It's invalid to be used in main graph.
-  var refAttrName: String {
+  public var refAttrName: String {
     get {_storage._refAttrName}
     set {_uniqueStorage()._refAttrName = newValue}
   }
 
   /// A human-readable documentation for this attribute. Markdown is allowed.
-  var docString: String {
+  public var docString: String {
     get {_storage._docString}
     set {_uniqueStorage()._docString = newValue}
   }
@@ -233,118 +233,118 @@ nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
   /// which value field was in use.  For IR_VERSION 0.0.2 or later, this
   /// field MUST be set and match the f|i|s|t|... field in use.  This
   /// change was made to accommodate proto3 implementations.
-  var type: Onnx_AttributeProto.AttributeType {
+  public var type: Onnx_AttributeProto.AttributeType {
     get {_storage._type}
     set {_uniqueStorage()._type = newValue}
   }
 
   /// Exactly ONE of the following fields must be present for this version of the IR
-  var f: Float {
+  public var f: Float {
     get {_storage._f}
     set {_uniqueStorage()._f = newValue}
   }
 
   /// int
-  var i: Int64 {
+  public var i: Int64 {
     get {_storage._i}
     set {_uniqueStorage()._i = newValue}
   }
 
   /// UTF-8 string
-  var s: Data {
+  public var s: Data {
     get {_storage._s}
     set {_uniqueStorage()._s = newValue}
   }
 
   /// tensor value
-  var t: Onnx_TensorProto {
+  public var t: Onnx_TensorProto {
     get {_storage._t ?? Onnx_TensorProto()}
     set {_uniqueStorage()._t = newValue}
   }
   /// Returns true if `t` has been explicitly set.
-  var hasT: Bool {_storage._t != nil}
+  public var hasT: Bool {_storage._t != nil}
   /// Clears the value of `t`. Subsequent reads from it will return its default value.
-  mutating func clearT() {_uniqueStorage()._t = nil}
+  public mutating func clearT() {_uniqueStorage()._t = nil}
 
   /// graph
-  var g: Onnx_GraphProto {
+  public var g: Onnx_GraphProto {
     get {_storage._g ?? Onnx_GraphProto()}
     set {_uniqueStorage()._g = newValue}
   }
   /// Returns true if `g` has been explicitly set.
-  var hasG: Bool {_storage._g != nil}
+  public var hasG: Bool {_storage._g != nil}
   /// Clears the value of `g`. Subsequent reads from it will return its default value.
-  mutating func clearG() {_uniqueStorage()._g = nil}
+  public mutating func clearG() {_uniqueStorage()._g = nil}
 
   /// sparse tensor value
-  var sparseTensor: Onnx_SparseTensorProto {
+  public var sparseTensor: Onnx_SparseTensorProto {
     get {_storage._sparseTensor ?? Onnx_SparseTensorProto()}
     set {_uniqueStorage()._sparseTensor = newValue}
   }
   /// Returns true if `sparseTensor` has been explicitly set.
-  var hasSparseTensor: Bool {_storage._sparseTensor != nil}
+  public var hasSparseTensor: Bool {_storage._sparseTensor != nil}
   /// Clears the value of `sparseTensor`. Subsequent reads from it will return its default value.
-  mutating func clearSparseTensor() {_uniqueStorage()._sparseTensor = nil}
+  public mutating func clearSparseTensor() {_uniqueStorage()._sparseTensor = nil}
 
   /// Do not use field below, it's deprecated.
   /// optional ValueProto v = 12;         // value - subsumes everything but graph
-  var tp: Onnx_TypeProto {
+  public var tp: Onnx_TypeProto {
     get {_storage._tp ?? Onnx_TypeProto()}
     set {_uniqueStorage()._tp = newValue}
   }
   /// Returns true if `tp` has been explicitly set.
-  var hasTp: Bool {_storage._tp != nil}
+  public var hasTp: Bool {_storage._tp != nil}
   /// Clears the value of `tp`. Subsequent reads from it will return its default value.
-  mutating func clearTp() {_uniqueStorage()._tp = nil}
+  public mutating func clearTp() {_uniqueStorage()._tp = nil}
 
   /// list of floats
-  var floats: [Float] {
+  public var floats: [Float] {
     get {_storage._floats}
     set {_uniqueStorage()._floats = newValue}
   }
 
   /// list of ints
-  var ints: [Int64] {
+  public var ints: [Int64] {
     get {_storage._ints}
     set {_uniqueStorage()._ints = newValue}
   }
 
   /// list of UTF-8 strings
-  var strings: [Data] {
+  public var strings: [Data] {
     get {_storage._strings}
     set {_uniqueStorage()._strings = newValue}
   }
 
   /// list of tensors
-  var tensors: [Onnx_TensorProto] {
+  public var tensors: [Onnx_TensorProto] {
     get {_storage._tensors}
     set {_uniqueStorage()._tensors = newValue}
   }
 
   /// list of graph
-  var graphs: [Onnx_GraphProto] {
+  public var graphs: [Onnx_GraphProto] {
     get {_storage._graphs}
     set {_uniqueStorage()._graphs = newValue}
   }
 
   /// list of sparse tensors
-  var sparseTensors: [Onnx_SparseTensorProto] {
+  public var sparseTensors: [Onnx_SparseTensorProto] {
     get {_storage._sparseTensors}
     set {_uniqueStorage()._sparseTensors = newValue}
   }
 
   /// list of type protos
-  var typeProtos: [Onnx_TypeProto] {
+  public var typeProtos: [Onnx_TypeProto] {
     get {_storage._typeProtos}
     set {_uniqueStorage()._typeProtos = newValue}
   }
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// Note: this enum is structurally identical to the OpSchema::AttrType
   /// enum defined in schema.h.  If you rev one, you likely need to rev the other.
-  nonisolated enum AttributeType: SwiftProtobuf.Enum, Swift.CaseIterable {
-    typealias RawValue = Int
+  public nonisolated enum AttributeType: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
     case undefined // = 0
     case float // = 1
     case int // = 2
@@ -362,11 +362,11 @@ nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
     case typeProtos // = 14
     case UNRECOGNIZED(Int)
 
-    init() {
+    public init() {
       self = .undefined
     }
 
-    init?(rawValue: Int) {
+    public init?(rawValue: Int) {
       switch rawValue {
       case 0: self = .undefined
       case 1: self = .float
@@ -387,7 +387,7 @@ nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
       }
     }
 
-    var rawValue: Int {
+    public var rawValue: Int {
       switch self {
       case .undefined: return 0
       case .float: return 1
@@ -409,7 +409,7 @@ nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
     }
 
     // The compiler won't synthesize support with the UNRECOGNIZED case.
-    static let allCases: [Onnx_AttributeProto.AttributeType] = [
+    public static let allCases: [Onnx_AttributeProto.AttributeType] = [
       .undefined,
       .float,
       .int,
@@ -429,41 +429,41 @@ nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
 
   }
 
-  init() {}
+  public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Defines information on value, including the name, the type, and
 /// the shape of the value.
-nonisolated struct Onnx_ValueInfoProto: Sendable {
+public nonisolated struct Onnx_ValueInfoProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// This field MUST be present in this version of the IR.
-  var name: String = String()
+  public var name: String = String()
 
   /// This field MUST be present in this version of the IR for
   /// inputs and outputs of the top-level graph.
-  var type: Onnx_TypeProto {
+  public var type: Onnx_TypeProto {
     get {_type ?? Onnx_TypeProto()}
     set {_type = newValue}
   }
   /// Returns true if `type` has been explicitly set.
-  var hasType: Bool {self._type != nil}
+  public var hasType: Bool {self._type != nil}
   /// Clears the value of `type`. Subsequent reads from it will return its default value.
-  mutating func clearType() {self._type = nil}
+  public mutating func clearType() {self._type = nil}
 
   /// A human-readable documentation for this value. Markdown is allowed.
-  var docString: String = String()
+  public var docString: String = String()
 
   /// Named metadata values; keys should be distinct.
-  var metadataProps: [Onnx_StringStringEntryProto] = []
+  public var metadataProps: [Onnx_StringStringEntryProto] = []
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  init() {}
+  public init() {}
 
   fileprivate var _type: Onnx_TypeProto? = nil
 }
@@ -475,42 +475,42 @@ nonisolated struct Onnx_ValueInfoProto: Sendable {
 ///
 /// For example, it can be a node of type "Conv" that takes in an image, a filter
 /// tensor and a bias tensor, and produces the convolved output.
-nonisolated struct Onnx_NodeProto: Sendable {
+public nonisolated struct Onnx_NodeProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// namespace Value
-  var input: [String] = []
+  public var input: [String] = []
 
   /// namespace Value
-  var output: [String] = []
+  public var output: [String] = []
 
   /// An optional identifier for this node in a graph.
   /// This field MAY be absent in this version of the IR.
-  var name: String = String()
+  public var name: String = String()
 
   /// The symbolic identifier of the Operator to execute.
-  var opType: String = String()
+  public var opType: String = String()
 
   /// The domain of the OperatorSet that specifies the operator named by op_type.
-  var domain: String = String()
+  public var domain: String = String()
 
   /// Overload identifier, used only to map this to a model-local function.
-  var overload: String = String()
+  public var overload: String = String()
 
   /// Additional named attributes.
-  var attribute: [Onnx_AttributeProto] = []
+  public var attribute: [Onnx_AttributeProto] = []
 
   /// A human-readable documentation for this node. Markdown is allowed.
-  var docString: String = String()
+  public var docString: String = String()
 
   /// Named metadata values; keys should be distinct.
-  var metadataProps: [Onnx_StringStringEntryProto] = []
+  public var metadataProps: [Onnx_StringStringEntryProto] = []
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  init() {}
+  public init() {}
 }
 
 /// Training information
@@ -532,7 +532,7 @@ nonisolated struct Onnx_NodeProto: Sendable {
 /// may be immediately updated. If the targeted training algorithm contains
 /// consecutive update steps (such as block coordinate descent methods),
 /// the user needs to create a TrainingInfoProto for each step.
-nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
+public nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -550,14 +550,14 @@ nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
   ///
   /// By default, this field is an empty graph and its evaluation does not
   /// produce any output. Thus, no initializer would be changed by default.
-  var initialization: Onnx_GraphProto {
+  public var initialization: Onnx_GraphProto {
     get {_storage._initialization ?? Onnx_GraphProto()}
     set {_uniqueStorage()._initialization = newValue}
   }
   /// Returns true if `initialization` has been explicitly set.
-  var hasInitialization: Bool {_storage._initialization != nil}
+  public var hasInitialization: Bool {_storage._initialization != nil}
   /// Clears the value of `initialization`. Subsequent reads from it will return its default value.
-  mutating func clearInitialization() {_uniqueStorage()._initialization = nil}
+  public mutating func clearInitialization() {_uniqueStorage()._initialization = nil}
 
   /// This field represents a training algorithm step. Given required inputs,
   /// it computes outputs to update initializers in its own or inference graph's
@@ -588,14 +588,14 @@ nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
   /// By default, this field is an empty graph and its evaluation does not
   /// produce any output. Evaluating the default training step never
   /// update any initializers.
-  var algorithm: Onnx_GraphProto {
+  public var algorithm: Onnx_GraphProto {
     get {_storage._algorithm ?? Onnx_GraphProto()}
     set {_uniqueStorage()._algorithm = newValue}
   }
   /// Returns true if `algorithm` has been explicitly set.
-  var hasAlgorithm: Bool {_storage._algorithm != nil}
+  public var hasAlgorithm: Bool {_storage._algorithm != nil}
   /// Clears the value of `algorithm`. Subsequent reads from it will return its default value.
-  mutating func clearAlgorithm() {_uniqueStorage()._algorithm = nil}
+  public mutating func clearAlgorithm() {_uniqueStorage()._algorithm = nil}
 
   /// This field specifies the bindings from the outputs of "initialization" to
   /// some initializers in "ModelProto.graph.initializer" and
@@ -604,7 +604,7 @@ nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
   ///
   /// By default, this field is empty and no initializer would be changed
   /// by the execution of "initialization".
-  var initializationBinding: [Onnx_StringStringEntryProto] {
+  public var initializationBinding: [Onnx_StringStringEntryProto] {
     get {_storage._initializationBinding}
     set {_uniqueStorage()._initializationBinding = newValue}
   }
@@ -649,14 +649,14 @@ nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
   ///
   /// By default, this field is empty and no initializer would be changed
   /// by the execution of "algorithm".
-  var updateBinding: [Onnx_StringStringEntryProto] {
+  public var updateBinding: [Onnx_StringStringEntryProto] {
     get {_storage._updateBinding}
     set {_uniqueStorage()._updateBinding = newValue}
   }
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  init() {}
+  public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
 }
@@ -667,14 +667,14 @@ nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
 /// associating its computation graph with metadata.
 ///
 /// The semantics of the model are described by the associated GraphProto's.
-nonisolated struct Onnx_ModelProto: @unchecked Sendable {
+public nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The version of the IR this model targets. See Version enum above.
   /// This field MUST be present.
-  var irVersion: Int64 {
+  public var irVersion: Int64 {
     get {_storage._irVersion}
     set {_uniqueStorage()._irVersion = newValue}
   }
@@ -687,7 +687,7 @@ nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   /// All nodes in the ModelProto's graph will bind against the operator
   /// with the same-domain/same-op_type operator with the HIGHEST version
   /// in the referenced operator sets.
-  var opsetImport: [Onnx_OperatorSetIdProto] {
+  public var opsetImport: [Onnx_OperatorSetIdProto] {
     get {_storage._opsetImport}
     set {_uniqueStorage()._opsetImport = newValue}
   }
@@ -695,7 +695,7 @@ nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   /// The name of the framework or tool used to generate this model.
   /// This field SHOULD be present to indicate which implementation/tool/framework
   /// emitted the model.
-  var producerName: String {
+  public var producerName: String {
     get {_storage._producerName}
     set {_uniqueStorage()._producerName = newValue}
   }
@@ -703,7 +703,7 @@ nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   /// The version of the framework or tool used to generate this model.
   /// This field SHOULD be present to indicate which implementation/tool/framework
   /// emitted the model.
-  var producerVersion: String {
+  public var producerVersion: String {
     get {_storage._producerVersion}
     set {_uniqueStorage()._producerVersion = newValue}
   }
@@ -714,35 +714,35 @@ nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   ///
   /// Together with `model_version` and GraphProto.name, this forms the unique identity of
   /// the graph.
-  var domain: String {
+  public var domain: String {
     get {_storage._domain}
     set {_uniqueStorage()._domain = newValue}
   }
 
   /// The version of the graph encoded. See Version enum below.
-  var modelVersion: Int64 {
+  public var modelVersion: Int64 {
     get {_storage._modelVersion}
     set {_uniqueStorage()._modelVersion = newValue}
   }
 
   /// A human-readable documentation for this model. Markdown is allowed.
-  var docString: String {
+  public var docString: String {
     get {_storage._docString}
     set {_uniqueStorage()._docString = newValue}
   }
 
   /// The parameterized graph that is evaluated to execute the model.
-  var graph: Onnx_GraphProto {
+  public var graph: Onnx_GraphProto {
     get {_storage._graph ?? Onnx_GraphProto()}
     set {_uniqueStorage()._graph = newValue}
   }
   /// Returns true if `graph` has been explicitly set.
-  var hasGraph: Bool {_storage._graph != nil}
+  public var hasGraph: Bool {_storage._graph != nil}
   /// Clears the value of `graph`. Subsequent reads from it will return its default value.
-  mutating func clearGraph() {_uniqueStorage()._graph = nil}
+  public mutating func clearGraph() {_uniqueStorage()._graph = nil}
 
   /// Named metadata values; keys should be distinct.
-  var metadataProps: [Onnx_StringStringEntryProto] {
+  public var metadataProps: [Onnx_StringStringEntryProto] {
     get {_storage._metadataProps}
     set {_uniqueStorage()._metadataProps = newValue}
   }
@@ -756,7 +756,7 @@ nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   /// using `TrainingInfoProto.initialization_binding`s.
   ///
   /// If this field is empty, the training behavior of the model is undefined.
-  var trainingInfo: [Onnx_TrainingInfoProto] {
+  public var trainingInfo: [Onnx_TrainingInfoProto] {
     get {_storage._trainingInfo}
     set {_uniqueStorage()._trainingInfo = newValue}
   }
@@ -777,50 +777,50 @@ nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   ///
   /// One FunctionProto can reference other FunctionProto in the model, however, recursive reference
   /// is not allowed.
-  var functions: [Onnx_FunctionProto] {
+  public var functions: [Onnx_FunctionProto] {
     get {_storage._functions}
     set {_uniqueStorage()._functions = newValue}
   }
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  init() {}
+  public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// StringStringEntryProto follows the pattern for cross-proto-version maps.
 /// See https://developers.google.com/protocol-buffers/docs/proto3#maps
-nonisolated struct Onnx_StringStringEntryProto: Sendable {
+public nonisolated struct Onnx_StringStringEntryProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  var key: String = String()
+  public var key: String = String()
 
-  var value: String = String()
+  public var value: String = String()
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  init() {}
+  public init() {}
 }
 
-nonisolated struct Onnx_TensorAnnotation: Sendable {
+public nonisolated struct Onnx_TensorAnnotation: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  var tensorName: String = String()
+  public var tensorName: String = String()
 
   /// <key, value> pairs to annotate tensor specified by <tensor_name> above.
   /// The keys used in the mapping below must be pre-defined in ONNX spec.
   /// For example, for 8-bit linear quantization case, 'SCALE_TENSOR', 'ZERO_POINT_TENSOR' will be pre-defined as
   /// quantization parameter keys.
-  var quantParameterTensorNames: [Onnx_StringStringEntryProto] = []
+  public var quantParameterTensorNames: [Onnx_StringStringEntryProto] = []
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  init() {}
+  public init() {}
 }
 
 /// Graphs
@@ -829,75 +829,75 @@ nonisolated struct Onnx_TensorAnnotation: Sendable {
 /// list of nodes that form a directed acyclic graph based on their inputs and outputs.
 /// This is the equivalent of the "network" or "graph" in many deep learning
 /// frameworks.
-nonisolated struct Onnx_GraphProto: Sendable {
+public nonisolated struct Onnx_GraphProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The nodes in the graph, sorted topologically.
-  var node: [Onnx_NodeProto] = []
+  public var node: [Onnx_NodeProto] = []
 
   /// The name of the graph.
-  var name: String = String()
+  public var name: String = String()
 
   /// A list of named tensor values, used to specify constant inputs of the graph.
   /// Each initializer (both TensorProto as well SparseTensorProto) MUST have a name.
   /// The name MUST be unique across both initializer and sparse_initializer,
   /// but the name MAY also appear in the input list.
-  var initializer: [Onnx_TensorProto] = []
+  public var initializer: [Onnx_TensorProto] = []
 
   /// Initializers (see above) stored in sparse format.
-  var sparseInitializer: [Onnx_SparseTensorProto] = []
+  public var sparseInitializer: [Onnx_SparseTensorProto] = []
 
   /// A human-readable documentation for this graph. Markdown is allowed.
-  var docString: String = String()
+  public var docString: String = String()
 
   /// The inputs and outputs of the graph.
-  var input: [Onnx_ValueInfoProto] = []
+  public var input: [Onnx_ValueInfoProto] = []
 
-  var output: [Onnx_ValueInfoProto] = []
+  public var output: [Onnx_ValueInfoProto] = []
 
   /// Information for the values in the graph. The ValueInfoProto.name's
   /// must be distinct. It is optional for a value to appear in value_info list.
-  var valueInfo: [Onnx_ValueInfoProto] = []
+  public var valueInfo: [Onnx_ValueInfoProto] = []
 
   /// This field carries information to indicate the mapping among a tensor and its
   /// quantization parameter tensors. For example:
   /// For tensor 'a', it may have {'SCALE_TENSOR', 'a_scale'} and {'ZERO_POINT_TENSOR', 'a_zero_point'} annotated,
   /// which means, tensor 'a_scale' and tensor 'a_zero_point' are scale and zero point of tensor 'a' in the model.
-  var quantizationAnnotation: [Onnx_TensorAnnotation] = []
+  public var quantizationAnnotation: [Onnx_TensorAnnotation] = []
 
   /// Named metadata values; keys should be distinct.
-  var metadataProps: [Onnx_StringStringEntryProto] = []
+  public var metadataProps: [Onnx_StringStringEntryProto] = []
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  init() {}
+  public init() {}
 }
 
 /// Tensors
 ///
 /// A serialized tensor value.
-nonisolated struct Onnx_TensorProto: Sendable {
+public nonisolated struct Onnx_TensorProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The shape of the tensor.
-  var dims: [Int64] = []
+  public var dims: [Int64] = []
 
   /// The data type of the tensor.
   /// This field MUST have a valid TensorProto.DataType value
-  var dataType: Int32 = 0
+  public var dataType: Int32 = 0
 
-  var segment: Onnx_TensorProto.Segment {
+  public var segment: Onnx_TensorProto.Segment {
     get {_segment ?? Onnx_TensorProto.Segment()}
     set {_segment = newValue}
   }
   /// Returns true if `segment` has been explicitly set.
-  var hasSegment: Bool {self._segment != nil}
+  public var hasSegment: Bool {self._segment != nil}
   /// Clears the value of `segment`. Subsequent reads from it will return its default value.
-  mutating func clearSegment() {self._segment = nil}
+  public mutating func clearSegment() {self._segment = nil}
 
   /// For float and complex64 values
   /// Complex64 tensors are encoded as a single array of floats,
@@ -906,7 +906,7 @@ nonisolated struct Onnx_TensorProto: Sendable {
   /// subsequent even numbered position. (e.g., [1.0 + 2.0i, 3.0 + 4.0i]
   /// is encoded as [1.0, 2.0 ,3.0 ,4.0]
   /// When this field is present, the data_type field MUST be FLOAT or COMPLEX64.
-  var floatData: [Float] = []
+  public var floatData: [Float] = []
 
   /// For int32, uint8, int8, uint16, int16, uint4, int4, bool, float8 and float16 values
   /// float16 and float8 values must be bit-wise converted to an uint16_t prior
@@ -915,24 +915,24 @@ nonisolated struct Onnx_TensorProto: Sendable {
   /// the 4 LSB and the second element is stored in the 4 MSB.
   /// When this field is present, the data_type field MUST be
   /// INT32, INT16, INT8, INT4, UINT16, UINT8, UINT4, BOOL, FLOAT16, BFLOAT16, FLOAT8E4M3FN, FLOAT8E4M3FNUZ, FLOAT8E5M2, FLOAT8E5M2FNUZ
-  var int32Data: [Int32] = []
+  public var int32Data: [Int32] = []
 
   /// For strings.
   /// Each element of string_data is a UTF-8 encoded Unicode
   /// string. No trailing null, no leading BOM. The protobuf "string"
   /// scalar type is not used to match ML community conventions.
   /// When this field is present, the data_type field MUST be STRING
-  var stringData: [Data] = []
+  public var stringData: [Data] = []
 
   /// For int64.
   /// When this field is present, the data_type field MUST be INT64
-  var int64Data: [Int64] = []
+  public var int64Data: [Int64] = []
 
   /// Optionally, a name for the tensor.
-  var name: String = String()
+  public var name: String = String()
 
   /// A human-readable documentation for this tensor. Markdown is allowed.
-  var docString: String = String()
+  public var docString: String = String()
 
   /// Serializations can either use one of the fields above, or use this
   /// raw bytes field. The only exception is the string case, where one is
@@ -950,7 +950,7 @@ nonisolated struct Onnx_TensorProto: Sendable {
   /// that in some cases (e.g. int data), protobuf does a better packing via
   /// variable length storage, and may lead to smaller binary footprint.
   /// When this field is present, the data_type field MUST NOT be STRING or UNDEFINED
-  var rawData: Data = Data()
+  public var rawData: Data = Data()
 
   /// Data can be stored inside the protobuf file using type-specific fields or raw_data.
   /// Alternatively, raw bytes data can be stored in an external file, using the external_data field.
@@ -961,10 +961,10 @@ nonisolated struct Onnx_TensorProto: Sendable {
   ///                         Offset values SHOULD be multiples 4096 (page size) to enable mmap support.
   /// - "length" (optional) - number of bytes containing data. Integer stored as string.
   /// - "checksum" (optional) - SHA1 digest of file specified in under 'location' key.
-  var externalData: [Onnx_StringStringEntryProto] = []
+  public var externalData: [Onnx_StringStringEntryProto] = []
 
   /// If value not set, data is stored in raw_data (if set) otherwise in type-specified field.
-  var dataLocation: Onnx_TensorProto.DataLocation = .default
+  public var dataLocation: Onnx_TensorProto.DataLocation = .default
 
   /// For double
   /// Complex128 tensors are encoded as a single array of doubles,
@@ -973,20 +973,20 @@ nonisolated struct Onnx_TensorProto: Sendable {
   /// subsequent even numbered position. (e.g., [1.0 + 2.0i, 3.0 + 4.0i]
   /// is encoded as [1.0, 2.0 ,3.0 ,4.0]
   /// When this field is present, the data_type field MUST be DOUBLE or COMPLEX128
-  var doubleData: [Double] = []
+  public var doubleData: [Double] = []
 
   /// For uint64 and uint32 values
   /// When this field is present, the data_type field MUST be
   /// UINT32 or UINT64
-  var uint64Data: [UInt64] = []
+  public var uint64Data: [UInt64] = []
 
   /// Named metadata values; keys should be distinct.
-  var metadataProps: [Onnx_StringStringEntryProto] = []
+  public var metadataProps: [Onnx_StringStringEntryProto] = []
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  nonisolated enum DataType: SwiftProtobuf.Enum, Swift.CaseIterable {
-    typealias RawValue = Int
+  public nonisolated enum DataType: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
     case undefined // = 0
 
     /// Basic types.
@@ -1058,11 +1058,11 @@ nonisolated struct Onnx_TensorProto: Sendable {
     case int4 // = 22
     case UNRECOGNIZED(Int)
 
-    init() {
+    public init() {
       self = .undefined
     }
 
-    init?(rawValue: Int) {
+    public init?(rawValue: Int) {
       switch rawValue {
       case 0: self = .undefined
       case 1: self = .float
@@ -1091,7 +1091,7 @@ nonisolated struct Onnx_TensorProto: Sendable {
       }
     }
 
-    var rawValue: Int {
+    public var rawValue: Int {
       switch self {
       case .undefined: return 0
       case .float: return 1
@@ -1121,7 +1121,7 @@ nonisolated struct Onnx_TensorProto: Sendable {
     }
 
     // The compiler won't synthesize support with the UNRECOGNIZED case.
-    static let allCases: [Onnx_TensorProto.DataType] = [
+    public static let allCases: [Onnx_TensorProto.DataType] = [
       .undefined,
       .float,
       .uint8,
@@ -1152,17 +1152,17 @@ nonisolated struct Onnx_TensorProto: Sendable {
   /// Location of the data for this tensor. MUST be one of:
   /// - DEFAULT - data stored inside the protobuf message. Data is stored in raw_data (if set) otherwise in type-specified field.
   /// - EXTERNAL - data stored in an external location as described by external_data field.
-  nonisolated enum DataLocation: SwiftProtobuf.Enum, Swift.CaseIterable {
-    typealias RawValue = Int
+  public nonisolated enum DataLocation: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
     case `default` // = 0
     case external // = 1
     case UNRECOGNIZED(Int)
 
-    init() {
+    public init() {
       self = .default
     }
 
-    init?(rawValue: Int) {
+    public init?(rawValue: Int) {
       switch rawValue {
       case 0: self = .default
       case 1: self = .external
@@ -1170,7 +1170,7 @@ nonisolated struct Onnx_TensorProto: Sendable {
       }
     }
 
-    var rawValue: Int {
+    public var rawValue: Int {
       switch self {
       case .default: return 0
       case .external: return 1
@@ -1179,7 +1179,7 @@ nonisolated struct Onnx_TensorProto: Sendable {
     }
 
     // The compiler won't synthesize support with the UNRECOGNIZED case.
-    static let allCases: [Onnx_TensorProto.DataLocation] = [
+    public static let allCases: [Onnx_TensorProto.DataLocation] = [
       .default,
       .external,
     ]
@@ -1189,27 +1189,27 @@ nonisolated struct Onnx_TensorProto: Sendable {
   /// For very large tensors, we may want to store them in chunks, in which
   /// case the following fields will specify the segment that is stored in
   /// the current TensorProto.
-  nonisolated struct Segment: Sendable {
+  public nonisolated struct Segment: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
-    var begin: Int64 = 0
+    public var begin: Int64 = 0
 
-    var end: Int64 = 0
+    public var end: Int64 = 0
 
-    var unknownFields = SwiftProtobuf.UnknownStorage()
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    init() {}
+    public init() {}
   }
 
-  init() {}
+  public init() {}
 
   fileprivate var _segment: Onnx_TensorProto.Segment? = nil
 }
 
 /// A serialized sparse-tensor value
-nonisolated struct Onnx_SparseTensorProto: @unchecked Sendable {
+public nonisolated struct Onnx_SparseTensorProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -1218,14 +1218,14 @@ nonisolated struct Onnx_SparseTensorProto: @unchecked Sendable {
   /// The default-value is zero for numeric tensors, and empty-string for string tensors.
   /// values must have a non-empty name present which serves as a name for SparseTensorProto
   /// when used in sparse_initializer list.
-  var values: Onnx_TensorProto {
+  public var values: Onnx_TensorProto {
     get {_storage._values ?? Onnx_TensorProto()}
     set {_uniqueStorage()._values = newValue}
   }
   /// Returns true if `values` has been explicitly set.
-  var hasValues: Bool {_storage._values != nil}
+  public var hasValues: Bool {_storage._values != nil}
   /// Clears the value of `values`. Subsequent reads from it will return its default value.
-  mutating func clearValues() {_uniqueStorage()._values = nil}
+  public mutating func clearValues() {_uniqueStorage()._values = nil}
 
   /// The indices of the non-default values, which may be stored in one of two formats.
   /// (a) Indices can be a tensor of shape [NNZ, rank] with the [i,j]-th value
@@ -1237,24 +1237,24 @@ nonisolated struct Onnx_SparseTensorProto: @unchecked Sendable {
   /// The indices must appear in ascending order without duplication.
   /// In the first format, the ordering is lexicographic-ordering:
   /// e.g., index-value [1,4] must appear before [2,1]
-  var indices: Onnx_TensorProto {
+  public var indices: Onnx_TensorProto {
     get {_storage._indices ?? Onnx_TensorProto()}
     set {_uniqueStorage()._indices = newValue}
   }
   /// Returns true if `indices` has been explicitly set.
-  var hasIndices: Bool {_storage._indices != nil}
+  public var hasIndices: Bool {_storage._indices != nil}
   /// Clears the value of `indices`. Subsequent reads from it will return its default value.
-  mutating func clearIndices() {_uniqueStorage()._indices = nil}
+  public mutating func clearIndices() {_uniqueStorage()._indices = nil}
 
   /// The shape of the underlying dense-tensor: [dim_1, dim_2, ... dim_rank]
-  var dims: [Int64] {
+  public var dims: [Int64] {
     get {_storage._dims}
     set {_uniqueStorage()._dims = newValue}
   }
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  init() {}
+  public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
 }
@@ -1262,23 +1262,23 @@ nonisolated struct Onnx_SparseTensorProto: @unchecked Sendable {
 /// Defines a tensor shape. A dimension can be either an integer value
 /// or a symbolic variable. A symbolic variable represents an unknown
 /// dimension.
-nonisolated struct Onnx_TensorShapeProto: Sendable {
+public nonisolated struct Onnx_TensorShapeProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  var dim: [Onnx_TensorShapeProto.Dimension] = []
+  public var dim: [Onnx_TensorShapeProto.Dimension] = []
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  nonisolated struct Dimension: Sendable {
+  public nonisolated struct Dimension: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
-    var value: Onnx_TensorShapeProto.Dimension.OneOf_Value? = nil
+    public var value: Onnx_TensorShapeProto.Dimension.OneOf_Value? = nil
 
-    var dimValue: Int64 {
+    public var dimValue: Int64 {
       get {
         if case .dimValue(let v)? = value {return v}
         return 0
@@ -1287,7 +1287,7 @@ nonisolated struct Onnx_TensorShapeProto: Sendable {
     }
 
     /// namespace Shape
-    var dimParam: String {
+    public var dimParam: String {
       get {
         if case .dimParam(let v)? = value {return v}
         return String()
@@ -1300,38 +1300,38 @@ nonisolated struct Onnx_TensorShapeProto: Sendable {
     /// that operations are applied to the correct axis of a tensor.
     /// Refer to https://github.com/onnx/onnx/blob/main/docs/DimensionDenotation.md#denotation-definition
     /// for pre-defined dimension denotations.
-    var denotation: String = String()
+    public var denotation: String = String()
 
-    var unknownFields = SwiftProtobuf.UnknownStorage()
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    nonisolated enum OneOf_Value: Equatable, Sendable {
+    public nonisolated enum OneOf_Value: Equatable, Sendable {
       case dimValue(Int64)
       /// namespace Shape
       case dimParam(String)
 
     }
 
-    init() {}
+    public init() {}
   }
 
-  init() {}
+  public init() {}
 }
 
 /// Types
 ///
 /// The standard ONNX data types.
-nonisolated struct Onnx_TypeProto: @unchecked Sendable {
+public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  var value: OneOf_Value? {
+  public var value: OneOf_Value? {
     get {return _storage._value}
     set {_uniqueStorage()._value = newValue}
   }
 
   /// The type of a tensor.
-  var tensorType: Onnx_TypeProto.Tensor {
+  public var tensorType: Onnx_TypeProto.Tensor {
     get {
       if case .tensorType(let v)? = _storage._value {return v}
       return Onnx_TypeProto.Tensor()
@@ -1340,7 +1340,7 @@ nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   }
 
   /// The type of a sequence.
-  var sequenceType: Onnx_TypeProto.Sequence {
+  public var sequenceType: Onnx_TypeProto.Sequence {
     get {
       if case .sequenceType(let v)? = _storage._value {return v}
       return Onnx_TypeProto.Sequence()
@@ -1349,7 +1349,7 @@ nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   }
 
   /// The type of a map.
-  var mapType: Onnx_TypeProto.Map {
+  public var mapType: Onnx_TypeProto.Map {
     get {
       if case .mapType(let v)? = _storage._value {return v}
       return Onnx_TypeProto.Map()
@@ -1358,7 +1358,7 @@ nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   }
 
   /// The type of an optional.
-  var optionalType: Onnx_TypeProto.Optional {
+  public var optionalType: Onnx_TypeProto.Optional {
     get {
       if case .optionalType(let v)? = _storage._value {return v}
       return Onnx_TypeProto.Optional()
@@ -1367,7 +1367,7 @@ nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   }
 
   /// Type of the sparse tensor
-  var sparseTensorType: Onnx_TypeProto.SparseTensor {
+  public var sparseTensorType: Onnx_TypeProto.SparseTensor {
     get {
       if case .sparseTensorType(let v)? = _storage._value {return v}
       return Onnx_TypeProto.SparseTensor()
@@ -1379,14 +1379,14 @@ nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   /// type with a standard semantic description as to what is
   /// stored inside. Refer to https://github.com/onnx/onnx/blob/main/docs/TypeDenotation.md#type-denotation-definition
   /// for pre-defined type denotations.
-  var denotation: String {
+  public var denotation: String {
     get {_storage._denotation}
     set {_uniqueStorage()._denotation = newValue}
   }
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  nonisolated enum OneOf_Value: Equatable, Sendable {
+  public nonisolated enum OneOf_Value: Equatable, Sendable {
     /// The type of a tensor.
     case tensorType(Onnx_TypeProto.Tensor)
     /// The type of a sequence.
@@ -1400,7 +1400,7 @@ nonisolated struct Onnx_TypeProto: @unchecked Sendable {
 
   }
 
-  nonisolated struct Tensor: Sendable {
+  public nonisolated struct Tensor: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
@@ -1408,50 +1408,50 @@ nonisolated struct Onnx_TypeProto: @unchecked Sendable {
     /// This field MUST NOT have the value of UNDEFINED
     /// This field MUST have a valid TensorProto.DataType value
     /// This field MUST be present for this version of the IR.
-    var elemType: Int32 = 0
+    public var elemType: Int32 = 0
 
-    var shape: Onnx_TensorShapeProto {
+    public var shape: Onnx_TensorShapeProto {
       get {_shape ?? Onnx_TensorShapeProto()}
       set {_shape = newValue}
     }
     /// Returns true if `shape` has been explicitly set.
-    var hasShape: Bool {self._shape != nil}
+    public var hasShape: Bool {self._shape != nil}
     /// Clears the value of `shape`. Subsequent reads from it will return its default value.
-    mutating func clearShape() {self._shape = nil}
+    public mutating func clearShape() {self._shape = nil}
 
-    var unknownFields = SwiftProtobuf.UnknownStorage()
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    init() {}
+    public init() {}
 
     fileprivate var _shape: Onnx_TensorShapeProto? = nil
   }
 
   /// repeated T
-  nonisolated struct Sequence: @unchecked Sendable {
+  public nonisolated struct Sequence: @unchecked Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
     /// The type and optional shape of each element of the sequence.
     /// This field MUST be present for this version of the IR.
-    var elemType: Onnx_TypeProto {
+    public var elemType: Onnx_TypeProto {
       get {_storage._elemType ?? Onnx_TypeProto()}
       set {_uniqueStorage()._elemType = newValue}
     }
     /// Returns true if `elemType` has been explicitly set.
-    var hasElemType: Bool {_storage._elemType != nil}
+    public var hasElemType: Bool {_storage._elemType != nil}
     /// Clears the value of `elemType`. Subsequent reads from it will return its default value.
-    mutating func clearElemType() {_uniqueStorage()._elemType = nil}
+    public mutating func clearElemType() {_uniqueStorage()._elemType = nil}
 
-    var unknownFields = SwiftProtobuf.UnknownStorage()
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    init() {}
+    public init() {}
 
     fileprivate var _storage = _StorageClass.defaultInstance
   }
 
   /// map<K,V>
-  nonisolated struct Map: @unchecked Sendable {
+  public nonisolated struct Map: @unchecked Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
@@ -1459,30 +1459,30 @@ nonisolated struct Onnx_TypeProto: @unchecked Sendable {
     /// This field MUST have a valid TensorProto.DataType value
     /// This field MUST be present for this version of the IR.
     /// This field MUST refer to an integral type ([U]INT{8|16|32|64}) or STRING
-    var keyType: Int32 {
+    public var keyType: Int32 {
       get {_storage._keyType}
       set {_uniqueStorage()._keyType = newValue}
     }
 
     /// This field MUST be present for this version of the IR.
-    var valueType: Onnx_TypeProto {
+    public var valueType: Onnx_TypeProto {
       get {_storage._valueType ?? Onnx_TypeProto()}
       set {_uniqueStorage()._valueType = newValue}
     }
     /// Returns true if `valueType` has been explicitly set.
-    var hasValueType: Bool {_storage._valueType != nil}
+    public var hasValueType: Bool {_storage._valueType != nil}
     /// Clears the value of `valueType`. Subsequent reads from it will return its default value.
-    mutating func clearValueType() {_uniqueStorage()._valueType = nil}
+    public mutating func clearValueType() {_uniqueStorage()._valueType = nil}
 
-    var unknownFields = SwiftProtobuf.UnknownStorage()
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    init() {}
+    public init() {}
 
     fileprivate var _storage = _StorageClass.defaultInstance
   }
 
   /// wrapper for Tensor, Sequence, or Map
-  nonisolated struct Optional: @unchecked Sendable {
+  public nonisolated struct Optional: @unchecked Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
@@ -1490,23 +1490,23 @@ nonisolated struct Onnx_TypeProto: @unchecked Sendable {
     /// The type and optional shape of the element wrapped.
     /// This field MUST be present for this version of the IR.
     /// Possible values correspond to OptionalProto.DataType enum
-    var elemType: Onnx_TypeProto {
+    public var elemType: Onnx_TypeProto {
       get {_storage._elemType ?? Onnx_TypeProto()}
       set {_uniqueStorage()._elemType = newValue}
     }
     /// Returns true if `elemType` has been explicitly set.
-    var hasElemType: Bool {_storage._elemType != nil}
+    public var hasElemType: Bool {_storage._elemType != nil}
     /// Clears the value of `elemType`. Subsequent reads from it will return its default value.
-    mutating func clearElemType() {_uniqueStorage()._elemType = nil}
+    public mutating func clearElemType() {_uniqueStorage()._elemType = nil}
 
-    var unknownFields = SwiftProtobuf.UnknownStorage()
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    init() {}
+    public init() {}
 
     fileprivate var _storage = _StorageClass.defaultInstance
   }
 
-  nonisolated struct SparseTensor: Sendable {
+  public nonisolated struct SparseTensor: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
@@ -1514,25 +1514,25 @@ nonisolated struct Onnx_TypeProto: @unchecked Sendable {
     /// This field MUST NOT have the value of UNDEFINED
     /// This field MUST have a valid TensorProto.DataType value
     /// This field MUST be present for this version of the IR.
-    var elemType: Int32 = 0
+    public var elemType: Int32 = 0
 
-    var shape: Onnx_TensorShapeProto {
+    public var shape: Onnx_TensorShapeProto {
       get {_shape ?? Onnx_TensorShapeProto()}
       set {_shape = newValue}
     }
     /// Returns true if `shape` has been explicitly set.
-    var hasShape: Bool {self._shape != nil}
+    public var hasShape: Bool {self._shape != nil}
     /// Clears the value of `shape`. Subsequent reads from it will return its default value.
-    mutating func clearShape() {self._shape = nil}
+    public mutating func clearShape() {self._shape = nil}
 
-    var unknownFields = SwiftProtobuf.UnknownStorage()
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    init() {}
+    public init() {}
 
     fileprivate var _shape: Onnx_TensorShapeProto? = nil
   }
 
-  init() {}
+  public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
 }
@@ -1540,7 +1540,7 @@ nonisolated struct Onnx_TypeProto: @unchecked Sendable {
 /// Operator Sets
 ///
 /// OperatorSets are uniquely identified by a (domain, opset_version) pair.
-nonisolated struct Onnx_OperatorSetIdProto: Sendable {
+public nonisolated struct Onnx_OperatorSetIdProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -1549,69 +1549,69 @@ nonisolated struct Onnx_OperatorSetIdProto: Sendable {
   /// The empty string ("") or absence of this field implies the operator
   /// set that is defined as part of the ONNX specification.
   /// This field MUST be present in this version of the IR when referring to any other operator set.
-  var domain: String = String()
+  public var domain: String = String()
 
   /// The version of the operator set being identified.
   /// This field MUST be present in this version of the IR.
-  var version: Int64 = 0
+  public var version: Int64 = 0
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  init() {}
+  public init() {}
 }
 
-nonisolated struct Onnx_FunctionProto: Sendable {
+public nonisolated struct Onnx_FunctionProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The name of the function, similar to op_type in NodeProto.
   /// This is part of the unique-id (domain, name, overload) of FunctionProtos in a model.
-  var name: String = String()
+  public var name: String = String()
 
   /// The inputs and outputs of the function.
-  var input: [String] = []
+  public var input: [String] = []
 
-  var output: [String] = []
+  public var output: [String] = []
 
   /// The attribute parameters of the function.
   /// It is for function parameters without default values.
-  var attribute: [String] = []
+  public var attribute: [String] = []
 
   /// The attribute protos of the function.
   /// It is for function attributes with default values.
   /// A function attribute shall be represented either as
   /// a string attribute or an AttributeProto, not both.
-  var attributeProto: [Onnx_AttributeProto] = []
+  public var attributeProto: [Onnx_AttributeProto] = []
 
   /// The nodes in the function.
-  var node: [Onnx_NodeProto] = []
+  public var node: [Onnx_NodeProto] = []
 
   /// A human-readable documentation for this function. Markdown is allowed.
-  var docString: String = String()
+  public var docString: String = String()
 
-  var opsetImport: [Onnx_OperatorSetIdProto] = []
+  public var opsetImport: [Onnx_OperatorSetIdProto] = []
 
   /// The domain which this function belongs to.
   /// This is part of the unique-id (domain, name, overload) of FunctionProtos in a model.
-  var domain: String = String()
+  public var domain: String = String()
 
   /// The overload identifier of the function.
   /// This is part of the unique-id (domain, name, overload) of FunctionProtos in a model.
-  var overload: String = String()
+  public var overload: String = String()
 
   /// Information for the values in the function. The ValueInfoProto.name's
   /// must be distinct and refer to names in the function (including inputs,
   /// outputs, and intermediate values). It is optional for a value to appear
   /// in value_info list.
-  var valueInfo: [Onnx_ValueInfoProto] = []
+  public var valueInfo: [Onnx_ValueInfoProto] = []
 
   /// Named metadata values; keys should be distinct.
-  var metadataProps: [Onnx_StringStringEntryProto] = []
+  public var metadataProps: [Onnx_StringStringEntryProto] = []
 
-  var unknownFields = SwiftProtobuf.UnknownStorage()
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  init() {}
+  public init() {}
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -1619,16 +1619,16 @@ nonisolated struct Onnx_FunctionProto: Sendable {
 fileprivate nonisolated let _protobuf_package = "onnx"
 
 nonisolated extension Onnx_Version: SwiftProtobuf._ProtoNameProviding {
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0_START_VERSION\0\u{1}IR_VERSION_2017_10_10\0\u{1}IR_VERSION_2017_10_30\0\u{1}IR_VERSION_2017_11_3\0\u{1}IR_VERSION_2019_1_22\0\u{1}IR_VERSION_2019_3_18\0\u{1}IR_VERSION_2019_9_19\0\u{1}IR_VERSION_2020_5_8\0\u{1}IR_VERSION_2021_7_30\0\u{1}IR_VERSION_2023_5_5\0\u{1}IR_VERSION\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0_START_VERSION\0\u{1}IR_VERSION_2017_10_10\0\u{1}IR_VERSION_2017_10_30\0\u{1}IR_VERSION_2017_11_3\0\u{1}IR_VERSION_2019_1_22\0\u{1}IR_VERSION_2019_3_18\0\u{1}IR_VERSION_2019_9_19\0\u{1}IR_VERSION_2020_5_8\0\u{1}IR_VERSION_2021_7_30\0\u{1}IR_VERSION_2023_5_5\0\u{1}IR_VERSION\0")
 }
 
 nonisolated extension Onnx_OperatorStatus: SwiftProtobuf._ProtoNameProviding {
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EXPERIMENTAL\0\u{1}STABLE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EXPERIMENTAL\0\u{1}STABLE\0")
 }
 
 nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".AttributeProto"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}f\0\u{1}i\0\u{1}s\0\u{1}t\0\u{1}g\0\u{1}floats\0\u{1}ints\0\u{1}strings\0\u{1}tensors\0\u{1}graphs\0\u{4}\u{2}doc_string\0\u{1}tp\0\u{3}type_protos\0\u{2}\u{5}type\0\u{3}ref_attr_name\0\u{3}sparse_tensor\0\u{3}sparse_tensors\0\u{b}v\0\u{c}\u{c}\u{1}\u{c}\u{10}\u{4}")
+  public static let protoMessageName: String = _protobuf_package + ".AttributeProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}f\0\u{1}i\0\u{1}s\0\u{1}t\0\u{1}g\0\u{1}floats\0\u{1}ints\0\u{1}strings\0\u{1}tensors\0\u{1}graphs\0\u{4}\u{2}doc_string\0\u{1}tp\0\u{3}type_protos\0\u{2}\u{5}type\0\u{3}ref_attr_name\0\u{3}sparse_tensor\0\u{3}sparse_tensors\0\u{b}v\0\u{c}\u{c}\u{1}\u{c}\u{10}\u{4}")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -1687,7 +1687,7 @@ nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf.
     return _storage
   }
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1719,7 +1719,7 @@ nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf.
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -1783,7 +1783,7 @@ nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf.
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_AttributeProto, rhs: Onnx_AttributeProto) -> Bool {
+  public static func ==(lhs: Onnx_AttributeProto, rhs: Onnx_AttributeProto) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -1816,14 +1816,14 @@ nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf.
 }
 
 nonisolated extension Onnx_AttributeProto.AttributeType: SwiftProtobuf._ProtoNameProviding {
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNDEFINED\0\u{1}FLOAT\0\u{1}INT\0\u{1}STRING\0\u{1}TENSOR\0\u{1}GRAPH\0\u{1}FLOATS\0\u{1}INTS\0\u{1}STRINGS\0\u{1}TENSORS\0\u{1}GRAPHS\0\u{1}SPARSE_TENSOR\0\u{1}SPARSE_TENSORS\0\u{1}TYPE_PROTO\0\u{1}TYPE_PROTOS\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNDEFINED\0\u{1}FLOAT\0\u{1}INT\0\u{1}STRING\0\u{1}TENSOR\0\u{1}GRAPH\0\u{1}FLOATS\0\u{1}INTS\0\u{1}STRINGS\0\u{1}TENSORS\0\u{1}GRAPHS\0\u{1}SPARSE_TENSOR\0\u{1}SPARSE_TENSORS\0\u{1}TYPE_PROTO\0\u{1}TYPE_PROTOS\0")
 }
 
 nonisolated extension Onnx_ValueInfoProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".ValueInfoProto"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{3}doc_string\0\u{3}metadata_props\0")
+  public static let protoMessageName: String = _protobuf_package + ".ValueInfoProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{3}doc_string\0\u{3}metadata_props\0")
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1838,7 +1838,7 @@ nonisolated extension Onnx_ValueInfoProto: SwiftProtobuf.Message, SwiftProtobuf.
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -1858,7 +1858,7 @@ nonisolated extension Onnx_ValueInfoProto: SwiftProtobuf.Message, SwiftProtobuf.
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_ValueInfoProto, rhs: Onnx_ValueInfoProto) -> Bool {
+  public static func ==(lhs: Onnx_ValueInfoProto, rhs: Onnx_ValueInfoProto) -> Bool {
     if lhs.name != rhs.name {return false}
     if lhs._type != rhs._type {return false}
     if lhs.docString != rhs.docString {return false}
@@ -1869,10 +1869,10 @@ nonisolated extension Onnx_ValueInfoProto: SwiftProtobuf.Message, SwiftProtobuf.
 }
 
 nonisolated extension Onnx_NodeProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".NodeProto"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}input\0\u{1}output\0\u{1}name\0\u{3}op_type\0\u{1}attribute\0\u{3}doc_string\0\u{1}domain\0\u{1}overload\0\u{3}metadata_props\0")
+  public static let protoMessageName: String = _protobuf_package + ".NodeProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}input\0\u{1}output\0\u{1}name\0\u{3}op_type\0\u{1}attribute\0\u{3}doc_string\0\u{1}domain\0\u{1}overload\0\u{3}metadata_props\0")
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1892,7 +1892,7 @@ nonisolated extension Onnx_NodeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.input.isEmpty {
       try visitor.visitRepeatedStringField(value: self.input, fieldNumber: 1)
     }
@@ -1923,7 +1923,7 @@ nonisolated extension Onnx_NodeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_NodeProto, rhs: Onnx_NodeProto) -> Bool {
+  public static func ==(lhs: Onnx_NodeProto, rhs: Onnx_NodeProto) -> Bool {
     if lhs.input != rhs.input {return false}
     if lhs.output != rhs.output {return false}
     if lhs.name != rhs.name {return false}
@@ -1939,8 +1939,8 @@ nonisolated extension Onnx_NodeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
 }
 
 nonisolated extension Onnx_TrainingInfoProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".TrainingInfoProto"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}initialization\0\u{1}algorithm\0\u{3}initialization_binding\0\u{3}update_binding\0")
+  public static let protoMessageName: String = _protobuf_package + ".TrainingInfoProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}initialization\0\u{1}algorithm\0\u{3}initialization_binding\0\u{3}update_binding\0")
 
   fileprivate class _StorageClass {
     var _initialization: Onnx_GraphProto? = nil
@@ -1971,7 +1971,7 @@ nonisolated extension Onnx_TrainingInfoProto: SwiftProtobuf.Message, SwiftProtob
     return _storage
   }
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1989,7 +1989,7 @@ nonisolated extension Onnx_TrainingInfoProto: SwiftProtobuf.Message, SwiftProtob
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -2011,7 +2011,7 @@ nonisolated extension Onnx_TrainingInfoProto: SwiftProtobuf.Message, SwiftProtob
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_TrainingInfoProto, rhs: Onnx_TrainingInfoProto) -> Bool {
+  public static func ==(lhs: Onnx_TrainingInfoProto, rhs: Onnx_TrainingInfoProto) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -2030,8 +2030,8 @@ nonisolated extension Onnx_TrainingInfoProto: SwiftProtobuf.Message, SwiftProtob
 }
 
 nonisolated extension Onnx_ModelProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".ModelProto"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}ir_version\0\u{3}producer_name\0\u{3}producer_version\0\u{1}domain\0\u{3}model_version\0\u{3}doc_string\0\u{1}graph\0\u{3}opset_import\0\u{4}\u{6}metadata_props\0\u{4}\u{6}training_info\0\u{2}\u{5}functions\0")
+  public static let protoMessageName: String = _protobuf_package + ".ModelProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}ir_version\0\u{3}producer_name\0\u{3}producer_version\0\u{1}domain\0\u{3}model_version\0\u{3}doc_string\0\u{1}graph\0\u{3}opset_import\0\u{4}\u{6}metadata_props\0\u{4}\u{6}training_info\0\u{2}\u{5}functions\0")
 
   fileprivate class _StorageClass {
     var _irVersion: Int64 = 0
@@ -2076,7 +2076,7 @@ nonisolated extension Onnx_ModelProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
     return _storage
   }
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2101,7 +2101,7 @@ nonisolated extension Onnx_ModelProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -2144,7 +2144,7 @@ nonisolated extension Onnx_ModelProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_ModelProto, rhs: Onnx_ModelProto) -> Bool {
+  public static func ==(lhs: Onnx_ModelProto, rhs: Onnx_ModelProto) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -2170,10 +2170,10 @@ nonisolated extension Onnx_ModelProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
 }
 
 nonisolated extension Onnx_StringStringEntryProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".StringStringEntryProto"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}value\0")
+  public static let protoMessageName: String = _protobuf_package + ".StringStringEntryProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}value\0")
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2186,7 +2186,7 @@ nonisolated extension Onnx_StringStringEntryProto: SwiftProtobuf.Message, SwiftP
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.key.isEmpty {
       try visitor.visitSingularStringField(value: self.key, fieldNumber: 1)
     }
@@ -2196,7 +2196,7 @@ nonisolated extension Onnx_StringStringEntryProto: SwiftProtobuf.Message, SwiftP
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_StringStringEntryProto, rhs: Onnx_StringStringEntryProto) -> Bool {
+  public static func ==(lhs: Onnx_StringStringEntryProto, rhs: Onnx_StringStringEntryProto) -> Bool {
     if lhs.key != rhs.key {return false}
     if lhs.value != rhs.value {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -2205,10 +2205,10 @@ nonisolated extension Onnx_StringStringEntryProto: SwiftProtobuf.Message, SwiftP
 }
 
 nonisolated extension Onnx_TensorAnnotation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".TensorAnnotation"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_name\0\u{3}quant_parameter_tensor_names\0")
+  public static let protoMessageName: String = _protobuf_package + ".TensorAnnotation"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_name\0\u{3}quant_parameter_tensor_names\0")
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2221,7 +2221,7 @@ nonisolated extension Onnx_TensorAnnotation: SwiftProtobuf.Message, SwiftProtobu
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.tensorName.isEmpty {
       try visitor.visitSingularStringField(value: self.tensorName, fieldNumber: 1)
     }
@@ -2231,7 +2231,7 @@ nonisolated extension Onnx_TensorAnnotation: SwiftProtobuf.Message, SwiftProtobu
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_TensorAnnotation, rhs: Onnx_TensorAnnotation) -> Bool {
+  public static func ==(lhs: Onnx_TensorAnnotation, rhs: Onnx_TensorAnnotation) -> Bool {
     if lhs.tensorName != rhs.tensorName {return false}
     if lhs.quantParameterTensorNames != rhs.quantParameterTensorNames {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -2240,10 +2240,10 @@ nonisolated extension Onnx_TensorAnnotation: SwiftProtobuf.Message, SwiftProtobu
 }
 
 nonisolated extension Onnx_GraphProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".GraphProto"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{2}\u{3}initializer\0\u{4}\u{5}doc_string\0\u{1}input\0\u{1}output\0\u{3}value_info\0\u{3}quantization_annotation\0\u{3}sparse_initializer\0\u{3}metadata_props\0\u{b}ir_version\0\u{b}producer_version\0\u{b}producer_tag\0\u{b}domain\0\u{c}\u{3}\u{1}\u{c}\u{4}\u{1}\u{c}\u{6}\u{4}")
+  public static let protoMessageName: String = _protobuf_package + ".GraphProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{2}\u{3}initializer\0\u{4}\u{5}doc_string\0\u{1}input\0\u{1}output\0\u{3}value_info\0\u{3}quantization_annotation\0\u{3}sparse_initializer\0\u{3}metadata_props\0\u{b}ir_version\0\u{b}producer_version\0\u{b}producer_tag\0\u{b}domain\0\u{c}\u{3}\u{1}\u{c}\u{4}\u{1}\u{c}\u{6}\u{4}")
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2264,7 +2264,7 @@ nonisolated extension Onnx_GraphProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.node.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.node, fieldNumber: 1)
     }
@@ -2298,7 +2298,7 @@ nonisolated extension Onnx_GraphProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_GraphProto, rhs: Onnx_GraphProto) -> Bool {
+  public static func ==(lhs: Onnx_GraphProto, rhs: Onnx_GraphProto) -> Bool {
     if lhs.node != rhs.node {return false}
     if lhs.name != rhs.name {return false}
     if lhs.initializer != rhs.initializer {return false}
@@ -2315,10 +2315,10 @@ nonisolated extension Onnx_GraphProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
 }
 
 nonisolated extension Onnx_TensorProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".TensorProto"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dims\0\u{3}data_type\0\u{1}segment\0\u{3}float_data\0\u{3}int32_data\0\u{3}string_data\0\u{3}int64_data\0\u{1}name\0\u{3}raw_data\0\u{3}double_data\0\u{3}uint64_data\0\u{3}doc_string\0\u{3}external_data\0\u{3}data_location\0\u{4}\u{2}metadata_props\0")
+  public static let protoMessageName: String = _protobuf_package + ".TensorProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dims\0\u{3}data_type\0\u{1}segment\0\u{3}float_data\0\u{3}int32_data\0\u{3}string_data\0\u{3}int64_data\0\u{1}name\0\u{3}raw_data\0\u{3}double_data\0\u{3}uint64_data\0\u{3}doc_string\0\u{3}external_data\0\u{3}data_location\0\u{4}\u{2}metadata_props\0")
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2344,7 +2344,7 @@ nonisolated extension Onnx_TensorProto: SwiftProtobuf.Message, SwiftProtobuf._Me
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2397,7 +2397,7 @@ nonisolated extension Onnx_TensorProto: SwiftProtobuf.Message, SwiftProtobuf._Me
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_TensorProto, rhs: Onnx_TensorProto) -> Bool {
+  public static func ==(lhs: Onnx_TensorProto, rhs: Onnx_TensorProto) -> Bool {
     if lhs.dims != rhs.dims {return false}
     if lhs.dataType != rhs.dataType {return false}
     if lhs._segment != rhs._segment {return false}
@@ -2419,18 +2419,18 @@ nonisolated extension Onnx_TensorProto: SwiftProtobuf.Message, SwiftProtobuf._Me
 }
 
 nonisolated extension Onnx_TensorProto.DataType: SwiftProtobuf._ProtoNameProviding {
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNDEFINED\0\u{1}FLOAT\0\u{1}UINT8\0\u{1}INT8\0\u{1}UINT16\0\u{1}INT16\0\u{1}INT32\0\u{1}INT64\0\u{1}STRING\0\u{1}BOOL\0\u{1}FLOAT16\0\u{1}DOUBLE\0\u{1}UINT32\0\u{1}UINT64\0\u{1}COMPLEX64\0\u{1}COMPLEX128\0\u{1}BFLOAT16\0\u{1}FLOAT8E4M3FN\0\u{1}FLOAT8E4M3FNUZ\0\u{1}FLOAT8E5M2\0\u{1}FLOAT8E5M2FNUZ\0\u{1}UINT4\0\u{1}INT4\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNDEFINED\0\u{1}FLOAT\0\u{1}UINT8\0\u{1}INT8\0\u{1}UINT16\0\u{1}INT16\0\u{1}INT32\0\u{1}INT64\0\u{1}STRING\0\u{1}BOOL\0\u{1}FLOAT16\0\u{1}DOUBLE\0\u{1}UINT32\0\u{1}UINT64\0\u{1}COMPLEX64\0\u{1}COMPLEX128\0\u{1}BFLOAT16\0\u{1}FLOAT8E4M3FN\0\u{1}FLOAT8E4M3FNUZ\0\u{1}FLOAT8E5M2\0\u{1}FLOAT8E5M2FNUZ\0\u{1}UINT4\0\u{1}INT4\0")
 }
 
 nonisolated extension Onnx_TensorProto.DataLocation: SwiftProtobuf._ProtoNameProviding {
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEFAULT\0\u{1}EXTERNAL\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEFAULT\0\u{1}EXTERNAL\0")
 }
 
 nonisolated extension Onnx_TensorProto.Segment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = Onnx_TensorProto.protoMessageName + ".Segment"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}begin\0\u{1}end\0")
+  public static let protoMessageName: String = Onnx_TensorProto.protoMessageName + ".Segment"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}begin\0\u{1}end\0")
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2443,7 +2443,7 @@ nonisolated extension Onnx_TensorProto.Segment: SwiftProtobuf.Message, SwiftProt
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if self.begin != 0 {
       try visitor.visitSingularInt64Field(value: self.begin, fieldNumber: 1)
     }
@@ -2453,7 +2453,7 @@ nonisolated extension Onnx_TensorProto.Segment: SwiftProtobuf.Message, SwiftProt
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_TensorProto.Segment, rhs: Onnx_TensorProto.Segment) -> Bool {
+  public static func ==(lhs: Onnx_TensorProto.Segment, rhs: Onnx_TensorProto.Segment) -> Bool {
     if lhs.begin != rhs.begin {return false}
     if lhs.end != rhs.end {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -2462,8 +2462,8 @@ nonisolated extension Onnx_TensorProto.Segment: SwiftProtobuf.Message, SwiftProt
 }
 
 nonisolated extension Onnx_SparseTensorProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".SparseTensorProto"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}values\0\u{1}indices\0\u{1}dims\0")
+  public static let protoMessageName: String = _protobuf_package + ".SparseTensorProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}values\0\u{1}indices\0\u{1}dims\0")
 
   fileprivate class _StorageClass {
     var _values: Onnx_TensorProto? = nil
@@ -2492,7 +2492,7 @@ nonisolated extension Onnx_SparseTensorProto: SwiftProtobuf.Message, SwiftProtob
     return _storage
   }
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2509,7 +2509,7 @@ nonisolated extension Onnx_SparseTensorProto: SwiftProtobuf.Message, SwiftProtob
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -2528,7 +2528,7 @@ nonisolated extension Onnx_SparseTensorProto: SwiftProtobuf.Message, SwiftProtob
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_SparseTensorProto, rhs: Onnx_SparseTensorProto) -> Bool {
+  public static func ==(lhs: Onnx_SparseTensorProto, rhs: Onnx_SparseTensorProto) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -2546,10 +2546,10 @@ nonisolated extension Onnx_SparseTensorProto: SwiftProtobuf.Message, SwiftProtob
 }
 
 nonisolated extension Onnx_TensorShapeProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".TensorShapeProto"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dim\0")
+  public static let protoMessageName: String = _protobuf_package + ".TensorShapeProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dim\0")
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2561,14 +2561,14 @@ nonisolated extension Onnx_TensorShapeProto: SwiftProtobuf.Message, SwiftProtobu
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.dim.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.dim, fieldNumber: 1)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_TensorShapeProto, rhs: Onnx_TensorShapeProto) -> Bool {
+  public static func ==(lhs: Onnx_TensorShapeProto, rhs: Onnx_TensorShapeProto) -> Bool {
     if lhs.dim != rhs.dim {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -2576,10 +2576,10 @@ nonisolated extension Onnx_TensorShapeProto: SwiftProtobuf.Message, SwiftProtobu
 }
 
 nonisolated extension Onnx_TensorShapeProto.Dimension: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = Onnx_TensorShapeProto.protoMessageName + ".Dimension"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dim_value\0\u{3}dim_param\0\u{1}denotation\0")
+  public static let protoMessageName: String = Onnx_TensorShapeProto.protoMessageName + ".Dimension"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dim_value\0\u{3}dim_param\0\u{1}denotation\0")
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2607,7 +2607,7 @@ nonisolated extension Onnx_TensorShapeProto.Dimension: SwiftProtobuf.Message, Sw
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2629,7 +2629,7 @@ nonisolated extension Onnx_TensorShapeProto.Dimension: SwiftProtobuf.Message, Sw
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_TensorShapeProto.Dimension, rhs: Onnx_TensorShapeProto.Dimension) -> Bool {
+  public static func ==(lhs: Onnx_TensorShapeProto.Dimension, rhs: Onnx_TensorShapeProto.Dimension) -> Bool {
     if lhs.value != rhs.value {return false}
     if lhs.denotation != rhs.denotation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -2638,8 +2638,8 @@ nonisolated extension Onnx_TensorShapeProto.Dimension: SwiftProtobuf.Message, Sw
 }
 
 nonisolated extension Onnx_TypeProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".TypeProto"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_type\0\u{4}\u{3}sequence_type\0\u{3}map_type\0\u{1}denotation\0\u{4}\u{2}sparse_tensor_type\0\u{3}optional_type\0")
+  public static let protoMessageName: String = _protobuf_package + ".TypeProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_type\0\u{4}\u{3}sequence_type\0\u{3}map_type\0\u{1}denotation\0\u{4}\u{2}sparse_tensor_type\0\u{3}optional_type\0")
 
   fileprivate class _StorageClass {
     var _value: Onnx_TypeProto.OneOf_Value?
@@ -2666,7 +2666,7 @@ nonisolated extension Onnx_TypeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
     return _storage
   }
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2746,7 +2746,7 @@ nonisolated extension Onnx_TypeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -2785,7 +2785,7 @@ nonisolated extension Onnx_TypeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_TypeProto, rhs: Onnx_TypeProto) -> Bool {
+  public static func ==(lhs: Onnx_TypeProto, rhs: Onnx_TypeProto) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -2802,10 +2802,10 @@ nonisolated extension Onnx_TypeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
 }
 
 nonisolated extension Onnx_TypeProto.Tensor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Tensor"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0\u{1}shape\0")
+  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Tensor"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0\u{1}shape\0")
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2818,7 +2818,7 @@ nonisolated extension Onnx_TypeProto.Tensor: SwiftProtobuf.Message, SwiftProtobu
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2832,7 +2832,7 @@ nonisolated extension Onnx_TypeProto.Tensor: SwiftProtobuf.Message, SwiftProtobu
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_TypeProto.Tensor, rhs: Onnx_TypeProto.Tensor) -> Bool {
+  public static func ==(lhs: Onnx_TypeProto.Tensor, rhs: Onnx_TypeProto.Tensor) -> Bool {
     if lhs.elemType != rhs.elemType {return false}
     if lhs._shape != rhs._shape {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -2841,8 +2841,8 @@ nonisolated extension Onnx_TypeProto.Tensor: SwiftProtobuf.Message, SwiftProtobu
 }
 
 nonisolated extension Onnx_TypeProto.Sequence: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Sequence"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0")
+  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Sequence"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0")
 
   fileprivate class _StorageClass {
     var _elemType: Onnx_TypeProto? = nil
@@ -2867,7 +2867,7 @@ nonisolated extension Onnx_TypeProto.Sequence: SwiftProtobuf.Message, SwiftProto
     return _storage
   }
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2882,7 +2882,7 @@ nonisolated extension Onnx_TypeProto.Sequence: SwiftProtobuf.Message, SwiftProto
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -2895,7 +2895,7 @@ nonisolated extension Onnx_TypeProto.Sequence: SwiftProtobuf.Message, SwiftProto
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_TypeProto.Sequence, rhs: Onnx_TypeProto.Sequence) -> Bool {
+  public static func ==(lhs: Onnx_TypeProto.Sequence, rhs: Onnx_TypeProto.Sequence) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -2911,8 +2911,8 @@ nonisolated extension Onnx_TypeProto.Sequence: SwiftProtobuf.Message, SwiftProto
 }
 
 nonisolated extension Onnx_TypeProto.Map: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Map"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_type\0\u{3}value_type\0")
+  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Map"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_type\0\u{3}value_type\0")
 
   fileprivate class _StorageClass {
     var _keyType: Int32 = 0
@@ -2939,7 +2939,7 @@ nonisolated extension Onnx_TypeProto.Map: SwiftProtobuf.Message, SwiftProtobuf._
     return _storage
   }
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2955,7 +2955,7 @@ nonisolated extension Onnx_TypeProto.Map: SwiftProtobuf.Message, SwiftProtobuf._
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -2971,7 +2971,7 @@ nonisolated extension Onnx_TypeProto.Map: SwiftProtobuf.Message, SwiftProtobuf._
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_TypeProto.Map, rhs: Onnx_TypeProto.Map) -> Bool {
+  public static func ==(lhs: Onnx_TypeProto.Map, rhs: Onnx_TypeProto.Map) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -2988,8 +2988,8 @@ nonisolated extension Onnx_TypeProto.Map: SwiftProtobuf.Message, SwiftProtobuf._
 }
 
 nonisolated extension Onnx_TypeProto.Optional: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Optional"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0")
+  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Optional"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0")
 
   fileprivate class _StorageClass {
     var _elemType: Onnx_TypeProto? = nil
@@ -3014,7 +3014,7 @@ nonisolated extension Onnx_TypeProto.Optional: SwiftProtobuf.Message, SwiftProto
     return _storage
   }
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3029,7 +3029,7 @@ nonisolated extension Onnx_TypeProto.Optional: SwiftProtobuf.Message, SwiftProto
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -3042,7 +3042,7 @@ nonisolated extension Onnx_TypeProto.Optional: SwiftProtobuf.Message, SwiftProto
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_TypeProto.Optional, rhs: Onnx_TypeProto.Optional) -> Bool {
+  public static func ==(lhs: Onnx_TypeProto.Optional, rhs: Onnx_TypeProto.Optional) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -3058,10 +3058,10 @@ nonisolated extension Onnx_TypeProto.Optional: SwiftProtobuf.Message, SwiftProto
 }
 
 nonisolated extension Onnx_TypeProto.SparseTensor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".SparseTensor"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0\u{1}shape\0")
+  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".SparseTensor"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0\u{1}shape\0")
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -3074,7 +3074,7 @@ nonisolated extension Onnx_TypeProto.SparseTensor: SwiftProtobuf.Message, SwiftP
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -3088,7 +3088,7 @@ nonisolated extension Onnx_TypeProto.SparseTensor: SwiftProtobuf.Message, SwiftP
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_TypeProto.SparseTensor, rhs: Onnx_TypeProto.SparseTensor) -> Bool {
+  public static func ==(lhs: Onnx_TypeProto.SparseTensor, rhs: Onnx_TypeProto.SparseTensor) -> Bool {
     if lhs.elemType != rhs.elemType {return false}
     if lhs._shape != rhs._shape {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -3097,10 +3097,10 @@ nonisolated extension Onnx_TypeProto.SparseTensor: SwiftProtobuf.Message, SwiftP
 }
 
 nonisolated extension Onnx_OperatorSetIdProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".OperatorSetIdProto"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}domain\0\u{1}version\0")
+  public static let protoMessageName: String = _protobuf_package + ".OperatorSetIdProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}domain\0\u{1}version\0")
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -3113,7 +3113,7 @@ nonisolated extension Onnx_OperatorSetIdProto: SwiftProtobuf.Message, SwiftProto
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.domain.isEmpty {
       try visitor.visitSingularStringField(value: self.domain, fieldNumber: 1)
     }
@@ -3123,7 +3123,7 @@ nonisolated extension Onnx_OperatorSetIdProto: SwiftProtobuf.Message, SwiftProto
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_OperatorSetIdProto, rhs: Onnx_OperatorSetIdProto) -> Bool {
+  public static func ==(lhs: Onnx_OperatorSetIdProto, rhs: Onnx_OperatorSetIdProto) -> Bool {
     if lhs.domain != rhs.domain {return false}
     if lhs.version != rhs.version {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -3132,10 +3132,10 @@ nonisolated extension Onnx_OperatorSetIdProto: SwiftProtobuf.Message, SwiftProto
 }
 
 nonisolated extension Onnx_FunctionProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  static let protoMessageName: String = _protobuf_package + ".FunctionProto"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{2}\u{3}input\0\u{1}output\0\u{1}attribute\0\u{1}node\0\u{3}doc_string\0\u{3}opset_import\0\u{1}domain\0\u{3}attribute_proto\0\u{3}value_info\0\u{1}overload\0\u{3}metadata_props\0\u{b}since_version\0\u{b}status\0\u{c}\u{2}\u{1}\u{c}\u{3}\u{1}")
+  public static let protoMessageName: String = _protobuf_package + ".FunctionProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{2}\u{3}input\0\u{1}output\0\u{1}attribute\0\u{1}node\0\u{3}doc_string\0\u{3}opset_import\0\u{1}domain\0\u{3}attribute_proto\0\u{3}value_info\0\u{1}overload\0\u{3}metadata_props\0\u{b}since_version\0\u{b}status\0\u{c}\u{2}\u{1}\u{c}\u{3}\u{1}")
 
-  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -3158,7 +3158,7 @@ nonisolated extension Onnx_FunctionProto: SwiftProtobuf.Message, SwiftProtobuf._
     }
   }
 
-  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
@@ -3198,7 +3198,7 @@ nonisolated extension Onnx_FunctionProto: SwiftProtobuf.Message, SwiftProtobuf._
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  static func ==(lhs: Onnx_FunctionProto, rhs: Onnx_FunctionProto) -> Bool {
+  public static func ==(lhs: Onnx_FunctionProto, rhs: Onnx_FunctionProto) -> Bool {
     if lhs.name != rhs.name {return false}
     if lhs.input != rhs.input {return false}
     if lhs.output != rhs.output {return false}
