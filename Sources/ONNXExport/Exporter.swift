@@ -15,8 +15,8 @@ struct Traced {
 
 /// What a tensor quantizer does, as far as the export formats care.
 enum QuantizerKind {
-    /// Integer quantization with round-half-even and clamping to `[minInt, maxInt]`.
-    case int(bits: Int, signed: Bool, narrow: Bool, minInt: Int64, maxInt: Int64)
+    /// Integer quantization with round-half-even and clamping to the range's `[minInt, maxInt]`.
+    case int(IntRange)
     /// `±scale` by sign (`x >= 0` gives `+scale`).
     case binary
     /// `{-scale, 0, +scale}`, nonzero where `|x| >= threshold · scale`.
@@ -209,24 +209,13 @@ final class Exporter {
     func quantizerKind(_ tq: Module, _ q: QuantTensor, layer: String) throws -> QuantizerKind {
         switch tq {
         case let r as RescalingIntQuant:
-            let bits = r.bitWidthImpl.bits
-            let range = r.intRange
-            let minInt = Int64(range.min), maxInt = Int64(range.max)
-            let narrow = r.narrowRange
-            // The (signed, narrow, bits) encoding of QONNX and Brevitas must give exactly this range
+            // QONNX's (signed, narrow, bit width) encoding is Brevitas's: the same `IntRange`
             // (unsigned narrow ranges end at 2^b − 2, as Brevitas's and qonnx's max_int).
-            let expected: (Int64, Int64) = r.signed
-                ? (narrow ? -(Int64(1) << (bits - 1)) + 1 : -(Int64(1) << (bits - 1)), (Int64(1) << (bits - 1)) - 1)
-                : (0, (Int64(1) << bits) - (narrow ? 2 : 1))
-            guard expected == (minInt, maxInt) else {
-                throw ONNXExportError.notExpressible(
-                    layer: layer, format: format,
-                    reason: "the integer range [\(minInt), \(maxInt)] of a \(bits)-bit \(r.signed ? "signed" : "unsigned") quantizer has no (signed, narrow, bit width) encoding")
+            let range = r.intRange
+            guard Int(q.bitWidth.item()) == range.bitWidth else {
+                throw ONNXExportError.inconsistent(layer: layer, reason: "quantizer bit width \(range.bitWidth) differs from its output's \(q.bitWidth.item())")
             }
-            guard Int(q.bitWidth.item()) == bits else {
-                throw ONNXExportError.inconsistent(layer: layer, reason: "quantizer bit width \(bits) differs from its output's \(q.bitWidth.item())")
-            }
-            return .int(bits: bits, signed: r.signed, narrow: narrow, minInt: minInt, maxInt: maxInt)
+            return .int(range)
         case is BinaryQuant: return .binary
         case let t as TernaryQuant: return .ternary(threshold: t.threshold)
         default:
@@ -241,29 +230,28 @@ final class Exporter {
         let out: String
         let bits: Int
         switch (format, kind) {
-        case (.qcdq, .int(let nb, let signed, _, let minInt, let maxInt)):
-            bits = nb
-            guard nb <= 8 else {
+        case (.qcdq, .int(let range)):
+            bits = range.bitWidth
+            guard bits <= 8 else {
                 throw ONNXExportError.notExpressible(
                     layer: layer, format: format,
-                    reason: "\(nb)-bit activations do not fit QuantizeLinear's 8-bit types (int8/uint8); use 8 bits or fewer, or export QONNX")
+                    reason: "\(bits)-bit activations do not fit QuantizeLinear's 8-bit types (int8/uint8); use 8 bits or fewer, or export QONNX")
             }
-            let container: ElementType = signed ? .int8 : .uint8
+            let container: ElementType = range.signed ? .int8 : .uint8
             let (scale, zp, attrs) = try qdqParameters(q.scale, q.zeroPoint, rank: shape.count, container: container,
                                                         prefix: prefix, layer: layer, what: "activation")
             var t = b.node("QuantizeLinear", [input, scale, zp], name: prefix + "/QuantizeLinear", attributes: attrs,
                            type: container, shape: shape)
-            t = clipIfNarrower(t, minInt: minInt, maxInt: maxInt, container: container, prefix: prefix, shape: shape)
+            t = clipIfNarrower(t, range.integerBounds, container: container, prefix: prefix, shape: shape)
             out = b.node("DequantizeLinear", [t, scale, zp], name: prefix + "/DequantizeLinear", attributes: attrs,
                          type: .float, shape: shape)
         case (.qcdq, .binary), (.qcdq, .ternary):
             throw ONNXExportError.notExpressible(
                 layer: layer, format: format,
                 reason: "\(kindName(kind)) activation quantization has no QuantizeLinear form (QuantizeLinear rounds half to even onto a contiguous integer range); export QONNX")
-        case (.qonnx, .int(let nb, let signed, let narrow, _, _)):
-            bits = nb
-            out = quantNode(input, q.scale, q.zeroPoint, bits: nb, signed: signed, narrow: narrow, roundingMode: "ROUND",
-                            prefix: prefix, shape: shape)
+        case (.qonnx, .int(let range)):
+            bits = range.bitWidth
+            out = quantNode(input, q.scale, q.zeroPoint, range, roundingMode: "ROUND", prefix: prefix, shape: shape)
         case (.qonnx, .binary):
             bits = 1
             try requireZeroZeroPoint(q, layer: layer, what: "binary")
@@ -293,8 +281,9 @@ final class Exporter {
     }
 
     /// QONNX `Quant(x, scale, zero_point, bit_width)`.
-    func quantNode(_ input: String, _ scale: Tensor, _ zeroPoint: Tensor, bits: Int, signed: Bool, narrow: Bool,
+    func quantNode(_ input: String, _ scale: Tensor, _ zeroPoint: Tensor, _ range: IntRange,
                    roundingMode: String, prefix: String, shape: [Int]) -> String {
+        let bits = range.bitWidth, signed = range.signed, narrow = range.narrowRange
         let s = b.constant(prefix + "/scale", tensor: scale)
         let z = b.constant(prefix + "/zero_point", tensor: zeroPoint)
         let bw = b.constant(prefix + "/bit_width", scalar: Float(bits))
@@ -315,7 +304,7 @@ final class Exporter {
                 reason: "ternary threshold \(threshold) · scale; a Quant op rounds at 0.5 · scale, so only threshold 0.5 is expressible")
         }
         try requireZeroZeroPoint(q, layer: layer, what: "ternary")
-        return quantNode(input, q.scale, q.zeroPoint, bits: 2, signed: true, narrow: true, roundingMode: "HALF_UP",
+        return quantNode(input, q.scale, q.zeroPoint, IntRange(bitWidth: 2, signed: true, narrowRange: true), roundingMode: "HALF_UP",
                          prefix: prefix, shape: shape)
     }
 
@@ -366,7 +355,8 @@ final class Exporter {
     }
 
     /// `Clip(t, minInt, maxInt)` in the container type when the range is narrower than it.
-    func clipIfNarrower(_ t: String, minInt: Int64, maxInt: Int64, container: ElementType, prefix: String, shape: [Int]) -> String {
+    func clipIfNarrower(_ t: String, _ bounds: (min: Int64, max: Int64), container: ElementType, prefix: String, shape: [Int]) -> String {
+        let (minInt, maxInt) = bounds
         let r = container.range
         if Double(minInt) == r.min && Double(maxInt) == r.max { return t }
         let lo = b.constant(prefix + "/min_int", integers: [minInt], type: container, shape: [])
@@ -451,16 +441,17 @@ final class Exporter {
         switch format {
         case .qcdq:
             let container: ElementType
-            let range: (Int64, Int64)
+            let range: (min: Int64, max: Int64)
             switch kind {
-            case .int(let bits, let signed, _, let minInt, let maxInt):
+            case .int(let intRange):
+                let bits = intRange.bitWidth
                 guard bits <= 8 else {
                     throw ONNXExportError.notExpressible(
                         layer: layer, format: format,
                         reason: "\(bits)-bit weights do not fit DequantizeLinear's 8-bit types (int8/uint8); use 8 bits or fewer, or export QONNX")
                 }
-                container = signed ? .int8 : .uint8
-                range = (minInt, maxInt)
+                container = intRange.signed ? .int8 : .uint8
+                range = intRange.integerBounds
             case .binary, .ternary:
                 // Constant codes -1/+1 (binary) or -1/0/+1 (ternary) are exact in int8.
                 container = .int8
@@ -470,15 +461,14 @@ final class Exporter {
             let c = b.constant(prefix + "/int_weight", integers: codes, type: container, shape: shape)
             let (s, z, attrs) = try qdqParameters(q.scale, q.zeroPoint, rank: shape.count, container: container,
                                                    prefix: prefix, layer: layer, what: "weight")
-            let clipped = clipIfNarrower(c, minInt: range.0, maxInt: range.1, container: container, prefix: prefix, shape: shape)
+            let clipped = clipIfNarrower(c, range, container: container, prefix: prefix, shape: shape)
             return b.node("DequantizeLinear", [clipped, s, z], name: prefix + "/DequantizeLinear", attributes: attrs,
                           type: .float, shape: shape)
         case .qonnx:
             let w = b.constant(key, tensor: l.weight)
             switch kind {
-            case .int(let bits, let signed, let narrow, _, _):
-                return quantNode(w, q.scale, q.zeroPoint, bits: bits, signed: signed, narrow: narrow, roundingMode: "ROUND",
-                                 prefix: prefix, shape: shape)
+            case .int(let range):
+                return quantNode(w, q.scale, q.zeroPoint, range, roundingMode: "ROUND", prefix: prefix, shape: shape)
             case .binary:
                 try requireZeroZeroPoint(q, layer: layer, what: "binary")
                 let s = b.constant(prefix + "/scale", tensor: q.scale)
@@ -506,8 +496,8 @@ final class Exporter {
                           type: .float, shape: shape)
         case .qonnx:
             let bias = b.constant(Self.join(path, "bias"), tensor: l.bias!)
-            return quantNode(bias, q.scale, q.zeroPoint, bits: bits, signed: true, narrow: false, roundingMode: "ROUND",
-                             prefix: prefix, shape: shape)
+            return quantNode(bias, q.scale, q.zeroPoint, IntRange(bitWidth: bits, signed: true, narrowRange: false),
+                             roundingMode: "ROUND", prefix: prefix, shape: shape)
         }
     }
 
@@ -621,7 +611,7 @@ final class Exporter {
         let (oH, oW) = l.outputSize.pair
         let k = Float((inH - (oH - 1) * (inH / oH)) * (inW - (oW - 1) * (inW / oW)))
         let v = Tensor.adaptiveAvgPool2d(q.value, outputSize: l.outputSize.pair)
-        let maxUint = Double(Foundation.pow(2, Double(q.bitWidth.item())) - 1)
+        let maxUint = IntRange(bitWidth: Int(q.bitWidth.item()), signed: false, narrowRange: false).maxInt
         let bw = Float(Foundation.ceil(Foundation.log2(maxUint * Double(k))))
         let pooled = QuantTensor(value: v, scale: q.scale / k, zeroPoint: q.zeroPoint, bitWidth: Tensor(bw), signed: q.signed,
                                  training: q.training)
@@ -684,11 +674,9 @@ final class Exporter {
                 t = b.node(tq.rounding == .floor ? "Floor" : "Round", [t], name: prefix + (tq.rounding == .floor ? "/Floor" : "/Round"),
                            type: .float, shape: shape)
             }
-            let half = Float(Foundation.pow(2, Double(outBits - 1)))
-            let lo: Float = signed ? -half : 0
-            let hi: Float = signed ? half - 1 : Float(Foundation.pow(2, Double(outBits))) - 1
-            let loName = b.constant(prefix + "/min_int", scalar: lo)
-            let hiName = b.constant(prefix + "/max_int", scalar: hi)
+            let codes = IntRange(bitWidth: outBits, signed: signed, narrowRange: false).bounds
+            let loName = b.constant(prefix + "/min_int", scalar: codes.min)
+            let hiName = b.constant(prefix + "/max_int", scalar: codes.max)
             t = b.node("Clip", [t, loName, hiName], name: prefix + "/Clip", type: .float, shape: shape)
             let container: ElementType = signed ? .int8 : .uint8
             t = b.node("Cast", [t], name: prefix + "/Cast", attributes: [GraphBuilder.attr("to", int: Int(container.onnx))],

@@ -4,16 +4,7 @@ import TensorEngine
 /// (`brevitas.function.min_int` / `max_int`), the integer threshold of `IntScaling` /
 /// `PowerOfTwoIntScaling`, and `to_int`. Used where the bit width may be learned (its gradient
 /// flows through every bound) and by zero points, which Brevitas quantizes with the quantizer's
-/// own `IntQuant`.
-///
-/// | | `minInt(b)` | `maxInt(b)` | `threshold(b)` (`IntScaling`) |
-/// |---|---|---|---|
-/// | signed | `−2^(b−1)` | `2^(b−1) − 1` | `2^(b−1)` |
-/// | signed, narrow | `−2^(b−1) + 1` | `2^(b−1) − 1` | `2^(b−1) − 1` |
-/// | unsigned | `0·b` | `2^b − 1` | `2^b − 1` |
-/// | unsigned, narrow | `0·b` | `2^b − 2` | `2^b − 2` |
-///
-/// `PowerOfTwoIntScaling`'s threshold is `maxInt(b) + 1` of the non-narrow range.
+/// own `IntQuant`. The table of bounds and thresholds is `IntRange`'s.
 public struct IntQuantSpec: Equatable, Sendable {
     public let signed: Bool
     public let narrowRange: Bool
@@ -27,28 +18,20 @@ public struct IntQuantSpec: Equatable, Sendable {
         self.clampSte = clampSte
     }
 
-    /// The smallest integer code for bit width `b` (a scalar tensor).
+    /// The smallest integer code for bit width `b` (a scalar tensor; see `IntRange`).
     public func minInt(_ b: Tensor) -> Tensor {
-        guard signed else { return b * 0 }
-        let half = (b - 1).exp2()
-        return narrowRange ? 1 - half : -half
+        IntRange.minInt(b, signed: signed, narrowRange: narrowRange)
     }
 
     /// The largest integer code for bit width `b`.
     public func maxInt(_ b: Tensor) -> Tensor {
-        maxInt(b, narrow: narrowRange)
-    }
-
-    func maxInt(_ b: Tensor, narrow: Bool) -> Tensor {
-        if signed { return (b - 1).exp2() - 1 }
-        return b.exp2() - (narrow ? 2 : 1)
+        IntRange.maxInt(b, signed: signed, narrowRange: narrowRange)
     }
 
     /// The integer threshold the range is divided by: `IntScaling` (signed `−minInt(b)`, unsigned
     /// `maxInt(b)`), or `PowerOfTwoIntScaling` (`maxInt(b) + 1` without the narrow range).
     public func threshold(_ b: Tensor, powerOfTwo: Bool) -> Tensor {
-        if powerOfTwo { return maxInt(b, narrow: false) + 1 }
-        return signed ? -minInt(b) : maxInt(b)
+        IntRange.threshold(b, signed: signed, narrowRange: narrowRange, powerOfTwo: powerOfTwo)
     }
 
     /// Brevitas `TensorClamp` or `TensorClampSte`, by `clampSte`.

@@ -62,23 +62,14 @@ public final class RescalingIntQuant: Module {
     /// The integer range and clamp as functions of a bit-width tensor.
     public var intQuant: IntQuantSpec { IntQuantSpec(signed: signed, narrowRange: narrowRange, clampSte: clampSte) }
 
-    /// `[minInt, maxInt]` for the current bit width (see `IntQuantSpec` for the table).
-    public var intRange: (min: Float, max: Float) {
-        let b = bitWidthImpl.bits
-        if signed {
-            let half = Float(1 << (b - 1))
-            return (narrowRange ? -half + 1 : -half, half - 1)
-        }
-        return (0, Float((1 << b) - (narrowRange ? 2 : 1)))
+    /// The integer codes for the current bit width.
+    public var intRange: IntRange {
+        IntRange(bitWidth: bitWidthImpl.bits, signed: signed, narrowRange: narrowRange)
     }
 
-    /// The integer threshold for the current bit width (Brevitas `IntScaling`: signed `2^(b-1)`
-    /// (narrow `2^(b-1)-1`), unsigned `maxInt`; `PowerOfTwoIntScaling`: non-narrow `maxInt + 1`).
-    public var threshold: Float {
-        let b = bitWidthImpl.bits
-        if powerOfTwoIntScaling { return signed ? Float(1 << (b - 1)) : Float(1 << b) }
-        return signed ? Float(1 << (b - 1)) - (narrowRange ? 1 : 0) : intRange.max
-    }
+    /// The integer threshold for the current bit width (Brevitas `IntScaling` or
+    /// `PowerOfTwoIntScaling`; see `IntRange`).
+    public var threshold: Float { Float(intRange.threshold(powerOfTwo: powerOfTwoIntScaling)) }
 
     public func callAsFunction(_ x: Tensor) -> QuantOutput { quantize(x, fusedReLU: false) }
 
@@ -99,7 +90,7 @@ public final class RescalingIntQuant: Module {
         }
         let s = scaling(x, threshold: Tensor(threshold))
         let z = zeroPoint(x, scale: s, bitWidth: bw)
-        let r = intRange
+        let r = intRange.bounds
         let y = FakeQuantize.apply(x, scale: s, zeroPoint: z, minInt: r.min, maxInt: r.max, clampSte: clampSte, fusedReLU: fusedReLU)
         return QuantOutput(value: y, scale: s, zeroPoint: z, bitWidth: bw)
     }
@@ -122,9 +113,8 @@ public final class PrescaledRestrictIntQuant: Module {
     }
 
     public func callAsFunction(_ x: Tensor, scale: Tensor) -> QuantOutput {
-        let b = bitWidthImpl.bits
-        let half = Float(pow(2.0, Double(b - 1)))
-        let y = FakeQuantize.apply(x, scale: scale, zeroPoint: zero.value, minInt: -half, maxInt: half - 1, clampSte: false)
+        let r = IntRange(bitWidth: bitWidthImpl.bits, signed: true, narrowRange: false).bounds
+        let y = FakeQuantize.apply(x, scale: scale, zeroPoint: zero.value, minInt: r.min, maxInt: r.max, clampSte: false)
         return QuantOutput(value: y, scale: scale, zeroPoint: zero.value, bitWidth: bitWidthImpl())
     }
 }
@@ -155,10 +145,8 @@ public final class TruncIntQuant: Module {
         let truncScale = Tensor(Float(pow(2.0, Double(shift))))
         y = y / truncScale
         y = rounding == .floor ? STE.floorSte(y) : STE.roundSte(y)
-        let b = bitWidthImpl.bits
-        let lo: Float = signed ? -Float(pow(2.0, Double(b - 1))) : 0
-        let hi: Float = signed ? Float(pow(2.0, Double(b - 1))) - 1 : Float(pow(2.0, Double(b))) - 1
-        y = STE.tensorClampSte(y, min: Tensor(lo), max: Tensor(hi))
+        let r = IntRange(bitWidth: bitWidthImpl.bits, signed: signed, narrowRange: false).bounds
+        y = STE.tensorClampSte(y, min: Tensor(r.min), max: Tensor(r.max))
         let outScale = scale * truncScale
         let outZero = zeroPoint / truncScale
         return QuantOutput(value: (y - outZero) * outScale, scale: outScale, zeroPoint: outZero, bitWidth: outBits)

@@ -1,17 +1,16 @@
 import Foundation
+import QuantCore
 import TensorEngine
 
 /// QuantTensor algebra with Brevitas's metadata rules.
 extension QuantTensor {
-    /// `min_int` of a (not narrow) range: `-2^(b-1)` signed, 0 unsigned.
+    /// `min_int` of a (not narrow) range (`IntRange`), as a constant.
     static func minInt(_ bits: Tensor, signed: Bool) -> Tensor {
-        Tensor(shape: bits.shape, bits.scalars.map { b in signed ? -Float(Foundation.pow(2, Double(b) - 1)) : 0 })
+        Autograd.noGrad { IntRange.minInt(bits, signed: signed, narrowRange: false) }
     }
-    /// `max_int`: `2^(b-1)-1` signed, `2^b-1` unsigned.
+    /// `max_int` of a (not narrow) range (`IntRange`), as a constant.
     static func maxInt(_ bits: Tensor, signed: Bool) -> Tensor {
-        Tensor(shape: bits.shape, bits.scalars.map { b in
-            Float(signed ? Foundation.pow(2, Double(b) - 1) - 1 : Foundation.pow(2, Double(b)) - 1)
-        })
+        Autograd.noGrad { IntRange.maxInt(bits, signed: signed, narrowRange: false) }
     }
 
     func requireSameScale(_ other: QuantTensor, _ op: String) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import QuantCore
 import TensorEngine
 
 /// A tensor of dequantized values with the metadata that makes them integers (Brevitas
@@ -44,10 +45,11 @@ public struct QuantTensor: CustomStringConvertible {
             if distinct.count < 3 { distinct.insert(r) }
         }
         let isInt = maxDiff < 0.2
-        let b = Double(bitWidth.item())
+        let b = bitWidth.item()
         if b >= 2 {
-            if signed { return isInt && Double(hi) <= pow(2, b - 1) - 1 && Double(lo) >= -pow(2, b - 1) }
-            return isInt && Double(hi) <= pow(2, b) - 1 && lo >= 0
+            // Beyond 2^1023 the bounds are infinite, as Brevitas's float ones.
+            let range = IntRange(bitWidth: Int(Swift.min(b, 2048)), signed: signed, narrowRange: false)
+            return isInt && range.contains(Double(lo)) && range.contains(Double(hi))
         }
         return isInt && distinct.count == 2 && (distinct.contains { $0 < 0 }) == signed
     }

@@ -1,3 +1,5 @@
+import QuantCore
+
 /// The configuration of an activation (or input/output) quantizer: Brevitas's activation
 /// injector as a typed value.
 ///
@@ -108,9 +110,9 @@ public struct ActQuant: Equatable, Sendable {
         \ActQuant.zeroPointStatsMomentum: "zero_point_stats_momentum", \ActQuant.threshold: "threshold",
     ]
 
-    /// The integer range `[minInt, maxInt]` of the codes.
-    public var intRange: (min: Float, max: Float) {
-        IntRange.of(bitWidth: bitWidth, signed: signed, narrowRange: narrowRange)
+    /// The integer codes of an integer quantizer (see `IntRange`).
+    public var intRange: IntRange {
+        IntRange(bitWidth: bitWidth, signed: signed, narrowRange: narrowRange)
     }
 
     /// Checks the configuration; every problem is reported at once.
@@ -198,26 +200,4 @@ public struct ActQuant: Equatable, Sendable {
         }
         if !problems.isEmpty { throw QuantConfigError(context: context, problems: problems) }
     }
-}
-
-/// Integer ranges and thresholds of Brevitas's `IntQuant` / `IntScaling`.
-public enum IntRange {
-    /// `[min_int, max_int]`: signed `[-2^(b-1), 2^(b-1)-1]` (narrow: `-2^(b-1)+1`), unsigned
-    /// `[0, 2^b-1]` (narrow: `2^b-2`).
-    public static func of(bitWidth b: Int, signed: Bool, narrowRange: Bool) -> (min: Float, max: Float) {
-        if signed {
-            let half = Float(pow2(b - 1))
-            return (narrowRange ? -half + 1 : -half, half - 1)
-        }
-        return (0, Float(pow2(b)) - (narrowRange ? 2 : 1))
-    }
-
-    /// The integer threshold the clipping range is divided by (`IntScaling`): signed `2^(b-1)`
-    /// (narrow `2^(b-1)-1`), unsigned `max_int`.
-    public static func threshold(bitWidth b: Int, signed: Bool, narrowRange: Bool) -> Float {
-        if signed { return Float(pow2(b - 1)) - (narrowRange ? 1 : 0) }
-        return of(bitWidth: b, signed: false, narrowRange: narrowRange).max
-    }
-
-    static func pow2(_ e: Int) -> Double { Double(sign: .plus, exponent: e, significand: 1) }
 }

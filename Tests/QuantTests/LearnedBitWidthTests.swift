@@ -133,7 +133,7 @@ func bitWidthOffset(_ m: Module) -> Tensor {
         try relu.loadStateDict(state)
         let tq = relu.actQuant.tensorQuant as! RescalingIntQuant
         #expect(tq.bitWidthImpl.bits == 3)
-        #expect(tq.intRange.max == 7)
+        #expect(tq.intRange.maxInt == 7)
     }
 
     @Test(arguments: [(Float(2), Float(4)), (1.3, 3), (2.5, 4), (3.5, 6), (-1.6, 4), (0, 2)])
