@@ -8,6 +8,24 @@ public struct QuantOutput {
     public var scale: Tensor
     public var zeroPoint: Tensor
     public var bitWidth: Tensor
+    /// The minifloat format of a float quantizer's output (`FloatQuant`); `nil` for integers.
+    public var minifloat: MinifloatFormat? = nil
+    /// The group layout of a group-wise quantizer's output; `nil` for per-tensor/channel scales.
+    public var group: GroupLayout? = nil
+}
+
+/// How a group-wise quantizer splits a tensor: `groupSize` consecutive elements along
+/// `groupDim` share one scale (Brevitas `group_size`, `group_dim`).
+public struct GroupLayout: Equatable, Hashable, Sendable {
+    /// Elements per group.
+    public let groupSize: Int
+    /// The grouped dimension, as given (`-1` for the last; `1` for conv/linear input channels).
+    public let groupDim: Int
+
+    public init(groupSize: Int, groupDim: Int) {
+        self.groupSize = groupSize
+        self.groupDim = groupDim
+    }
 }
 
 /// Integer quantization with a scale, zero point and bit width from their own modules

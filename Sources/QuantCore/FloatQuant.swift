@@ -1,0 +1,67 @@
+import NN
+import TensorEngine
+
+/// Minifloat quantization with a scale (Brevitas `FloatQuant` with `FloatClamp` and, for the
+/// scaled quantizers, `FloatScaling`):
+///
+///     M = format.maxValue;  s = scaling(x, threshold: M)   (unscaled quantizers: s = 1)
+///     y = MinifloatQuantize(x / s) · s
+///
+/// The module tree and constant buffers mirror Brevitas 0.13.4 key for key, so state dicts
+/// match: `exponent_bit_width_impl.bit_width.value`, `mantissa_bit_width_impl.bit_width.value`,
+/// `exponent_bias_impl.exponent_bias.value`, `zero_point_impl.value` (0),
+/// `compute_max_mantissa.compute_max_mantissa.value` (`2 − 2^−m`), and
+/// `float_clamp_impl.max_available_float.value` / `float_scaling_impl.max_available_float.value`
+/// (`M`) where Brevitas declares them (OCP, not FNUZ).
+///
+/// ```swift
+/// let q = FloatQuant(format: .ocp(exponentBitWidth: 4, mantissaBitWidth: 3),
+///                    scaling: ConstScaling(range: 1, restrict: .float), scaled: false)
+/// q(Tensor([1.1, 500])).value.scalars   // [1.125, 448]
+/// ```
+public final class FloatQuant: Module, TensorQuantizer {
+    public let format: MinifloatFormat
+    public let scaling: ScalingImpl
+    /// Whether the scale divides the range by `M` (`FloatScaling`); unscaled quantizers use a
+    /// constant scale of 1 and no threshold.
+    public let scaled: Bool
+    let zero = StatelessBuffer(0)
+    let bitWidthBuffer: StatelessBuffer
+
+    public init(format: MinifloatFormat, scaling: ScalingImpl, scaled: Bool) {
+        self.format = format
+        self.scaling = scaling
+        self.scaled = scaled
+        bitWidthBuffer = StatelessBuffer(Float(format.bitWidth))
+        super.init()
+        registerModule("input_view_impl", Marker("Identity"))
+        registerModule("float_to_int_impl", Marker("RoundSte"))
+        registerModule("exponent_bit_width_impl", BitWidthConst(format.exponentBitWidth))
+        registerModule("mantissa_bit_width_impl", BitWidthConst(format.mantissaBitWidth))
+        let bias = Marker("ExponentBiasConst")
+        bias.registerModule("exponent_bias", StatelessBuffer(Float(format.exponentBias)))
+        registerModule("exponent_bias_impl", bias)
+        registerModule("zero_point_impl", zero)
+        if scaled {
+            let fs = Marker("FloatScaling")
+            if format.declaresMaxAvailableFloat { fs.registerModule("max_available_float", StatelessBuffer(format.maxValue)) }
+            registerModule("float_scaling_impl", fs)
+        }
+        registerModule("scaling_impl", scaling)
+        let clamp = Marker("FloatClamp", "saturating=\(format.saturating ? "True" : "False")")
+        clamp.registerModule("tensor_clamp_impl", Marker("TensorClamp"))
+        if format.declaresMaxAvailableFloat { clamp.registerModule("max_available_float", StatelessBuffer(format.maxValue)) }
+        registerModule("float_clamp_impl", clamp)
+        let mm = Marker("ComputeMaxMantissa")
+        mm.registerModule("compute_max_mantissa", StatelessBuffer(format.maxMantissa))
+        registerModule("compute_max_mantissa", mm)
+    }
+
+    public var isSigned: Bool { true }
+
+    public func callAsFunction(_ x: Tensor) -> QuantOutput {
+        let s = scaling(x, threshold: Tensor(scaled ? format.maxValue : 1))
+        let y = MinifloatQuantize.apply(x, scale: s, format: format)
+        return QuantOutput(value: y, scale: s, zeroPoint: zero.value, bitWidth: bitWidthBuffer.value, minifloat: format)
+    }
+}
