@@ -31,7 +31,7 @@ public enum LayerFactory {
         "QuantIdentity", "QuantReLU", "QuantSigmoid", "QuantTanh", "QuantHardTanh", "QuantLinear", "QuantConv1d",
         "QuantConv2d", "QuantEltwiseAdd", "QuantCat", "QuantMaxPool2d", "TruncAvgPool2d", "TruncAdaptiveAvgPool2d",
         "torch.nn.MaxPool2d", "torch.nn.AvgPool2d",
-    ]
+    ] + moreLayerClassNames
 
     public static func make(className: String, kwargs: [String: ConfigValue]) throws(QuantConfigError) -> Built {
         var args = Args(className: className, kwargs: kwargs)
@@ -41,6 +41,8 @@ public enum LayerFactory {
             built = .single(try activation(&args))
         case "QuantLinear", "QuantConv1d", "QuantConv2d":
             built = .single(try weightLayer(&args))
+        case _ where moreLayerClassNames.contains(className):
+            built = try moreLayers(&args)
         case "QuantEltwiseAdd", "QuantCat":
             let input = try args.actQuantizer("input_quant", default: .int8ActPerTensorFloat, prefix: "input_")
             let output = try args.actQuantizer("output_quant", default: .int8ActPerTensorFloat, prefix: "output_")

@@ -1,0 +1,121 @@
+import Foundation
+import NN
+import QuantNN
+import TensorEngine
+import Testing
+
+@testable import Conformance
+
+/// One golden case of `../shared/conformance/layers` (recorded with Brevitas 0.13.4), replayed
+/// step by step for the layer unit tests: build from `spec.model`, load `initial_state`, run
+/// each step (re-synchronised from the previous `state_after`), compare the output, its
+/// QuantTensor metadata and every recorded gradient.
+struct LayerCase {
+    /// `shared/conformance/layers` beside the main checkout or beside this worktree's parent.
+    static let directory: URL? = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<6 {
+            url.deleteLastPathComponent()
+            let candidate = url.appendingPathComponent("shared/conformance/layers")
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("lstm_default.json").path) { return candidate }
+        }
+        return nil
+    }()
+    static var available: Bool { directory != nil }
+
+    let name: String
+    let json: JSON
+
+    init(_ name: String) throws {
+        self.name = name
+        json = try JSON.load(contentsOf: try #require(Self.directory).appendingPathComponent("\(name).json"))
+    }
+
+    var steps: [JSON] { json["steps"]?.array ?? [] }
+
+    /// The model, with `initial_state` loaded.
+    func build() throws -> SpecModel {
+        let model = try SpecModel.build(try #require(json["spec"]?["model"]))
+        if let root = model.module, let initial = json["initial_state"] { try ModuleState.load(initial, into: root) }
+        return model
+    }
+
+    /// The step's named inputs in `spec.inputs` order (float inputs require a gradient).
+    func inputs(_ step: JSON) throws -> [(String, Tensor)] {
+        let dtypes = json["spec"]?["input_dtypes"]?.object
+        return try (json["spec"]?["inputs"]?.array ?? []).map { n in
+            let name = n.string ?? ""
+            let t = try Records.tensor(try #require(step["inputs"]?[name]))
+            t.requiresGrad = dtypes?[name] == nil
+            return (name, t)
+        }
+    }
+
+    /// Replays every step of a single-input, single-output case; `check` may add comparisons.
+    func replay(rtol: Float = 1e-4, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let model = try build()
+        let root = try #require(model.module)
+        let lr = json["sgd"]?["lr"]?.double.map(Float.init)
+        for (k, step) in steps.enumerated() {
+            if k > 0, let before = steps[k - 1]["state_after"] { try ModuleState.load(before, into: root) }
+            root.zeroGrad()
+            let train = step["mode"]?.string == "train"
+            model.train(train)
+            let ins = try inputs(step)
+            let out = try model(ins.map { .float($0.1) })
+            let where_ = "\(name) step \(k)"
+            let ref = try #require(step["output"])
+            try Self.expectRecord(out, ref, rtol: rtol, where_, sourceLocation: sourceLocation)
+            guard step["op"]?.string == "forward_backward", let g = step["upstream_grad"] else { continue }
+            out.value.backward(try Records.tensor(g))
+            for (n, t) in ins where step["grad_inputs"]?[n].map({ !$0.isNull }) == true {
+                Self.expectClose(t.grad, try Records.tensor(step["grad_inputs"]![n]!), rtol: rtol, "\(where_) grad \(n)", sourceLocation)
+            }
+            let params = Dictionary(root.namedParameters(), uniquingKeysWith: { a, _ in a })
+            for (n, g) in step["grad_params"]?.object?.pairs ?? [] where !g.isNull {
+                guard let p = params[n] else {
+                    Issue.record("\(where_): no parameter \(n)", sourceLocation: sourceLocation)
+                    continue
+                }
+                Self.expectClose(p.grad, try Records.tensor(g), rtol: rtol, "\(where_) grad \(n)", sourceLocation)
+            }
+            if let lr, let after = step["state_after"]?["params"]?.object {
+                for (n, p) in params { if let g = p.grad { p.assign(p.detach() - g * lr) } }
+                for (n, v) in after.pairs {
+                    Self.expectClose(params[n], try Records.tensor(v), rtol: rtol, "\(where_) state_after \(n)", sourceLocation)
+                }
+            }
+        }
+    }
+
+    /// Output value and, for a QuantTensor record, scale, zero point and bit width.
+    static func expectRecord(_ out: QuantValue, _ ref: JSON, rtol: Float, _ what: String, sourceLocation: SourceLocation) throws {
+        if ref.isQuantTensor {
+            guard let q = out.quantTensor else {
+                Issue.record("\(what): expected a QuantTensor, got a float tensor", sourceLocation: sourceLocation)
+                return
+            }
+            expectClose(q.value, try Records.tensor(ref["value"]!), rtol: rtol, "\(what) value", sourceLocation)
+            expectClose(q.scale.reshape([-1]), try Records.tensor(ref["scale"]!).reshape([-1]), rtol: rtol, "\(what) scale", sourceLocation)
+            expectClose(q.zeroPoint.reshape([-1]), try Records.tensor(ref["zero_point"]!).reshape([-1]), rtol: rtol, "\(what) zero point", sourceLocation)
+            expectClose(q.bitWidth.reshape([-1]), try Records.tensor(ref["bit_width"]!).reshape([-1]), rtol: 0, "\(what) bit width", sourceLocation)
+            #expect(q.signed == ref["signed"]?.bool, "\(what) signed", sourceLocation: sourceLocation)
+        } else {
+            expectClose(out.value, try Records.tensor(ref), rtol: rtol, "\(what) value", sourceLocation)
+        }
+    }
+
+    /// Elementwise `|a − b| <= rtol·(|b| + max|b|) + 1e-7` (a missing gradient counts as zeros).
+    static func expectClose(_ a: Tensor?, _ b: Tensor, rtol: Float, _ what: String, _ loc: SourceLocation) {
+        let x = a ?? Tensor.zeros(b.shape)
+        guard x.count == b.count else {
+            Issue.record("\(what): shape \(x.shape) vs recorded \(b.shape)", sourceLocation: loc)
+            return
+        }
+        let m = b.scalars.reduce(0) { max($0, abs($1)) }
+        let bad = zip(x.scalars, b.scalars).enumerated().filter { !(abs($0.element.0 - $0.element.1) <= rtol * (abs($0.element.1) + m) + 1e-7) }
+        if let f = bad.first {
+            Issue.record("\(what): \(bad.count) of \(b.count) differ; first at \(f.offset): \(f.element.0) vs recorded \(f.element.1)", sourceLocation: loc)
+        }
+    }
+}
