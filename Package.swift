@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "QuantNN", targets: ["QuantNN"]),
         .library(name: "ONNXProto", targets: ["ONNXProto"]),
         .library(name: "ONNXExport", targets: ["ONNXExport"]),
+        .library(name: "Graph", targets: ["Graph"]),
+        .library(name: "ONNXImport", targets: ["ONNXImport"]),
         .library(name: "Conformance", targets: ["Conformance"]),
         .executable(name: "brevitas", targets: ["brevitas"]),
     ],
@@ -66,12 +68,19 @@ let package = Package(
             dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXProto", "ONNXExport", "Conformance", "BrevitasCLI"],
             exclude: ["check_onnx.py"]
         ),
+        .target(name: "Graph", dependencies: ["TensorEngine", "NN"]),
+        .testTarget(name: "GraphTests", dependencies: ["Graph", "NN", "TensorEngine"]),
+        .target(
+            name: "ONNXImport",
+            dependencies: ["TensorEngine", "NN", "Graph", "ONNXProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "ONNXProto", "Graph", "NN", "TensorEngine"]),
         .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance"]),
         .target(
             name: "BrevitasCLI",
             dependencies: [
-                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Conformance", "ONNXExport",
+                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Conformance", "ONNXExport", "Graph", "ONNXImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
