@@ -16,7 +16,8 @@ import TensorEngine
 ///
 /// ```swift
 /// let q = FloatQuant(format: .ocp(exponentBitWidth: 4, mantissaBitWidth: 3),
-///                    scaling: ConstScaling(range: 1, restrict: .float), scaled: false)
+///                    scaling: ConstScaling(range: 1, restrict: .float), scaled: false,
+///                    declaresMaxAvailableFloat: true)
 /// q(Tensor([1.1, 500])).value.scalars   // [1.125, 448]
 /// ```
 public final class FloatQuant: Module, TensorQuantizer {
@@ -28,7 +29,9 @@ public final class FloatQuant: Module, TensorQuantizer {
     let zero = StatelessBuffer(0)
     let bitWidthBuffer: StatelessBuffer
 
-    public init(format: MinifloatFormat, scaling: ScalingImpl, scaled: Bool) {
+    /// - Parameter declaresMaxAvailableFloat: whether Brevitas's quantizer declares
+    ///   `max_available_float` (OCP ones do, FNUZ and plain ones do not): only the buffers differ.
+    public init(format: MinifloatFormat, scaling: ScalingImpl, scaled: Bool, declaresMaxAvailableFloat: Bool) {
         self.format = format
         self.scaling = scaling
         self.scaled = scaled
@@ -44,13 +47,13 @@ public final class FloatQuant: Module, TensorQuantizer {
         registerModule("zero_point_impl", zero)
         if scaled {
             let fs = Marker("FloatScaling")
-            if format.declaresMaxAvailableFloat { fs.registerModule("max_available_float", StatelessBuffer(format.maxValue)) }
+            if declaresMaxAvailableFloat { fs.registerModule("max_available_float", StatelessBuffer(format.maxValue)) }
             registerModule("float_scaling_impl", fs)
         }
         registerModule("scaling_impl", scaling)
         let clamp = Marker("FloatClamp", "saturating=\(format.saturating ? "True" : "False")")
         clamp.registerModule("tensor_clamp_impl", Marker("TensorClamp"))
-        if format.declaresMaxAvailableFloat { clamp.registerModule("max_available_float", StatelessBuffer(format.maxValue)) }
+        if declaresMaxAvailableFloat { clamp.registerModule("max_available_float", StatelessBuffer(format.maxValue)) }
         registerModule("float_clamp_impl", clamp)
         let mm = Marker("ComputeMaxMantissa")
         mm.registerModule("compute_max_mantissa", StatelessBuffer(format.maxMantissa))

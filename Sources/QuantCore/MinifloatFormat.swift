@@ -119,10 +119,6 @@ public struct MinifloatFormat: Equatable, Hashable, Sendable, CustomStringConver
         return mantissa * pow2(top - exponentBias)
     }
 
-    /// Brevitas's `max_available_float` buffer: present for OCP quantizers (which declare it),
-    /// absent for FNUZ ones.
-    public var declaresMaxAvailableFloat: Bool { exponentBias == (1 << (exponentBitWidth - 1)) - 1 }
-
     /// Smallest normal magnitude `2^(1−b)`.
     public var minNormal: Float { pow2(1 - exponentBias) }
 

@@ -91,12 +91,13 @@ public final class ActQuantProxy: Module {
         let y = tensorQuant != nil && activation.isHardtanh ? x.value : activation.apply(x.value)
         guard let tensorQuant else {
             if activation.isPassthrough, case .quant(let q) = x {
-                return .quant(QuantTensor(value: y, scale: q.scale, zeroPoint: q.zeroPoint, bitWidth: q.bitWidth, signed: q.signed, training: training))
+                return .quant(q.with(value: y).withTraining(training))
             }
             return .float(y)
         }
         let o = tensorQuant(y)
-        return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: tensorQuant.isSigned, training: training))
+        return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: tensorQuant.isSigned, training: training,
+                                  minifloat: o.minifloat, group: o.group))
     }
 }
 
@@ -119,7 +120,8 @@ public final class WeightQuantProxy: Module {
     public func callAsFunction(_ w: Tensor) -> QuantValue {
         guard let tensorQuant else { return .float(w) }
         let o = tensorQuant(w)
-        return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: tensorQuant.isSigned, training: training))
+        return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: tensorQuant.isSigned, training: training,
+                                  minifloat: o.minifloat, group: o.group))
     }
 }
 

@@ -23,6 +23,7 @@ extension QuantTensor {
     /// `a + b` of two QuantTensors: in eval mode the scales must match; the result has the mean
     /// scale, the sum of zero points and bit width `ceil(log2(range_a + range_b))`.
     public static func + (a: QuantTensor, b: QuantTensor) throws -> QuantTensor {
+        try a.requireInteger("add", b)
         try a.requireSameScale(b, "add")
         let maxV = maxInt(a.bitWidth, signed: a.signed) + maxInt(b.bitWidth, signed: b.signed)
         let minV = minInt(a.bitWidth, signed: a.signed) + minInt(b.bitWidth, signed: b.signed)
@@ -34,12 +35,14 @@ extension QuantTensor {
 
     /// `qt + t` with a float tensor: the shift is folded into the zero point.
     public static func + (a: QuantTensor, b: Tensor) -> QuantTensor {
-        QuantTensor(value: a.value + b, scale: a.scale, zeroPoint: a.zeroPoint - b / a.scale,
+        precondition(a.minifloat == nil, "QuantTensor + Tensor: a \(a.kind.rawValue) has no zero point to fold the shift into; add to .value")
+        return QuantTensor(value: a.value + b, scale: a.scale, zeroPoint: a.zeroPoint - b / a.scale,
                     bitWidth: a.bitWidth, signed: a.signed, training: a.training)
     }
 
     /// `a * b`: scales multiply, bit widths add; both zero points must be zero.
     public static func * (a: QuantTensor, b: QuantTensor) throws -> QuantTensor {
+        try a.requireInteger("mul", b)
         guard a.zeroPoint.scalars.allSatisfy({ $0 == 0 }) && b.zeroPoint.scalars.allSatisfy({ $0 == 0 }) else {
             throw QuantTensorError.incompatible(op: "mul", reason: "zero points of mul operands are non-zero, not supported", lhs: a.describe(), rhs: b.describe())
         }
@@ -54,6 +57,10 @@ extension QuantTensor {
         if tensors.count == 1 { return tensors[0] }
         let first = tensors[0]
         for qt in tensors.dropFirst() {
+            if qt.minifloat != first.minifloat || qt.group != first.group {
+                throw QuantTensorError.incompatible(op: "cat", reason: "formats differ (\(first.kind.rawValue) vs \(qt.kind.rawValue))", lhs: first.describe(), rhs: qt.describe())
+            }
+            try first.requireInteger("cat")
             try first.requireSameScale(qt, "cat")
             if !first.training && !first.zeroPoint.isClose(to: qt.zeroPoint) {
                 throw QuantTensorError.incompatible(op: "cat", reason: "zero points differ", lhs: first.describe(), rhs: qt.describe())
@@ -86,6 +93,7 @@ extension QuantTensor {
 
     /// `-x` on the integer grid; an unsigned tensor becomes signed with one more bit.
     public func negated() throws -> QuantTensor {
+        try requireInteger("neg")
         let v = (-(try int()) - zeroPoint) * scale
         if signed { return with(value: v) }
         return QuantTensor(value: v, scale: scale, zeroPoint: zeroPoint, bitWidth: bitWidth + 1, signed: true, training: training)
@@ -93,6 +101,7 @@ extension QuantTensor {
 
     /// `|x|` on the integer grid; a signed tensor becomes unsigned with one bit less.
     public func abs() throws -> QuantTensor {
+        try requireInteger("abs")
         guard signed else { return self }
         let v = ((try int()).abs() - zeroPoint) * scale
         return QuantTensor(value: v, scale: scale, zeroPoint: zeroPoint, bitWidth: bitWidth - 1, signed: false, training: training)

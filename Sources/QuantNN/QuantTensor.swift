@@ -14,8 +14,17 @@ public struct QuantTensor: CustomStringConvertible {
     public var bitWidth: Tensor
     public var signed: Bool
     public var training: Bool
+    /// The minifloat format when this is a `FloatQuantTensor` (or group-wise float one); `nil`
+    /// for integer kinds. See `QuantTensor+Float.swift`.
+    public var minifloat: MinifloatFormat?
+    /// The group layout of a group-wise kind (`GroupwiseIntQuantTensor`,
+    /// `GroupwiseFloatQuantTensor`); `scale` and `zeroPoint` then have the full shape of `value`.
+    public var group: GroupLayout?
 
-    public init(value: Tensor, scale: Tensor, zeroPoint: Tensor, bitWidth: Tensor, signed: Bool, training: Bool) {
+    public init(value: Tensor, scale: Tensor, zeroPoint: Tensor, bitWidth: Tensor, signed: Bool, training: Bool,
+                minifloat: MinifloatFormat? = nil, group: GroupLayout? = nil) {
+        self.minifloat = minifloat
+        self.group = group
         self.value = value
         self.scale = scale
         self.zeroPoint = zeroPoint
@@ -31,6 +40,7 @@ public struct QuantTensor: CustomStringConvertible {
     /// inside the range of `bitWidth` bits; for 1 bit, whether exactly two codes of the right
     /// sign occur.
     public var isValid: Bool {
+        if minifloat != nil { return isValidMinifloat }
         let pre = preRoundIntValue.scalars
         if pre.isEmpty { return true }
         var maxDiff: Float = 0
@@ -57,13 +67,17 @@ public struct QuantTensor: CustomStringConvertible {
     /// The integer codes `round(value / scale + zeroPoint)` as floats (Brevitas
     /// `int(float_datatype=True)`), or a thrown error when the tensor is not valid.
     public func int() throws -> Tensor {
+        if minifloat != nil {
+            throw QuantTensorError.incompatible(op: "int", reason: "a FloatQuantTensor has no integer codes; use minifloat() for the unscaled minifloat values", lhs: describe(), rhs: "")
+        }
         guard isValid else { throw QuantTensorError.notValid(describe()) }
         return preRoundIntValue.rounded()
     }
 
     /// The same metadata with new values (for shape operations).
     public func with(value newValue: Tensor) -> QuantTensor {
-        QuantTensor(value: newValue, scale: scale, zeroPoint: zeroPoint, bitWidth: bitWidth, signed: signed, training: training)
+        QuantTensor(value: newValue, scale: scale, zeroPoint: zeroPoint, bitWidth: bitWidth, signed: signed, training: training,
+                    minifloat: minifloat, group: group)
     }
 
     func describe() -> String {
@@ -73,6 +87,8 @@ public struct QuantTensor: CustomStringConvertible {
     /// Brevitas's printing: `IntQuantTensor(value=tensor(...), scale=..., zero_point=..., bit_width=..., signed_t=..., training_t=...)`.
     public var description: String {
         func b(_ v: Bool) -> String { v ? "True" : "False" }
+        if minifloat != nil { return floatDescription }
+        if let group { return "GroupwiseIntQuantTensor(value=\(value), scale=\(scale), zero_point=\(zeroPoint), group_size=\(group.groupSize), group_dim=\(group.groupDim), bit_width=\(bitWidth), signed_t=tensor(\(b(signed))), training_t=tensor(\(b(training))))" }
         return "IntQuantTensor(value=\(value), scale=\(scale), zero_point=\(zeroPoint), bit_width=\(bitWidth), signed_t=tensor(\(b(signed))), training_t=tensor(\(b(training))))"
     }
 }

@@ -67,7 +67,9 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
         if let bias { qb = try biasQuant(bias, input: qi, weight: qw, layer: layerName) }
         let out = op(qi.value, qw.value, qb?.value)
         var acc = QuantValue.float(out)
-        if let i = qi.quantTensor, let w = qw.quantTensor {
+        // Integer accumulator metadata only for integer kinds (Brevitas's float and group-wise
+        // layers return plain accumulators).
+        if let i = qi.quantTensor, let w = qw.quantTensor, i.kind == .intQuantTensor, w.kind == .intQuantTensor {
             let maxIn = QuantTensor.maxInt(i.bitWidth, signed: false).item()
             let maxW = QuantTensor.maxInt(w.bitWidth, signed: false).item()
             var bits = Float(Foundation.ceil(Foundation.log2(Double(maxIn) * Double(maxW) * Double(fanIn))))

@@ -71,6 +71,17 @@ public struct ActQuant: Equatable, Sendable {
     /// Threshold of ternary quantization, as a fraction of the scale (`threshold`).
     public var threshold: Float = 0.5
 
+    /// Minifloat exponent bits (`exponent_bit_width`); used when `quantType == .minifloat`.
+    public var exponentBitWidth: Int? = nil
+    /// Minifloat mantissa bits (`mantissa_bit_width`); `bitWidth` must be `1 + e + m`.
+    public var mantissaBitWidth: Int? = nil
+    /// Minifloat exponent bias (`exponent_bias`); `nil` takes the standard's.
+    public var exponentBias: Int? = nil
+    /// Clamp past the largest finite value (`saturating`) instead of producing inf/NaN.
+    public var saturating: Bool = true
+    /// The minifloat convention (OCP, FNUZ, plain): bias and reserved codes.
+    public var floatStandard: FloatStandard = .ocp
+
     /// Settings changed after the preset, by Brevitas keyword name.
     public private(set) var overridden: Set<String> = []
 
@@ -93,6 +104,8 @@ public struct ActQuant: Equatable, Sendable {
     }
 
     static let keyNames: [PartialKeyPath<ActQuant>: String] = [
+        \ActQuant.exponentBitWidth: "exponent_bit_width", \ActQuant.mantissaBitWidth: "mantissa_bit_width",
+        \ActQuant.exponentBias: "exponent_bias", \ActQuant.saturating: "saturating", \ActQuant.floatStandard: "float_standard",
         \ActQuant.quantType: "quant_type", \ActQuant.bitWidth: "bit_width", \ActQuant.signed: "signed",
         \ActQuant.bitWidthImplType: "bit_width_impl_type", \ActQuant.minBitWidth: "min_bit_width",
         \ActQuant.zeroPointInit: "zero_point_init", \ActQuant.quantizeZeroPoint: "quantize_zero_point",
@@ -128,8 +141,20 @@ public struct ActQuant: Equatable, Sendable {
             if overridden.contains("bit_width") {
                 problem("bit_width", "\(quantType.rawValue) quantizers have a fixed bit width; remove the setting")
             }
+        case .minifloat:
+            if scalingImplType == .parameter {
+                problem("scaling_impl_type", "'parameter' is not supported for minifloat activations; use 'parameter_from_stats' (scaled) or 'const' (unscaled)")
+            }
         }
+        problems += minifloatProblems(quantType: quantType, bitWidth: bitWidth, signed: signed, exponentBitWidth: exponentBitWidth,
+                                      mantissaBitWidth: mantissaBitWidth, exponentBias: exponentBias, saturating: saturating,
+                                      standard: floatStandard, overridden: overridden)
         switch scalingImplType {
+        case .const where quantType == .minifloat:
+            // An unscaled minifloat quantizer: the scale is the constant 1.
+            for k in ["min_val", "max_val"] where overridden.contains(k) {
+                problem(k, "is not used by an unscaled minifloat quantizer (scale 1)")
+            }
         case .const, .parameter:
             if minVal == nil && maxVal == nil {
                 problem("max_val", "scaling_impl_type \(scalingImplType.rawValue) needs max_val (and min_val for signed ranges) to set the clipping range")

@@ -47,6 +47,21 @@ public enum QuantType: String, CaseIterable, Sendable {
     case binary
     /// {−scale, 0, +scale} with a threshold (2 bits).
     case ternary
+    /// A minifloat (FP8, FP6, FP4, ...): `exponent_bit_width`, `mantissa_bit_width` and the
+    /// standard's bias and codes (Brevitas's `FloatQuant` quantizers).
+    case minifloat
+}
+
+/// Which convention a minifloat follows: its exponent bias and reserved inf/NaN codes.
+public enum FloatStandard: String, CaseIterable, Sendable {
+    /// OCP (`FpOCPMixin`): bias `2^(e−1) − 1`; 8-bit e4m3 reserves NaN `111`, 8-bit e5m2 inf `00`
+    /// and NaN `01 11 10`; other widths reserve nothing. Declares `max_available_float`.
+    case ocp
+    /// AMD FNUZ (`FpFNUZMixin`): bias `2^(e−1)`, no reserved codes.
+    case fnuz
+    /// Brevitas's plain minifloat (`brevitas.quant.experimental.float`): bias `2^(e−1) − 1`,
+    /// no reserved codes.
+    case plain
 }
 
 /// How a zero point is obtained (Brevitas's `zero_point_impl` class).

@@ -34,12 +34,23 @@ func zeroPointRows(_ type: ZeroPointImplType, _ initial: Float?, _ quantize: Boo
     return rows
 }
 
+/// The minifloat settings, with the bias the standard gives when none is set.
+func minifloatRows(_ standard: FloatStandard, _ e: Int?, _ m: Int?, _ bias: Int?, _ saturating: Bool) -> [(String, String)] {
+    let b = bias ?? e.map { defaultExponentBias(standard, $0) }
+    return [("float_standard", standard.rawValue), ("exponent_bit_width", e.map(String.init) ?? "None"),
+            ("mantissa_bit_width", m.map(String.init) ?? "None"), ("exponent_bias", b.map(String.init) ?? "None"),
+            ("saturating", fmt(saturating))]
+}
+
 extension ActQuant: ExplainableQuantizer {
     public var settings: [(key: String, value: String, origin: SettingOrigin)] {
         var rows: [(String, String)] = [
             ("quant_type", quantType.rawValue), ("bit_width", "\(bitWidth)"),
         ]
         rows += bitWidthRows(bitWidthImplType, minBitWidth)
+        if quantType == .minifloat {
+            rows += minifloatRows(floatStandard, exponentBitWidth, mantissaBitWidth, exponentBias, saturating)
+        }
         rows += [("signed", fmt(signed)), ("narrow_range", fmt(narrowRange)), ("scaling_impl_type", scalingImplType.rawValue)]
         if scalingImplType == .parameterFromStats {
             rows += [("scaling_stats_op", scalingStatsOp.rawValue), ("high_percentile_q", "\(highPercentileQ)")]
@@ -70,6 +81,9 @@ extension WeightQuant: ExplainableQuantizer {
             ("quant_type", quantType.rawValue), ("bit_width", "\(bitWidth)"),
         ]
         rows += bitWidthRows(bitWidthImplType, minBitWidth)
+        if quantType == .minifloat {
+            rows += minifloatRows(floatStandard, exponentBitWidth, mantissaBitWidth, exponentBias, saturating)
+        }
         rows += [("signed", fmt(signed)), ("narrow_range", fmt(narrowRange)), ("scaling_impl_type", scalingImplType.rawValue)]
         if scalingImplType == .stats { rows.append(("scaling_stats_op", scalingStatsOp.rawValue)) } else { rows.append(("scaling_const", fmt(scalingConst))) }
         rows += [("restrict_scaling_type", restrictScalingType.rawValue), ("scaling_per_output_channel", fmt(scalingPerOutputChannel)),

@@ -16,6 +16,15 @@ func intSetter<C>(_ kp: WritableKeyPath<C, Int>) -> KeywordSetter<C> {
     }
 }
 
+func optionalIntSetter<C>(_ kp: WritableKeyPath<C, Int?>) -> KeywordSetter<C> {
+    KeywordSetter { c, v in
+        if case .null = v { c[keyPath: kp] = nil; return nil }
+        guard let i = v.intValue else { return "expects an integer or None, got \(v)" }
+        c[keyPath: kp] = i
+        return nil
+    }
+}
+
 func boolSetter<C>(_ kp: WritableKeyPath<C, Bool>) -> KeywordSetter<C> {
     KeywordSetter { c, v in
         guard case .bool(let b) = v else { return "expects True or False, got \(v)" }
@@ -70,6 +79,11 @@ func enumSetter<C, E: RawRepresentable & CaseIterable>(_ kp: WritableKeyPath<C, 
 
 extension ActQuant {
     static let keywordSetters: [String: KeywordSetter<ActQuant>] = [
+        "exponent_bit_width": optionalIntSetter(\.exponentBitWidth),
+        "mantissa_bit_width": optionalIntSetter(\.mantissaBitWidth),
+        "exponent_bias": optionalIntSetter(\.exponentBias),
+        "saturating": boolSetter(\.saturating),
+        "float_standard": enumSetter(\.floatStandard),
         "bit_width": intSetter(\.bitWidth),
         "signed": boolSetter(\.signed),
         "narrow_range": boolSetter(\.narrowRange),
@@ -118,6 +132,11 @@ extension ActQuant {
 
 extension WeightQuant {
     static let keywordSetters: [String: KeywordSetter<WeightQuant>] = [
+        "exponent_bit_width": optionalIntSetter(\.exponentBitWidth),
+        "mantissa_bit_width": optionalIntSetter(\.mantissaBitWidth),
+        "exponent_bias": optionalIntSetter(\.exponentBias),
+        "saturating": boolSetter(\.saturating),
+        "float_standard": enumSetter(\.floatStandard),
         "bit_width": intSetter(\.bitWidth),
         "signed": boolSetter(\.signed),
         "narrow_range": boolSetter(\.narrowRange),

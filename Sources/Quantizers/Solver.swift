@@ -26,6 +26,12 @@ extension ActQuant {
         try validate(context: context)
         let scaling = try makeScaling(context: context)
         switch quantType {
+        case .minifloat:
+            // Unscaled quantizers (`const`) use the constant scale 1; scaled ones divide their
+            // statistic by the largest finite value (`FloatScaling`).
+            let scaled = scalingImplType != .const
+            return FloatQuant(format: minifloatFormat, scaling: scaled ? scaling : ConstScaling(range: 1, restrict: .float),
+                              scaled: scaled, declaresMaxAvailableFloat: floatStandard == .ocp)
         case .binary: return BinaryQuant(scaling: scaling, clamp: true)
         case .ternary: return TernaryQuant(scaling: scaling, threshold: threshold)
         case .int:
@@ -108,6 +114,9 @@ extension WeightQuant {
                 scalingShape: shape, restrict: restrict, scalingMinVal: scalingMinVal)
         }
         switch quantType {
+        case .minifloat:
+            let scaled = scalingImplType != .const
+            return FloatQuant(format: minifloatFormat, scaling: scaling, scaled: scaled, declaresMaxAvailableFloat: floatStandard == .ocp)
         case .binary: return BinaryQuant(scaling: scaling, clamp: false)
         case .ternary: return TernaryQuant(scaling: scaling, threshold: threshold)
         case .int:

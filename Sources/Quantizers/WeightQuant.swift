@@ -35,6 +35,17 @@ public struct WeightQuant: Equatable, Sendable {
     /// Round and clamp the zero point to an integer code (`quantize_zero_point`).
     public var quantizeZeroPoint: Bool = true
 
+    /// Minifloat exponent bits (`exponent_bit_width`); used when `quantType == .minifloat`.
+    public var exponentBitWidth: Int? = nil
+    /// Minifloat mantissa bits (`mantissa_bit_width`); `bitWidth` must be `1 + e + m`.
+    public var mantissaBitWidth: Int? = nil
+    /// Minifloat exponent bias (`exponent_bias`); `nil` takes the standard's.
+    public var exponentBias: Int? = nil
+    /// Clamp past the largest finite value (`saturating`) instead of producing inf/NaN.
+    public var saturating: Bool = true
+    /// The minifloat convention (OCP, FNUZ, plain): bias and reserved codes.
+    public var floatStandard: FloatStandard = .ocp
+
     public private(set) var overridden: Set<String> = []
 
     init(preset: String) { self.preset = preset }
@@ -51,6 +62,8 @@ public struct WeightQuant: Equatable, Sendable {
     public func origin(of key: String) -> SettingOrigin { overridden.contains(key) ? .override : .preset(preset) }
 
     static let keyNames: [PartialKeyPath<WeightQuant>: String] = [
+        \WeightQuant.exponentBitWidth: "exponent_bit_width", \WeightQuant.mantissaBitWidth: "mantissa_bit_width",
+        \WeightQuant.exponentBias: "exponent_bias", \WeightQuant.saturating: "saturating", \WeightQuant.floatStandard: "float_standard",
         \WeightQuant.quantType: "quant_type", \WeightQuant.bitWidth: "bit_width", \WeightQuant.signed: "signed",
         \WeightQuant.narrowRange: "narrow_range", \WeightQuant.scalingImplType: "scaling_impl_type",
         \WeightQuant.scalingStatsOp: "scaling_stats_op", \WeightQuant.restrictScalingType: "restrict_scaling_type",
@@ -80,6 +93,9 @@ public struct WeightQuant: Equatable, Sendable {
             problem("scaling_impl_type", "'\(scalingImplType.rawValue)' is not supported for weights; use 'stats' or 'const'")
         }
         if quantType != .ternary && overridden.contains("threshold") { problem("threshold", "only used by ternary quantizers") }
+        problems += minifloatProblems(quantType: quantType, bitWidth: bitWidth, signed: signed, exponentBitWidth: exponentBitWidth,
+                                      mantissaBitWidth: mantissaBitWidth, exponentBias: exponentBias, saturating: saturating,
+                                      standard: floatStandard, overridden: overridden)
         problems += bitWidthProblems(quantType: quantType, bitWidth: bitWidth, implType: bitWidthImplType,
                                      minBitWidth: minBitWidth, overridden: overridden)
         problems += zeroPointProblems(quantType: quantType, implType: zeroPointImplType, initial: zeroPointInit,
@@ -168,7 +184,7 @@ extension WeightQuant {
         case "Int8WeightPerChannelFixedPoint": return .int8WeightPerChannelFixedPoint
         case "SignedBinaryWeightPerTensorConst": return .signedBinaryWeightPerTensorConst
         case "SignedTernaryWeightPerTensorConst": return .signedTernaryWeightPerTensorConst
-        default: return nil
+        default: return minifloatWeight(name)
         }
     }
 
@@ -176,7 +192,7 @@ extension WeightQuant {
         "Int8WeightPerTensorFloat", "Int8WeightPerChannelFloat", "Int8WeightPerTensorFixedPoint",
         "Int8WeightPerChannelFixedPoint", "SignedBinaryWeightPerTensorConst", "SignedTernaryWeightPerTensorConst",
         "ShiftedUint8WeightPerTensorFloat", "ShiftedUint8WeightPerChannelFloat",
-    ]
+    ] + minifloatPresetNames
 }
 
 /// The configuration of a bias quantizer: the scale is the layer's `s_in · s_w`, so the layer

@@ -72,11 +72,20 @@ import QuantCore
 
     @Test func everyPresetBuilds() throws {
         for name in ActQuant.presetNames {
-            let q = ActQuant.preset(named: name, minVal: -1, maxVal: 1)!
+            var q = ActQuant.preset(named: name, minVal: -1, maxVal: 1)!
+            // Presets that Brevitas completes with keywords: a per-channel shape, an FP format.
+            if q.scalingPerOutputChannel { q = q.with(\.perChannelBroadcastableShape, [1, 3, 1, 1]) }
+            if q.quantType == .minifloat && q.exponentBitWidth == nil {
+                q = q.with(\.exponentBitWidth, 2).with(\.mantissaBitWidth, 1).with(\.bitWidth, 4)
+            }
             _ = try QuantIdentity(actQuant: q)
         }
         for name in WeightQuant.presetNames {
-            _ = try QuantLinear(4, 2, weightQuant: WeightQuant.preset(named: name)!)
+            var q = WeightQuant.preset(named: name)!
+            if q.quantType == .minifloat && q.exponentBitWidth == nil {
+                q = q.with(\.exponentBitWidth, 2).with(\.mantissaBitWidth, 1).with(\.bitWidth, 4)
+            }
+            _ = try QuantLinear(4, 2, weightQuant: q)
         }
     }
 }
