@@ -7,7 +7,11 @@ import TensorEngine
 /// embeddings, scale-bias, upsampling, recurrent and attention layers.
 extension LayerFactory {
     /// Class names built by `moreLayers`.
-    static let moreLayerClassNames = ["QuantConvTranspose1d", "QuantConvTranspose2d", "QuantConv3d"]
+    static let moreLayerClassNames = [
+        "QuantConvTranspose1d", "QuantConvTranspose2d", "QuantConv3d", "QuantEmbedding", "QuantScaleBias",
+        "BatchNorm2dToQuantScaleBias", "QuantUpsample", "QuantUpsamplingNearest2d", "QuantUpsamplingBilinear2d",
+        "HadamardClassifier",
+    ]
 
     static func moreLayers(_ a: inout Args) throws(QuantConfigError) -> Built {
         let name = a.className
@@ -50,6 +54,55 @@ extension LayerFactory {
                                          bias: hasBias, weightQuant: weight, biasQuant: bias, inputQuant: input, outputQuant: output,
                                          returnQuantTensor: rqt)
             })
+        case "QuantEmbedding":
+            let rqt = a.bool("return_quant_tensor", false)
+            let weight = try a.weightQuantizer()
+            guard let n = a.int("num_embeddings", nil), let d = a.int("embedding_dim", nil) else {
+                throw QuantConfigError(context: name, problems: [.init(key: "num_embeddings", message: "num_embeddings and embedding_dim are required")])
+            }
+            let pad = a.optionalInt("padding_idx")
+            return .single(try a.wrap { () throws(QuantConfigError) in
+                try QuantEmbedding(n, d, paddingIdx: pad, weightQuant: weight, returnQuantTensor: rqt)
+            })
+        case "QuantScaleBias", "BatchNorm2dToQuantScaleBias":
+            let rqt = a.bool("return_quant_tensor", false)
+            let hasBias = name == "QuantScaleBias" ? a.bool("bias", true) : true
+            let eps = name == "QuantScaleBias" ? 0 : a.float("eps", 1e-5)
+            let weight = try a.weightQuantizer()
+            let bias = try a.biasQuantizer()
+            let input = try a.actQuantizer("input_quant", default: nil, prefix: "input_")
+            let output = try a.actQuantizer("output_quant", default: nil, prefix: "output_")
+            guard let c = a.int("num_features", nil) else {
+                throw QuantConfigError(context: name, problems: [.init(key: "num_features", message: "num_features is required")])
+            }
+            return .single(try a.wrap { () throws(QuantConfigError) in
+                name == "QuantScaleBias"
+                    ? try QuantScaleBias(c, bias: hasBias, weightQuant: weight, biasQuant: bias, inputQuant: input, outputQuant: output, returnQuantTensor: rqt)
+                    : try BatchNorm2dToQuantScaleBias(c, eps: eps, weightQuant: weight, biasQuant: bias, inputQuant: input, outputQuant: output, returnQuantTensor: rqt)
+            })
+        case "QuantUpsample", "QuantUpsamplingNearest2d", "QuantUpsamplingBilinear2d":
+            let rqt = a.bool("return_quant_tensor", true)
+            let size = a.pair("size", nil).map { ($0.first, $0.second) }
+            let factor = a.optionalFloat("scale_factor").map(Double.init)
+            if name == "QuantUpsamplingNearest2d" {
+                return .single(try QuantUpsample.nearest2d(size: size, scaleFactor: factor, returnQuantTensor: rqt))
+            }
+            if name == "QuantUpsamplingBilinear2d" {
+                return .single(try QuantUpsample.bilinear2d(size: size, scaleFactor: factor, returnQuantTensor: rqt))
+            }
+            let modeName = a.string("mode", "nearest")
+            let align = a.optionalBool("align_corners") ?? false
+            guard let mode = Tensor.InterpolationMode(rawValue: modeName) else {
+                throw QuantConfigError(context: name, problems: [.init(key: "mode", message: "unsupported mode '\(modeName)'; supported: nearest, bilinear")])
+            }
+            return .single(try QuantUpsample(size: size, scaleFactor: factor, mode: mode, alignCorners: align, returnQuantTensor: rqt))
+        case "HadamardClassifier":
+            let rqt = a.bool("return_quant_tensor", false)
+            let fixed = a.bool("fixed_scale", false)
+            guard let i = a.int("in_channels", nil), let o = a.int("out_channels", nil) else {
+                throw QuantConfigError(context: name, problems: [.init(key: "in_channels", message: "in_channels and out_channels are required")])
+            }
+            return .single(try HadamardClassifier(inChannels: i, outChannels: o, fixedScale: fixed, returnQuantTensor: rqt))
         default:
             throw QuantConfigError(context: name, problems: [.init(key: "class", message: "not a layer of this builder")])
         }
@@ -57,6 +110,45 @@ extension LayerFactory {
 }
 
 extension LayerFactory.Args {
+    /// An integer or `None` (absent: `nil`).
+    mutating func optionalInt(_ key: String) -> Int? {
+        guard let v = take(key) else { return nil }
+        if case .null = v { return nil }
+        if let i = v.intValue { return i }
+        problems.append(.init(key: key, message: "expects an integer or None, got \(v)"))
+        return nil
+    }
+
+    /// A number or `None` (absent: `nil`).
+    mutating func optionalFloat(_ key: String) -> Float? {
+        guard let v = take(key) else { return nil }
+        if case .null = v { return nil }
+        if let f = v.floatValue { return f }
+        problems.append(.init(key: key, message: "expects a number or None, got \(v)"))
+        return nil
+    }
+
+    mutating func float(_ key: String, _ def: Float) -> Float { optionalFloat(key) ?? def }
+
+    /// True, False or `None` (absent: `nil`).
+    mutating func optionalBool(_ key: String) -> Bool? {
+        guard let v = take(key) else { return nil }
+        switch v {
+        case .null: return nil
+        case .bool(let b): return b
+        default:
+            problems.append(.init(key: key, message: "expects True, False or None, got \(v)"))
+            return nil
+        }
+    }
+
+    mutating func string(_ key: String, _ def: String) -> String {
+        guard let v = take(key) else { return def }
+        if case .string(let s) = v { return s }
+        problems.append(.init(key: key, message: "expects a string, got \(v)"))
+        return def
+    }
+
     /// An integer (repeated three times) or a list of three integers.
     mutating func triple(_ key: String, _ def: [Int]) -> [Int] {
         guard let v = take(key) else { return def }

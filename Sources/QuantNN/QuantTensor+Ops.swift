@@ -13,9 +13,22 @@ extension QuantTensor {
         Autograd.noGrad { IntRange.maxInt(bits, signed: signed, narrowRange: false) }
     }
 
+    /// `torch.allclose(a, b)` (rtol 1e-5, atol 1e-8) with broadcasting; shapes that do not
+    /// broadcast are not close. A bias scale `[C]` against an accumulator scale `[1, C, 1, 1]`
+    /// broadcasts to `[1, C, 1, C]`, so per-channel scales compare unequal there, as in Brevitas.
+    static func allClose(_ a: Tensor, _ b: Tensor) -> Bool {
+        let r = Swift.max(a.rank, b.rank)
+        let sa = [Int](repeating: 1, count: r - a.rank) + a.shape, sb = [Int](repeating: 1, count: r - b.rank) + b.shape
+        guard zip(sa, sb).allSatisfy({ $0 == $1 || $0 == 1 || $1 == 1 }) else { return false }
+        return Autograd.noGrad {
+            let d = (a - b).scalars, bb = (b + a * 0).scalars
+            return zip(d, bb).allSatisfy { Swift.abs($0) <= 1e-8 + 1e-5 * Swift.abs($1) }
+        }
+    }
+
     func requireSameScale(_ other: QuantTensor, _ op: String) throws {
         if training { return }
-        if !scale.isClose(to: other.scale) || scale.shape != other.scale.shape {
+        if !Self.allClose(scale, other.scale) {
             throw QuantTensorError.incompatible(op: op, reason: "scaling factors differ (in eval mode they must match)", lhs: describe(), rhs: other.describe())
         }
     }

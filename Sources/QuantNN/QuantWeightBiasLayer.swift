@@ -79,7 +79,7 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
             if let b = qb {
                 if let bq = b.quantTensor {
                     bits = Swift.max(bits, bq.bitWidth.item()) + 1
-                    if !Self.allCloseBroadcast(bq.scale, scale) {
+                    if !QuantTensor.allClose(bq.scale, scale) {
                         zeroPoint = -b.value.reshape(view) / scale
                     }
                 } else {
@@ -98,16 +98,6 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
             throw QuantLayerError.notQuantized(layer: layerName, reason: "the accumulator has a non-zero input zero point, so its metadata cannot be computed; enable output_quant")
         }
         return result
-    }
-
-    /// `torch.allclose(a, b)` with broadcasting, as Brevitas compares the bias scale `[C]` with the
-    /// accumulator scale (`[1, C, 1, 1]` for a convolution broadcasts to `[1, C, 1, C]`, so
-    /// per-channel scales never compare equal there and the bias goes into the zero point).
-    static func allCloseBroadcast(_ a: Tensor, _ b: Tensor) -> Bool {
-        Autograd.noGrad {
-            let d = (a - b).scalars, bb = (b + a * 0).scalars
-            return zip(d, bb).allSatisfy { Swift.abs($0) <= 1e-8 + 1e-5 * Swift.abs($1) }
-        }
     }
 
     /// The dequantized output (throws only when a bias quantizer lacks a quantized input).

@@ -10,4 +10,19 @@ import Testing
     func convolutions(_ name: String) throws {
         try LayerCase(name).replay()
     }
+
+    @Test(.enabled(if: LayerCase.available, "skipped: no ../shared/conformance/layers"),
+          arguments: ["embedding_default_qt", "embedding_padding_idx_sgd", "scale_bias_default", "bn2d_to_scale_bias_qt",
+                      "upsampling_nearest2d_qt", "upsample_nearest_qt", "hadamard_classifier_qt"])
+    func otherLayers(_ name: String) throws {
+        try LayerCase(name).replay()
+    }
+
+    /// Bilinear requantization puts values on rounding ties (README-layers, tolerance rule 2):
+    /// values may flip by one step of the input scale.
+    @Test(.enabled(if: LayerCase.available, "skipped: no ../shared/conformance/layers"),
+          arguments: ["upsampling_bilinear2d_qt", "upsample_bilinear_qt"])
+    func bilinearUpsampling(_ name: String) throws {
+        try LayerCase(name).replay(stepTolerance: true)
+    }
 }
