@@ -24,7 +24,7 @@ public struct ImportedModel {
 /// model.
 ///
 /// - Conv, ConvTranspose, Gemm (and MatMul by a constant matrix followed by a bias Add), and
-///   BatchNormalization become NN modules (`Conv2d`, `Linear`, `BatchNorm2d`, ...) named after
+///   BatchNormalization become NN modules (`Conv2d`, `ConvTranspose2d`, `Linear`, `BatchNorm2d`, ...) named after
 ///   their weights (`layers.0.c1.weight` gives the module `layers.0.c1`), so the state dict has
 ///   PyTorch's keys and graph passes find them. Relu, Sigmoid, Tanh, Clip(0, 6), pools and
 ///   Dropout become modules too; the other ops become functional nodes.
@@ -70,9 +70,6 @@ public enum ONNXImporter {
         var importer = try GraphImporter(model: model, file: file, folder: folder)
         return try importer.run(inputShapes: inputShapes)
     }
-
-    /// Whether ConvTranspose is refused because the engine has no transposed convolution yet.
-    public static let transposedConvolutionMissing = true
 
     /// The ops the importer handles.
     public static var supportedOps: [String] { GraphImporter.handlers.keys.sorted() }

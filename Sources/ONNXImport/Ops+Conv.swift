@@ -3,7 +3,7 @@ import NN
 import TensorEngine
 
 /// Conv (1-D and 2-D, grouped, dilated, symmetric padding) as `Conv1d`/`Conv2d` modules, and
-/// ConvTranspose.
+/// ConvTranspose (2-D) as `ConvTranspose2d`.
 extension GraphImporter {
     /// Geometry attributes shared by Conv, ConvTranspose and the pools: `pads` must be
     /// symmetric (begin == end) and `auto_pad` NOTSET or VALID.
@@ -105,7 +105,14 @@ extension GraphImporter {
             guard n > 0 else { throw c.shapeError("the output would be empty along spatial dimension \(i)") }
             outShape.append(n)
         }
-        _ = (vx, outShape)
-        throw c.error("transposed convolution is not supported yet: the engine has no ConvTranspose2d")
+        let m = ConvTranspose2d(
+            inChannels: inC, outChannels: outC, kernelSize: IntOrPair(kernel[0], kernel[1]),
+            stride: IntOrPair(strides[0], strides[1]), padding: IntOrPair(pads[0], pads[1]),
+            outputPadding: IntOrPair(outputPadding[0], outputPadding[1]), dilation: IntOrPair(dilations[0], dilations[1]),
+            groups: groups, bias: bias != nil)
+        m.weight.assign(w.tensor)
+        if let bias { m.bias!.assign(bias.tensor) }
+        let path = modulePath(c, weight: c.inputName(1), opName: "conv_transpose")
+        return [call(path, m, vx, shape: outShape)]
     }
 }

@@ -16,12 +16,6 @@ import Testing
             print("skipped: ../shared/zoo is absent (CI provides it beside the clone)")
             return
         }
-        if name == "inception", ONNXImporter.transposedConvolutionMissing {
-            withKnownIssue("ConvTranspose waits for the engine's transposed convolution") {
-                _ = try ONNXImporter.load(zoo.appendingPathComponent("inception.onnx"))
-            }
-            return
-        }
         let x = try NumPy.readTensor(zoo.appendingPathComponent("\(name).input.npy"))
         let expected = try NumPy.readTensor(zoo.appendingPathComponent("\(name).output.npy"))
         let model = try ONNXImporter.load(zoo.appendingPathComponent("\(name).onnx"), inputShapes: ["input": x.shape])
