@@ -88,11 +88,14 @@ public enum TorchGraphSpec {
     }
 
     static func int(_ v: Any, _ key: String, _ owner: String) throws -> Int {
-        guard !(v is Bool), let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 1e15 else {
+        guard let n = v as? NSNumber, !isBoolean(n), n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 1e15 else {
             throw SpecError("'\(owner)': '\(key)' must be an integer, got \(v)")
         }
         return n.intValue
     }
+
+    /// Whether a JSON number is `true`/`false` (Foundation boxes both as `NSNumber`).
+    static func isBoolean(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
 
     static func intOrPair(_ v: Any, _ key: String, _ owner: String) throws -> IntOrPair {
         if let list = v as? [Any] {
@@ -115,12 +118,12 @@ public enum TorchGraphSpec {
         }
         func bool(_ key: String, _ def: Bool) throws -> Bool {
             guard let v = arg(key) else { return def }
-            guard let b = v as? Bool else { throw SpecError("module '\(name)': '\(key)' must be true or false") }
-            return b
+            guard let n = v as? NSNumber, isBoolean(n) else { throw SpecError("module '\(name)': '\(key)' must be true or false") }
+            return n.boolValue
         }
         func float(_ key: String, _ def: Float) throws -> Float {
             guard let v = arg(key) else { return def }
-            guard let n = v as? NSNumber else { throw SpecError("module '\(name)': '\(key)' must be a number") }
+            guard let n = v as? NSNumber, !isBoolean(n) else { throw SpecError("module '\(name)': '\(key)' must be a number") }
             return n.floatValue
         }
         let layer: any Layer
