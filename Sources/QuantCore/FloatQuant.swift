@@ -31,7 +31,13 @@ public final class FloatQuant: Module, TensorQuantizer {
 
     /// - Parameter declaresMaxAvailableFloat: whether Brevitas's quantizer declares
     ///   `max_available_float` (OCP ones do, FNUZ and plain ones do not): only the buffers differ.
-    public init(format: MinifloatFormat, scaling: ScalingImpl, scaled: Bool, declaresMaxAvailableFloat: Bool) {
+    /// The group layout of a group-wise quantizer (MX): the scaling receives the grouped view
+    /// (`GroupView`) and returns one scale per group; the output scale has the input's shape.
+    public let group: GroupLayout?
+
+    public init(format: MinifloatFormat, scaling: ScalingImpl, scaled: Bool, declaresMaxAvailableFloat: Bool,
+                group: GroupLayout? = nil) {
+        self.group = group
         self.format = format
         self.scaling = scaling
         self.scaled = scaled
@@ -63,6 +69,15 @@ public final class FloatQuant: Module, TensorQuantizer {
     public var isSigned: Bool { true }
 
     public func callAsFunction(_ x: Tensor) -> QuantOutput {
+        if let group {
+            let v = GroupView(shape: x.shape, layout: group)
+            let s = scaling(x.reshape(v.groupedShape), threshold: Tensor(format.maxValue))
+            let full = v.expand(s)
+            let y = v.inner == 1
+                ? MinifloatQuantize.apply(x.reshape([v.outer * v.groups, v.groupSize]), scale: s.reshape([v.outer * v.groups, 1]), format: format).reshape(x.shape)
+                : MinifloatQuantize.apply(x, scale: full, format: format)
+            return QuantOutput(value: y, scale: full, zeroPoint: zero.value, bitWidth: bitWidthBuffer.value, minifloat: format, group: group)
+        }
         let s = scaling(x, threshold: Tensor(scaled ? format.maxValue : 1))
         let y = MinifloatQuantize.apply(x, scale: s, format: format)
         return QuantOutput(value: y, scale: s, zeroPoint: zero.value, bitWidth: bitWidthBuffer.value, minifloat: format)

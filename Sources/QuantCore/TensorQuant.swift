@@ -57,8 +57,15 @@ public final class RescalingIntQuant: Module {
                   narrowRange: narrowRange, clampSte: clampSte, powerOfTwoIntScaling: powerOfTwoIntScaling)
     }
 
+    /// The group layout of a group-wise quantizer (Brevitas's group-wise int proxies): the
+    /// scaling and zero-point modules then receive the grouped view `[outer, groups, groupSize,
+    /// inner]` (`GroupView`) and return one value per group; the output's scale and zero point
+    /// have the full shape of the input.
+    public let group: GroupLayout?
+
     public init(scaling: ScalingImpl, zeroPoint: ZeroPointImpl, bitWidthImpl: BitWidthImpl, signed: Bool,
-                narrowRange: Bool, clampSte: Bool, powerOfTwoIntScaling: Bool = false) {
+                narrowRange: Bool, clampSte: Bool, powerOfTwoIntScaling: Bool = false, group: GroupLayout? = nil) {
+        self.group = group
         self.powerOfTwoIntScaling = powerOfTwoIntScaling
         self.scaling = scaling
         self.zeroPoint = zeroPoint
@@ -99,6 +106,10 @@ public final class RescalingIntQuant: Module {
     /// `canFuseActivation`).
     public func quantize(_ x: Tensor, fusedReLU: Bool) -> QuantOutput {
         precondition(!fusedReLU || canFuseActivation, "RescalingIntQuant: cannot fuse ReLU while collecting input statistics or with a learned bit width")
+        if let group {
+            precondition(!fusedReLU && !bitWidthImpl.isLearned, "RescalingIntQuant: group-wise quantization has a constant bit width and no fused activation")
+            return quantizeGrouped(x, group)
+        }
         let bw = bitWidthImpl()
         if bitWidthImpl.isLearned {
             let spec = intQuant
@@ -111,6 +122,32 @@ public final class RescalingIntQuant: Module {
         let r = intRange.bounds
         let y = FakeQuantize.apply(x, scale: s, zeroPoint: z, minInt: r.min, maxInt: r.max, clampSte: clampSte, fusedReLU: fusedReLU)
         return QuantOutput(value: y, scale: s, zeroPoint: z, bitWidth: bw)
+    }
+}
+
+extension RescalingIntQuant {
+    /// Group-wise quantization: per-group scale and zero point from the grouped view; the fused
+    /// kernel with one scale per row where the groups are contiguous (grouping along the last
+    /// dimension), the composed `IntQuantSpec.fakeQuantize` with full-shape parameters otherwise.
+    func quantizeGrouped(_ x: Tensor, _ layout: GroupLayout) -> QuantOutput {
+        let v = GroupView(shape: x.shape, layout: layout)
+        let bw = bitWidthImpl()
+        let xg = x.reshape(v.groupedShape)
+        let s = scaling(xg, threshold: Tensor(threshold))
+        let z = zeroPoint(xg, scale: s, bitWidth: bw)
+        let r = intRange.bounds
+        let y: Tensor
+        if v.inner == 1 {
+            let rows = v.outer * v.groups
+            let zr = z.count == 1 ? z.reshape([]) : z.reshape([rows, 1])
+            y = FakeQuantize.apply(x.reshape([rows, v.groupSize]), scale: s.reshape([rows, 1]), zeroPoint: zr,
+                                   minInt: r.min, maxInt: r.max, clampSte: clampSte).reshape(x.shape)
+        } else {
+            let zf = z.count == 1 ? z.reshape([]) : v.expand(z)
+            y = intQuant.fakeQuantize(x, scale: v.expand(s), zeroPoint: zf, bitWidth: bw)
+        }
+        let zOut = z.count == 1 ? z.reshape([]) : v.expand(z)
+        return QuantOutput(value: y, scale: v.expand(s), zeroPoint: zOut, bitWidth: bw, group: layout)
     }
 }
 

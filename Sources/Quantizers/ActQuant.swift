@@ -71,6 +71,20 @@ public struct ActQuant: Equatable, Sendable {
     /// Threshold of ternary quantization, as a fraction of the scale (`threshold`).
     public var threshold: Float = 0.5
 
+    /// One scale per group of `groupSize` consecutive elements along `groupDim`
+    /// (`scaling_per_output_type='GROUP'`); group-wise activation scales are recomputed from the
+    /// input at every call (Brevitas `RuntimeDynamicGroupStatsScaling`).
+    public var scalingPerGroup: Bool = false
+    /// Elements per group (`group_size`).
+    public var groupSize: Int? = nil
+    /// The grouped dimension (`group_dim`); `nil` takes -1 (the last dimension).
+    public var groupDim: Int? = nil
+
+    /// The group layout when `scalingPerGroup`.
+    public var groupLayout: GroupLayout? {
+        scalingPerGroup ? GroupLayout(groupSize: groupSize ?? 0, groupDim: groupDim ?? -1) : nil
+    }
+
     /// Minifloat exponent bits (`exponent_bit_width`); used when `quantType == .minifloat`.
     public var exponentBitWidth: Int? = nil
     /// Minifloat mantissa bits (`mantissa_bit_width`); `bitWidth` must be `1 + e + m`.
@@ -104,6 +118,7 @@ public struct ActQuant: Equatable, Sendable {
     }
 
     static let keyNames: [PartialKeyPath<ActQuant>: String] = [
+        \ActQuant.scalingPerGroup: "scaling_per_output_type", \ActQuant.groupSize: "group_size", \ActQuant.groupDim: "group_dim",
         \ActQuant.exponentBitWidth: "exponent_bit_width", \ActQuant.mantissaBitWidth: "mantissa_bit_width",
         \ActQuant.exponentBias: "exponent_bias", \ActQuant.saturating: "saturating", \ActQuant.floatStandard: "float_standard",
         \ActQuant.quantType: "quant_type", \ActQuant.bitWidth: "bit_width", \ActQuant.signed: "signed",
@@ -146,6 +161,19 @@ public struct ActQuant: Equatable, Sendable {
                 problem("scaling_impl_type", "'parameter' is not supported for minifloat activations; use 'parameter_from_stats' (scaled) or 'const' (unscaled)")
             }
         }
+        if scalingPerGroup {
+            if scalingImplType != .stats {
+                problem("scaling_impl_type", "group-wise activation scales are dynamic (recomputed from every input, Brevitas RuntimeDynamicGroupStatsScaling); use 'stats'")
+            }
+            if scalingStatsOp != .max && scalingStatsOp != .minMax {
+                problem("scaling_stats_op", "group-wise scales support 'max' and 'min_max', got '\(scalingStatsOp.rawValue)'")
+            }
+            if zeroPointImplType != .zero {
+                problem("zero_point_impl", "group-wise activations have no zero point (use 'zero')")
+            }
+        }
+        problems += groupProblems(scalingPerGroup: scalingPerGroup, groupSize: groupSize, groupDim: groupDim,
+                                  perChannel: scalingPerOutputChannel, overridden: overridden)
         problems += minifloatProblems(quantType: quantType, bitWidth: bitWidth, signed: signed, exponentBitWidth: exponentBitWidth,
                                       mantissaBitWidth: mantissaBitWidth, exponentBias: exponentBias, saturating: saturating,
                                       standard: floatStandard, overridden: overridden)

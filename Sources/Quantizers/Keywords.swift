@@ -79,6 +79,16 @@ func enumSetter<C, E: RawRepresentable & CaseIterable>(_ kp: WritableKeyPath<C, 
 
 extension ActQuant {
     static let keywordSetters: [String: KeywordSetter<ActQuant>] = [
+        "group_size": optionalIntSetter(\.groupSize),
+        "group_dim": optionalIntSetter(\.groupDim),
+        "scaling_per_output_type": KeywordSetter { c, v in
+            guard case .string(let t) = v, ["TENSOR", "CHANNEL", "GROUP"].contains(t.uppercased()) else {
+                return "expects 'TENSOR', 'CHANNEL' or 'GROUP', got \(v)"
+            }
+            c.scalingPerGroup = t.uppercased() == "GROUP"
+            c.scalingPerOutputChannel = t.uppercased() == "CHANNEL"
+            return nil
+        },
         "exponent_bit_width": optionalIntSetter(\.exponentBitWidth),
         "mantissa_bit_width": optionalIntSetter(\.mantissaBitWidth),
         "exponent_bias": optionalIntSetter(\.exponentBias),
@@ -132,6 +142,16 @@ extension ActQuant {
 
 extension WeightQuant {
     static let keywordSetters: [String: KeywordSetter<WeightQuant>] = [
+        "group_size": optionalIntSetter(\.groupSize),
+        "group_dim": optionalIntSetter(\.groupDim),
+        "scaling_per_output_type": KeywordSetter { c, v in
+            guard case .string(let t) = v, ["TENSOR", "CHANNEL", "GROUP"].contains(t.uppercased()) else {
+                return "expects 'TENSOR', 'CHANNEL' or 'GROUP', got \(v)"
+            }
+            c.scalingPerGroup = t.uppercased() == "GROUP"
+            c.scalingPerOutputChannel = t.uppercased() == "CHANNEL"
+            return nil
+        },
         "exponent_bit_width": optionalIntSetter(\.exponentBitWidth),
         "mantissa_bit_width": optionalIntSetter(\.mantissaBitWidth),
         "exponent_bias": optionalIntSetter(\.exponentBias),

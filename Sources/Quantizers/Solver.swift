@@ -24,6 +24,17 @@ extension ActQuant {
     /// Builds the `tensor_quant` module.
     public func makeTensorQuant(context: String) throws(QuantConfigError) -> TensorQuantizer {
         try validate(context: context)
+        if let layout = groupLayout {
+            // Group-wise activations: a dynamic per-group scale (Brevitas
+            // `RuntimeDynamicGroupStatsScaling`), no state.
+            let scaling = GroupwiseStatsScaling(stats: scalingStatsOp == .minMax ? AbsMinMax() : AbsMax(), restrict: restrict, scalingMinVal: scalingMinVal)
+            if quantType == .minifloat {
+                return FloatQuant(format: minifloatFormat, scaling: scaling, scaled: true,
+                                  declaresMaxAvailableFloat: floatStandard == .ocp, group: layout)
+            }
+            return RescalingIntQuant(scaling: scaling, zeroPoint: ZeroZeroPoint(), bitWidthImpl: BitWidthConst(bitWidth), signed: signed,
+                                     narrowRange: narrowRange, clampSte: false, group: layout)
+        }
         let scaling = try makeScaling(context: context)
         switch quantType {
         case .minifloat:
@@ -102,6 +113,22 @@ extension WeightQuant {
     /// Builds the weight `tensor_quant` for a weight of shape `weightShape` (`[out, in, ...]`).
     public func makeTensorQuant(weightShape: [Int], context: String) throws(QuantConfigError) -> TensorQuantizer {
         try validate(context: context)
+        let shapeProblems = groupShapeProblems(weightShape: weightShape)
+        if !shapeProblems.isEmpty { throw QuantConfigError(context: context, problems: shapeProblems) }
+        if let layout = groupLayout {
+            // Group-wise weights: per-group statistics of the weight at every call (Brevitas
+            // `StatsFromParameterScaling` over the group view); weights clamp straight-through.
+            let scaling = GroupwiseStatsScaling(stats: scalingStatsOp == .minMax ? AbsMinMax() : AbsMax(), restrict: restrict, scalingMinVal: scalingMinVal)
+            if quantType == .minifloat {
+                return FloatQuant(format: minifloatFormat, scaling: scaling, scaled: true,
+                                  declaresMaxAvailableFloat: floatStandard == .ocp, group: layout)
+            }
+            let shift = ScaleShiftZeroPoint(intQuant: IntQuantSpec(signed: signed, narrowRange: narrowRange, clampSte: true), quantize: quantizeZeroPoint)
+            let zp: ZeroPointImpl = zeroPointImplType == .stats
+                ? GroupwiseZeroPoint(scaleShift: shift) : ZeroZeroPoint()
+            return RescalingIntQuant(scaling: scaling, zeroPoint: zp, bitWidthImpl: BitWidthConst(bitWidth), signed: signed,
+                                     narrowRange: narrowRange, clampSte: true, group: layout)
+        }
         let perChannelShape = [weightShape[0]] + [Int](repeating: 1, count: weightShape.count - 1)
         let shape = scalingPerOutputChannel ? perChannelShape : []
         let view: StatsView = scalingPerOutputChannel ? .overOutputChannel(permuteDims: nil) : .overTensor

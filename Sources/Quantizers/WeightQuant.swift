@@ -1,3 +1,4 @@
+import QuantCore
 /// The configuration of a weight quantizer (Brevitas's weight injector as a typed value).
 ///
 /// ```swift
@@ -35,6 +36,20 @@ public struct WeightQuant: Equatable, Sendable {
     /// Round and clamp the zero point to an integer code (`quantize_zero_point`).
     public var quantizeZeroPoint: Bool = true
 
+    /// One scale per group of `groupSize` consecutive elements along `groupDim`
+    /// (`scaling_per_output_type='GROUP'`); group-wise activation scales are recomputed from the
+    /// input at every call (Brevitas `RuntimeDynamicGroupStatsScaling`).
+    public var scalingPerGroup: Bool = false
+    /// Elements per group (`group_size`).
+    public var groupSize: Int? = nil
+    /// The grouped dimension (`group_dim`); `nil` takes 1 (input features / channels).
+    public var groupDim: Int? = nil
+
+    /// The group layout when `scalingPerGroup`.
+    public var groupLayout: GroupLayout? {
+        scalingPerGroup ? GroupLayout(groupSize: groupSize ?? 0, groupDim: groupDim ?? 1) : nil
+    }
+
     /// Minifloat exponent bits (`exponent_bit_width`); used when `quantType == .minifloat`.
     public var exponentBitWidth: Int? = nil
     /// Minifloat mantissa bits (`mantissa_bit_width`); `bitWidth` must be `1 + e + m`.
@@ -62,6 +77,7 @@ public struct WeightQuant: Equatable, Sendable {
     public func origin(of key: String) -> SettingOrigin { overridden.contains(key) ? .override : .preset(preset) }
 
     static let keyNames: [PartialKeyPath<WeightQuant>: String] = [
+        \WeightQuant.scalingPerGroup: "scaling_per_output_type", \WeightQuant.groupSize: "group_size", \WeightQuant.groupDim: "group_dim",
         \WeightQuant.exponentBitWidth: "exponent_bit_width", \WeightQuant.mantissaBitWidth: "mantissa_bit_width",
         \WeightQuant.exponentBias: "exponent_bias", \WeightQuant.saturating: "saturating", \WeightQuant.floatStandard: "float_standard",
         \WeightQuant.quantType: "quant_type", \WeightQuant.bitWidth: "bit_width", \WeightQuant.signed: "signed",
@@ -93,6 +109,8 @@ public struct WeightQuant: Equatable, Sendable {
             problem("scaling_impl_type", "'\(scalingImplType.rawValue)' is not supported for weights; use 'stats' or 'const'")
         }
         if quantType != .ternary && overridden.contains("threshold") { problem("threshold", "only used by ternary quantizers") }
+        problems += groupProblems(scalingPerGroup: scalingPerGroup, groupSize: groupSize, groupDim: groupDim,
+                                  perChannel: scalingPerOutputChannel, overridden: overridden)
         problems += minifloatProblems(quantType: quantType, bitWidth: bitWidth, signed: signed, exponentBitWidth: exponentBitWidth,
                                       mantissaBitWidth: mantissaBitWidth, exponentBias: exponentBias, saturating: saturating,
                                       standard: floatStandard, overridden: overridden)
@@ -184,7 +202,7 @@ extension WeightQuant {
         case "Int8WeightPerChannelFixedPoint": return .int8WeightPerChannelFixedPoint
         case "SignedBinaryWeightPerTensorConst": return .signedBinaryWeightPerTensorConst
         case "SignedTernaryWeightPerTensorConst": return .signedTernaryWeightPerTensorConst
-        default: return minifloatWeight(name)
+        default: return minifloatWeight(name) ?? groupwisePreset(named: name)
         }
     }
 
@@ -192,7 +210,7 @@ extension WeightQuant {
         "Int8WeightPerTensorFloat", "Int8WeightPerChannelFloat", "Int8WeightPerTensorFixedPoint",
         "Int8WeightPerChannelFixedPoint", "SignedBinaryWeightPerTensorConst", "SignedTernaryWeightPerTensorConst",
         "ShiftedUint8WeightPerTensorFloat", "ShiftedUint8WeightPerChannelFloat",
-    ] + minifloatPresetNames
+    ] + minifloatPresetNames + groupwisePresetNames
 }
 
 /// The configuration of a bias quantizer: the scale is the layer's `s_in · s_w`, so the layer

@@ -85,6 +85,7 @@ import QuantCore
             if q.quantType == .minifloat && q.exponentBitWidth == nil {
                 q = q.with(\.exponentBitWidth, 2).with(\.mantissaBitWidth, 1).with(\.bitWidth, 4)
             }
+            if q.scalingPerGroup { q = q.with(\.groupSize, 2) }
             _ = try QuantLinear(4, 2, weightQuant: q)
         }
     }

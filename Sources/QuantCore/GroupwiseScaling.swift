@@ -1,0 +1,116 @@
+import NN
+import TensorEngine
+
+/// The group-wise view of a tensor (Brevitas's group-wise proxies and `OverSubChannelBlockView`):
+/// `groupSize` consecutive elements along `groupDim` share one scale.
+///
+/// A tensor of shape `[d0, ..., dk, ..., dn]` grouped along `k` is viewed as
+/// `[outer, groups, groupSize, inner]` with `outer = d0···d(k−1)`, `groups = dk / groupSize`,
+/// `inner = d(k+1)···dn`. Scales have shape `[outer, groups, 1, inner]`; `expand` gives them
+/// the full shape of the tensor, as group-wise QuantTensors carry them.
+///
+/// ```swift
+/// let v = GroupView(shape: [4, 64], layout: GroupLayout(groupSize: 32, groupDim: 1))
+/// v.groupedShape    // [4, 2, 32, 1]
+/// ```
+public struct GroupView: Equatable, Sendable {
+    public let shape: [Int]
+    public let outer: Int, groups: Int, groupSize: Int, inner: Int
+
+    /// `precondition`s that the grouped dimension is a multiple of the group size.
+    public init(shape: [Int], layout: GroupLayout) {
+        let k = layout.groupDim < 0 ? layout.groupDim + shape.count : layout.groupDim
+        precondition(k >= 0 && k < shape.count, "group_dim \(layout.groupDim) is out of range for a tensor of shape \(shape)")
+        precondition(layout.groupSize > 0 && shape[k] % layout.groupSize == 0,
+                     "group_size \(layout.groupSize) does not divide dimension \(k) (\(shape[k])) of a tensor of shape \(shape)")
+        self.shape = shape
+        outer = shape[..<k].reduce(1, *)
+        groupSize = layout.groupSize
+        groups = shape[k] / layout.groupSize
+        inner = shape[(k + 1)...].reduce(1, *)
+    }
+
+    /// `[outer, groups, groupSize, inner]`.
+    public var groupedShape: [Int] { [outer, groups, groupSize, inner] }
+    /// `[outer, groups, 1, inner]`: one value per group.
+    public var scaleShape: [Int] { [outer, groups, 1, inner] }
+
+    /// A per-group tensor (`scaleShape`) repeated over its group, in the shape of the tensor.
+    public func expand(_ perGroup: Tensor) -> Tensor {
+        perGroup.reshape(scaleShape).expand(groupedShape).reshape(shape)
+    }
+}
+
+/// The per-group statistic of a grouped view `[outer, groups, groupSize, inner]`: the group
+/// axis is moved last and `stats` reduces it (`AbsMax`, `AbsMinMax`, `NegativeMinOrZero`), giving
+/// `[outer, groups, 1, inner]`.
+func groupStatistic(_ stats: StatsOpModule, _ xg: Tensor) -> Tensor {
+    precondition(xg.rank == 4, "group-wise statistics take the grouped view [outer, groups, groupSize, inner], got \(xg.shape)")
+    let s = xg.shape
+    let last = s[3] == 1 ? xg.reshape([s[0], s[1], s[2]]) : xg.permute([0, 1, 3, 2])
+    return stats(last).reshape([s[0], s[1], 1, s[3]])
+}
+
+/// The scale of a group-wise quantizer, one per group, recomputed from the tensor at every call
+/// (Brevitas `StatsFromParameterScaling` over a group view for weights,
+/// `RuntimeDynamicGroupStatsScaling` for activations: no learned state in either case):
+///
+///     s_g = restrict(pre(clampMin(stat(x_g)))) / restrict(pre(threshold))
+///
+/// Microscaling (MX) quantizers restrict both to powers of two with a floor (E8M0 scales):
+/// `s_g = 2^(floor(log2 max|x_g|) − floor(log2 T))`, with straight-through floors so the gradient
+/// reaches the largest element of each group. The input is the grouped view
+/// `[outer, groups, groupSize, inner]` (see `GroupView`); the result has shape
+/// `[outer, groups, 1, inner]`. State keys as Brevitas's: `parameter_list_stats.stats.stats_impl`.
+public final class GroupwiseStatsScaling: Module, ScalingImpl {
+    public let restrict: Restrict
+    public let scalingMinVal: Float?
+    let statsImpl: StatsOpModule
+
+    /// - Parameter stats: the statistic of one group (`AbsMax` for symmetric, `AbsMinMax` for
+    ///   shifted quantizers).
+    public init(stats: StatsOpModule, restrict: Restrict, scalingMinVal: Float?) {
+        self.restrict = restrict
+        self.scalingMinVal = scalingMinVal
+        statsImpl = stats
+        super.init()
+        let list = Marker("_ParameterListStats")
+        let wrapper = Marker("_Stats")
+        wrapper.registerModule("stats_impl", stats)
+        list.registerModule("stats", wrapper)
+        registerModule("parameter_list_stats", list)
+        registerRestrictMarkers(self, restrict, minVal: scalingMinVal)
+    }
+
+    public func callAsFunction(_ xg: Tensor, threshold: Tensor) -> Tensor {
+        let t = restrict.restrict(restrict.pre(threshold))
+        var s = signedClampMin(groupStatistic(statsImpl, xg), scalingMinVal)
+        s = restrict.restrict(restrict.pre(s))
+        return s / t
+    }
+}
+
+/// A per-group zero point from the weight at every call (Brevitas `StatsFromParameterZeroPoint`
+/// with `NegativeMinOrZero` over a group view): `z_g = scaleShift(−min(min(x_g), 0), s_g, b)`.
+public final class GroupwiseZeroPoint: Module, ZeroPointImpl {
+    let statsImpl = NegativeMinOrZero()
+    public let scaleShift: ScaleShiftZeroPoint
+
+    public init(scaleShift: ScaleShiftZeroPoint) {
+        self.scaleShift = scaleShift
+        super.init()
+        let list = Marker("_ParameterListStats")
+        let wrapper = Marker("_Stats")
+        wrapper.registerModule("stats_impl", statsImpl)
+        list.registerModule("stats", wrapper)
+        registerModule("parameter_list_stats", list)
+        registerModule("scale_shift_zero_point", Marker("_ScaleShiftZeroPoint"))
+    }
+
+    /// `xg` is the grouped view, `scale` the per-group scale.
+    public func callAsFunction(_ xg: Tensor, scale: Tensor, bitWidth: Tensor) -> Tensor {
+        scaleShift(-groupStatistic(statsImpl, xg), scale: scale, bitWidth: bitWidth)
+    }
+
+    public var readsInput: Bool { true }
+}
