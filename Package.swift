@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Graph", targets: ["Graph"]),
         .library(name: "ONNXImport", targets: ["ONNXImport"]),
         .library(name: "Conformance", targets: ["Conformance"]),
+        .library(name: "IntegerInference", targets: ["IntegerInference"]),
         .executable(name: "brevitas", targets: ["brevitas"]),
     ],
     dependencies: [
@@ -75,12 +76,14 @@ let package = Package(
             dependencies: ["TensorEngine", "NN", "Graph", "ONNXProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "ONNXProto", "Graph", "NN", "TensorEngine"]),
+        .target(name: "IntegerInference", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),
+        .testTarget(name: "IntegerInferenceTests", dependencies: ["IntegerInference", "TensorEngine", "NN", "Quantizers", "QuantNN"]),
         .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance"]),
         .target(
             name: "BrevitasCLI",
             dependencies: [
-                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Conformance", "ONNXExport", "Graph", "ONNXImport",
+                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Conformance", "ONNXExport", "Graph", "ONNXImport", "IntegerInference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -55,9 +55,12 @@ struct ModelSpec: Codable, Equatable {
         var input: ActQuant?
         var act: ActQuant?
         var weight: WeightQuant?
+        /// Biases in the accumulator's scale (Brevitas `Int32Bias`), so the trained model has an
+        /// exact integer program (`brevitas verify`, `brevitas deploy`).
+        var bias: BiasQuant?
 
-        init(input: ActQuant?, act: ActQuant?, weight: WeightQuant?) {
-            (self.input, self.act, self.weight) = (input, act, weight)
+        init(input: ActQuant?, act: ActQuant?, weight: WeightQuant?, bias: BiasQuant? = nil) {
+            (self.input, self.act, self.weight, self.bias) = (input, act, weight, bias)
         }
 
         init(_ spec: ModelSpec, quantized: Bool) {
@@ -67,6 +70,7 @@ struct ModelSpec: Codable, Equatable {
             act = ActQuant.uint8ActPerTensorFloat.with(\.bitWidth, spec.actBits)
                 .with(\.collectStatsSteps, spec.collectStatsSteps)
             weight = WeightQuant.int8WeightPerTensorFloat.with(\.bitWidth, spec.weightBits)
+            bias = .int32Bias
         }
 
         /// A signed activation quantizer at the activation bit width (residual additions).

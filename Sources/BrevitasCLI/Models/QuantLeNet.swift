@@ -27,18 +27,18 @@ enum QuantLeNet {
         func relu() throws -> QuantReLU { try QuantReLU(actQuant: q.act, returnQuantTensor: quantized) }
         return QuantSequential([
             try QuantIdentity(actQuant: q.input, returnQuantTensor: quantized),
-            try QuantConv2d(c, c1, kernelSize: .init(k), padding: .init(pad), weightQuant: q.weight, generator: g),
+            try QuantConv2d(c, c1, kernelSize: .init(k), padding: .init(pad), weightQuant: q.weight, biasQuant: q.bias, generator: g),
             try relu(),
             QuantMaxPool2d(kernelSize: 2),
-            try QuantConv2d(c1, c2, kernelSize: .init(k), padding: .init(pad), weightQuant: q.weight, generator: g),
+            try QuantConv2d(c1, c2, kernelSize: .init(k), padding: .init(pad), weightQuant: q.weight, biasQuant: q.bias, generator: g),
             try relu(),
             QuantMaxPool2d(kernelSize: 2),
             QuantFlatten(),
-            try QuantLinear(features, 120, weightQuant: q.weight, generator: g),
+            try QuantLinear(features, 120, weightQuant: q.weight, biasQuant: q.bias, generator: g),
             try relu(),
-            try QuantLinear(120, 84, weightQuant: q.weight, generator: g),
+            try QuantLinear(120, 84, weightQuant: q.weight, biasQuant: q.bias, generator: g),
             try relu(),
-            try QuantLinear(84, spec.classes, weightQuant: q.weight, generator: g),
+            try QuantLinear(84, spec.classes, weightQuant: q.weight, biasQuant: q.bias, generator: g),
         ])
     }
 }

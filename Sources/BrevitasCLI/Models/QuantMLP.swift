@@ -13,11 +13,11 @@ enum QuantMLP {
         return QuantSequential([
             QuantFlatten(),
             try QuantIdentity(actQuant: q.input, returnQuantTensor: quantized),
-            try QuantLinear(features, 256, weightQuant: q.weight, generator: g),
+            try QuantLinear(features, 256, weightQuant: q.weight, biasQuant: q.bias, generator: g),
             try QuantReLU(actQuant: q.act, returnQuantTensor: quantized),
-            try QuantLinear(256, 128, weightQuant: q.weight, generator: g),
+            try QuantLinear(256, 128, weightQuant: q.weight, biasQuant: q.bias, generator: g),
             try QuantReLU(actQuant: q.act, returnQuantTensor: quantized),
-            try QuantLinear(128, spec.classes, weightQuant: q.weight, generator: g),
+            try QuantLinear(128, spec.classes, weightQuant: q.weight, biasQuant: q.bias, generator: g),
         ])
     }
 }

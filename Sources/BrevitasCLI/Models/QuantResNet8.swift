@@ -20,7 +20,7 @@ enum QuantResNet8 {
             try QuantBasicBlock(32, 64, stride: 2, q, generator: g),
             TruncAdaptiveAvgPool2d(outputSize: 1, truncQuant: quantized ? .roundTo8bit : nil, returnQuantTensor: quantized),
             QuantFlatten(),
-            try QuantLinear(64, spec.classes, weightQuant: q.weight, generator: g),
+            try QuantLinear(64, spec.classes, weightQuant: q.weight, biasQuant: q.bias, generator: g),
         ])
     }
 }

@@ -1,0 +1,94 @@
+import Foundation
+import NN
+import QuantNN
+import TensorEngine
+
+extension IntegerLowering.Builder {
+    /// `QuantConv2d` / `QuantLinear`: input codes (zero point 0) times integer weights (zero
+    /// point 0) plus the integer bias, into an accumulator of scale `s_in · s_w,c`.
+    ///
+    /// The weight codes are the model's own (`round(w_q / s_w)` of its quantized weight), the
+    /// bias codes come from its bias quantizer given the input's scale, exactly as in the
+    /// fake-quantized forward.
+    func lowerWeightLayer(_ l: QuantWeightBiasLayer, _ x: IntegerLowering.Symbolic, path: String) throws -> IntegerLowering.Symbolic {
+        let (s, grid) = try codes(try quantize(x, l.inputQuant, relu: false, layer: path), layer: path, what: "its input")
+        guard grid.zeroPoint == 0 else {
+            throw IntegerLoweringError.notExpressible(
+                layer: path, reason: "its input has zero point \(grid.zeroPoint), which the integer convolution does not subtract",
+                fix: "use an input quantizer with zero point 0 (a symmetric one, or an unsigned one after a ReLU)")
+        }
+        guard let qw = l.quantWeight().quantTensor else {
+            throw IntegerLoweringError.notExpressible(layer: path, reason: "its weight is not quantized (weight_quant is off)",
+                                                      fix: "give it a weight quantizer (Int8WeightPerTensorFloat)")
+        }
+        guard qw.zeroPoint.scalars.allSatisfy({ $0 == 0 }) else {
+            throw IntegerLoweringError.notExpressible(layer: path, reason: "its weight quantizer has a non-zero zero point",
+                                                      fix: "use a symmetric weight quantizer (zero point 0)")
+        }
+        let wScales = qw.scale.scalars.map(Double.init)
+        let weight = try integers(qw, layer: path, what: "weight")
+        let out = l.weight.shape[0]
+        guard wScales.count == 1 || wScales.count == out else {
+            throw IntegerLoweringError.notExpressible(layer: path, reason: "its weight has \(wScales.count) scales for \(out) output channels",
+                                                      fix: "use a per-tensor or per-output-channel weight quantizer")
+        }
+        let accScales = wScales.map { grid.scale * $0 }
+        var bias: [Int64]? = nil
+        if let b = l.bias {
+            guard l.biasQuant.isQuantEnabled else {
+                throw IntegerLoweringError.notExpressible(
+                    layer: path, reason: "its bias is a float (bias_quant is off), so it cannot be added to the integer accumulator",
+                    fix: "quantize the bias in the accumulator's scale: biasQuant: .int32Bias (Brevitas Int32Bias)")
+            }
+            let input = QuantTensor(value: Tensor.zeros([1]), scale: Tensor(Float(grid.scale)), zeroPoint: Tensor.zeros([1]),
+                                    bitWidth: Tensor(Float(grid.bitWidth)), signed: grid.signed, training: false)
+            guard let qb = try l.biasQuant(b, input: .quant(input), weight: .quant(qw), layer: path).quantTensor else {
+                preconditionFailure("IntegerLowering: the enabled bias quantizer of \(path) returned a plain tensor")
+            }
+            bias = try integers(qb, layer: path, what: "bias")
+        }
+        let inBound = Swift.max(Swift.abs(grid.min), Swift.abs(grid.max))
+        let fan = weight.count / out
+        var bound: Int64 = 0
+        for o in 0..<out {
+            let wsum = weight[o * fan..<(o + 1) * fan].reduce(Int64(0)) { $0 + Swift.abs($1) }
+            bound = Swift.max(bound, wsum * inBound + Swift.abs(bias?[o] ?? 0))
+        }
+        guard bound < Int64(1) << 47 else {
+            throw IntegerLoweringError.notExpressible(layer: path, reason: "its accumulator may reach \(bound), beyond 47 bits",
+                                                      fix: "use narrower weights or activations")
+        }
+        let inShape = shape(of: s)
+        let slot: Int
+        switch l {
+        case let c as QuantConv2d:
+            guard inShape.count == 3 else {
+                throw IntegerLoweringError.notExpressible(layer: path, reason: "its input has the per-example shape \(inShape), not [C, H, W]", fix: "feed it images")
+            }
+            let op = IntegerOp.Conv2d(weight: weight, weightShape: l.weight.shape, bias: bias, stride: c.stride.pair, padding: c.padding.pair,
+                                      dilation: c.dilation.pair, groups: c.groups, accumulatorBound: bound)
+            let (oh, ow) = op.outputSize(inShape[1], inShape[2])
+            slot = emit(path, .conv2d(op), [s], shape: [out, oh, ow], .accumulator(scales: accScales, bound: bound))
+        case let lin as QuantLinear:
+            guard inShape == [lin.inFeatures] else {
+                throw IntegerLoweringError.notExpressible(layer: path, reason: "its input has the per-example shape \(inShape), not [\(lin.inFeatures)]",
+                                                          fix: "flatten the input first (QuantFlatten)")
+            }
+            let op = IntegerOp.Linear(weight: weight, inFeatures: lin.inFeatures, outFeatures: lin.outFeatures, bias: bias, accumulatorBound: bound)
+            slot = emit(path, .linear(op), [s], shape: [out], .accumulator(scales: accScales, bound: bound))
+        default:
+            throw IntegerLoweringError.unsupportedLayer(layer: path, type: l.typeName, fix: "use QuantConv2d or QuantLinear")
+        }
+        return try quantize(.slot(slot), l.outputQuant, relu: false, layer: path)
+    }
+
+    /// The integer codes `round(value / scale + zeroPoint)` of a quantized tensor.
+    func integers(_ q: QuantTensor, layer: String, what: String) throws -> [Int64] {
+        do {
+            return try Autograd.noGrad { try q.int() }.scalars.map { Int64($0) }
+        } catch {
+            throw IntegerLoweringError.notExpressible(layer: layer, reason: "its \(what) is not on its integer grid (\(error))",
+                                                      fix: "check the quantizer (its scale may be zero or not finite)")
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+
+@testable import BrevitasCLI
+
+/// `brevitas verify` on runs of each architecture: the integer program against the trained model.
+@Suite(.serialized) struct VerifyTests {
+    static func train(_ arch: String, in dir: URL) throws -> URL {
+        let out = dir.appendingPathComponent(arch)
+        _ = try CapturedRun(["--arch", arch, "--epochs", "1", "--out", out.path, "--limit", "128", "--batch-size", "32"]).start()
+        return out
+    }
+
+    @Test(arguments: ["lenet", "mlp", "resnet8"])
+    func integerProgramAgreesWithTheTrainedModel(arch: String) throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try Self.train(arch, in: dir)
+        let (text, passed) = try VerifyCommand.parse([run.path, "--limit", "100"]).report()
+        #expect(passed, "\(text)")
+        let last = text.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(try Regex(#"100 of 100 predictions agree; (\d+) of (\d+) integer codes agree"#).wholeMatch(in: last) != nil, "\(last)")
+        #expect(text.contains("layer by layer: "))
+    }
+
+    @Test func aFloatCheckpointHasNoIntegerProgram() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("run")
+        _ = try CapturedRun(["--epochs", "1", "--float-epochs", "1", "--out", out.path, "--limit", "64"]).start()
+        #expect(throws: CLIError.self) { try VerifyCommand.parse([out.appendingPathComponent("float.safetensors").path]).report() }
+    }
+}
