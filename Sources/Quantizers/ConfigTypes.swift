@@ -24,6 +24,9 @@ public enum StatsOp: String, CaseIterable, Sendable {
     case percentileInterval = "percentile_interval"
     /// `max(x) − min(min(x), 0)`-style range (`AbsMinMax`/`MinMax`).
     case minMax = "min_max"
+    /// The clipping range with the least squared quantization error, on a grid of 20
+    /// candidates (`MSE`, Brevitas's `*MSE` presets).
+    case mse
 }
 
 /// How a scale is constrained (`RestrictValueType`).

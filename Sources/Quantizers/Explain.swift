@@ -85,7 +85,7 @@ extension WeightQuant: ExplainableQuantizer {
             rows += minifloatRows(floatStandard, exponentBitWidth, mantissaBitWidth, exponentBias, saturating)
         }
         rows += [("signed", fmt(signed)), ("narrow_range", fmt(narrowRange)), ("scaling_impl_type", scalingImplType.rawValue)]
-        if scalingImplType == .stats { rows.append(("scaling_stats_op", scalingStatsOp.rawValue)) } else { rows.append(("scaling_const", fmt(scalingConst))) }
+        if scalingImplType != .const { rows.append(("scaling_stats_op", scalingStatsOp.rawValue)) } else { rows.append(("scaling_const", fmt(scalingConst))) }
         rows += [("restrict_scaling_type", restrictScalingType.rawValue), ("scaling_per_output_channel", fmt(scalingPerOutputChannel)),
                  ("scaling_min_val", fmt(scalingMinVal))]
         rows += zeroPointRows(zeroPointImplType, zeroPointInit, quantizeZeroPoint)

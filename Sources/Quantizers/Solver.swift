@@ -82,6 +82,7 @@ extension ActQuant {
         case .max: return AbsMax()
         case .percentileInterval: return PercentileInterval(lowQ: lowPercentileQ, highQ: highPercentileQ)
         case .minMax: return AbsMinMax()
+        case .mse: return mseStats()
         }
     }
 
@@ -135,6 +136,10 @@ extension WeightQuant {
         let scaling: ScalingImpl
         switch scalingImplType {
         case .const: scaling = ConstScaling(range: scalingConst ?? 1, restrict: restrict)
+        case .parameterFromStats:
+            let stats: StatsOpModule = scalingStatsOp == .mse ? mseStats() : (scalingStatsOp == .minMax ? AbsMinMax() : AbsMax())
+            scaling = ParameterFromStatsFromParameterScaling(stats: stats, view: view, scalingShape: shape, restrict: restrict,
+                                                              scalingMinVal: scalingMinVal)
         default:
             scaling = StatsFromParameterScaling(
                 stats: scalingStatsOp == .minMax ? AbsMinMax() : AbsMax(), view: view,

@@ -105,8 +105,14 @@ public struct WeightQuant: Equatable, Sendable {
             if overridden.contains("scaling_const") { problem("scaling_const", "is not used by scaling_impl_type stats") }
         case .const:
             if scalingConst == nil { problem("scaling_const", "required by scaling_impl_type const") }
-        case .parameter, .parameterFromStats:
-            problem("scaling_impl_type", "'\(scalingImplType.rawValue)' is not supported for weights; use 'stats' or 'const'")
+        case .parameterFromStats:
+            // ParameterFromStatsFromParameterScaling: the statistic initialises a learned scale.
+            if scalingStatsOp != .max && scalingStatsOp != .minMax && scalingStatsOp != .mse {
+                problem("scaling_stats_op", "weights support 'max', 'min_max' and 'mse' statistics, got '\(scalingStatsOp.rawValue)'")
+            }
+            if scalingPerGroup { problem("scaling_impl_type", "group-wise weight scales are recomputed every call; use 'stats'") }
+        case .parameter:
+            problem("scaling_impl_type", "'parameter' is not supported for weights; use 'stats', 'parameter_from_stats' or 'const'")
         }
         if quantType != .ternary && overridden.contains("threshold") { problem("threshold", "only used by ternary quantizers") }
         problems += groupProblems(scalingPerGroup: scalingPerGroup, groupSize: groupSize, groupDim: groupDim,
@@ -202,7 +208,7 @@ extension WeightQuant {
         case "Int8WeightPerChannelFixedPoint": return .int8WeightPerChannelFixedPoint
         case "SignedBinaryWeightPerTensorConst": return .signedBinaryWeightPerTensorConst
         case "SignedTernaryWeightPerTensorConst": return .signedTernaryWeightPerTensorConst
-        default: return minifloatWeight(name) ?? groupwisePreset(named: name)
+        default: return minifloatWeight(name) ?? groupwisePreset(named: name) ?? msePreset(named: name)
         }
     }
 
@@ -210,7 +216,7 @@ extension WeightQuant {
         "Int8WeightPerTensorFloat", "Int8WeightPerChannelFloat", "Int8WeightPerTensorFixedPoint",
         "Int8WeightPerChannelFixedPoint", "SignedBinaryWeightPerTensorConst", "SignedTernaryWeightPerTensorConst",
         "ShiftedUint8WeightPerTensorFloat", "ShiftedUint8WeightPerChannelFloat",
-    ] + minifloatPresetNames + groupwisePresetNames
+    ] + minifloatPresetNames + groupwisePresetNames + msePresetNames
 }
 
 /// The configuration of a bias quantizer: the scale is the layer's `s_in · s_w`, so the layer
