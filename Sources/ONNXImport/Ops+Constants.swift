@@ -45,7 +45,7 @@ extension GraphImporter {
         var count = 1
         for d in dims {
             let (p, o) = count.multipliedReportingOverflow(by: d)
-            guard !o, p <= 1 << 31 else { throw c.shapeError("shape \(dims) has too many elements") }
+            guard !o, p <= 1 << 28 else { throw c.shapeError("shape \(dims) has too many elements") }
             count = p
         }
         var fill = ConstValue(shape: [1], data: .float([0]))

@@ -15,13 +15,13 @@ extension GraphImporter {
         let strides = try c.ints("strides") ?? [Int](repeating: 1, count: spatial)
         let dilations = try c.ints("dilations") ?? [Int](repeating: 1, count: spatial)
         let pads = try c.ints("pads") ?? [Int](repeating: 0, count: 2 * spatial)
-        guard strides.count == spatial, strides.allSatisfy({ $0 > 0 }) else { throw c.attributeError("strides", "\(strides) must be \(spatial) positive values") }
-        guard dilations.count == spatial, dilations.allSatisfy({ $0 > 0 }) else { throw c.attributeError("dilations", "\(dilations) must be \(spatial) positive values") }
+        guard strides.count == spatial, strides.allSatisfy({ $0 > 0 && $0 < 1 << 20 }) else { throw c.attributeError("strides", "\(strides) must be \(spatial) positive values") }
+        guard dilations.count == spatial, dilations.allSatisfy({ $0 > 0 && $0 < 1 << 20 }) else { throw c.attributeError("dilations", "\(dilations) must be \(spatial) positive values") }
         guard pads.count == 2 * spatial, pads.allSatisfy({ $0 >= 0 && $0 < 1 << 20 }) else { throw c.attributeError("pads", "\(pads) must be \(2 * spatial) non-negative values") }
         guard Array(pads[..<spatial]) == Array(pads[spatial...]) else {
             throw c.attributeError("pads", "\(pads) are asymmetric; only equal padding at both ends is supported")
         }
-        guard kernel.count == spatial, kernel.allSatisfy({ $0 > 0 }) else { throw c.attributeError("kernel_shape", "\(kernel) must be \(spatial) positive values") }
+        guard kernel.count == spatial, kernel.allSatisfy({ $0 > 0 && $0 < 1 << 20 }) else { throw c.attributeError("kernel_shape", "\(kernel) must be \(spatial) positive values") }
         return (strides, autoPad == "VALID" ? [Int](repeating: 0, count: spatial) : Array(pads[..<spatial]), dilations)
     }
 
