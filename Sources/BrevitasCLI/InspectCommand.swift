@@ -29,6 +29,9 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Also list every quantizer's resolved settings and where each came from.")
     var explain = false
 
+    @Option(help: ArgumentHelp("For an .onnx model with symbolic dimensions: the input shape, e.g. 1,3,32,32 (NAME=1,3,32,32 for one of several inputs; repeat).", valueName: "shape"))
+    var inputShape: [String] = []
+
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch must be >= 1, got \(batch)") }
     }
@@ -37,6 +40,7 @@ struct InspectCommand: ParsableCommand {
 
     /// The whole report.
     func report() throws -> String {
+        if model.checkpoint.lowercased().hasSuffix(".onnx") { return try onnxReport() }
         let loaded = try model.load(split: .test)
         let spec = loaded.config.model
         var out = ["\(loaded.checkpoint.path): \(loaded.kind == .float ? "float twin of " : "")\(spec.summary)", ""]

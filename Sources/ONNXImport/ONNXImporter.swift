@@ -71,6 +71,25 @@ public enum ONNXImporter {
         return try importer.run(inputShapes: inputShapes)
     }
 
+    /// The names of the graph inputs the file declares (initializers listed as inputs left out),
+    /// without importing the graph.
+    public static func inputNames(_ url: URL) throws -> [String] {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw ONNXImportError(file: url.path, problem: .io("cannot read: \(error.localizedDescription)"))
+        }
+        let model: Onnx_ModelProto
+        do {
+            model = try Onnx_ModelProto(serializedBytes: data)
+        } catch {
+            throw ONNXImportError(file: url.path, problem: .invalidProtobuf("\(error)"))
+        }
+        let initializers = Set(model.graph.initializer.map(\.name))
+        return model.graph.input.map(\.name).filter { !initializers.contains($0) }
+    }
+
     /// The ops the importer handles.
     public static var supportedOps: [String] { GraphImporter.handlers.keys.sorted() }
 }

@@ -61,10 +61,17 @@ extension GraphImporter {
         return [.const(value, initializer: nil)]
     }
 
+    /// The identity. Of an initializer it is a new initializer under the output's name: the
+    /// TorchScript exporter writes a second parameter that equals the first (`ln2.weight =
+    /// Identity(ln1.weight)`) this way, and the two must train separately.
     mutating func identity(_ c: NodeContext) throws -> [ImportValue] {
         try c.allow([])
         try c.expectInputs(1...1)
-        return [try input(c, 0)]
+        let x = try input(c, 0)
+        if case .const(let v, _?) = x, let out = c.node.output.first, !out.isEmpty {
+            return [.const(v, initializer: out)]
+        }
+        return [x]
     }
 
     mutating func dropout(_ c: NodeContext) throws -> [ImportValue] {

@@ -3,8 +3,9 @@ import NN
 import TensorEngine
 
 /// Gemm and MatMul. A product by a constant matrix becomes a `Linear` module (weight
-/// `[out, in]`), absorbing the bias: Gemm's `C`, or the `Add` of a 1-D constant that is the
-/// product's only reader (how TorchScript exports `nn.Linear` on inputs of rank 3 and more).
+/// `[out, in]`), absorbing the bias: Gemm's `C`, or the `Add` of a 1-D initializer that is the
+/// product's only reader (how TorchScript exports `nn.Linear` on inputs of rank 3 and more:
+/// `MatMul(x, Transpose(weight)) + bias`, the module named after the bias).
 extension GraphImporter {
     mutating func gemm(_ c: NodeContext) throws -> [ImportValue] {
         try c.allow(["alpha", "beta", "transA", "transB"])
@@ -57,7 +58,7 @@ extension GraphImporter {
         if case .const(let x, _) = a, case .const(let y, _) = b {
             return [.const(ConstValue(x.tensor.matmul(y.tensor)), initializer: nil)]
         }
-        if case .const(let w, let name) = b, w.isFloat, w.shape.count == 2, a.shape.count >= 2, name != nil {
+        if case .const(let w, let name) = b, w.isFloat, w.shape.count == 2, a.shape.count >= 2, !a.isConst {
             let (vx, _) = try runtime(c, 0)
             let (k, n) = (w.shape[0], w.shape[1])
             let fusedBias = biasAddAfter(c)
