@@ -96,9 +96,12 @@ public final class ParameterFromStatsFromParameterScaling: Module, ScalingImpl {
         self.scalingShape = scalingShape
         value = Tensor(repeating: 1, shape: scalingShape)
         super.init()
+        // Brevitas 0.13.4's layout: parameter_list_stats.stats.stats_impl.
         let wrapper = Marker("_ParameterListStats")
         wrapper.registerModule("stats_input_view_shape_impl", view.marker)
-        wrapper.registerModule("stats_impl", stats)
+        let inner = Marker("_Stats")
+        inner.registerModule("stats_impl", stats)
+        wrapper.registerModule("stats", inner)
         registerModule("parameter_list_stats", wrapper)
         registerParameter("value", value)
         registerRestrictMarkers(self, restrict, minVal: scalingMinVal)

@@ -172,6 +172,9 @@ public struct ActQuant: Equatable, Sendable {
                 problem("zero_point_impl", "group-wise activations have no zero point (use 'zero')")
             }
         }
+        if scalingStatsOp == .hqo {
+            problem("scaling_stats_op", "'hqo' scales are for weights (Int8WeightPerChannelFloatHQO); activations use HQO for the zero point (ShiftedUint8ActPerTensorFloatHQO)")
+        }
         problems += groupProblems(scalingPerGroup: scalingPerGroup, groupSize: groupSize, groupDim: groupDim,
                                   perChannel: scalingPerOutputChannel, overridden: overridden)
         problems += minifloatProblems(quantType: quantType, bitWidth: bitWidth, signed: signed, exponentBitWidth: exponentBitWidth,

@@ -27,6 +27,9 @@ public enum StatsOp: String, CaseIterable, Sendable {
     /// The clipping range with the least squared quantization error, on a grid of 20
     /// candidates (`MSE`, Brevitas's `*MSE` presets).
     case mse
+    /// A scale from the half-quadratic optimizer (`HalfQuadraticOptimizerScale`, `*HQO`
+    /// weight presets).
+    case hqo
 }
 
 /// How a scale is constrained (`RestrictValueType`).

@@ -67,3 +67,30 @@ extension WeightQuant {
     public static let msePresetNames = ["Int8WeightPerTensorFloatMSE", "Int8WeightPerChannelFloatMSE"]
         + MinifloatPresetName.formats.flatMap { ["\($0)WeightPerTensorFloatMSE", "\($0)WeightPerChannelFloatMSE"] }
 }
+
+/// Brevitas's half-quadratic (`*HQO`) weight presets.
+extension WeightQuant {
+    /// The HQO scale statistic with this quantizer's integer threshold and fake quantization.
+    func hqoScaleStats() -> HQOScaleStats {
+        let r = IntRange(bitWidth: bitWidth, signed: signed, narrowRange: narrowRange), b = r.bounds
+        return HQOScaleStats(threshold: Float(r.threshold), bitWidth: bitWidth, scalingMinVal: scalingMinVal) { x, s in
+            FakeQuantize.apply(x, scale: s, zeroPoint: Tensor(0), minInt: b.min, maxInt: b.max, clampSte: true)
+        }
+    }
+
+    /// Signed narrow int8, one scale per output channel from the half-quadratic optimizer at
+    /// the first forward, then learned.
+    public static let int8WeightPerChannelFloatHQO: WeightQuant = {
+        var q = int8WeightPerChannelFloat
+        q.preset = "Int8WeightPerChannelFloatHQO"
+        q.scalingImplType = .parameterFromStats
+        q.scalingStatsOp = .hqo
+        return q
+    }()
+
+    static func hqoPreset(named name: String) -> WeightQuant? {
+        name == "Int8WeightPerChannelFloatHQO" ? .int8WeightPerChannelFloatHQO : nil
+    }
+
+    public static let hqoPresetNames = ["Int8WeightPerChannelFloatHQO"]
+}

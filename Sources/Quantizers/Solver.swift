@@ -83,6 +83,7 @@ extension ActQuant {
         case .percentileInterval: return PercentileInterval(lowQ: lowPercentileQ, highQ: highPercentileQ)
         case .minMax: return AbsMinMax()
         case .mse: return mseStats()
+        case .hqo: return AbsMax()  // validate() rejects hqo scales for activations
         }
     }
 
@@ -137,7 +138,13 @@ extension WeightQuant {
         switch scalingImplType {
         case .const: scaling = ConstScaling(range: scalingConst ?? 1, restrict: restrict)
         case .parameterFromStats:
-            let stats: StatsOpModule = scalingStatsOp == .mse ? mseStats() : (scalingStatsOp == .minMax ? AbsMinMax() : AbsMax())
+            let stats: StatsOpModule
+            switch scalingStatsOp {
+            case .mse: stats = mseStats()
+            case .hqo: stats = hqoScaleStats()
+            case .minMax: stats = AbsMinMax()
+            default: stats = AbsMax()
+            }
             scaling = ParameterFromStatsFromParameterScaling(stats: stats, view: view, scalingShape: shape, restrict: restrict,
                                                               scalingMinVal: scalingMinVal)
         default:

@@ -107,8 +107,8 @@ public struct WeightQuant: Equatable, Sendable {
             if scalingConst == nil { problem("scaling_const", "required by scaling_impl_type const") }
         case .parameterFromStats:
             // ParameterFromStatsFromParameterScaling: the statistic initialises a learned scale.
-            if scalingStatsOp != .max && scalingStatsOp != .minMax && scalingStatsOp != .mse {
-                problem("scaling_stats_op", "weights support 'max', 'min_max' and 'mse' statistics, got '\(scalingStatsOp.rawValue)'")
+            if scalingStatsOp != .max && scalingStatsOp != .minMax && scalingStatsOp != .mse && scalingStatsOp != .hqo {
+                problem("scaling_stats_op", "weights support 'max', 'min_max', 'mse' and 'hqo' statistics, got '\(scalingStatsOp.rawValue)'")
             }
             if scalingPerGroup { problem("scaling_impl_type", "group-wise weight scales are recomputed every call; use 'stats'") }
         case .parameter:
@@ -208,7 +208,7 @@ extension WeightQuant {
         case "Int8WeightPerChannelFixedPoint": return .int8WeightPerChannelFixedPoint
         case "SignedBinaryWeightPerTensorConst": return .signedBinaryWeightPerTensorConst
         case "SignedTernaryWeightPerTensorConst": return .signedTernaryWeightPerTensorConst
-        default: return minifloatWeight(name) ?? groupwisePreset(named: name) ?? msePreset(named: name)
+        default: return minifloatWeight(name) ?? groupwisePreset(named: name) ?? msePreset(named: name) ?? hqoPreset(named: name)
         }
     }
 
@@ -216,7 +216,7 @@ extension WeightQuant {
         "Int8WeightPerTensorFloat", "Int8WeightPerChannelFloat", "Int8WeightPerTensorFixedPoint",
         "Int8WeightPerChannelFixedPoint", "SignedBinaryWeightPerTensorConst", "SignedTernaryWeightPerTensorConst",
         "ShiftedUint8WeightPerTensorFloat", "ShiftedUint8WeightPerChannelFloat",
-    ] + minifloatPresetNames + groupwisePresetNames + msePresetNames
+    ] + minifloatPresetNames + groupwisePresetNames + msePresetNames + hqoPresetNames
 }
 
 /// The configuration of a bias quantizer: the scale is the layer's `s_in · s_w`, so the layer

@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+import TensorEngine
+@testable import QuantCore
+@testable import Quantizers
+@testable import QuantNN
+
+/// The half-quadratic optimizer's pieces and its search.
+@Suite struct HQOTests {
+    /// `sign(v) · relu(|v| − |v|^(p−1) / β)`: errors below about `β^(−1/(2−p))` shrink to 0.
+    @Test(arguments: [
+        (Float(0), Float(0)), (1, 0.9), (-1, -0.9), (0.01, 0), (-0.01, -0),
+    ])
+    func shrinkage(v: Float, expected: Float) {
+        // β = 10, p = 0.5: |v| − |v|^−0.5 / 10.
+        let got = shrinkLp(v, 0.1, 0.5)
+        #expect(Swift.abs(got - expected) < 1e-6, "shrink(\(v)) = \(got)")
+    }
+
+    @Test func lowerMedianOfAnEvenCount() {
+        var v: [Float] = [4, 1, 3, 2]
+        #expect(lowerMedian(&v) == 2)
+        var one: [Float] = [7]
+        #expect(lowerMedian(&one) == 7)
+        var none: [Float] = []
+        #expect(lowerMedian(&none).isNaN)
+    }
+
+    /// The search never ends worse than where it starts (max|x| per row), and keeps the scale
+    /// of a row whose values are already on a grid.
+    @Test func searchImprovesOnTheInitialRange() {
+        let hqo = WeightQuant.int8WeightPerChannelFloatHQO.hqoScaleStats()
+        let x = RandomGenerator(seed: 21).normal([3, 64]) * Tensor(shape: [3, 1], [1, 10, 0.1])
+        let ranges = hqo(x)
+        func loss(_ r: [Float]) -> Double {
+            let s = Tensor(shape: [3, 1], r.map { $0 / 127 })
+            let q = FakeQuantize.apply(x, scale: s, zeroPoint: Tensor(0), minInt: -127, maxInt: 127)
+            return zip(q.scalars, x.scalars).reduce(0) { $0 + Double(Swift.abs($1.0 - $1.1)) }
+        }
+        #expect(ranges.shape == [3])
+        #expect(loss(ranges.scalars) <= loss(x.abs().max(dim: 1).values.scalars))
+    }
+}
