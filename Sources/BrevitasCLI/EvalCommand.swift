@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import IntegerInference
 import NN
+import QuantNN
 import TensorEngine
 
 /// `brevitas eval`: the accuracy of a checkpoint on a data split.
@@ -19,18 +21,43 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Which split: train or test.")
     var split: Split = .test
 
+    @Flag(help: "Evaluate the integer program (integer weights and fixed-point requantization, as `brevitas deploy` emits) instead of the fake-quantized model.")
+    var integer = false
+
     func run() throws { print(try evaluate()) }
 
     /// The result line.
     func evaluate() throws -> String {
         let start = Date()
         let loaded = try model.load(split: split)
+        if integer { return try evaluateInteger(loaded) }
         let result = try Trainer.evaluate(loaded.model, loaded.data)
         let correct = Int((result.accuracy * Double(loaded.data.count)).rounded())
         let spec = loaded.config.model
         let what = loaded.kind == .float ? "float \(spec.arch.rawValue)" : "\(spec.arch.rawValue) w\(spec.weightBits) a\(spec.actBits) in\(spec.inputBits)"
         return "\(loaded.checkpoint.path): \(what) on \(loaded.config.dataset.rawValue) \(split.rawValue): "
               + "accuracy \(percent(result.accuracy)) (\(correct)/\(loaded.data.count)), loss \(f(result.loss, 4)), \(f(Date().timeIntervalSince(start), 2)) s"
+    }
+
+    /// The accuracy of the integer program on the split, the inputs quantized as the input quantizer does.
+    func evaluateInteger(_ loaded: (model: QuantSequential, kind: Checkpoint.Kind, data: TensorDataset, config: RunConfig, checkpoint: URL)) throws -> String {
+        let start = Date()
+        guard loaded.kind == .quantized else {
+            throw CLIError("'\(loaded.checkpoint.path)' is a float checkpoint: it has no integer program; evaluate a quantized one with --integer")
+        }
+        let spec = loaded.config.model
+        let program = try IntegerProgramLoader.lower(loaded.model, spec: spec)
+        let n = loaded.data.count
+        var correct = 0, at = 0
+        while at < n {
+            let m = min(512, n - at)
+            let codes = program.inputCodes(loaded.data.inputs.narrow(dim: 0, start: at, length: m))
+            let predicted = program.predictions(IntegerExecutor.run(program, input: codes))
+            correct += zip(predicted, loaded.data.labels[at..<at + m]).filter { $0 == $1 }.count
+            at += m
+        }
+        return "\(loaded.checkpoint.path): integer program of \(spec.arch.rawValue) w\(spec.weightBits) a\(spec.actBits) in\(spec.inputBits) on \(loaded.config.dataset.rawValue) \(split.rawValue): "
+            + "accuracy \(percent(Double(correct) / Double(max(n, 1)))) (\(correct)/\(n)), \(f(Date().timeIntervalSince(start), 2)) s"
     }
 }
 
