@@ -28,6 +28,12 @@ extension GraphOp {
         case .sigmoid: return x[0].sigmoid()
         case .tanh: return x[0].tanh()
         case .hardSwish: return x[0].hardSwish()
+        case .gelu(let approximate):
+            if approximate {
+                let inner = (x[0] + x[0] * x[0] * x[0] * 0.044715) * Float((2 / Double.pi).squareRoot())
+                return x[0] * 0.5 * (inner.tanh() + 1)
+            }
+            return x[0] * 0.5 * ((x[0] * Float(0.5.squareRoot())).erf() + 1)
         case .identity: return x[0]
         case .leakyRelu(let s): return x[0].leakyRelu(negativeSlope: s)
         case .elu(let a): return x[0].elu(alpha: a)

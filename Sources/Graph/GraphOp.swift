@@ -24,6 +24,9 @@ public enum GraphOp: CustomStringConvertible {
 
     case add, sub, mul, div, pow, matmul
     case neg, abs, sqrt, exp, log, erf, relu, sigmoid, tanh, hardSwish, identity
+    /// `x · Φ(x)`: exact `x/2 · (1 + erf(x/√2))`, or the tanh approximation
+    /// `x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`.
+    case gelu(tanhApproximation: Bool)
     case leakyRelu(negativeSlope: Float)
     case elu(alpha: Float)
     case hardSigmoid(alpha: Float, beta: Float)
@@ -81,6 +84,7 @@ public enum GraphOp: CustomStringConvertible {
         case .sigmoid: "sigmoid"
         case .tanh: "tanh"
         case .hardSwish: "hardswish"
+        case .gelu: "gelu"
         case .identity: "identity"
         case .leakyRelu: "leaky_relu"
         case .elu: "elu"
@@ -123,6 +127,7 @@ public enum GraphOp: CustomStringConvertible {
         case .module(let path): return path
         case .parameter(let key): return "get_attr[\(key)]"
         case .constant(let t): return "constant\(t.shape)"
+        case .gelu(let t): return t ? "gelu[approximate=tanh]" : "gelu"
         case .leakyRelu(let s): return "leaky_relu[negative_slope=\(f(s))]"
         case .elu(let a): return "elu[alpha=\(f(a))]"
         case .hardSigmoid(let a, let b): return "hardsigmoid[alpha=\(f(a)), beta=\(f(b))]"

@@ -36,9 +36,10 @@ extension GraphImporter {
             "Cast": { try $0.cast($1) },
             "Pad": { try $0.pad($1) },
             "Resize": { try $0.resize($1) },
+            "Expand": { try $0.expand($1) },
         ]
         for op in ["Add", "Sub", "Mul", "Div", "Pow"] { table[op] = { try $0.binary($1) } }
-        for op in ["Relu", "Sigmoid", "Tanh", "Sqrt", "Erf", "LeakyRelu", "Elu", "HardSigmoid", "HardSwish", "Neg", "Abs", "Exp", "Log"] {
+        for op in ["Relu", "Sigmoid", "Tanh", "Sqrt", "Erf", "LeakyRelu", "Elu", "HardSigmoid", "HardSwish", "Neg", "Abs", "Exp", "Log", "Gelu", "Floor", "Ceil"] {
             table[op] = { try $0.unary($1) }
         }
         return table

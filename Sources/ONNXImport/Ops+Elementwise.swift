@@ -70,6 +70,18 @@ extension GraphImporter {
         case "Exp": try c.allow([]); op = .exp
         case "Log": try c.allow([]); op = .log
         case "HardSwish": try c.allow([]); op = .hardSwish
+        case "Gelu":
+            try c.allow(["approximate"])
+            let approximate = try c.string("approximate", "none")
+            guard approximate == "none" || approximate == "tanh" else { throw c.attributeError("approximate", "'\(approximate)' is not supported (none, tanh are)") }
+            op = .gelu(tanhApproximation: approximate == "tanh")
+        case "Floor", "Ceil":
+            try c.allow([])
+            guard case .const(let v, _) = try input(c, 0) else {
+                throw c.error("\(c.op) of a computed value has no gradient and is not supported; only constants are folded")
+            }
+            let t = v.tensor
+            return [.const(ConstValue(shape: v.shape, data: .float(c.op == "Floor" ? t.floor().scalars : t.ceil().scalars)), initializer: nil)]
         case "LeakyRelu": try c.allow(["alpha"]); op = .leakyRelu(negativeSlope: try c.float("alpha", 0.01))
         case "Elu": try c.allow(["alpha"]); op = .elu(alpha: try c.float("alpha", 1))
         case "HardSigmoid":

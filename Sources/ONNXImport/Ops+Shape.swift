@@ -246,4 +246,17 @@ extension GraphImporter {
             $0.picking(Self.axisIndices(xs, axis: axis, picked), shape: out)
         }]
     }
+
+    /// `Expand(x, shape)`: NumPy broadcasting of `x` against the constant `shape`.
+    mutating func expand(_ c: NodeContext) throws -> [ImportValue] {
+        try c.allow([])
+        try c.expectInputs(2...2)
+        let xs = try input(c, 0).shape
+        let target = try constant(c, 1, "shape").ints
+        guard target.allSatisfy({ $0 >= 0 && $0 < 1 << 24 }) else { throw c.shapeError("shape \(target) is invalid") }
+        let out = try broadcast(c, xs, target)
+        return [try shapeOp(c, .expand(out), shape: out) { v in
+            v.picking(ConstValue.broadcastIndices(from: xs, to: out), shape: out)
+        }]
+    }
 }
