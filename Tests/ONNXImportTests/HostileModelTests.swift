@@ -139,10 +139,10 @@ import Testing
         #expect(problem(ModelFactory(opset: 21).data) == nil)
 
         var unknown = ModelFactory()
-        unknown.model.graph.node[1].opType = "Gelu"
-        #expect(problem(unknown.data) == .unsupportedOp(node: "/Relu", op: "Gelu", supported: ONNXImporter.supportedOps))
-        let text = ONNXImportError(file: "m.onnx", problem: problem(unknown.data)!).description
-        #expect(text.hasPrefix("m.onnx: node '/Relu' (Gelu): op 'Gelu' is not supported; supported: Abs, Add, AveragePool, BatchNormalization, Cast, Clip, Concat"))
+        unknown.model.graph.node[1].opType = "Mish"
+        #expect(problem(unknown.data) == .unsupportedOp(node: "/Relu", op: "Mish", supported: ONNXImporter.supportedOps))
+        let text = problem(unknown.data).map { ONNXImportError(file: "m.onnx", problem: $0).description } ?? "accepted"
+        #expect(text.hasPrefix("m.onnx: node '/Relu' (Mish): op 'Mish' is not supported; supported: Abs, Add, AveragePool, BatchNormalization, Cast, Ceil, Clip, Concat"))
 
         var domain = ModelFactory()
         domain.model.graph.node[1].domain = "com.microsoft"
