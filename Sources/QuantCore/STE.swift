@@ -27,6 +27,11 @@ public enum STE {
         Tensor.custom("floor_ste", inputs: [x], forward: { x.floor() }, backward: { g in [g] })
     }
 
+    /// `sign(x)·floor(|x|)` with an identity gradient (Brevitas `round_to_zero_ste`).
+    public static func roundTowardZeroSte(_ x: Tensor) -> Tensor {
+        Tensor.custom("round_to_zero_ste", inputs: [x], forward: { x.sign() * x.abs().floor() }, backward: { g in [g] })
+    }
+
     /// Brevitas `tensor_clamp`: a select, so clipped elements pass no gradient to `x`.
     public static func tensorClamp(_ x: Tensor, min lo: Tensor, max hi: Tensor) -> Tensor {
         let upper = Tensor.where(x.gt(hi), hi, x)

@@ -105,19 +105,35 @@ public final class ActQuantProxy: Module {
 public final class WeightQuantProxy: Module {
     public let config: WeightQuant?
     public let tensorQuant: TensorQuantizer?
+    /// The accumulator-aware quantizer (A2Q / A2Q+), which needs the layer's quantized input
+    /// (`WeightQuantProxy+AccumulatorAware.swift`).
+    public let accumulatorAware: AccumulatorAwareWeightQuant?
 
-    public init(config: WeightQuant?, weightShape: [Int], context: String) throws(QuantConfigError) {
+    /// - Parameter weight: the tracked weight; required by accumulator-aware configurations,
+    ///   whose parameters are initialised from it.
+    public init(config: WeightQuant?, weightShape: [Int], weight: Tensor? = nil, context: String) throws(QuantConfigError) {
         self.config = config
-        tensorQuant = try config?.makeTensorQuant(weightShape: weightShape, context: context)
+        if let config, config.accumulatorAware != nil {
+            guard let weight else {
+                throw QuantConfigError(context: context, problems: [.init(key: "weight_quant", message: "\(config.preset) is only supported on layers with a weight (QuantLinear, QuantConv1d/2d/3d)")])
+            }
+            accumulatorAware = try config.makeAccumulatorAwareQuant(weight: weight, context: context)
+            tensorQuant = nil
+        } else {
+            accumulatorAware = nil
+            tensorQuant = try config?.makeTensorQuant(weightShape: weightShape, context: context)
+        }
         super.init()
         registerModule("_zero_hw_sentinel", StatelessBuffer(0))
         if let tensorQuant { registerModule("tensor_quant", tensorQuant) }
+        if let accumulatorAware { registerModule("tensor_quant", accumulatorAware) }
     }
 
-    public var isQuantEnabled: Bool { tensorQuant != nil }
+    public var isQuantEnabled: Bool { tensorQuant != nil || accumulatorAware != nil }
     public override var typeName: String { "WeightQuantProxyFromInjector" }
 
     public func callAsFunction(_ w: Tensor) -> QuantValue {
+        precondition(accumulatorAware == nil, "WeightQuantProxy: an accumulator-aware weight quantizer needs the layer's quantized input: call weightQuant(weight, input:layer:)")
         guard let tensorQuant else { return .float(w) }
         let o = tensorQuant(w)
         return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: tensorQuant.isSigned, training: training,

@@ -48,7 +48,7 @@ public class QuantScaleBias: QuantWeightBiasLayer {
 
     public override func forward(_ input: QuantValue) throws -> QuantValue {
         let qi = inputQuant(input)
-        let qw = weightQuant(weight)
+        let qw = try weightQuant(weight, input: qi, layer: layerName)
         let qb = try bias.map { try biasQuant($0, input: qi, weight: qw, layer: layerName) }
         let shape = Self.runtimeShape(qi.value.rank)
         var acc: QuantValue

@@ -28,7 +28,7 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
         self.bias = bias
         self.inputQuant = try ActQuantProxy(config: inputQuant, activation: .identity, fused: false, context: "\(name).input_quant")
         self.outputQuant = try ActQuantProxy(config: outputQuant, activation: .identity, fused: false, context: "\(name).output_quant")
-        self.weightQuant = try WeightQuantProxy(config: weightQuant, weightShape: weight.shape, context: "\(name).weight_quant")
+        self.weightQuant = try WeightQuantProxy(config: weightQuant, weightShape: weight.shape, weight: weight, context: "\(name).weight_quant")
         self.biasQuant = try BiasQuantProxy(config: biasQuant, context: "\(name).bias_quant")
         self.returnQuantTensor = returnQuantTensor
         super.init()
@@ -58,7 +58,7 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
 
     public func forward(_ input: QuantValue) throws -> QuantValue {
         let qi = inputQuant(input)
-        let qw = weightQuant(weight)
+        let qw = try weightQuant(weight, input: qi, layer: layerName)
         let accIsQuant = qi.quantTensor != nil && qw.quantTensor != nil
         if returnQuantTensor && !accIsQuant && !outputQuant.isQuantEnabled {
             throw QuantLayerError.notQuantized(layer: layerName, reason: "neither the accumulator (needs a quantized input and weight) nor output_quant is quantized")
@@ -107,7 +107,7 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
 
     func forwardValue(_ x: QuantValue) throws -> Tensor {
         let qi = inputQuant(x)
-        let qw = weightQuant(weight)
+        let qw = try weightQuant(weight, input: qi, layer: layerName)
         let qb = try bias.map { try biasQuant($0, input: qi, weight: qw, layer: layerName) }
         return outputQuant(.float(op(qi.value, qw.value, qb?.value))).value
     }

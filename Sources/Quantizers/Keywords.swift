@@ -174,6 +174,7 @@ extension WeightQuant {
         "zero_point_impl": enumSetter(\.zeroPointImplType),
         "zero_point_init": optionalFloatSetter(\.zeroPointInit),
         "quantize_zero_point": boolSetter(\.quantizeZeroPoint),
+        "accumulator_bit_width": intSetter(\.accumulatorBitWidth),
     ]
 
     public static var keywords: [String] { keywordSetters.keys.sorted() }

@@ -61,6 +61,12 @@ public struct WeightQuant: Equatable, Sendable {
     /// The minifloat convention (OCP, FNUZ, plain): bias and reserved codes.
     public var floatStandard: FloatStandard = .ocp
 
+    /// Accumulator-aware quantization (A2Q or A2Q+, `WeightQuant+AccumulatorAware.swift`);
+    /// `nil` for ordinary weight quantizers.
+    public var accumulatorAware: AccumulatorAwareKind? = nil
+    /// `accumulator_bit_width` (P) of an accumulator-aware quantizer.
+    public var accumulatorBitWidth: Int = 32
+
     public private(set) var overridden: Set<String> = []
 
     init(preset: String) { self.preset = preset }
@@ -89,6 +95,7 @@ public struct WeightQuant: Equatable, Sendable {
         \WeightQuant.threshold: "threshold", \WeightQuant.bitWidthImplType: "bit_width_impl_type",
         \WeightQuant.minBitWidth: "min_bit_width", \WeightQuant.zeroPointImplType: "zero_point_impl",
         \WeightQuant.zeroPointInit: "zero_point_init", \WeightQuant.quantizeZeroPoint: "quantize_zero_point",
+        \WeightQuant.accumulatorBitWidth: "accumulator_bit_width",
     ]
 
     public func validate(context: String) throws(QuantConfigError) {
@@ -127,6 +134,7 @@ public struct WeightQuant: Equatable, Sendable {
         if zeroPointImplType == .parameterFromStats {
             problem("zero_point_impl", "'parameter_from_stats' collects runtime statistics of activations; for weights use 'stats' (StatsFromParameterZeroPoint) or 'parameter'")
         }
+        problems += accumulatorAwareProblems()
         if !problems.isEmpty { throw QuantConfigError(context: context, problems: problems) }
     }
 }
@@ -208,6 +216,8 @@ extension WeightQuant {
         case "Int8WeightPerChannelFixedPoint": return .int8WeightPerChannelFixedPoint
         case "SignedBinaryWeightPerTensorConst": return .signedBinaryWeightPerTensorConst
         case "SignedTernaryWeightPerTensorConst": return .signedTernaryWeightPerTensorConst
+        case "Int8AccumulatorAwareWeightQuant": return .int8AccumulatorAwareWeightQuant
+        case "Int8AccumulatorAwareZeroCenterWeightQuant": return .int8AccumulatorAwareZeroCenterWeightQuant
         default: return minifloatWeight(name) ?? groupwisePreset(named: name) ?? msePreset(named: name) ?? hqoPreset(named: name)
         }
     }
@@ -216,6 +226,7 @@ extension WeightQuant {
         "Int8WeightPerTensorFloat", "Int8WeightPerChannelFloat", "Int8WeightPerTensorFixedPoint",
         "Int8WeightPerChannelFixedPoint", "SignedBinaryWeightPerTensorConst", "SignedTernaryWeightPerTensorConst",
         "ShiftedUint8WeightPerTensorFloat", "ShiftedUint8WeightPerChannelFloat",
+        "Int8AccumulatorAwareWeightQuant", "Int8AccumulatorAwareZeroCenterWeightQuant",
     ] + minifloatPresetNames + groupwisePresetNames + msePresetNames + hqoPresetNames
 }
 

@@ -92,6 +92,33 @@ struct LayerCase {
         }
     }
 
+    /// Per step (state re-synchronised), the accumulator bound of our integer weights against the
+    /// recorded `accumulator_bound` (pos/neg sums, worst case, limit, fits).
+    func checkAccumulatorBounds(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let model = try build()
+        let root = try #require(model.module)
+        let layer = try #require(root as? QuantWeightBiasLayer)
+        for (k, step) in steps.enumerated() {
+            if k > 0, let before = steps[k - 1]["state_after"] { try ModuleState.load(before, into: root) }
+            guard let rec = step["accumulator_bound"] else { continue }
+            model.train(step["mode"]?.string == "train")
+            let x = try inputs(step)[0].1
+            let qi = layer.inputQuant(.float(x))
+            let qw = try layer.weightQuant(layer.weight, input: qi, layer: name)
+            let b = AccumulatorBound(intWeight: try qw.quantTensor!.int(), inputBitWidth: Int(qi.quantTensor!.bitWidth.item()),
+                                     inputSigned: qi.quantTensor!.signed, accumulatorBitWidth: try #require(rec["accumulator_bit_width"]?.int))
+            let pos = rec["weight_int_pos_sum"]?.doubles ?? [], neg = rec["weight_int_neg_sum"]?.doubles ?? []
+            let worst = rec["worst_case_abs"]?.doubles ?? [], bits = rec["required_bit_width"]?.doubles ?? []
+            let limit = rec["limit"]?.double ?? -1, fits = rec["fits"]?.bool ?? false
+            let label = "\(name) step \(k)"
+            #expect(b.positiveSums == pos, "\(label) pos", sourceLocation: sourceLocation)
+            #expect(b.negativeSums == neg, "\(label) neg", sourceLocation: sourceLocation)
+            #expect(b.worstCase == worst, "\(label) worst", sourceLocation: sourceLocation)
+            #expect(b.limit == limit && b.fits == fits, "\(label) fits", sourceLocation: sourceLocation)
+            #expect(b.requiredBitWidths.map(Double.init) == bits, "\(label) bits", sourceLocation: sourceLocation)
+        }
+    }
+
     /// Output value and, for a QuantTensor record, scale, zero point and bit width.
     static func expectRecord(_ out: QuantValue, _ ref: JSON, rtol: Float, stepTolerance: Bool = false, _ what: String, sourceLocation: SourceLocation) throws {
         if ref.isQuantTensor {

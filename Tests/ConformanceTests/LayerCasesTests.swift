@@ -25,4 +25,14 @@ import Testing
     func bilinearUpsampling(_ name: String) throws {
         try LayerCase(name).replay(stepTolerance: true)
     }
+
+    /// A2Q / A2Q+: outputs, gradients and SGD updates, and every step's recorded
+    /// `accumulator_bound` recomputed from our integer weights.
+    @Test(.enabled(if: LayerCase.available, "skipped: no ../shared/conformance/layers"),
+          arguments: ["a2q_conv_acc12_sgd", "a2q_linear_acc16_sgd", "a2qplus_conv_acc12_sgd", "a2qplus_linear_acc16_sgd"])
+    func accumulatorAware(_ name: String) throws {
+        let c = try LayerCase(name)
+        try c.replay()
+        try c.checkAccumulatorBounds()
+    }
 }
