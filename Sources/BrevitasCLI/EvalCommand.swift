@@ -35,8 +35,23 @@ struct EvalCommand: ParsableCommand {
         let correct = Int((result.accuracy * Double(loaded.data.count)).rounded())
         let spec = loaded.config.model
         let what = loaded.kind == .float ? "float \(spec.arch.rawValue)" : "\(spec.arch.rawValue) w\(spec.weightBits) a\(spec.actBits) in\(spec.inputBits)"
-        return "\(loaded.checkpoint.path): \(what) on \(loaded.config.dataset.rawValue) \(split.rawValue): "
+        let line = "\(loaded.checkpoint.path): \(what) on \(loaded.config.dataset.rawValue) \(split.rawValue): "
               + "accuracy \(percent(result.accuracy)) (\(correct)/\(loaded.data.count)), loss \(f(result.loss, 4)), \(f(Date().timeIntervalSince(start), 2)) s"
+        return ([line] + EvalCommand.overflowReport(loaded.model)).joined(separator: "\n")
+    }
+
+    /// One line per layer with a simulated accumulator: overflows, elements, the largest |acc| seen.
+    static func overflowReport(_ model: QuantSequential) -> [String] {
+        var lines: [String] = []
+        var total = 0
+        for case (let path, let l as QuantWeightBiasLayer) in model.namedModules() {
+            guard let sim = l.accumulatorSimulation else { continue }
+            let needed = 64 - UInt64(sim.largest).leadingZeroBitCount + 1
+            lines.append("  \(path) (\(l.typeName)): \(sim.overflows) of \(sim.elements) accumulators overflow \(sim.bits) bits (\(sim.overflow.rawValue)); largest |acc| \(sim.largest) needs \(needed) bits")
+            total += sim.overflows
+        }
+        guard !lines.isEmpty else { return [] }
+        return ["simulated accumulators: \(total) overflow\(total == 1 ? "" : "s") in all"] + lines
     }
 
     /// The accuracy of the integer program on the split, the inputs quantized as the input quantizer does.

@@ -56,6 +56,7 @@ struct InspectCommand: ParsableCommand {
         let report = try ModelReport.errorTable(quantized: loaded.model, float: floatTwin, inputs: inputs)
         out += ["", "Quantization error on \(n) test examples:", report.table.render(indent: "  "), "",
                 "  top-1 agreement of the quantized and float models: \(percent(report.agreement))"]
+        out += ["", AccumulatorReport.text(loaded.model, spec: spec, inputs: inputs)]
         return out.joined(separator: "\n")
     }
 }

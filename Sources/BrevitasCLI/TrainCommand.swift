@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NN
+import QuantNN
 import TensorEngine
 
 /// `brevitas train`: quantization-aware training end to end.
@@ -77,6 +78,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Training steps over which activation quantizers collect statistics before their range is learned (Brevitas collect_stats_steps).", valueName: "n"))
     var collectStatsSteps = 30
 
+    @Option(help: ArgumentHelp("Simulate accumulators of this many bits in every quantized convolution and linear layer (QAT and evaluation see the overflow).", valueName: "bits"))
+    var accumulatorBits: Int?
+
+    @Option(help: "What a simulated accumulator does on overflow: wrap (two's complement) or saturate.")
+    var overflow: AccumulatorSimulation.Overflow = .wrap
+
     @Option(help: ArgumentHelp("Use only the first n examples of each split (a quick trial run).", valueName: "n"))
     var limit: Int?
 
@@ -100,6 +107,7 @@ struct TrainCommand: ParsableCommand {
         if collectStatsSteps < 1 { problems.append("--collect-stats-steps must be >= 1, got \(collectStatsSteps)") }
         if let limit, limit < 1 { problems.append("--limit must be >= 1, got \(limit)") }
         if let threads, threads < 1 { problems.append("--threads must be >= 1, got \(threads)") }
+        if let accumulatorBits, !(2...62).contains(accumulatorBits) { problems.append("--accumulator-bits must be in 2...62, got \(accumulatorBits)") }
         if dataset.needsDirectory && dataDir == nil {
             problems.append("--dataset \(dataset.rawValue) needs --data-dir DIR holding \(dataset.expectedFiles)")
         }
@@ -125,7 +133,8 @@ struct TrainCommand: ParsableCommand {
             arch: arch, dataset: dataset, dataDir: dataDir, weightBits: weightBits, actBits: actBits, inputBits: inputBits,
             epochs: epochs, batchSize: batchSize, learningRate: lr ?? optimizer.defaultLearningRate, optimizer: optimizer,
             seed: seed, fromFloat: fromFloat, floatEpochs: floatEpochs, calibrateSteps: calibrateSteps,
-            collectStatsSteps: collectStatsSteps, limit: limit, out: out ?? TrainRun.defaultOutputFolder())
+            collectStatsSteps: collectStatsSteps, limit: limit, out: out ?? TrainRun.defaultOutputFolder(),
+            accumulatorBits: accumulatorBits, overflow: overflow)
     }
 }
 

@@ -58,6 +58,11 @@ extension IntegerLowering.Builder {
             throw IntegerLoweringError.notExpressible(layer: path, reason: "its accumulator may reach \(bound), beyond 47 bits",
                                                       fix: "use narrower weights or activations")
         }
+        if let sim = l.accumulatorSimulation, bound > (Int64(1) << (sim.bits - 1)) - 1 {
+            throw IntegerLoweringError.notExpressible(
+                layer: path, reason: "its simulated \(sim.bits)-bit accumulator can overflow (the bound \(bound) needs \(IntegerGrid.bits(min: -bound, max: bound)) bits), and the integer program's accumulators are exact",
+                fix: "drop the accumulator simulation (--accumulator-bits), or bound the weights so that it cannot overflow (A2Q)")
+        }
         let inShape = shape(of: s)
         let slot: Int
         switch l {

@@ -19,6 +19,8 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
     public let weightQuant: WeightQuantProxy
     public let biasQuant: BiasQuantProxy
     public let returnQuantTensor: Bool
+    /// A simulated narrow accumulator (off when `nil`); see ``AccumulatorSimulation``.
+    public var accumulatorSimulation: AccumulatorSimulation?
     let layerName: String
 
     init(name: String, weight: Tensor, bias: Tensor?, weightQuant: WeightQuant?, biasQuant: BiasQuant?,
@@ -65,7 +67,7 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
         }
         var qb: QuantValue? = nil
         if let bias { qb = try biasQuant(bias, input: qi, weight: qw, layer: layerName) }
-        let out = op(qi.value, qw.value, qb?.value)
+        var out = op(qi.value, qw.value, qb?.value)
         var acc = QuantValue.float(out)
         // Integer accumulator metadata only for integer kinds (Brevitas's float and group-wise
         // layers return plain accumulators).
@@ -88,6 +90,7 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
             }
             let zeroInputs = i.zeroPoint.scalars.allSatisfy { $0 == 0 } && w.zeroPoint.scalars.allSatisfy { $0 == 0 }
             if zeroInputs {
+                if let sim = accumulatorSimulation { out = sim.apply(out, scale: scale, zeroPoint: zeroPoint) }
                 acc = .quant(QuantTensor(value: out, scale: scale, zeroPoint: zeroPoint, bitWidth: Tensor(bits),
                                          signed: i.signed || w.signed, training: i.training || w.training))
             }

@@ -31,3 +31,20 @@ import Testing
         #expect(throws: CLIError.self) { try VerifyCommand.parse([out.appendingPathComponent("float.safetensors").path]).report() }
     }
 }
+
+/// `--accumulator-bits`: overflow counts in eval, the accumulator table of inspect, and verify's refusal.
+@Suite(.serialized) struct AccumulatorCLITests {
+    @Test func narrowAccumulatorsAreCountedAndReported() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try VerifyTests.train("lenet", in: dir)
+        let eval = try EvalCommand.parse([run.path, "--accumulator-bits", "6"]).evaluate()
+        #expect(eval.contains("simulated accumulators: ") && eval.contains("1 (QuantConv2d): "), "\(eval)")
+        #expect(!eval.contains("simulated accumulators: 0 overflows"), "\(eval)")
+        let wide = try EvalCommand.parse([run.path, "--accumulator-bits", "40"]).evaluate()
+        #expect(wide.contains("simulated accumulators: 0 overflows in all"), "\(wide)")
+        let inspect = try InspectCommand.parse([run.path, "--accumulator-bits", "6", "--batch", "32"]).report()
+        #expect(inspect.contains("Accumulators (widths in signed bits") && inspect.contains("overflows @6 bits"), "\(inspect)")
+        #expect(throws: CLIError.self) { try VerifyCommand.parse([run.path, "--accumulator-bits", "6"]).report() }
+    }
+}

@@ -32,6 +32,10 @@ struct ModelSpec: Codable, Equatable {
     var inputBits: Int
     /// `collect_stats_steps` of the activation quantizers.
     var collectStatsSteps: Int
+    /// A simulated accumulator width for every quantized convolution and linear layer (`nil`:
+    /// exact), and what it does on overflow (see `AccumulatorSimulation`).
+    var accumulatorBits: Int?
+    var overflow: AccumulatorSimulation.Overflow?
 
     /// Checks the bit widths and the input size against the architecture; every problem at once.
     func problems() -> [String] {
@@ -47,6 +51,7 @@ struct ModelSpec: Codable, Equatable {
             out.append("\(arch.rawValue) needs inputs of at least \(arch.minimumInputSide)x\(arch.minimumInputSide), the data has \(inputShape[1])x\(inputShape[2])")
         }
         if classes < 2 { out.append("need at least 2 classes, got \(classes)") }
+        if let b = accumulatorBits, !(2...62).contains(b) { out.append("the accumulator width must be in 2...62, got \(b)") }
         return out
     }
 
@@ -86,11 +91,18 @@ struct ModelSpec: Codable, Equatable {
     /// from `generator`.
     func makeModel(quantized: Bool = true, generator: RandomGenerator) throws -> QuantSequential {
         let q = Quantizers(self, quantized: quantized)
+        let model: QuantSequential
         switch arch {
-        case .lenet: return try QuantLeNet.make(self, q, generator: generator)
-        case .mlp: return try QuantMLP.make(self, q, generator: generator)
-        case .resnet8: return try QuantResNet8.make(self, q, generator: generator)
+        case .lenet: model = try QuantLeNet.make(self, q, generator: generator)
+        case .mlp: model = try QuantMLP.make(self, q, generator: generator)
+        case .resnet8: model = try QuantResNet8.make(self, q, generator: generator)
         }
+        if let bits = accumulatorBits, quantized {
+            for case (_, let l as QuantWeightBiasLayer) in model.namedModules() {
+                l.accumulatorSimulation = AccumulatorSimulation(bits: bits, overflow: overflow ?? .wrap)
+            }
+        }
+        return model
     }
 
     /// Weights and biases by bit width: `(elements, bits)` for each weight and bias tensor.
@@ -112,3 +124,5 @@ extension ModelSpec {
         "the \(arch.rawValue) model (w\(weightBits) a\(actBits) in\(inputBits), input \(inputShape.map(String.init).joined(separator: "x")), \(classes) classes)"
     }
 }
+
+extension AccumulatorSimulation.Overflow: Codable, ExpressibleByArgument {}

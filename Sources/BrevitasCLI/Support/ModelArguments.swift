@@ -31,12 +31,20 @@ struct ModelArguments: ParsableArguments {
     @Option(help: ArgumentHelp("Threads for the engine's kernels (default: all cores).", valueName: "n"))
     var threads: Int?
 
+    @Option(help: ArgumentHelp("Simulate accumulators of this many bits in the quantized convolutions and linear layers (overrides config.json).", valueName: "bits"))
+    var accumulatorBits: Int?
+
+    @Option(help: "What a simulated accumulator does on overflow: wrap or saturate (overrides config.json).")
+    var overflow: AccumulatorSimulation.Overflow?
+
     func validate() throws {
         var problems: [String] = []
         for (name, bits) in [("--weight-bits", weightBits), ("--act-bits", actBits), ("--input-bits", inputBits)] {
             if let bits, !(2...16).contains(bits) { problems.append("\(name) must be in 2...16, got \(bits)") }
         }
         if let threads, threads < 1 { problems.append("--threads must be >= 1, got \(threads)") }
+        if let accumulatorBits, !(2...62).contains(accumulatorBits) { problems.append("--accumulator-bits must be in 2...62, got \(accumulatorBits)") }
+        if overflow != nil && accumulatorBits == nil { problems.append("--overflow needs --accumulator-bits") }
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n       ")) }
     }
 
@@ -71,6 +79,7 @@ struct ModelArguments: ParsableArguments {
         if let inputBits { config.model.inputBits = inputBits }
         if let dataset { config.dataset = dataset }
         if let dataDir { config.dataDir = dataDir }
+        if let accumulatorBits { (config.model.accumulatorBits, config.model.overflow) = (accumulatorBits, overflow ?? .wrap) }
         let problems = config.model.problems()
         guard problems.isEmpty else { throw CLIError(problems.joined(separator: "; ")) }
         return (file, config)

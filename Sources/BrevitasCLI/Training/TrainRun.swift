@@ -22,6 +22,9 @@ final class TrainRun {
         var collectStatsSteps: Int
         var limit: Int?
         var out: String
+        /// A simulated accumulator width of the quantized convolutions and linear layers.
+        var accumulatorBits: Int? = nil
+        var overflow: AccumulatorSimulation.Overflow = .wrap
     }
 
     /// How a run ended.
@@ -58,8 +61,9 @@ final class TrainRun {
         let start = Date()
         let o = options
         let data = try DataSplits(o.dataset, directory: o.dataDir, limit: o.limit)
-        let spec = ModelSpec(arch: o.arch, inputShape: data.inputShape, classes: o.dataset.classes, weightBits: o.weightBits,
+        var spec = ModelSpec(arch: o.arch, inputShape: data.inputShape, classes: o.dataset.classes, weightBits: o.weightBits,
                              actBits: o.actBits, inputBits: o.inputBits, collectStatsSteps: o.collectStatsSteps)
+        if let bits = o.accumulatorBits { (spec.accumulatorBits, spec.overflow) = (bits, o.overflow) }
         let problems = spec.problems()
         guard problems.isEmpty else { throw CLIError(problems.joined(separator: "; ")) }
         var floatModel = try o.fromFloat.map {
