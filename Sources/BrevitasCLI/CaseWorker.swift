@@ -68,7 +68,7 @@ enum CaseWorker {
             let clean = p.terminationReason == .exit && p.terminationStatus == 0
             if current == nil && (clean || remaining.isEmpty) {
                 for f in remaining {
-                    let r = ConformanceRunner.CaseResult(name: caseName(f.path), errors: ["not run: the worker ended before it"])
+                    let r = ConformanceRunner.CaseResult(name: caseName(f.path), errors: ["not run: the worker ended before it"], family: folderName(f.path))
                     summary.results.append(r)
                     report(r)
                 }
@@ -81,12 +81,18 @@ enum CaseWorker {
             let message = lines.prefix { !$0.hasPrefix("Current stack trace") }.suffix(3)
             let stderrTail = message.joined(separator: " | ")
             let r = ConformanceRunner.CaseResult(
-                name: caseName(crashed), errors: ["crashed (\(how))" + (stderrTail.isEmpty ? "" : ": \(stderrTail)")])
+                name: caseName(crashed), errors: ["crashed (\(how))" + (stderrTail.isEmpty ? "" : ": \(stderrTail)")],
+                family: folderName(crashed))
             remaining.removeAll { $0.path == crashed }
             summary.results.append(r)
             report(r)
         }
         return summary
+    }
+
+    /// The folder of a case file, which names its family (`cases`, `ptq`, `formats`, `layers`).
+    static func folderName(_ path: String) -> String {
+        URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent
     }
 
     static func caseName(_ path: String) -> String {

@@ -10,10 +10,13 @@ struct ConformanceCommand: ParsableCommand {
         abstract: "Replay conformance cases recorded with Brevitas and compare against them.",
         discussion: """
             Prints one line per failing case with its first mismatch (field path, index, ours vs \
-            reference) and ends with `N passed, M failed`. Exits with status 0 only if every case \
-            passes. Cases whose reference itself raised (reference_error) are not comparable: they \
-            pass when our implementation runs them without error. Cases run in a worker process, \
-            so a case that crashes is reported as failed and the run goes on.
+            reference) and ends with `N passed, M failed, K not comparable` (after one such line \
+            per family when the run holds several: DIR may be a folder of family folders). Cases \
+            whose reference itself raised (reference_error) are not comparable: they count as such \
+            when our implementation runs them without error, and fail otherwise. What the runner \
+            cannot build yet (a layer class, a quantizer, a QuantTensor kind, a pipeline stage) \
+            fails with the reason. Exits with status 0 only if no case fails. Cases run in a \
+            worker process, so a case that crashes is reported as failed and the run goes on.
             """
     )
 
@@ -69,6 +72,7 @@ struct ConformanceCommand: ParsableCommand {
         }
         if summary.results.isEmpty { Swift.print("no case matched in \(directory)") }
         if let export { try exportModels(files: files, to: export) }
+        for line in summary.familyLines { Swift.print(line) }
         Swift.print(summary.line)
         if summary.failed > 0 || summary.results.isEmpty { throw ExitCode(1) }
     }

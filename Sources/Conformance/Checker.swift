@@ -24,11 +24,46 @@ public final class Checker {
         /// QAT free-running run: `loss_per_step` relative, `eval_logits` normwise.
         public static let qatFreeLoss = 0.1
         public static let qatFreeValue = 0.25
+        /// Recurrent layers (README-layers "Tolerances" 3), normwise per tensor; `int_value` is
+        /// not compared.
+        public static let recurrent: [String: Double] = ["value": 0.05, "qvalue": 0.05, "qmeta": 0.05, "loss": 0.05, "state": 0.05, "grad": 2.0]
+        /// Formats cases whose name contains `hqo`: extra absolute slack `hqo · max|finite ref|`.
+        public static let hqo = 5e-4
+    }
+
+    /// Per-case additions of the layers family (README-layers "Tolerances" 2 and 3), decided by
+    /// the layer classes of the model.
+    public enum PolicyKind: Sendable {
+        case standard
+        /// QuantLSTM, QuantRNN: normwise (`Tolerance.recurrent`).
+        case recurrent
+        /// Bilinear requantizing upsampling: any number of flips, no budget of flipped steps.
+        case requantizedInterpolation
+
+        /// The kind of a model spec: recurrent if any layer is, else interpolation, else standard.
+        static func of(_ model: JSON) -> PolicyKind {
+            var classes: [(String, JSON?)] = []
+            func walk(_ m: JSON) {
+                if let c = m["class"]?.string { classes.append((c, m["kwargs"])) }
+                for e in m["sequential"]?.array ?? [] { walk(e) }
+                for (_, e) in m["graph"]?["modules"]?.object?.pairs ?? [] { walk(e) }
+            }
+            walk(model)
+            if classes.contains(where: { $0.0 == "QuantLSTM" || $0.0 == "QuantRNN" }) { return .recurrent }
+            if classes.contains(where: { c, kw in
+                let mode = kw?["mode"]?.string
+                return c == "QuantUpsamplingBilinear2d" || (c == "QuantUpsample" && mode != nil && mode != "nearest")
+            }) { return .requantizedInterpolation }
+            return .standard
+        }
     }
 
     /// The mismatches of the current case, in order (`path: message`).
     public private(set) var errors: [String] = []
     var qat = false
+    /// The formats family's slack for long half-quadratic searches (`Tolerance.hqo`).
+    var hqo = false
+    var policyKind = PolicyKind.standard
     var flips = 0
     var tainted = false
     var nTainted = 0
@@ -39,6 +74,8 @@ public final class Checker {
     func startCase() {
         errors = []
         qat = false
+        hqo = false
+        policyKind = .standard
         nTainted = 0
         nBackward = 0
         startStep()
@@ -59,6 +96,7 @@ public final class Checker {
     }
 
     func endCase() {
+        if policyKind == .requantizedInterpolation { return }  // flipped steps are not budgeted
         let budget = Swift.max(1, Int(Double(nBackward) * Tolerance.taintFraction))
         if nTainted > budget {
             fail("steps", "\(nTainted) backward steps with quantization flips (at most \(budget))")
@@ -96,7 +134,11 @@ public final class Checker {
             }
             return
         }
-        if ref.isQuantTensor {
+        if let kind = ref.quantKind {
+            guard QuantKind(rawValue: kind) != nil else {
+                fail(path, "the runner cannot compare QuantTensor kind \(kind) yet")
+                return
+            }
             quantTensor(path, got, ref, cat)
         } else if ref.isTensor {
             tensor(path, got, ref, cat, extra: extra.scalar)
@@ -147,6 +189,22 @@ public final class Checker {
                 .object(rc), "counter")
     }
 
+    /// A tensor compared normwise, `max|a − b| ≤ t · max|b|` (PTQ outputs of quantized models,
+    /// weights after GPTQ/GPFQ); `null` must match `null`.
+    func normwise(_ path: String, _ got: JSON, _ ref: JSON, _ t: Double) {
+        if ref.isNull || got.isNull {
+            if ref.isNull != got.isNull { fail(path, "\(got.isNull ? "null" : "value") where the reference has \(ref.isNull ? "null" : "a value")") }
+            return
+        }
+        let r = ref.quantKind != nil ? (ref["value"] ?? .null) : ref
+        let g = got.quantKind != nil ? (got["value"] ?? .null) : got
+        guard let (a, b) = arrays(path, g, r) else { return }
+        var m = 0.0, worst = 0.0
+        for y in b { m = Swift.max(m, Swift.abs(y)) }
+        for (x, y) in zip(a, b) { worst = Swift.max(worst, Swift.abs(x - y).isNaN ? .infinity : Swift.abs(x - y)) }
+        if worst > t * m { fail(path, "max|diff| \(fmt(worst)) > \(t) * max|ref| \(fmt(m))") }
+    }
+
     /// QAT: all parameter gradients of a step as one vector, normwise.
     func qatGrads(_ path: String, _ got: JSONObject, _ ref: JSONObject) {
         if Set(got.keys) != Set(ref.keys) {
@@ -183,37 +241,50 @@ public final class Checker {
             fail(path, "shape \(gs.map { Int($0) }) != \(rs.map { Int($0) })")
             return nil
         }
-        return (got["data"]?.doubles ?? [], ref["data"]?.doubles ?? [])
+        guard let b = ref["data"]?.doubles, b.count == Int(rs.reduce(1, *)) else {
+            fail(path, "the reference tensor's data does not match its shape \(rs.map { Int($0) })")
+            return nil
+        }
+        guard let a = got["data"]?.doubles, a.count == b.count else {
+            fail(path, "our tensor's data does not match its shape")
+            return nil
+        }
+        return (a, b)
     }
 
-    /// One tensor: normwise in QAT cases, else elementwise close(extra), with quantization flips
-    /// allowed when `step` (the reference's quantization step per element) is given.
+    /// One tensor: normwise in QAT (and recurrent) cases, else elementwise close(extra), with
+    /// quantization flips allowed when `step` (the reference's quantization step per element) is
+    /// given. Non-finite elements must match exactly (NaN where NaN, ±inf with its sign);
+    /// `m = max|ref|` is taken over the finite elements.
     func tensor(_ path: String, _ got: JSON, _ ref: JSON, _ cat: String, extra: Double = 0, step: [Double]? = nil) {
         guard let (a, b) = arrays(path, got, ref) else { return }
         if a.isEmpty { return }
         var m = 0.0
-        for x in b { m = Swift.max(m, Swift.abs(x)) }
-        if qat, let t = Tolerance.qat[cat] {
+        for y in b where y.isFinite { m = Swift.max(m, Swift.abs(y)) }
+        for i in 0..<a.count where !a[i].isFinite || !b[i].isFinite {
+            if !(a[i].isNaN && b[i].isNaN) && a[i] != b[i] {
+                fail(path, "non-finite pattern differs (first at \(i): ours \(fmt(a[i])) vs reference \(fmt(b[i])))")
+                return
+            }
+        }
+        let normwise = qat ? Tolerance.qat[cat] : (policyKind == .recurrent ? Tolerance.recurrent[cat] : nil)
+        if let t = normwise {
             let bound = t * m
             var worst = 0.0
-            var nonFinite = false
-            for (x, y) in zip(a, b) {
-                if x == y { continue }
-                let d = Swift.abs(x - y)
-                if d.isNaN { nonFinite = true } else { worst = Swift.max(worst, d) }
-            }
-            if nonFinite || worst > bound {
-                fail(path, "max|diff| \(fmt(nonFinite ? .nan : worst)) > \(t) * max|ref| \(fmt(m))")
+            for (x, y) in zip(a, b) where x.isFinite && y.isFinite { worst = Swift.max(worst, Swift.abs(x - y)) }
+            if worst > bound {
+                fail(path, "max|diff| \(fmt(worst)) > \(t) * max|ref| \(fmt(m))")
             }
             return
         }
         if tainted && (cat == "grad" || cat == "state" || cat == "loss") { return }
+        let slack = extra + (hqo ? Tolerance.hqo * m : 0)
         var nFlip = 0, nBad = 0, firstBad = -1
         for i in 0..<a.count {
             let x = a[i], y = b[i]
             if x == y || (x.isNaN && y.isNaN) { continue }
             let diff = Swift.abs(x - y)
-            let tol = Tolerance.rtol * Swift.abs(y) + Tolerance.atolRel * m + extra
+            let tol = Tolerance.rtol * Swift.abs(y) + Tolerance.atolRel * m + slack
             if diff <= tol { continue }
             if let step, !diff.isNaN {
                 let s = step[i]
@@ -228,7 +299,7 @@ public final class Checker {
         if step != nil {
             flips += nFlip
             let budget = Swift.max(1, Int((Double(a.count) * Tolerance.flipFraction).rounded(.up)))
-            if nFlip > budget {
+            if nFlip > budget && policyKind != .requantizedInterpolation {
                 fail(path, "\(nFlip) of \(a.count) elements one quantization step off (at most \(budget))")
             }
         }
@@ -237,34 +308,88 @@ public final class Checker {
         }
     }
 
+    /// The QuantTensor kinds the checker compares (README.md, README-formats.md).
+    enum QuantKind: String {
+        case int = "IntQuantTensor"
+        case groupwiseInt = "GroupwiseIntQuantTensor"
+        case float = "FloatQuantTensor"
+        case groupwiseFloat = "GroupwiseFloatQuantTensor"
+
+        var isFloat: Bool { self == .float || self == .groupwiseFloat }
+        var isGroupwise: Bool { self == .groupwiseInt || self == .groupwiseFloat }
+        /// Fields compared exactly as JSON values.
+        var exactFields: [String] {
+            ["signed", "training", "is_valid"] + (isFloat ? ["saturating", "inf_values", "nan_values"] : [])
+                + (isGroupwise ? ["group_size", "group_dim"] : [])
+        }
+        /// Tensor metadata compared exactly.
+        var exactTensors: [String] { isFloat ? ["exponent_bit_width", "mantissa_bit_width", "exponent_bias"] : ["bit_width"] }
+    }
+
+    /// A recorded QuantTensor of a known kind: exact metadata, scale and zero point by
+    /// tolerance, the value with flips of one grid step (integer step `|scale|`; minifloat step
+    /// `|s|·2^(max(floor(log2|v/s|), 1−bias) − mantissa bits)`), then `int_value` (at most one
+    /// step off) or `minifloat_value` (flips of the unscaled grid).
     func quantTensor(_ path: String, _ got: JSON, _ ref: JSON, _ cat: String) {
-        guard got.isQuantTensor else {
-            fail(path, "expected an IntQuantTensor, got \(got.isTensor ? "a plain tensor" : got.description)")
+        let kind = QuantKind(rawValue: ref.quantKind!)!
+        guard got.quantKind == kind.rawValue else {
+            let what = got.quantKind ?? (got.isTensor ? "a plain tensor" : got.description)
+            fail(path, "expected an \(kind.rawValue), got \(what)")
             return
         }
-        for k in ["signed", "training", "is_valid"] where got[k] != ref[k] {
+        for k in kind.exactFields where got[k] != ref[k] {
             fail("\(path)/\(k)", "ours \(got[k] ?? .null) != reference \(ref[k] ?? .null)")
         }
-        if let (a, b) = arrays("\(path)/bit_width", got["bit_width"]!, ref["bit_width"]!), a != b {
-            fail("\(path)/bit_width", "ours [\(a.map(fmt).joined(separator: ", "))] != reference [\(b.map(fmt).joined(separator: ", "))]")
+        for k in kind.exactTensors {
+            guard let g = got[k], let r = ref[k] else {
+                fail("\(path)/\(k)", "missing in \(got[k] == nil ? "ours" : "the reference")")
+                continue
+            }
+            if let (a, b) = arrays("\(path)/\(k)", g, r), a != b {
+                fail("\(path)/\(k)", "ours [\(a.map(fmt).joined(separator: ", "))] != reference [\(b.map(fmt).joined(separator: ", "))]")
+            }
+        }
+        for k in ["scale", "zero_point", "value"] where got[k] == nil || ref[k] == nil {
+            fail("\(path)/\(k)", "missing in \(got[k] == nil ? "ours" : "the reference")")
+            return
         }
         tensor("\(path)/scale", got["scale"]!, ref["scale"]!, "qmeta")
         tensor("\(path)/zero_point", got["zero_point"]!, ref["zero_point"]!, "qmeta")
         let shape = (ref["value"]?["shape"]?.doubles ?? []).map { Int($0) }
         let scaleShape = (ref["scale"]?["shape"]?.doubles ?? []).map { Int($0) }
-        let scale = (ref["scale"]?["data"]?.doubles ?? []).map { Swift.abs($0) }
-        guard let step = broadcast(scale, from: scaleShape, to: shape) else {
+        guard let scale = broadcast((ref["scale"]?["data"]?.doubles ?? []).map { Swift.abs($0) }, from: scaleShape, to: shape) else {
             fail("\(path)/scale", "reference scale of shape \(scaleShape) does not broadcast to \(shape)")
             return
         }
-        tensor("\(path)/value", got["value"]!, ref["value"]!, "qvalue", step: step)
-        if let ri = ref["int_value"] {
+        if kind.isFloat {
+            let m = ref["mantissa_bit_width"]?["data"]?.doubles?.first ?? 0
+            let bias = ref["exponent_bias"]?["data"]?.doubles?.first ?? 0
+            let v = (ref["value"]?["data"]?.doubles ?? []).map { $0.isFinite ? $0 : 0 }
+            let step = zip(v, scale).map { Self.minifloatStep($0, scale: $1, mantissaBits: m, exponentBias: bias) }
+            tensor("\(path)/value", got["value"]!, ref["value"]!, "qvalue", step: step)
+            if let rm = ref["minifloat_value"] {
+                let unscaled = zip(v, scale).map { Self.minifloatStep($1 != 0 ? $0 / $1 : $0, scale: 1, mantissaBits: m, exponentBias: bias) }
+                tensor("\(path)/minifloat_value", got["minifloat_value"] ?? .object(JSONObject()), rm, "qvalue", step: unscaled)
+            }
+            return
+        }
+        tensor("\(path)/value", got["value"]!, ref["value"]!, "qvalue", step: scale)
+        if let ri = ref["int_value"], policyKind != .recurrent {
             if let (gi, rv) = arrays("\(path)/int_value", got["int_value"] ?? .object(JSONObject()), ri) {
                 var worst = 0.0
-                for (x, y) in zip(gi, rv) { worst = Swift.max(worst, Swift.abs(x - y)) }
+                for (x, y) in zip(gi, rv) { worst = Swift.max(worst, Swift.abs(x - y).isNaN ? .infinity : Swift.abs(x - y)) }
                 if worst > 1 { fail("\(path)/int_value", "integer values differ by more than one step (by \(fmt(worst)))") }
             }
         }
+    }
+
+    /// One step of the minifloat grid at reference value `v` (`replay_formats.minifloat_ulp`):
+    /// `|s|·2^(max(floor(log2|v/s|), 1 − bias) − m)`, the subnormal step at 0.
+    static func minifloatStep(_ v: Double, scale: Double, mantissaBits m: Double, exponentBias bias: Double) -> Double {
+        let s = Swift.abs(scale)
+        let u = Swift.abs(v) / (s > 0 ? s : 1)
+        let e = u > 0 ? Swift.max(Foundation.floor(Foundation.log2(u)), 1 - bias) : 1 - bias
+        return s * Foundation.exp2(e - m)
     }
 
     func fmt(_ d: Double) -> String {

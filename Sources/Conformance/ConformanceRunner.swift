@@ -6,33 +6,45 @@ import Foundation
 /// ```swift
 /// let runner = ConformanceRunner(directory: URL(fileURLWithPath: "../shared/conformance/cases"))
 /// let summary = try runner.run { print($0.line(verbose: false) ?? "", terminator: "") }
-/// print(summary.line)  // "93 passed, 0 failed"
+/// print(summary.line)  // "92 passed, 0 failed, 1 not comparable"
 /// ```
+///
+/// A directory without case files but with folders of them (`../shared/conformance`, holding
+/// `cases`, `ptq`, `formats`, `layers`) runs every folder.
 public struct ConformanceRunner {
     /// The result of one case.
     public struct CaseResult: Sendable {
         public let name: String
         /// The mismatches, first first (`path: message`); empty when the case passed.
         public let errors: [String]
-        /// Set for a case that passed without being compared (the reference raised).
+        /// Set for a case that could not be compared (the reference raised): why, and what ran.
         public let note: String?
+        /// The case family (`cases`, `ptq`, `formats`, `layers`), `nil` when the file could not
+        /// be read.
+        public let family: String?
         /// Wall-clock seconds to load and replay the case.
         public let seconds: Double
 
-        public init(name: String, errors: [String], note: String? = nil, seconds: Double = 0) {
+        public init(name: String, errors: [String], note: String? = nil, family: String? = nil, seconds: Double = 0) {
             self.name = name
             self.errors = errors
             self.note = note
+            self.family = family
             self.seconds = seconds
         }
 
-        public var passed: Bool { errors.isEmpty }
+        /// Compared, and no mismatch.
+        public var passed: Bool { errors.isEmpty && note == nil }
+        public var failed: Bool { !errors.isEmpty }
+        /// No mismatch, but there was nothing to compare against (`reference_error`).
+        public var notComparable: Bool { errors.isEmpty && note != nil }
 
         /// One-line JSON form, for passing results between processes.
         public var serialized: String {
             JSON.object(JSONObject([
                 ("name", .string(name)), ("errors", .array(errors.map(JSON.string))),
-                ("note", note.map(JSON.string) ?? .null), ("seconds", .number(seconds)),
+                ("note", note.map(JSON.string) ?? .null), ("family", family.map(JSON.string) ?? .null),
+                ("seconds", .number(seconds)),
             ])).serialized()
         }
 
@@ -42,7 +54,7 @@ public struct ConformanceRunner {
             guard let name = j["name"]?.string, let errors = j["errors"]?.array?.compactMap(\.string) else {
                 throw ReplayError.malformed("case result \(text.prefix(200))")
             }
-            self.init(name: name, errors: errors, note: j["note"]?.string, seconds: j["seconds"]?.double ?? 0)
+            self.init(name: name, errors: errors, note: j["note"]?.string, family: j["family"]?.string, seconds: j["seconds"]?.double ?? 0)
         }
 
         /// The line printed for this case: every failure, passes only when `verbose`.
@@ -54,17 +66,31 @@ public struct ConformanceRunner {
             }
             guard verbose else { return nil }
             let time = String(format: "%.2fs", seconds)
-            return note.map { "pass \(name) (\(time)) — \($0)" } ?? "pass \(name) (\(time))"
+            return note.map { "n/c  \(name) (\(time)) — \($0)" } ?? "pass \(name) (\(time))"
         }
     }
 
-    /// Counts of a run; `line` is the closing `N passed, M failed`.
+    /// Counts of a run; `line` is the closing `N passed, M failed, K not comparable`.
     public struct Summary: Sendable {
         public var results: [CaseResult]
         public init(results: [CaseResult] = []) { self.results = results }
         public var passed: Int { results.filter(\.passed).count }
-        public var failed: Int { results.count - passed }
-        public var line: String { "\(passed) passed, \(failed) failed" }
+        public var failed: Int { results.filter(\.failed).count }
+        public var notComparable: Int { results.filter(\.notComparable).count }
+        public var line: String { Self.line(results) }
+
+        static func line(_ rs: [CaseResult]) -> String {
+            "\(rs.filter(\.passed).count) passed, \(rs.filter(\.failed).count) failed, \(rs.filter(\.notComparable).count) not comparable"
+        }
+
+        /// One `family: N passed, M failed, K not comparable` line per family, in the order they
+        /// ran; empty when the run holds one family only.
+        public var familyLines: [String] {
+            var order: [String] = []
+            for r in results where !order.contains(r.family ?? "?") { order.append(r.family ?? "?") }
+            guard order.count > 1 else { return [] }
+            return order.map { f in "\(f): " + Self.line(results.filter { ($0.family ?? "?") == f }) }
+        }
     }
 
     /// A directory holding `NAME.json` cases.
@@ -81,14 +107,27 @@ public struct ConformanceRunner {
         self.skip = skip
     }
 
-    /// The case files to run, sorted by name.
+    /// The case files to run, sorted by name; in a directory holding no case file, those of
+    /// its sub-directories, folder by folder (`cases` first, then by name).
     public func caseFiles() throws -> [URL] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            .filter { $0.hasSuffix(".json") }.sorted()
-        return names.filter { n in
-            let base = String(n.dropLast(5))
+        let fm = FileManager.default
+        let entries = try fm.contentsOfDirectory(atPath: directory.path).sorted()
+        var files = entries.filter { $0.hasSuffix(".json") }.map { directory.appendingPathComponent($0) }
+        if files.isEmpty {
+            let folders = entries.filter { e in
+                var isDir: ObjCBool = false
+                return fm.fileExists(atPath: directory.appendingPathComponent(e).path, isDirectory: &isDir) && isDir.boolValue
+            }.sorted { ($0 != "cases" ? 1 : 0, $0) < ($1 != "cases" ? 1 : 0, $1) }
+            for f in folders {
+                let sub = directory.appendingPathComponent(f)
+                files += try fm.contentsOfDirectory(atPath: sub.path).filter { $0.hasSuffix(".json") }.sorted()
+                    .map { sub.appendingPathComponent($0) }
+            }
+        }
+        return files.filter { u in
+            let base = u.deletingPathExtension().lastPathComponent
             return (only.isEmpty || only.contains { Self.matches(base, $0) }) && !skip.contains { Self.matches(base, $0) }
-        }.map { directory.appendingPathComponent($0) }
+        }
     }
 
     static func matches(_ name: String, _ pattern: String) -> Bool {
@@ -115,15 +154,19 @@ public struct ConformanceRunner {
         var name = file.deletingPathExtension().lastPathComponent
         let chk = Checker()
         var note: String? = nil
+        var family: String? = nil
         var errors: [String]
         do {
             let json = try JSON.load(contentsOf: file)
             if let n = json["name"]?.string { name = n }
+            family = try? CaseFamily.of(json).rawValue
             note = try Replay(json: json, chk: chk).run()
             errors = chk.errors
+        } catch let e as ReplayError {
+            errors = chk.errors + ["\(e)"]
         } catch {
             errors = chk.errors + ["replay raised \(error)"]
         }
-        return CaseResult(name: name, errors: errors, note: note, seconds: Date().timeIntervalSince(start))
+        return CaseResult(name: name, errors: errors, note: note, family: family, seconds: Date().timeIntervalSince(start))
     }
 }

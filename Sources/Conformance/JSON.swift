@@ -41,11 +41,25 @@ public indirect enum JSON: Equatable, CustomStringConvertible {
         }
     }
 
-    /// The elements of an array of numbers (`[]` for an empty array).
+    /// The elements of an array of numbers (`[]` for an empty array). Tensor data of
+    /// `spec_version` 2 may spell non-finite elements as the strings `"nan"`, `"inf"` and
+    /// `"-inf"`; they read as those numbers. Any other string makes this `nil`.
     public var doubles: [Double]? {
         switch self {
         case .numbers(let d): return d
-        case .array(let a) where a.isEmpty: return []
+        case .array(let a):
+            var out: [Double] = []
+            out.reserveCapacity(a.count)
+            for e in a {
+                switch e {
+                case .number(let d): out.append(d)
+                case .string("nan"): out.append(.nan)
+                case .string("inf"): out.append(.infinity)
+                case .string("-inf"): out.append(-.infinity)
+                default: return nil
+                }
+            }
+            return out
         default: return nil
         }
     }
@@ -81,8 +95,12 @@ public indirect enum JSON: Equatable, CustomStringConvertible {
         return o.values["shape"] != nil && o.values["data"] != nil && o.values["kind"] == nil
     }
 
-    /// Whether this is a recorded QuantTensor (`{"kind": "IntQuantTensor", ...}`).
-    public var isQuantTensor: Bool { self["kind"]?.string == "IntQuantTensor" }
+    /// Whether this is a recorded integer QuantTensor (`{"kind": "IntQuantTensor", ...}`).
+    public var isQuantTensor: Bool { quantKind == "IntQuantTensor" }
+
+    /// The `kind` of a recorded QuantTensor of any kind (`IntQuantTensor`, `FloatQuantTensor`,
+    /// `GroupwiseIntQuantTensor`, ...), `nil` for anything else.
+    public var quantKind: String? { self["kind"]?.string }
 
     /// Compact text for messages (tensors as `tensor[shape]`).
     public var description: String {

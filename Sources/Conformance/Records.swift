@@ -18,16 +18,21 @@ enum Records {
         return Tensor(shape: shape, data.map { Float($0) })
     }
 
-    /// A recorded input: a `QuantTensor` from its fields, or a plain tensor.
+    /// A recorded input: a QuantTensor from its fields, or a plain tensor. The QuantTensor kinds
+    /// the product has are read here, one `case` per kind; any other kind is not supported yet.
     static func value(_ d: JSON) throws -> QuantValue {
-        if d.isQuantTensor {
+        switch d.quantKind {
+        case nil:
+            return .float(try tensor(d))
+        case "IntQuantTensor":
             guard let v = d["value"], let s = d["scale"], let z = d["zero_point"], let b = d["bit_width"],
                 let signed = d["signed"]?.bool, let training = d["training"]?.bool
             else { throw ReplayError.malformed("incomplete IntQuantTensor record") }
             return .quant(QuantTensor(value: try tensor(v), scale: try tensor(s), zeroPoint: try tensor(z),
                                       bitWidth: try tensor(b), signed: signed, training: training))
+        case let kind?:
+            throw ReplayError.unsupported("QuantTensor kind \(kind)")
         }
-        return .float(try tensor(d))
     }
 
     /// A tensor as a record (`tj`); `nil` is `null`.
@@ -61,27 +66,14 @@ enum Records {
         }
     }
 
-    /// The values of a recorded tensor or QuantTensor (its `value`), as float64.
+    /// The values of a recorded tensor or QuantTensor of any kind (its `value`), as float64.
     static func refValue(_ d: JSON) -> [Double] {
-        (d.isQuantTensor ? d["value"] : d)?["data"]?.doubles ?? []
+        (d.quantKind != nil ? d["value"] : d)?["data"]?.doubles ?? []
     }
 
     /// `max|x|` of a recorded tensor or QuantTensor (0 for null or empty).
     static func maxAbs(_ d: JSON?) -> Double {
         guard let d, !d.isNull else { return 0 }
         return refValue(d).reduce(0) { Swift.max($0, Swift.abs($1)) }
-    }
-}
-
-/// Why a case could not be replayed at all (as opposed to a mismatch).
-enum ReplayError: Error, CustomStringConvertible {
-    case malformed(String)
-    case unsupported(String)
-
-    var description: String {
-        switch self {
-        case .malformed(let m): return "malformed case: \(m)"
-        case .unsupported(let m): return "unsupported: \(m)"
-        }
     }
 }

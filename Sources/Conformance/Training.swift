@@ -1,8 +1,8 @@
 import NN
 import TensorEngine
 
-/// The training pieces a replay needs: gradients as `torch.autograd.grad` returns them, the SGD
-/// update and the QAT loss.
+/// The training pieces a replay needs, from NN, the same code `brevitas train` runs: gradients
+/// as `torch.autograd.grad` returns them, NN's `SGD` optimizer and NN's `CrossEntropyLoss`.
 enum Training {
     /// Gradients of `loss` with respect to `targets` (`nil`: no gradient path, as PyTorch's
     /// `allow_unused=True`). Clears the targets' `grad` first; keeps the graph when `retain`.
@@ -14,33 +14,23 @@ enum Training {
         return out
     }
 
-    /// `p ← p − lr·g` for every parameter with a gradient, with one rounding per element (the
-    /// reference fuses the multiply-add); `lr` is taken as float32.
-    static func sgdStep(_ params: [Tensor], _ grads: [Tensor?], lr: Double) {
-        let minusLr = -Float(lr)
-        for (p, g) in zip(params, grads) {
-            guard let g else { continue }
-            precondition(g.count == p.count, "gradient of shape \(g.shape) for a parameter of shape \(p.shape)")
-            let pp = p.storage.pointer, gp = g.storage.pointer
-            for i in 0..<p.count { pp[i] = pp[i].addingProduct(minusLr, gp[i]) }
-        }
+    /// Plain SGD over `params` (`torch.optim.SGD(params, lr)`: no momentum, no weight decay);
+    /// `lr` is taken as float32.
+    static func optimizer(_ params: [Tensor], lr: Double) -> SGD {
+        SGD(params, learningRate: Float(lr))
     }
 
-    /// Mean cross-entropy of `logits` `[N, C]` against class indices `targets` (`N` values):
-    /// `mean_i(logsumexp(logits_i) − logits_i[y_i])`, differentiable in `logits`.
-    static func crossEntropyMean(_ logits: Tensor, targets: [Int]) -> Tensor {
-        precondition(logits.rank == 2 && logits.shape[0] == targets.count,
-                     "cross entropy: logits \(logits.shape) for \(targets.count) targets")
-        let n = logits.shape[0], c = logits.shape[1]
-        let shift = Autograd.noGrad { logits.amax(dims: [1], keepDim: true).detach() }
-        let shifted = logits - shift
-        let logSumExp = shifted.exp().sum(dims: [1], keepDim: true).log()
-        let logProb = shifted - logSumExp
-        var oneHot = [Float](repeating: 0, count: n * c)
-        for (i, y) in targets.enumerated() {
-            precondition(y >= 0 && y < c, "cross entropy: class \(y) out of range 0..<\(c)")
-            oneHot[i * c + y] = 1
-        }
-        return -(logProb * Tensor(shape: [n, c], oneHot)).sum() / Float(n)
+    /// One optimizer step with the given gradients (`nil`: the parameter is not updated), as
+    /// the reference sets `p.grad` and calls `opt.step()`, then clears the gradients.
+    static func step(_ optimizer: SGD, grads: [Tensor?]) {
+        precondition(grads.count == optimizer.parameters.count,
+                     "\(grads.count) gradients for \(optimizer.parameters.count) parameters")
+        for (p, g) in zip(optimizer.parameters, grads) { p.grad = g }
+        optimizer.step()
+        optimizer.zeroGrad()
     }
+
+    /// The QAT loss: mean cross-entropy of `logits` `[N, C]` against class indices (NN's
+    /// `CrossEntropyLoss`, as the CLI trainer).
+    static let crossEntropy = CrossEntropyLoss(reduction: .mean)
 }

@@ -49,7 +49,9 @@ public enum ActivationImpl: Equatable, Sendable {
 /// the activation, then quantizes, and returns a QuantTensor. With no configuration it only
 /// applies the activation, passing a QuantTensor input's metadata through when the activation
 /// allows it.
-public final class ActQuantProxy: Module {
+public final class ActQuantProxy: Module, QuantProxy {
+    /// Receives every output when set (see ``QuantProxy``); off by default.
+    public var observer: ((QuantValue) -> Void)? = nil
     /// The configuration, `nil` when quantization is disabled.
     public let config: ActQuant?
     /// The quantizer (`fused_activation_quant_proxy.tensor_quant`), `nil` when disabled.
@@ -83,6 +85,10 @@ public final class ActQuantProxy: Module {
 
     public func callAsFunction(_ x: QuantValue) -> QuantValue {
         guard hasFusedProxy else { return x }
+        return observed(quantize(x))
+    }
+
+    func quantize(_ x: QuantValue) -> QuantValue {
         if activation == .relu, let rq = tensorQuant as? RescalingIntQuant, rq.canFuseActivation {
             // One pass for ReLU and quantization (and one for their backward).
             let o = rq.quantize(x.value, fusedReLU: true)
@@ -102,7 +108,9 @@ public final class ActQuantProxy: Module {
 }
 
 /// A weight quantizer (Brevitas `WeightQuantProxyFromInjector`).
-public final class WeightQuantProxy: Module {
+public final class WeightQuantProxy: Module, QuantProxy {
+    /// Receives every output when set (see ``QuantProxy``); off by default.
+    public var observer: ((QuantValue) -> Void)? = nil
     public let config: WeightQuant?
     public let tensorQuant: TensorQuantizer?
     /// The accumulator-aware quantizer (A2Q / A2Q+), which needs the layer's quantized input
@@ -136,13 +144,15 @@ public final class WeightQuantProxy: Module {
         precondition(accumulatorAware == nil, "WeightQuantProxy: an accumulator-aware weight quantizer needs the layer's quantized input: call weightQuant(weight, input:layer:)")
         guard let tensorQuant else { return .float(w) }
         let o = tensorQuant(w)
-        return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: tensorQuant.isSigned, training: training,
-                                  minifloat: o.minifloat, group: o.group))
+        return observed(.quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: tensorQuant.isSigned, training: training,
+                                           minifloat: o.minifloat, group: o.group)))
     }
 }
 
 /// A bias quantizer whose scale is the layer's `s_in · s_w` (Brevitas `BiasQuantProxyFromInjector`).
-public final class BiasQuantProxy: Module {
+public final class BiasQuantProxy: Module, QuantProxy {
+    /// Receives every output when set (see ``QuantProxy``); off by default.
+    public var observer: ((QuantValue) -> Void)? = nil
     public let config: BiasQuant?
     public let tensorQuant: PrescaledRestrictIntQuant?
 
@@ -166,12 +176,14 @@ public final class BiasQuantProxy: Module {
         }
         let scale = (qi.scale.reshape([-1]) * qw.scale.reshape([-1]))
         let o = tensorQuant(bias, scale: scale.count == 1 ? scale.reshape([1]) : scale)
-        return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: true, training: training))
+        return observed(.quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: true, training: training)))
     }
 }
 
 /// Accumulator truncation (Brevitas `TruncQuantProxyFromInjector`).
-public final class TruncQuantProxy: Module {
+public final class TruncQuantProxy: Module, QuantProxy {
+    /// Receives every output when set (see ``QuantProxy``); off by default.
+    public var observer: ((QuantValue) -> Void)? = nil
     public let config: TruncQuant?
     public let tensorQuant: TruncIntQuant?
 
@@ -183,11 +195,13 @@ public final class TruncQuantProxy: Module {
         if let tensorQuant { registerModule("tensor_quant", tensorQuant) }
     }
 
+    public var isQuantEnabled: Bool { tensorQuant != nil }
     public override var typeName: String { "TruncQuantProxyFromInjector" }
 
     public func callAsFunction(_ x: QuantValue) -> QuantValue {
-        guard let tensorQuant, let q = x.quantTensor else { return x }
+        guard let tensorQuant else { return x }
+        guard let q = x.quantTensor else { return observed(x) }
         let o = tensorQuant(q.value, scale: q.scale, zeroPoint: q.zeroPoint, inputBitWidth: q.bitWidth, signed: q.signed)
-        return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: q.signed, training: training))
+        return observed(.quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: q.signed, training: training)))
     }
 }

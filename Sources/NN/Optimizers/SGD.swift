@@ -40,14 +40,22 @@ public final class SGD: Optimizer {
         momentumBuffers = Array(repeating: nil, count: parameters.count)
     }
 
+    /// Each `a + α·b` above is one fused multiply-add with one rounding, as PyTorch's CPU kernel
+    /// for `add(b, alpha=α)` computes it; the momentum decay `momentum · b` is rounded on its own
+    /// (`mul_`, then `add_`). Plain SGD therefore reproduces `torch.optim.SGD` bit for bit.
     public func step() {
         let lr = learningRate, mu = momentum, wd = weightDecay
         for (i, p) in parameters.enumerated() {
             guard let grad = p.grad else { continue }
             let pp = p.storage.pointer, gp = grad.storage.pointer
             let n = p.count
+            precondition(grad.count == n, "SGD: gradient of shape \(grad.shape) for a parameter of shape \(p.shape)")
+            if wd == 0 && mu == 0 {
+                for j in 0..<n { pp[j] = pp[j].addingProduct(-lr, gp[j]) }
+                continue
+            }
             var d = [Float](repeating: 0, count: n)
-            for j in 0..<n { d[j] = wd != 0 ? gp[j] + wd * pp[j] : gp[j] }
+            for j in 0..<n { d[j] = wd != 0 ? gp[j].addingProduct(wd, pp[j]) : gp[j] }
             if mu != 0 {
                 if let buffer = momentumBuffers[i] {
                     let bp = buffer.storage.pointer
@@ -56,9 +64,9 @@ public final class SGD: Optimizer {
                     momentumBuffers[i] = Tensor(shape: p.shape, d)
                 }
                 let bp = momentumBuffers[i]!.storage.pointer
-                for j in 0..<n { d[j] = nesterov ? d[j] + mu * bp[j] : bp[j] }
+                for j in 0..<n { d[j] = nesterov ? d[j].addingProduct(mu, bp[j]) : bp[j] }
             }
-            for j in 0..<n { pp[j] += -lr * d[j] }
+            for j in 0..<n { pp[j] = pp[j].addingProduct(-lr, d[j]) }
         }
     }
 }

@@ -1,0 +1,140 @@
+import NN
+import TensorEngine
+
+/// Replays a PTQ case (README-ptq.md, "Replaying a case"): builds the float graph, loads
+/// `initial_state`, then applies the stages of `spec.pipeline` in order to the one model and,
+/// after each, runs `data.test` in eval mode and compares the stage record: `output`, `weights`
+/// and, once the model is quantized, `quant_points`.
+///
+/// Each stage is one `case` of `apply(_:_:)`; a stage the product cannot perform yet fails the
+/// case with "pipeline stage X is not supported yet" after the stages before it were compared.
+/// With `reference_error.comparable_stages = n` (a Brevitas defect) only the first `n` stages
+/// are compared and the case is then not comparable.
+struct PTQReplay {
+    let json: JSON
+    let spec: JSON
+    let chk: Checker
+
+    /// The stages of README-ptq.md "Pipeline".
+    enum Stage: String {
+        case float
+        case preprocessForQuantize = "preprocess_for_quantize"
+        case quantize
+        case layerwiseQuantize = "layerwise_quantize"
+        case calibrationMode = "calibration_mode"
+        case biasCorrectionMode = "bias_correction_mode"
+        case gptqMode = "gptq_mode"
+        case gpfqMode = "gpfq_mode"
+        case activationEqualizationMode = "activation_equalization_mode"
+
+        /// GPTQ and GPFQ are greedy: from the first of them on, weights and scales are compared
+        /// normwise (README-ptq "Tolerances" 4).
+        var isGreedy: Bool { self == .gptqMode || self == .gpfqMode }
+    }
+
+    /// The model being transformed, and what the stages so far made of it.
+    final class State {
+        let float: FloatGraph
+        /// Whether the model holds quantizers (its outputs are then compared normwise).
+        var quantized = false
+        /// Whether a GPTQ/GPFQ stage ran.
+        var afterGreedy = false
+
+        init(float: FloatGraph) { self.float = float }
+
+        func output(_ x: Tensor) throws -> Tensor { try float(x) }
+        func weightRecords() -> JSON { float.weightRecords() }
+    }
+
+    func need(_ j: JSON?, _ key: String, _ path: String) throws -> JSON {
+        guard let v = j?[key], !v.isNull else { throw ReplayError.malformed("\(path): no \(key)") }
+        return v
+    }
+
+    func run() throws -> String? {
+        let graph = try need(try need(spec, "float_model", "spec"), "graph", "spec.float_model")
+        guard let pipeline = try need(spec, "pipeline", "spec").array, !pipeline.isEmpty else { throw ReplayError.malformed("spec.pipeline is not a list of stages") }
+        guard let records = try need(json, "stages", "case").array else { throw ReplayError.malformed("stages is not a list") }
+        guard records.count == pipeline.count else {
+            throw ReplayError.malformed("\(pipeline.count) pipeline stages but \(records.count) stage records")
+        }
+        guard pipeline[0]["stage"]?.string == Stage.float.rawValue else { throw ReplayError.malformed("the pipeline does not start with the float stage") }
+        guard let inputs = try need(spec, "inputs", "spec").array?.compactMap(\.string), inputs == ["x"] else {
+            throw ReplayError.unsupported("PTQ models with inputs other than [\"x\"]")
+        }
+        let data = try need(json, "data", "case")
+        let test = try Records.tensor(try need(data, "test", "data"))
+        let final = try need(json, "final", "case")
+        let state = State(float: try FloatGraph(graph))
+        let initial = try need(json, "initial_state", "case")
+        for part in ["params", "buffers"] where initial[part]?.object == nil { throw ReplayError.malformed("initial_state: no \(part)") }
+        try ModuleState.load(initial, into: state.float.module)
+        let re = json["reference_error"]
+        let comparable = re == nil ? pipeline.count : try need(re, "comparable_stages", "reference_error").int ?? 0
+        for (k, stageSpec) in pipeline.enumerated() {
+            let p = "stages[\(k)]"
+            guard let name = try need(stageSpec, "stage", "spec.pipeline[\(k)]").string, records[k]["stage"]?.string == name else {
+                throw ReplayError.malformed("\(p): the record is not of stage \(stageSpec["stage"] ?? .null)")
+            }
+            if k >= comparable {
+                return "not comparable: the reference raised \(re?["type"]?.string ?? "an error") (\(re?["message"]?.string ?? "")); stages 0..<\(comparable) compared, \(name) and later record the defective reference"
+            }
+            guard let stage = Stage(rawValue: name) else { throw ReplayError.unsupported("pipeline stage \(name)") }
+            chk.startStep()
+            try apply(stage, stageSpec, state, data)
+            try compare(p, records[k], state, test)
+        }
+        let last = records[records.count - 1]
+        for key in ["output", "quant_points"] where (final[key] == nil) != (last[key] == nil) {
+            throw ReplayError.malformed("final.\(key) is not a copy of the last stage's")
+        }
+        if let out = final["output"] { compareOutput("final/output", out, state, test) }
+        return nil
+    }
+
+    /// Applies one stage to the model.
+    func apply(_ stage: Stage, _ stageSpec: JSON, _ state: State, _ data: JSON) throws {
+        switch stage {
+        case .float:
+            return  // nothing is done: the stage records the float model
+        case .preprocessForQuantize, .quantize, .layerwiseQuantize, .calibrationMode, .biasCorrectionMode,
+            .gptqMode, .gpfqMode, .activationEqualizationMode:
+            throw ReplayError.unsupported("pipeline stage \(stage.rawValue)")
+        }
+    }
+
+    /// Compares the stage record with the model after the stage (README-ptq "Tolerances").
+    func compare(_ p: String, _ record: JSON, _ state: State, _ test: Tensor) throws {
+        try compareOutput("\(p)/output", try need(record, "output", p), state, test)
+        let weights = try need(record, "weights", p)
+        guard let ours = state.weightRecords().object, let theirs = weights.object else { throw ReplayError.malformed("\(p): weights is not an object") }
+        guard Set(ours.keys) == Set(theirs.keys) else {
+            chk.fail("\(p)/weights", "keys \(ours.keys.sorted()) != \(theirs.keys.sorted())")
+            return
+        }
+        for (layer, r) in theirs.pairs {
+            guard let ro = r.object else { throw ReplayError.malformed("\(p)/weights/\(layer) is not an object") }
+            for key in ro.keys where key != "weight" && key != "bias" {
+                throw ReplayError.unsupported("\(p)/weights/\(layer)/\(key) (activation-equalization multipliers)")
+            }
+            for key in ["weight", "bias"] {
+                let path = "\(p)/weights/\(layer)/\(key)"
+                guard let ref = ro[key] else { throw ReplayError.malformed("\(p)/weights/\(layer): no \(key)") }
+                let got = ours[layer]![key] ?? .null
+                if state.afterGreedy { chk.normwise(path, got, ref, 2e-3) } else { chk.compare(path, got, ref) }
+            }
+        }
+        if record["quant_points"] != nil && !state.quantized {
+            chk.fail("\(p)/quant_points", "the reference model is quantized here, ours is not")
+        }
+    }
+
+    func compareOutput(_ path: String, _ ref: JSON, _ state: State, _ test: Tensor) {
+        do {
+            let got = Records.record(try state.output(test))
+            if state.quantized { chk.normwise(path, got, ref, 0.05) } else { chk.compare(path, got, ref) }
+        } catch {
+            chk.fail(path, "our model raised \(error)")
+        }
+    }
+}
