@@ -334,7 +334,7 @@ public final class Checker {
         let kind = QuantKind(rawValue: ref.quantKind!)!
         guard got.quantKind == kind.rawValue else {
             let what = got.quantKind ?? (got.isTensor ? "a plain tensor" : got.description)
-            fail(path, "expected an \(kind.rawValue), got \(what)")
+            fail(path, "expected \(kind == .int ? "an" : "a") \(kind.rawValue), got \(what)")
             return
         }
         for k in kind.exactFields where got[k] != ref[k] {
