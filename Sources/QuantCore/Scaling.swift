@@ -97,6 +97,17 @@ public final class ParameterFromRuntimeStatsScaling: Module, ScalingImpl, StatsC
 
     public var readsInput: Bool { training && counter < collectStatsSteps }
 
+    /// The scale a local-loss forward of the whole quantizer sees right after this call's
+    /// collection step (Brevitas's MSE/HQO searches run the quantizer again): `current`, except
+    /// on the last collection step, where that forward initialises the learned value from the
+    /// collected statistic (a side effect Brevitas has) and quantizes with it.
+    public func localLossScale(current: Tensor, threshold: Tensor) -> Tensor {
+        guard training, counter == collectStatsSteps else { return current }
+        finishCollection()
+        let v = signedClampMin(restrict.restrict(value), scalingMinVal)
+        return v / restrict.restrict(restrict.pre(threshold))
+    }
+
     public func finishCollection() {
         guard counter <= collectStatsSteps else { return }
         Autograd.noGrad {

@@ -59,7 +59,13 @@ public final class ParameterFromRuntimeZeroPoint: Module, ZeroPointImpl, StatsCo
         var out: Tensor
         if training {
             if counter < collectStatsSteps {
-                let stats = statsImpl(view.apply(x)).reshape(shape)
+                let stats: Tensor
+                if let aware = statsImpl as? ScaleAwareStats {
+                    // A search that quantizes with the quantizer's scale (HQO).
+                    stats = aware.stats(view.apply(x), scale: scale, bitWidth: bitWidth).reshape(shape)
+                } else {
+                    stats = statsImpl(view.apply(x)).reshape(shape)
+                }
                 let newCounter = counter + 1
                 Autograd.noGrad {
                     if counter == 0 {

@@ -109,7 +109,7 @@ extension ActQuant {
             return q
         case "SignedBinaryActPerTensorConst": return .signedBinaryActPerTensorConst
         case "SignedTernaryActPerTensorConst": return .signedTernaryActPerTensorConst
-        default: return minifloatAct(name) ?? groupwisePreset(named: name) ?? msePreset(named: name)
+        default: return minifloatAct(name) ?? groupwisePreset(named: name) ?? msePreset(named: name) ?? hqoPreset(named: name)
         }
     }
 
@@ -118,5 +118,5 @@ extension ActQuant {
         "Int8ActPerTensorFloat", "Uint8ActPerTensorFloat", "ShiftedUint8ActPerTensorFloat",
         "Int8ActPerTensorFixedPoint", "Uint8ActPerTensorFixedPoint", "Int8ActPerTensorFloatMinMaxInit",
         "Uint8ActPerTensorFloatMaxInit", "SignedBinaryActPerTensorConst", "SignedTernaryActPerTensorConst",
-    ] + minifloatPresetNames + groupwisePresetNames + msePresetNames
+    ] + minifloatPresetNames + groupwisePresetNames + msePresetNames + hqoPresetNames
 }

@@ -71,6 +71,10 @@ public struct ActQuant: Equatable, Sendable {
     /// Threshold of ternary quantization, as a fraction of the scale (`threshold`).
     public var threshold: Float = 0.5
 
+    /// The zero point comes from the half-quadratic optimizer (Brevitas `HQOActZeroPoint` /
+    /// `HQOWeightZeroPoint`, the shifted `*HQO` presets) instead of the negative tail.
+    public var zeroPointHQO: Bool = false
+
     /// One scale per group of `groupSize` consecutive elements along `groupDim`
     /// (`scaling_per_output_type='GROUP'`); group-wise activation scales are recomputed from the
     /// input at every call (Brevitas `RuntimeDynamicGroupStatsScaling`).

@@ -89,8 +89,45 @@ extension WeightQuant {
     }()
 
     static func hqoPreset(named name: String) -> WeightQuant? {
-        name == "Int8WeightPerChannelFloatHQO" ? .int8WeightPerChannelFloatHQO : nil
+        switch name {
+        case "Int8WeightPerChannelFloatHQO": return .int8WeightPerChannelFloatHQO
+        case "ShiftedUint8WeightPerGroupFloatHQO": return .shiftedUint8WeightPerGroupFloatHQO
+        default: return nil
+        }
     }
 
-    public static let hqoPresetNames = ["Int8WeightPerChannelFloatHQO"]
+    public static let hqoPresetNames = ["Int8WeightPerChannelFloatHQO", "ShiftedUint8WeightPerGroupFloatHQO"]
+}
+
+/// The shifted presets whose zero point comes from the half-quadratic optimizer.
+extension ActQuant {
+    /// `ShiftedUint8ActPerTensorFloat` with the HQO zero point (not rounded), one search per
+    /// collection call.
+    public static let shiftedUint8ActPerTensorFloatHQO: ActQuant = {
+        var q = shiftedUint8ActPerTensorFloat
+        q.preset = "ShiftedUint8ActPerTensorFloatHQO"
+        q.zeroPointHQO = true
+        q.quantizeZeroPoint = false
+        return q
+    }()
+
+    static func hqoPreset(named name: String) -> ActQuant? {
+        name == "ShiftedUint8ActPerTensorFloatHQO" ? .shiftedUint8ActPerTensorFloatHQO : nil
+    }
+
+    public static let hqoPresetNames = ["ShiftedUint8ActPerTensorFloatHQO"]
+}
+
+extension WeightQuant {
+    /// Unsigned 8-bit per group (default 32): scale from the group's min/max, zero point
+    /// initialised by the HQO search at the first forward, then learned (not rounded).
+    public static let shiftedUint8WeightPerGroupFloatHQO: WeightQuant = {
+        var q = shiftedUint8WeightGroupQuantFloat
+        q.preset = "ShiftedUint8WeightPerGroupFloatHQO"
+        q.groupSize = 32
+        q.zeroPointImplType = .parameterFromStats
+        q.zeroPointHQO = true
+        q.quantizeZeroPoint = false
+        return q
+    }()
 }

@@ -52,6 +52,17 @@ extension ActQuant {
             let zp: ZeroPointImpl
             switch zeroPointImplType {
             case .zero: zp = ZeroZeroPoint()
+            case .parameterFromStats where zeroPointHQO:
+                // The HQO search quantizes with the scale the quantizer would use at that point.
+                let range = intRange
+                let hqo = HQOZeroPointStats(minInt: range.bounds.min, maxInt: range.bounds.max)
+                if let runtime = scaling as? ParameterFromRuntimeStatsScaling {
+                    let t = Tensor(Float(range.threshold))
+                    hqo.searchScale = { [unowned runtime] s in runtime.localLossScale(current: s, threshold: t) }
+                }
+                zp = ParameterFromRuntimeZeroPoint(
+                    collectStatsSteps: collectStatsSteps, stats: hqo,
+                    view: statsView, shape: scalingShape, momentum: zeroPointStatsMomentum, scaleShift: shift)
             case .parameterFromStats:
                 zp = ParameterFromRuntimeZeroPoint(
                     collectStatsSteps: collectStatsSteps, stats: NegativePercentileOrZero(q: lowPercentileQ),
@@ -126,8 +137,18 @@ extension WeightQuant {
                                   declaresMaxAvailableFloat: floatStandard == .ocp, group: layout)
             }
             let shift = ScaleShiftZeroPoint(intQuant: IntQuantSpec(signed: signed, narrowRange: narrowRange, clampSte: true), quantize: quantizeZeroPoint)
-            let zp: ZeroPointImpl = zeroPointImplType == .stats
-                ? GroupwiseZeroPoint(scaleShift: shift) : ZeroZeroPoint()
+            let zp: ZeroPointImpl
+            switch zeroPointImplType {
+            case .stats: zp = GroupwiseZeroPoint(scaleShift: shift)
+            case .parameterFromStats:
+                // Initialised by the HQO search at the first forward, then learned.
+                let v = GroupView(shape: weightShape, layout: layout)
+                let r = IntRange(bitWidth: bitWidth, signed: signed, narrowRange: narrowRange).bounds
+                zp = ParameterFromStatsGroupwiseZeroPoint(
+                    stats: HQOZeroPointStats(minInt: r.min, maxInt: r.max),
+                    shape: v.inner == 1 ? [v.outer, v.groups, 1] : v.scaleShape, scaleShift: shift)
+            default: zp = ZeroZeroPoint()
+            }
             return RescalingIntQuant(scaling: scaling, zeroPoint: zp, bitWidthImpl: BitWidthConst(bitWidth), signed: signed,
                                      narrowRange: narrowRange, clampSte: true, group: layout)
         }

@@ -36,6 +36,10 @@ public struct WeightQuant: Equatable, Sendable {
     /// Round and clamp the zero point to an integer code (`quantize_zero_point`).
     public var quantizeZeroPoint: Bool = true
 
+    /// The zero point comes from the half-quadratic optimizer (Brevitas `HQOActZeroPoint` /
+    /// `HQOWeightZeroPoint`, the shifted `*HQO` presets) instead of the negative tail.
+    public var zeroPointHQO: Bool = false
+
     /// One scale per group of `groupSize` consecutive elements along `groupDim`
     /// (`scaling_per_output_type='GROUP'`); group-wise activation scales are recomputed from the
     /// input at every call (Brevitas `RuntimeDynamicGroupStatsScaling`).
@@ -131,7 +135,7 @@ public struct WeightQuant: Equatable, Sendable {
                                      minBitWidth: minBitWidth, overridden: overridden)
         problems += zeroPointProblems(quantType: quantType, implType: zeroPointImplType, initial: zeroPointInit,
                                       overridden: overridden)
-        if zeroPointImplType == .parameterFromStats {
+        if zeroPointImplType == .parameterFromStats && !(zeroPointHQO && scalingPerGroup) {
             problem("zero_point_impl", "'parameter_from_stats' collects runtime statistics of activations; for weights use 'stats' (StatsFromParameterZeroPoint) or 'parameter'")
         }
         problems += accumulatorAwareProblems()

@@ -40,4 +40,25 @@ import TensorEngine
         #expect(ranges.shape == [3])
         #expect(loss(ranges.scalars) <= loss(x.abs().max(dim: 1).values.scalars))
     }
+
+    /// The zero-point search improves on its start (`min(x, 0)`), and its `beta` keeps growing
+    /// across calls (Brevitas never resets it).
+    @Test func zeroPointSearchImprovesAndBetaCarriesOver() {
+        let hqo = HQOZeroPointStats(minInt: 0, maxInt: 255)
+        let x = RandomGenerator(seed: 5).normal([96]) * 300
+        let s = Tensor(Float(0.02) * 300 * 6 / 255)
+        func loss(_ c: Float) -> Double {
+            let z = Swift.abs(c) / s.item()
+            return x.scalars.reduce(0) { acc, v in
+                let code = Swift.min(Swift.max((v / s.item() + z).rounded(.toNearestOrEven), 0), 255)
+                return acc + Double(Swift.abs((code - z) * s.item() - v))
+            }
+        }
+        let c = hqo.stats(x, scale: s, bitWidth: Tensor(8)).item()
+        #expect(loss(c) <= loss(Swift.min(x.scalars.min()!, 0)))
+        let beta1 = hqo.beta
+        #expect(beta1 > 1)
+        _ = hqo.stats(x, scale: s, bitWidth: Tensor(8))
+        #expect(hqo.beta > beta1)
+    }
 }
