@@ -109,6 +109,60 @@ extension LayerFactory {
     }
 }
 
+/// A recurrent layer built by the factory: returns the output sequence and its states.
+public protocol RecurrentLayer: Module {
+    func callAsFunction(_ input: QuantValue) throws -> RecurrentOutput
+}
+
+extension QuantRNN: RecurrentLayer {}
+extension QuantLSTM: RecurrentLayer {}
+
+extension LayerFactory {
+    /// Class names built by `makeRecurrent`.
+    public static let recurrentClassNames = ["QuantRNN", "QuantLSTM"]
+
+    /// Builds a `QuantRNN` or `QuantLSTM` from Brevitas keywords (`weight_*`, `bias_*`, `io_*`,
+    /// `gate_acc_quant_*` (RNN) / `gate_acc_*` (LSTM), `sigmoid_*`, `tanh_*`, `cell_state_*`).
+    public static func makeRecurrent(className: String, kwargs: [String: ConfigValue]) throws(QuantConfigError) -> RecurrentLayer {
+        var a = Args(className: className, kwargs: kwargs)
+        guard recurrentClassNames.contains(className) else {
+            throw QuantConfigError(context: className, problems: [.init(key: "class", message: "not a recurrent layer; valid: \(recurrentClassNames.joined(separator: ", "))")])
+        }
+        guard let inSize = a.int("input_size", nil), let hidden = a.int("hidden_size", nil) else {
+            throw QuantConfigError(context: className, problems: [.init(key: "input_size", message: "input_size and hidden_size are required")])
+        }
+        let layers = a.int("num_layers", 1) ?? 1
+        let hasBias = a.bool("bias", true)
+        let batchFirst = a.bool("batch_first", false)
+        let bidir = a.bool("bidirectional", false)
+        let rqt = a.bool("return_quant_tensor", false)
+        let weight = try a.weightQuantizer()
+        var bias: BiasQuant? = .int32Bias
+        if a.remaining["bias_quant"] != nil || a.remaining.keys.contains(where: { $0.hasPrefix("bias_") }) {
+            bias = try a.biasQuantizer()
+        }
+        let io = try a.actQuantizer("io_quant", default: .int8ActPerTensorFloat, prefix: "io_")
+        let built: RecurrentLayer
+        if className == "QuantRNN" {
+            let nl = a.string("nonlinearity", "tanh")
+            let acc = try a.actQuantizer("gate_acc_quant", default: .int8ActPerTensorFloat, prefix: "gate_acc_quant_")
+            built = try QuantRNN(inputSize: inSize, hiddenSize: hidden, numLayers: layers, nonlinearity: nl, bias: hasBias,
+                                 batchFirst: batchFirst, bidirectional: bidir, weightQuant: weight, biasQuant: bias, ioQuant: io,
+                                 gateAccQuant: acc, returnQuantTensor: rqt)
+        } else {
+            let acc = try a.actQuantizer("gate_acc_quant", default: .int8ActPerTensorFloat, prefix: "gate_acc_")
+            let sig = try a.actQuantizer("sigmoid_quant", default: .uint8ActPerTensorFloat, prefix: "sigmoid_")
+            let tanh = try a.actQuantizer("tanh_quant", default: .int8ActPerTensorFloat, prefix: "tanh_")
+            let cs = try a.actQuantizer("cell_state_quant", default: .int8ActPerTensorFloat, prefix: "cell_state_")
+            built = try QuantLSTM(inputSize: inSize, hiddenSize: hidden, numLayers: layers, bias: hasBias, batchFirst: batchFirst,
+                                  bidirectional: bidir, weightQuant: weight, biasQuant: bias, ioQuant: io, gateAccQuant: acc,
+                                  sigmoidQuant: sig, tanhQuant: tanh, cellStateQuant: cs, returnQuantTensor: rqt)
+        }
+        try a.finish()
+        return built
+    }
+}
+
 extension LayerFactory.Args {
     /// An integer or `None` (absent: `nil`).
     mutating func optionalInt(_ key: String) -> Int? {

@@ -1,6 +1,7 @@
 import Foundation
 import NN
 import QuantNN
+import Quantizers
 import TensorEngine
 import Testing
 
@@ -87,6 +88,77 @@ struct LayerCase {
                 for (n, p) in params { if let g = p.grad { p.assign(p.detach() - g * lr) } }
                 for (n, v) in after.pairs {
                     Self.expectClose(params[n], try Records.tensor(v), rtol: rtol, "\(where_) state_after \(n)", sourceLocation)
+                }
+            }
+        }
+    }
+
+    /// Replays a recurrent case (README-layers tolerance rule 3: normwise, outputs, scales and
+    /// loss within 0.05·max|ref|, gradients within 2·max|ref|): state keys as recorded, every
+    /// output of `spec.outputs`, the loss `Σ_name Σ value·G_name`, gradients, SGD updates.
+    func replayRecurrent(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let spec = try #require(json["spec"]?["model"])
+        var kwargs: [String: ConfigValue] = [:]
+        for (k, v) in spec["kwargs"]?.object?.pairs ?? [] { kwargs[k] = try SpecModel.configValue(v) }
+        let model = try LayerFactory.makeRecurrent(className: try #require(spec["class"]?.string), kwargs: kwargs)
+        let ours = ModuleState(of: model)
+        let initial = try #require(json["initial_state"])
+        #expect(ours.params.keys.sorted() == (initial["params"]?.object?.keys ?? []).sorted(), "\(name): parameter keys", sourceLocation: sourceLocation)
+        #expect(ours.buffers.keys.sorted() == (initial["buffers"]?.object?.keys ?? []).sorted(), "\(name): buffer keys", sourceLocation: sourceLocation)
+        #expect(ours.counters.keys.sorted() == (initial["counters"]?.object?.keys ?? []).sorted(), "\(name): counter keys", sourceLocation: sourceLocation)
+        /// A recorded state with `_fast_cell` keys mapped to ours.
+        func canonical(_ st: JSON) -> JSON {
+            let o = JSONObject()
+            for part in ["params", "buffers", "counters"] {
+                o[part] = .object(JSONObject((st[part]?.object?.pairs ?? []).map { (RecurrentStateKeys.canonical($0.0), $0.1) }))
+            }
+            return .object(o)
+        }
+        try ModuleState.load(initial, into: model)
+        let lr = json["sgd"]?["lr"]?.double.map(Float.init)
+        let params = Dictionary(model.namedParameters(), uniquingKeysWith: { a, _ in a })
+        func normwise(_ a: Tensor?, _ ref: JSON?, _ t: Float, _ what: String) throws {
+            guard let ref, !ref.isNull else { return }
+            let b = try Records.tensor(ref)
+            let x = a ?? Tensor.zeros(b.shape)
+            guard x.shape == b.shape else {
+                Issue.record("\(what): shape \(x.shape) vs recorded \(b.shape)", sourceLocation: sourceLocation)
+                return
+            }
+            let m = b.scalars.reduce(0) { max($0, abs($1)) }
+            let d = zip(x.scalars, b.scalars).reduce(0) { max($0, abs($1.0 - $1.1)) }
+            #expect(d <= t * m + 1e-7, "\(what): max|diff| \(d) > \(t)·max|ref| (\(m))", sourceLocation: sourceLocation)
+        }
+        for (k, step) in steps.enumerated() {
+            if k > 0, let before = steps[k - 1]["state_after"] { try ModuleState.load(canonical(before), into: model) }
+            model.zeroGrad()
+            model.train(step["mode"]?.string == "train")
+            let (_, x) = try #require(try inputs(step).first)
+            let r = try model(.float(x))
+            let named: [(String, QuantValue?)] = [("out", r.output), ("h_n", r.hidden), ("c_n", r.cell)]
+            var loss = Tensor(0)
+            for (n, v) in named {
+                guard let v, let ref = step["output"]?[n] else { continue }
+                let label = "\(name) step \(k) \(n)"
+                try normwise(v.value, ref.isQuantTensor ? ref["value"] : ref, 0.05, label)
+                if ref.isQuantTensor {
+                    #expect(v.quantTensor != nil, "\(label): expected a QuantTensor", sourceLocation: sourceLocation)
+                    try normwise(v.quantTensor?.scale.reshape([-1]), ref["scale"].map { .object(JSONObject([("shape", .numbers([1])), ("data", $0["data"]!)])) }, 0.05, "\(label) scale")
+                }
+                if let g = step["upstream_grad"]?[n], !g.isNull { loss = loss + (v.value * (try Records.tensor(g))).sum() }
+            }
+            try normwise(loss, step["loss"], 0.05, "\(name) step \(k) loss")
+            let op = step["op"]?.string ?? ""
+            guard op.hasPrefix("forward_backward") else { continue }
+            loss.backward()
+            try normwise(x.grad, step["grad_inputs"]?["x"], 2.0, "\(name) step \(k) grad x")
+            for (n, g) in step["grad_params"]?.object?.pairs ?? [] {
+                try normwise(params[RecurrentStateKeys.canonical(n)]?.grad, g, 2.0, "\(name) step \(k) grad \(n)")
+            }
+            if let lr, op == "forward_backward_sgd", let after = step["state_after"]?["params"]?.object {
+                for (_, p) in params { if let g = p.grad { p.assign(p.detach() - g * lr) } }
+                for (n, v) in after.pairs {
+                    try normwise(params[RecurrentStateKeys.canonical(n)], v, 0.05, "\(name) step \(k) state_after \(n)")
                 }
             }
         }

@@ -35,4 +35,13 @@ import Testing
         try c.replay()
         try c.checkAccumulatorBounds()
     }
+
+    /// QuantRNN / QuantLSTM: state keys, outputs, states, loss, gradients through time and SGD,
+    /// under the recurrent (normwise) tolerance.
+    @Test(.enabled(if: LayerCase.available, "skipped: no ../shared/conformance/layers"),
+          arguments: ["rnn_default", "rnn_bidir_2layers_batch_first_qt", "rnn_relu_sgd", "lstm_default",
+                      "lstm_bidir_2layers_batch_first_qt", "lstm_custom_bits_sgd"])
+    func recurrent(_ name: String) throws {
+        try LayerCase(name).replayRecurrent()
+    }
 }

@@ -1,0 +1,169 @@
+import Foundation
+import NN
+import QuantCore
+import Quantizers
+import TensorEngine
+
+/// One direction of one layer of a `QuantLSTM` (Brevitas `_QuantLSTMLayer`,
+/// `_QuantLSTMCell.forward_iter`). Gates in the order input, forget, cell, output, each with
+/// its own `X_gate_params` and accumulator quantizer `cell.X_acc_quant`:
+/// ```
+/// i = σ_i(acc_i(x·W_iiᵀ + h·W_hiᵀ + b_i))      f = σ_f(acc_f(…))
+/// g = tanh_g(acc_g(…))                           o = σ_o(acc_o(…))
+/// c' = cs(cs(f·c) + cs(i·g))                     h' = io(o · tanh_h(c'))
+/// ```
+/// `σ_*` are sigmoid quantizers (default `Uint8ActPerTensorFloat`), `tanh_*` tanh quantizers
+/// (`Int8ActPerTensorFloat`), `cs` the cell-state quantizer (applied three times), `io` the
+/// output quantizer; `h_0 = c_0 = 0`. The io and cell-state quantizers are shared by every
+/// layer and direction.
+final class QuantLSTMLayer: Module {
+    static let gates = ["input", "forget", "cell", "output"]
+    let ioQuant: ActQuantProxy, cellStateQuant: ActQuantProxy
+    let accQuant: [ActQuantProxy]
+    let inputSigmoid: ActQuantProxy, forgetSigmoid: ActQuantProxy, cellTanh: ActQuantProxy, outputSigmoid: ActQuantProxy
+    let hiddenTanh: ActQuantProxy
+    let gateParams: [GateParams]
+    let reverse: Bool, batchFirst: Bool, quantizeOutputOnly: Bool, returnQuantTensor: Bool
+    let hiddenSize: Int
+
+    struct Quantizers {
+        var weight: WeightQuant?, bias: BiasQuant?, gateAcc: ActQuant?, sigmoid: ActQuant?, tanh: ActQuant?
+    }
+
+    init(inputSize: Int, hiddenSize: Int, bias: Bool, batchFirst: Bool, reverse: Bool, quantizeOutputOnly: Bool,
+         returnQuantTensor: Bool, ioQuant: ActQuantProxy, cellStateQuant: ActQuantProxy, quantizers q: Quantizers,
+         generator: RandomGenerator, context: String) throws(QuantConfigError) {
+        self.ioQuant = ioQuant
+        self.cellStateQuant = cellStateQuant
+        accQuant = try Self.gates.map { (g) throws(QuantConfigError) in
+            try ActQuantProxy(config: q.gateAcc, activation: .identity, context: "\(context).cell.\(g)_acc_quant")
+        }
+        inputSigmoid = try ActQuantProxy(config: q.sigmoid, activation: .sigmoid, context: "\(context).cell.input_sigmoid_quant")
+        forgetSigmoid = try ActQuantProxy(config: q.sigmoid, activation: .sigmoid, context: "\(context).cell.forget_sigmoid_quant")
+        cellTanh = try ActQuantProxy(config: q.tanh, activation: .tanh, context: "\(context).cell.cell_tanh_quant")
+        outputSigmoid = try ActQuantProxy(config: q.sigmoid, activation: .sigmoid, context: "\(context).cell.output_sigmoid_quant")
+        hiddenTanh = try ActQuantProxy(config: q.tanh, activation: .tanh, context: "\(context).cell.hidden_state_tanh_quant")
+        gateParams = try Self.gates.map { (g) throws(QuantConfigError) in
+            try GateParams(inputSize: inputSize, hiddenSize: hiddenSize, bias: bias, weightQuant: q.weight, biasQuant: q.bias,
+                           context: "\(context).\(g)_gate_params")
+        }
+        (self.reverse, self.batchFirst, self.quantizeOutputOnly) = (reverse, batchFirst, quantizeOutputOnly)
+        (self.returnQuantTensor, self.hiddenSize) = (returnQuantTensor, hiddenSize)
+        super.init()
+        registerModule("io_quant", ioQuant)
+        let cell = Module()
+        cell.registerModule("output_quant", ioQuant)
+        cell.registerModule("cell_state_quant", cellStateQuant)
+        for (g, m) in zip(Self.gates, accQuant) { cell.registerModule("\(g)_acc_quant", m) }
+        cell.registerModule("input_sigmoid_quant", inputSigmoid)
+        cell.registerModule("forget_sigmoid_quant", forgetSigmoid)
+        cell.registerModule("cell_tanh_quant", cellTanh)
+        cell.registerModule("output_sigmoid_quant", outputSigmoid)
+        cell.registerModule("hidden_state_tanh_quant", hiddenTanh)
+        registerModule("cell", cell)
+        let stdv = 1 / Float(hiddenSize).squareRoot()
+        for (g, p) in zip(Self.gates, gateParams) {
+            registerModule("\(g)_gate_params", p)
+            p.reset(stdv: stdv, generator: generator)
+        }
+    }
+
+    override var typeName: String { "_QuantLSTMLayer" }
+
+    /// Runs the sequence; returns the output sequence and the last hidden and cell states
+    /// (`[1, N, hidden]` each).
+    func forward(_ input: QuantValue, layer: String) throws -> (QuantValue, QuantValue, QuantValue) {
+        let qi = quantizeOutputOnly ? input : ioQuant(input)
+        let w = try gateParams.map { try $0.quantized(input: qi, layer: layer) }
+        let xs = Recurrent.unbind(qi.value, batchFirst: batchFirst)
+        let n = xs.first?.shape[0] ?? 0
+        var h = Tensor.zeros([n, hiddenSize]), c = Tensor.zeros([n, hiddenSize])
+        var outs: [QuantValue] = []
+        var lastC: QuantValue = .float(c)
+        func gate(_ k: Int, _ x: Tensor) -> Tensor {
+            var pre = Tensor.linear(x, weight: w[k].ih) + Tensor.linear(h, weight: w[k].hh)
+            if let b = w[k].bias { pre = pre + b }
+            return accQuant[k](.float(pre)).value
+        }
+        for t in (reverse ? Array(xs.indices.reversed()) : Array(xs.indices)) {
+            let x = xs[t]
+            let i = inputSigmoid(.float(gate(0, x))).value
+            let f = forgetSigmoid(.float(gate(1, x))).value
+            let g = cellTanh(.float(gate(2, x))).value
+            let o = outputSigmoid(.float(gate(3, x))).value
+            let fc = cellStateQuant(.float(f * c)).value
+            let ig = cellStateQuant(.float(i * g)).value
+            lastC = cellStateQuant(.float(fc + ig))
+            c = lastC.value
+            let out = ioQuant(.float(o * hiddenTanh(.float(c)).value))
+            outs.append(out)
+            h = out.value
+        }
+        let rqt = returnQuantTensor && ioQuant.isQuantEnabled
+        let out = try Recurrent.packOutputs(outs, reverse: reverse, batchFirst: batchFirst, quantTensor: rqt, layer: layer)
+        let lastH = outs.last.map { Recurrent.step($0, unsqueezeAt: 0, quantTensor: rqt) } ?? .float(h.unsqueeze(0))
+        let cellRqt = returnQuantTensor && cellStateQuant.isQuantEnabled
+        return (out, lastH, Recurrent.step(lastC, unsqueezeAt: 0, quantTensor: cellRqt))
+    }
+}
+
+/// A quantized LSTM (Brevitas `QuantLSTM`): `num_layers` layers of `QuantLSTMLayer`, with a
+/// reverse direction when `bidirectional`. Returns the output sequence, `h_n` and `c_n`.
+///
+/// ```swift
+/// let lstm = try QuantLSTM(inputSize: 4, hiddenSize: 5)
+/// let r = try lstm(.float(x))   // x [T, N, 4] -> output [T, N, 5], hidden/cell [1, N, 5]
+/// ```
+public final class QuantLSTM: Module {
+    public let inputSize: Int, hiddenSize: Int, numLayers: Int, bidirectional: Bool, batchFirst: Bool
+    public let returnQuantTensor: Bool
+    let layers: [[QuantLSTMLayer]]
+
+    public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1, bias: Bool = true, batchFirst: Bool = false,
+                bidirectional: Bool = false, weightQuant: WeightQuant? = .int8WeightPerTensorFloat,
+                biasQuant: BiasQuant? = .int32Bias, ioQuant: ActQuant? = .int8ActPerTensorFloat,
+                gateAccQuant: ActQuant? = .int8ActPerTensorFloat, sigmoidQuant: ActQuant? = .uint8ActPerTensorFloat,
+                tanhQuant: ActQuant? = .int8ActPerTensorFloat, cellStateQuant: ActQuant? = .int8ActPerTensorFloat,
+                returnQuantTensor: Bool = false, generator: RandomGenerator = .global) throws(QuantConfigError) {
+        var problems: [QuantConfigError.Problem] = []
+        if inputSize < 1 || hiddenSize < 1 { problems.append(.init(key: "hidden_size", message: "input_size \(inputSize) and hidden_size \(hiddenSize) must be >= 1")) }
+        if numLayers < 1 { problems.append(.init(key: "num_layers", message: "must be >= 1, got \(numLayers)")) }
+        if returnQuantTensor && ioQuant == nil { problems.append(.init(key: "return_quant_tensor", message: "return_quant_tensor=True requires io_quant != None")) }
+        if !problems.isEmpty { throw QuantConfigError(context: "QuantLSTM", problems: problems) }
+        (self.inputSize, self.hiddenSize, self.numLayers) = (inputSize, hiddenSize, numLayers)
+        (self.bidirectional, self.batchFirst, self.returnQuantTensor) = (bidirectional, batchFirst, returnQuantTensor)
+        let io = try ActQuantProxy(config: ioQuant, activation: .identity, context: "QuantLSTM.io_quant")
+        let cs = try ActQuantProxy(config: cellStateQuant, activation: .identity, context: "QuantLSTM.cell_state_quant")
+        let q = QuantLSTMLayer.Quantizers(weight: weightQuant, bias: biasQuant, gateAcc: gateAccQuant, sigmoid: sigmoidQuant, tanh: tanhQuant)
+        var layers: [[QuantLSTMLayer]] = []
+        for l in 0..<numLayers {
+            let size = l == 0 ? inputSize : hiddenSize * (bidirectional ? 2 : 1)
+            layers.append(try (bidirectional ? [false, true] : [false]).map { (reverse) throws(QuantConfigError) in
+                try QuantLSTMLayer(inputSize: size, hiddenSize: hiddenSize, bias: bias, batchFirst: batchFirst, reverse: reverse,
+                                   quantizeOutputOnly: l > 0, returnQuantTensor: returnQuantTensor || l < numLayers - 1,
+                                   ioQuant: io, cellStateQuant: cs, quantizers: q, generator: generator,
+                                   context: "QuantLSTM.layers.\(l).\(reverse ? 1 : 0)")
+            })
+        }
+        self.layers = layers
+        super.init()
+        let list = Module()
+        for (l, dirs) in layers.enumerated() {
+            let d = Module()
+            for (i, m) in dirs.enumerated() { d.registerModule("\(i)", m) }
+            list.registerModule("\(l)", d)
+        }
+        registerModule("layers", list)
+    }
+
+    public override var typeName: String { "QuantLSTM" }
+
+    /// Runs the sequence (`[T, N, in]`, or `[N, T, in]` with `batchFirst`).
+    public func callAsFunction(_ input: QuantValue) throws -> RecurrentOutput {
+        guard input.value.rank == 3, input.value.shape[2] == inputSize else {
+            throw QuantLayerError.missingQuantInput(layer: "QuantLSTM", reason: "input must be \(batchFirst ? "[N, T, \(inputSize)]" : "[T, N, \(inputSize)]"), got \(input.value.shape)")
+        }
+        return try Recurrent.runStack(layers.map { $0.map { l in { (x: QuantValue) throws -> (QuantValue, QuantValue, QuantValue?) in
+            let (o, h, c) = try l.forward(x, layer: "QuantLSTM"); return (o, h, c) } } }, input: input, layer: "QuantLSTM")
+    }
+}
