@@ -1,3 +1,4 @@
+import Foundation
 import NN
 import QuantNN
 import TensorEngine
@@ -8,7 +9,6 @@ extension Replay {
     /// Spec features of the layers family that the runner does not replay yet: each makes the
     /// case fail with the reason instead of being silently ignored.
     static let unbuiltSpecFeatures = [
-        ("input_dtypes", "integer and boolean inputs (spec.input_dtypes)"),
         ("outputs", "models returning several outputs (spec.outputs)"),
     ]
 
@@ -66,8 +66,8 @@ extension Replay {
             let inputs = try need(s, "inputs", p)
             var leaves: [(String, QuantValue)] = []
             for n in inputNames {
-                let v = try Records.value(try need(inputs, n, "\(p)/inputs"))
-                if backward, case .float(let t) = v { t.requiresGrad = true }
+                let v = try input(spec, n, try need(inputs, n, "\(p)/inputs"), "\(p)/inputs/\(n)")
+                if backward, !isIndexInput(spec, n), case .float(let t) = v { t.requiresGrad = true }
                 leaves.append((n, v))
             }
             let args = leaves.map(\.1)
@@ -81,6 +81,7 @@ extension Replay {
             if let refInter = s["intermediates"] {
                 chk.compare("\(p)/intermediates", inter, refInter)
             }
+            if let bound = s["accumulator_bound"] { try checkAccumulatorBound("\(p)/accumulator_bound", bound, inter) }
             chk.forwardDone(backward: backward)
             var stateExtra: [String: Double] = [:]
             if backward {
@@ -91,9 +92,11 @@ extension Replay {
                 let ex = gradExtras(upstream, refOut, refs, lr: sgd ? json["sgd"]?["lr"]?.double : nil)
                 stateExtra = ex.states
                 let loss = (out.value * (try Records.tensor(upstream))).sum()
-                let inputTensors = leaves.map { $0.1.quantTensor == nil ? $0.1.value : Tensor(0) }
+                // QuantTensor and integer/boolean inputs get no gradient (`null`), as in the reference.
+                let differentiable = leaves.map { $0.1.quantTensor == nil && !isIndexInput(spec, $0.0) }
+                let inputTensors = leaves.enumerated().map { i, l in differentiable[i] ? l.1.value : Tensor(0) }
                 let grads = Training.gradients(of: loss, wrt: inputTensors + params.map(\.tensor))
-                let gi = grads.prefix(leaves.count).enumerated().map { i, g in leaves[i].1.quantTensor == nil ? g : nil }
+                let gi = grads.prefix(leaves.count).enumerated().map { i, g in differentiable[i] ? g : nil }
                 let gp = Array(grads.dropFirst(leaves.count))
                 chk.compare("\(p)/loss", Records.record(loss), try need(s, "loss", p), "loss", .value(ex.loss))
                 chk.compare("\(p)/grad_inputs", gradRecord(leaves.map(\.0), gi), try need(s, "grad_inputs", p), "grad", .keyed(ex.grads))
@@ -118,7 +121,7 @@ extension Replay {
         } else {
             // v2: `{input name: tensor}`, in the order of spec.inputs.
             for n in spec["inputs"]?.array?.compactMap(\.string) ?? [] {
-                args.append(try Records.value(try need(input, n, "export_input")))
+                args.append(try self.input(spec, n, try need(input, n, "export_input"), "export_input/\(n)"))
             }
         }
         chk.startStep()
@@ -159,8 +162,8 @@ extension Replay {
             model.train(try mode(s, "steps[\(k)]"))
             let backward = s["op"]?.string != "forward"
             let args = try inputNames.map { n -> QuantValue in
-                let v = try Records.value(try need(s["inputs"], n, "steps[\(k)]/inputs"))
-                if backward, case .float(let t) = v { t.requiresGrad = true }
+                let v = try input(spec, n, try need(s["inputs"], n, "steps[\(k)]/inputs"), "steps[\(k)]/inputs/\(n)")
+                if backward, !isIndexInput(spec, n), case .float(let t) = v { t.requiresGrad = true }
                 return v
             }
             do {
@@ -173,5 +176,55 @@ extension Replay {
             }
         }
         return "not comparable: \(what); our layer ran every step"
+    }
+
+    // MARK: Inputs of other dtypes, accumulator bounds
+
+    /// Whether input `name` is an integer or boolean tensor (`spec.input_dtypes`, v2).
+    func isIndexInput(_ spec: JSON, _ name: String) -> Bool { spec["input_dtypes"]?[name] != nil }
+
+    /// A recorded input: a QuantTensor, a float tensor, or (v2 `spec.input_dtypes`) an `int64`
+    /// or `bool` tensor stored as whole numbers (0/1 for bool), passed on as their float values
+    /// (the indices of an embedding, an attention mask) and never differentiated.
+    func input(_ spec: JSON, _ name: String, _ d: JSON, _ path: String) throws -> QuantValue {
+        guard let dtype = spec["input_dtypes"]?[name] else { return try Records.value(d) }
+        let t = try Records.tensor(d)
+        switch dtype.string {
+        case "int64":
+            for v in t.scalars where v != v.rounded() { throw ReplayError.malformed("\(path): int64 input holds \(v)") }
+        case "bool":
+            for v in t.scalars where v != 0 && v != 1 { throw ReplayError.malformed("\(path): bool input holds \(v)") }
+        default:
+            throw ReplayError.unsupported("input dtype \(dtype)")
+        }
+        return .float(t)
+    }
+
+    /// A2Q's accumulator bound (README-layers "A2Q"): from the step's quantized weight and input
+    /// (our intermediates `weight_quant` and `input_quant`), per output channel the sums of the
+    /// positive and negative integer weights, the worst-case |accumulator|
+    /// (`l1·2^(N−1)` for a signed N-bit input, `max(pos, neg)·(2^N − 1)` unsigned) and whether it
+    /// fits `2^(P−1) − 1`. As the reference's policy, `fits` is compared exactly.
+    func checkAccumulatorBound(_ path: String, _ ref: JSON, _ inter: JSON) throws {
+        guard let p = ref["accumulator_bit_width"]?.double, let refFits = ref["fits"]?.bool else {
+            throw ReplayError.malformed("\(path): needs accumulator_bit_width and fits")
+        }
+        guard let w = inter["weight_quant"]?.array?.first, let x = inter["input_quant"]?.array?.first,
+            let codes = w["int_value"]?["data"]?.doubles, let shape = w["int_value"]?["shape"]?.doubles, let rows = shape.first,
+            let n = x["bit_width"]?["data"]?.doubles?.first, let signed = x["signed"]?.bool, rows > 0
+        else {
+            chk.fail(path, "our layer recorded no valid quantized weight and input to bound the accumulator with")
+            return
+        }
+        let perRow = codes.count / Int(rows)
+        let limit = Foundation.pow(2, p - 1) - 1
+        var fits = true
+        for r in 0..<Int(rows) {
+            var pos = 0.0, neg = 0.0
+            for c in codes[(r * perRow)..<((r + 1) * perRow)] { if c > 0 { pos += c } else { neg -= c } }
+            let worst = signed ? (pos + neg) * Foundation.pow(2, n - 1) : Swift.max(pos, neg) * (Foundation.pow(2, n) - 1)
+            if worst > limit { fits = false }
+        }
+        if fits != refFits { chk.fail(path, "fits: ours \(fits) != reference \(refFits)") }
     }
 }

@@ -21,7 +21,7 @@ extension WeightQuantProxy {
             throw QuantLayerError.missingQuantInput(layer: layer, reason: "accumulator_bit_width \(aq.accumulatorBitWidth) is too small for any non-zero weight with \(Int(n))-bit \(qi.signed ? "signed" : "unsigned") inputs (the l1 bound is \(t) < 1)")
         }
         let o = aq.quantize(w, inputBitWidth: n, inputSigned: qi.signed)
-        return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: true, training: training))
+        return observed(.quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: true, training: training)))
     }
 }
 

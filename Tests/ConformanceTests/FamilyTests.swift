@@ -135,4 +135,28 @@ func tamperedCase(_ family: String, _ name: String, _ edit: (JSON) throws -> Voi
         #expect(summary.familyLines[0] == "cases: 1 passed, 0 failed, 0 not comparable")
         #expect(summary.familyLines[3] == "ptq: 0 passed, 1 failed, 0 not comparable")
     }
+
+    /// A2Q's accumulator bound is checked against our quantized weight and input.
+    @Test(.enabled(if: haveFamilies, "skipped: no spec_version 2 cases")) func accumulatorBoundIsCompared() throws {
+        let untouched = try tamperedCase("layers", "a2q_linear_acc16_sgd") { _ in }
+        #expect(untouched.passed, "\(untouched.errors)")
+        let r = try tamperedCase("layers", "a2q_linear_acc16_sgd") { j in j.step(1)["accumulator_bound"]!.object!["fits"] = .bool(false) }
+        #expect(r.errors == ["steps[1]/accumulator_bound: fits: ours true != reference false"], "\(r.errors)")
+        let noWeight = try tamperedCase("layers", "a2q_linear_acc16_sgd") { j in
+            j.step(0)["intermediates"]!.object!["weight_quant"] = nil
+        }
+        #expect(noWeight.errors.contains("steps[0]/accumulator_bound: our layer recorded no valid quantized weight and input to bound the accumulator with") == false,
+                "the bound uses our own intermediates, not the reference's: \(noWeight.errors)")
+    }
+
+    /// Integer inputs (`input_dtypes`) are indices: whole numbers, never differentiated.
+    @Test(.enabled(if: haveFamilies, "skipped: no spec_version 2 cases")) func integerInputsAreIndices() throws {
+        let untouched = try tamperedCase("layers", "embedding_default_qt") { _ in }
+        #expect(untouched.passed, "\(untouched.errors)")
+        let fraction = try tamperedCase("layers", "embedding_default_qt") { j in j.step(0)["inputs"]!.editData("idx") { $0[1] = 2.5 } }
+        #expect(fraction.errors == ["malformed case: steps[0]/inputs/idx: int64 input holds 2.5"], "\(fraction.errors)")
+        let dtype = try tamperedCase("layers", "embedding_default_qt") { j in j["spec"]!["input_dtypes"]!.object!["idx"] = .string("int4") }
+        #expect(dtype.errors == ["not supported yet: input dtype \"int4\""], "\(dtype.errors)")
+    }
 }
+
