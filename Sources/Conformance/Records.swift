@@ -52,16 +52,32 @@ enum Records {
         case .float(let t): return record(t)
         case .quant(let q):
             let o = JSONObject()
-            o["kind"] = .string("IntQuantTensor")
+            o["kind"] = .string(q.kind.rawValue)
             o["value"] = record(q.value)
             o["scale"] = record(q.scale)
             o["zero_point"] = record(q.zeroPoint)
-            o["bit_width"] = record(q.bitWidth)
+            if let f = q.minifloat {
+                // FloatQuantTensor / GroupwiseFloatQuantTensor (README-formats.md).
+                func codes(_ c: [String]?) -> JSON { c.map { .array($0.map(JSON.string)) } ?? .null }
+                o["exponent_bit_width"] = record(Tensor(Float(f.exponentBitWidth)))
+                o["mantissa_bit_width"] = record(Tensor(Float(f.mantissaBitWidth)))
+                o["exponent_bias"] = record(Tensor(Float(f.exponentBias)))
+                o["saturating"] = .bool(f.saturating)
+                o["inf_values"] = codes(f.infValues)
+                o["nan_values"] = codes(f.nanValues)
+            } else {
+                o["bit_width"] = record(q.bitWidth)
+            }
+            if let g = q.group {
+                o["group_size"] = .number(Double(g.groupSize))
+                o["group_dim"] = .number(Double(g.groupDim))
+            }
             o["signed"] = .bool(q.signed)
             o["training"] = .bool(q.training)
             let valid = q.isValid
             o["is_valid"] = .bool(valid)
-            if valid, let i = try? q.int() { o["int_value"] = record(i) }
+            if valid, q.minifloat != nil, let m = try? q.minifloatValue() { o["minifloat_value"] = record(m) }
+            if valid, q.minifloat == nil, let i = try? q.int() { o["int_value"] = record(i) }
             return .object(o)
         }
     }

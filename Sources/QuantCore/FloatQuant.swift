@@ -78,7 +78,9 @@ public final class FloatQuant: Module, TensorQuantizer {
                 : MinifloatQuantize.apply(x, scale: full, format: format)
             return QuantOutput(value: y, scale: full, zeroPoint: zero.value, bitWidth: bitWidthBuffer.value, minifloat: format, group: group)
         }
-        let s = scaling(x, threshold: Tensor(scaled ? format.maxValue : 1))
+        // Unscaled quantizers divide their constant 1 by Brevitas's default threshold
+        // `torch.ones(1)`, so the scale has shape [1].
+        let s = scaling(x, threshold: scaled ? Tensor(format.maxValue) : Tensor(shape: [1], [1]))
         let y = MinifloatQuantize.apply(x, scale: s, format: format)
         return QuantOutput(value: y, scale: s, zeroPoint: zero.value, bitWidth: bitWidthBuffer.value, minifloat: format)
     }

@@ -68,9 +68,8 @@ public final class HQOScaleStats: Module, StatsOpModule {
                 let scales = candidate.map { $0 / threshold }
                 let st = Tensor(shape: [rows, 1], scales)
                 let q = quantize(xv, rows == 1 ? st.reshape([]) : st).scalars
-                var acc: Double = 0
-                for i in 0..<px.count { acc += Double(Swift.abs(q[i] - px[i])) }
-                let loss = Float(acc / Double(Swift.max(1, px.count)))
+                // torch: abs(q - x).mean(), a float32 sum in its order, / N.
+                let loss = TorchSum.sum(zip(q, px).map { Swift.abs($0 - $1) }) / Float(Swift.max(1, px.count))
                 if !(loss < bestLoss) { break }
                 best = candidate
                 bestLoss = loss

@@ -61,18 +61,20 @@ public final class HQOZeroPointStats: Module, ScaleAwareStats {
             var best = c
             var bestLoss = Float.infinity
             var q = [Float](repeating: 0, count: px.count)
+            var err = [Float](repeating: 0, count: px.count)
+            var vals = [Float](repeating: 0, count: n)
             for _ in 0..<iterations {
-                var acc: Double = 0
                 for r in 0..<rows {
                     let sr = ps.count == 1 ? ps[0] : ps[r]
                     let z = Swift.abs(c[r]) / sr + minInt
                     for i in (r * n)..<((r + 1) * n) {
                         let code = Swift.min(Swift.max((px[i] / sr + z).rounded(.toNearestOrEven), minInt), maxInt)
                         q[i] = (code - z) * sr
-                        acc += Double(Swift.abs(q[i] - px[i]))
+                        err[i] = Swift.abs(q[i] - px[i])
                     }
                 }
-                let loss = Float(acc / Double(Swift.max(1, px.count)))
+                // torch: abs(q - x).mean() = sum (float32, its order) / N.
+                let loss = TorchSum.sum(err) / Float(Swift.max(1, px.count))
                 if !(loss < bestLoss) { break }
                 best = c
                 bestLoss = loss
@@ -80,13 +82,12 @@ public final class HQOZeroPointStats: Module, ScaleAwareStats {
                 for r in 0..<rows {
                     let sr = ps.count == 1 ? ps[0] : ps[r]
                     let z = Swift.abs(c[r]) / sr + minInt
-                    var sum: Double = 0
                     for i in (r * n)..<((r + 1) * n) {
                         let we = shrinkLp(px[i] - q[i], invBeta, lpNorm)
                         let qtInt = q[i] / sr + z
-                        sum += Double((px[i] - we) - qtInt * sr)
+                        vals[i - r * n] = (px[i] - we) - qtInt * sr
                     }
-                    c[r] = Float(sum / Double(Swift.max(1, n)))
+                    c[r] = TorchSum.sum(vals) / Float(Swift.max(1, n))
                 }
                 beta *= kappa
             }

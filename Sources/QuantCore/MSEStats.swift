@@ -53,12 +53,9 @@ public final class MSEStats: Module, StatsOpModule {
                 let scale = Tensor(shape: [rows, 1], cand.map { $0 / threshold })
                 let q = quantize(xv, rows == 1 ? scale.reshape([]) : scale).scalars
                 for r in 0..<rows {
-                    var acc: Double = 0
-                    for i in (r * n)..<((r + 1) * n) {
-                        let d = Double(px[i] - q[i])
-                        acc += d * d
-                    }
-                    let loss = Float(acc)
+                    // torch: mse_loss(reduction='none') then a float32 sum per row, in its order.
+                    let sq = ((r * n)..<((r + 1) * n)).map { i -> Float in let d = px[i] - q[i]; return d * d }
+                    let loss = TorchSum.sum(sq)
                     if loss < bestLoss[r] {
                         bestLoss[r] = loss
                         best[r] = cand[r]

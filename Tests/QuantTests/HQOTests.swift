@@ -61,4 +61,13 @@ import TensorEngine
         _ = hqo.stats(x, scale: s, bitWidth: Tensor(8))
         #expect(hqo.beta > beta1)
     }
+
+    /// PyTorch's summation order visits every element exactly once, for every tail length and
+    /// across cascade levels (exact for integers below 2^24).
+    @Test func torchSumCoversEveryElement() {
+        for n in [0, 1, 7, 8, 31, 32, 33, 96, 127, 512, 513, 2049, 5000] {
+            let a = (0..<n).map { Float($0 % 97) }
+            #expect(TorchSum.sum(a) == a.reduce(0, +), "n = \(n)")
+        }
+    }
 }
