@@ -11,7 +11,8 @@ struct ExportCommand: ParsableCommand {
             qcdq: standard ONNX (opset 13), activations as QuantizeLinear -> Clip -> DequantizeLinear \
             and weights as stored integers -> DequantizeLinear; runs in ONNX Runtime; at most 8 bits. \
             qonnx: the Quant/BipolarQuant/Trunc ops of QONNX (FINN, hls4ml), any bit width. The \
-            graph has a static input of batch 1 and the model's input shape.
+            graph has the model's input shape and a batch of 1, or with --dynamic-batch a symbolic \
+            batch dimension `batch` (any batch size at run time).
             """)
 
     @OptionGroup var model: ModelArguments
@@ -23,6 +24,9 @@ struct ExportCommand: ParsableCommand {
             completion: .file(extensions: ["onnx"]))
     var output: String?
 
+    @Flag(help: "Make the batch dimension of the graph's input and output symbolic (`batch`), so a runtime takes any batch size.")
+    var dynamicBatch = false
+
     func run() throws { print(try export()) }
 
     /// Writes the file; returns the line to print.
@@ -33,11 +37,11 @@ struct ExportCommand: ParsableCommand {
         let url = URL(fileURLWithPath: output ?? file.deletingLastPathComponent().appendingPathComponent(ONNXFiles.fileName(format)).path)
         try AtomicFile.prepareDirectory(url.deletingLastPathComponent())
         do {
-            try exportONNX(loaded, example: ONNXFiles.example(config.model.inputShape), format: format, to: url)
+            try exportONNX(loaded, example: ONNXFiles.example(config.model.inputShape), format: format, dynamicBatch: dynamicBatch, to: url)
         } catch let e as ONNXExportError {
             throw CLIError("\(e)")
         }
-        return "wrote \(url.path) (\(format.rawValue.uppercased()), input 1x\(config.model.inputShape.map(String.init).joined(separator: "x")))"
+        return "wrote \(url.path) (\(format.rawValue.uppercased()), input \(dynamicBatch ? "batch" : "1")x\(config.model.inputShape.map(String.init).joined(separator: "x")))"
     }
 }
 

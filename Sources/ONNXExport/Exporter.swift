@@ -32,7 +32,10 @@ final class Exporter {
     let b = GraphBuilder()
     var quantPoints: [ONNXQuantPoint] = []
 
-    init(format: ONNXFormat) { self.format = format }
+    init(format: ONNXFormat, dynamicBatch: Bool = false) {
+        self.format = format
+        b.dynamicBatch = dynamicBatch
+    }
 
     // MARK: Entry
 
@@ -557,7 +560,9 @@ final class Exporter {
             return b.node("Flatten", [x.name], name: prefix + "/Flatten", attributes: [GraphBuilder.attr("axis", int: 1)],
                           type: .float, shape: shape)
         }
-        let target = b.constant(prefix + "/shape", integers: shape.map(Int64.init), type: .int64, shape: [shape.count])
+        // With a dynamic batch, 0 copies the input's batch dimension (Reshape's allowzero = 0).
+        let dims = shape.enumerated().map { i, d in Int64(b.dynamicBatch && i == 0 && s >= 1 ? 0 : d) }
+        let target = b.constant(prefix + "/shape", integers: dims, type: .int64, shape: [shape.count])
         return b.node("Reshape", [x.name, target], name: prefix + "/Reshape", type: .float, shape: shape)
     }
 

@@ -63,6 +63,9 @@ final class GraphBuilder {
 
     // MARK: Inputs, outputs, initializers
 
+    /// Whether the graph's batch dimension is symbolic (`batch`) rather than the example's.
+    var dynamicBatch = false
+
     func addInput(_ name: String, shape: [Int]) -> String {
         let n = unique(name)
         inputs.append(Self.valueInfo(n, .float, shape))
@@ -223,6 +226,21 @@ final class GraphBuilder {
         g.valueInfo = produced.filter { !outputNames.contains($0) }.map { n in
             let (t, s) = types[n]!
             return Self.valueInfo(n, t, s)
+        }
+        if dynamicBatch {
+            // The first dimension of inputs and outputs is the symbolic `batch`; intermediate
+            // shapes (optional in ONNX) are left to the runtime's shape inference.
+            func symbolic(_ v: Onnx_ValueInfoProto) -> Onnx_ValueInfoProto {
+                var v = v
+                guard !v.type.tensorType.shape.dim.isEmpty else { return v }
+                var d = Onnx_TensorShapeProto.Dimension()
+                d.dimParam = "batch"
+                v.type.tensorType.shape.dim[0] = d
+                return v
+            }
+            g.input = g.input.map(symbolic)
+            g.output = g.output.map(symbolic)
+            g.valueInfo = []
         }
         return g
     }

@@ -108,34 +108,36 @@ public struct ONNXExportResult {
     public let quantPoints: [ONNXQuantPoint]
 }
 
-/// Exports `model` in eval mode, traced on `example` (the batch size and input shape become
-/// static in the graph), and returns the serialized ONNX model.
+/// Exports `model` in eval mode, traced on `example` (the input shape becomes static in the
+/// graph; the batch size too, unless `dynamicBatch`: then the first dimension of the graph's
+/// inputs and outputs is the symbolic `batch`, so a runtime takes any batch size), and returns
+/// the serialized ONNX model.
 ///
 /// The scales, zero points and bit widths are those the quantizers produce in eval mode now
 /// (learned or collected values). The model's training mode is restored afterwards.
-public func exportONNX(_ model: Module, example: Tensor, format: ONNXFormat) throws -> Data {
-    try exportONNX(model, examples: [example], format: format).data
+public func exportONNX(_ model: Module, example: Tensor, format: ONNXFormat, dynamicBatch: Bool = false) throws -> Data {
+    try exportONNX(model, examples: [example], format: format, dynamicBatch: dynamicBatch).data
 }
 
 /// Exports `model` as `exportONNX(_:example:format:)` and writes the file atomically (a temporary
 /// file in the same directory, then a rename).
-public func exportONNX(_ model: Module, example: Tensor, format: ONNXFormat, to url: URL) throws {
-    try exportONNX(model, examples: [example], format: format, to: url)
+public func exportONNX(_ model: Module, example: Tensor, format: ONNXFormat, dynamicBatch: Bool = false, to url: URL) throws {
+    try exportONNX(model, examples: [example], format: format, dynamicBatch: dynamicBatch, to: url)
 }
 
 /// Exports a model with one or more inputs (`QuantEltwiseAdd`, `QuantCat`) and returns the
 /// serialized model with Swift's values for the examples.
-public func exportONNX(_ model: Module, examples: [Tensor], format: ONNXFormat) throws -> ONNXExportResult {
+public func exportONNX(_ model: Module, examples: [Tensor], format: ONNXFormat, dynamicBatch: Bool = false) throws -> ONNXExportResult {
     let saved = model.namedModules().map { ($0.module, $0.module.training) }
     model.eval()
     defer { for (m, t) in saved { m.train(t) } }
-    return try Autograd.noGrad { try Exporter(format: format).run(model, examples: examples) }
+    return try Autograd.noGrad { try Exporter(format: format, dynamicBatch: dynamicBatch).run(model, examples: examples) }
 }
 
 /// Exports and writes the file atomically; returns the details.
 @discardableResult
-public func exportONNX(_ model: Module, examples: [Tensor], format: ONNXFormat, to url: URL) throws -> ONNXExportResult {
-    let result = try exportONNX(model, examples: examples, format: format)
+public func exportONNX(_ model: Module, examples: [Tensor], format: ONNXFormat, dynamicBatch: Bool = false, to url: URL) throws -> ONNXExportResult {
+    let result = try exportONNX(model, examples: examples, format: format, dynamicBatch: dynamicBatch)
     try writeAtomically(result.data, to: url)
     return result
 }
