@@ -32,14 +32,34 @@ struct ModuleState {
         }
     }
 
+    /// The state with every key that is another name of a recorded tensor or module (v2
+    /// `state_aliases`, alias → recorded name) under the recorded name: a tensor reachable by
+    /// several paths is recorded once, under its shortest path (README-layers "State names").
+    func canonicalized(_ aliases: [String: String]) -> ModuleState {
+        guard !aliases.isEmpty else { return self }
+        func fold<V>(_ d: [String: V]) -> [String: V] {
+            var out: [String: V] = [:]
+            for (k, v) in d where aliases[k] == nil { out[k] = v }
+            for (k, v) in d { if let c = aliases[k], out[c] == nil { out[c] = v } }
+            return out
+        }
+        return ModuleState(params: fold(params), buffers: fold(buffers), counters: fold(counters))
+    }
+
     /// Statistics buffers (`*.buffer`) change with the data; all other buffers are constants.
     static func isStatsBuffer(_ name: String) -> Bool { name.hasSuffix(".buffer") || name == "buffer" }
 
     /// Sets parameters, buffers and statistics counters from a recorded state (`load_state`).
     /// Every recorded key must exist in the module.
-    static func load(_ st: JSON, into m: Module) throws {
-        let params = Dictionary(m.namedParameters(), uniquingKeysWith: { a, _ in a })
-        let buffers = Dictionary(m.namedBuffers(), uniquingKeysWith: { a, _ in a })
+    /// A recorded name also finds our tensor under one of its `aliases` (recorded name → other
+    /// names).
+    static func load(_ st: JSON, into m: Module, aliases: [String: [String]] = [:]) throws {
+        var params = Dictionary(m.namedParameters(), uniquingKeysWith: { a, _ in a })
+        var buffers = Dictionary(m.namedBuffers(), uniquingKeysWith: { a, _ in a })
+        for (name, others) in aliases {
+            if params[name] == nil, let t = others.lazy.compactMap({ params[$0] }).first { params[name] = t }
+            if buffers[name] == nil, let t = others.lazy.compactMap({ buffers[$0] }).first { buffers[name] = t }
+        }
         for (n, t) in st["params"]?.object?.pairs ?? [] {
             guard let p = params[n] else { throw ReplayError.unsupported("recorded parameter '\(n)' does not exist in our module") }
             try assign(p, t, n)
@@ -49,7 +69,8 @@ struct ModuleState {
             try assign(b, t, n)
         }
         for (n, c) in st["counters"]?.object?.pairs ?? [] {
-            guard let s = m.module(at: n) as? StatsCollecting else {
+            let module = ([n] + (aliases[n] ?? [])).lazy.compactMap { m.module(at: $0) as? StatsCollecting }.first
+            guard let s = module else {
                 throw ReplayError.unsupported("recorded counter '\(n)' names no statistics-collecting module of ours")
             }
             guard let v = c.int else { throw ReplayError.malformed("counter '\(n)' is not an integer") }

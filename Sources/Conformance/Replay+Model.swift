@@ -8,17 +8,13 @@ import TensorEngine
 extension Replay {
     /// Spec features of the layers family that the runner does not replay yet: each makes the
     /// case fail with the reason instead of being silently ignored.
-    static let unbuiltSpecFeatures = [
-        ("outputs", "models returning several outputs (spec.outputs)"),
-    ]
+    static let unbuiltSpecFeatures: [(String, String)] = []
 
     func checkSpecFeatures(_ spec: JSON) throws {
         for (key, what) in Self.unbuiltSpecFeatures where spec[key] != nil {
             throw ReplayError.unsupported("\(what)")
         }
-        if let aliases = json["state_aliases"]?.object, !aliases.keys.isEmpty {
-            throw ReplayError.unsupported("state recorded under shared names (state_aliases)")
-        }
+
     }
 
     func modelCase(_ spec: JSON) throws {
@@ -37,7 +33,7 @@ extension Replay {
         guard let root = model.module else { throw ReplayError.unsupported("a model without state") }
         let initial = try need(json, "initial_state", "case")
         guard try checkConstruction("construction", root, initial) else { return }
-        try ModuleState.load(initial, into: root)
+        try loadState(initial, root)
         if let loss = spec["loss"], !loss.isNull {
             try qat(spec, model, root)
             return
@@ -56,7 +52,7 @@ extension Replay {
             let p = "steps[\(k)]"
             chk.startStep()
             let before = k == 0 ? initial : try need(steps[k - 1], "state_after", "steps[\(k - 1)]")
-            if k > 0 { try ModuleState.load(before, into: root) }
+            if k > 0 { try loadState(before, root) }
             model.train(try mode(s, p))
             let op = try need(s, "op", p).string ?? ""
             guard ["forward", "forward_backward", "forward_backward_sgd"].contains(op) else {
@@ -76,8 +72,8 @@ extension Replay {
                 return
             }
             let refOut = try need(s, "output", p)
-            let (out, inter) = try capturingIntermediates(of: root) { try callModel(model, spec, args) }
-            chk.compare("\(p)/output", Records.record(out), refOut)
+            let (out, inter) = try capturingIntermediates(of: root) { try callOutputs(model, spec, args) }
+            chk.compare("\(p)/output", out.record, refOut)
             if let refInter = s["intermediates"] {
                 chk.compare("\(p)/intermediates", inter, refInter)
             }
@@ -91,7 +87,7 @@ extension Replay {
                 refs += (before["params"]?.object?.pairs ?? []).map { ($0.key, $0.value) }
                 let ex = gradExtras(upstream, refOut, refs, lr: sgd ? json["sgd"]?["lr"]?.double : nil)
                 stateExtra = ex.states
-                let loss = (out.value * (try Records.tensor(upstream))).sum()
+                let loss = try out.loss(upstream)
                 // QuantTensor and integer/boolean inputs get no gradient (`null`), as in the reference.
                 let differentiable = leaves.map { $0.1.quantTensor == nil && !isIndexInput(spec, $0.0) }
                 let inputTensors = leaves.enumerated().map { i, l in differentiable[i] ? l.1.value : Tensor(0) }
@@ -103,7 +99,7 @@ extension Replay {
                 chk.compare("\(p)/grad_params", gradRecord(params.map(\.name), gp), try need(s, "grad_params", p), "grad", .keyed(ex.grads))
                 if sgd { Training.step(optimizer!, grads: gp) }
             }
-            chk.state("\(p)/state_after", ModuleState(of: root), try need(s, "state_after", p), extra: stateExtra)
+            chk.state("\(p)/state_after", moduleState(root), try need(s, "state_after", p), extra: stateExtra)
         }
         chk.endCase()
         try checkExport(spec, model, root, lastState: steps.last?["state_after"])
@@ -125,10 +121,10 @@ extension Replay {
             }
         }
         chk.startStep()
-        if let lastState { try ModuleState.load(lastState, into: root) }
+        if let lastState { try loadState(lastState, root) }
         model.train(false)
-        let out = try Autograd.noGrad { try callModel(model, spec, args) }
-        chk.compare("export_output", Records.record(out), expected)
+        let out = try Autograd.noGrad { try callOutputs(model, spec, args) }
+        chk.compare("export_output", out.record, expected)
     }
 
     // MARK: Reference errors
@@ -153,7 +149,7 @@ extension Replay {
         guard let root = model.module else { throw ReplayError.unsupported("a model without state") }
         if let initial = json["initial_state"] {
             guard try checkConstruction("construction", root, initial) else { return "" }
-            try ModuleState.load(initial, into: root)
+            try loadState(initial, root)
         }
         let steps = json["steps"]?.array ?? []
         if re["during"]?.string != "construct" && steps.isEmpty { throw ReplayError.malformed("reference_error during a step, but no steps") }
@@ -167,8 +163,8 @@ extension Replay {
                 return v
             }
             do {
-                let out = try callModel(model, spec, args)
-                if backward { _ = Training.gradients(of: out.value.sum(), wrt: root.parameters()) }
+                let out = try callOutputs(model, spec, args)
+                if backward { _ = Training.gradients(of: try out.sumOfValues(), wrt: root.parameters()) }
             } catch let e as ReplayError {
                 throw e
             } catch {
@@ -226,5 +222,51 @@ extension Replay {
             if worst > limit { fits = false }
         }
         if fits != refFits { chk.fail(path, "fits: ours \(fits) != reference \(refFits)") }
+    }
+
+    /// Calls the model; with `spec.outputs`, its tuple is named as the spec lays it out.
+    func callOutputs(_ model: SpecModel, _ spec: JSON, _ args: [QuantValue]) throws -> CallResult {
+        guard let structure = spec["outputs"] else { return .single(try callModel(model, spec, args)) }
+        if spec["call"] != nil { _ = try callModel(model, spec, []) as QuantValue? }  // rejects call features not built
+        return .named(try SpecModel.flatten(try model.callTuple(args), structure))
+    }
+}
+
+/// What one call of a model returned: a value, or named values (`spec.outputs`, v2).
+enum CallResult {
+    case single(QuantValue)
+    case named([(String, QuantValue?)])
+
+    /// The output record (`{name: record | null}` for named outputs).
+    var record: JSON {
+        switch self {
+        case .single(let v): return Records.record(v)
+        case .named(let vs): return .object(JSONObject(vs.map { ($0.0, $0.1.map(Records.record) ?? .null) }))
+        }
+    }
+
+    /// `sum(value · G)`, summed over the named non-null outputs in order (README-layers).
+    func loss(_ upstream: JSON) throws -> Tensor {
+        switch self {
+        case .single(let v): return (v.value * (try Records.tensor(upstream))).sum()
+        case .named(let vs):
+            var total: Tensor? = nil
+            for (n, v) in vs {
+                guard let v else { continue }
+                guard let g = upstream[n] else { throw ReplayError.malformed("upstream_grad has no \(n)") }
+                let t = (v.value * (try Records.tensor(g))).sum()
+                total = total.map { $0 + t } ?? t
+            }
+            guard let total else { throw ReplayError.malformed("no output to take a loss of") }
+            return total
+        }
+    }
+
+    /// The sum of every output value (a backward without recorded upstream gradients).
+    func sumOfValues() throws -> Tensor {
+        switch self {
+        case .single(let v): return v.value.sum()
+        case .named(let vs): return vs.compactMap { $0.1?.value.sum() }.reduce(Tensor(0), +)
+        }
     }
 }

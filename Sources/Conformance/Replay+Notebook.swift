@@ -37,7 +37,7 @@ extension Replay {
         for (n, _, root) in mods {
             let st = try need(initial, n, "initial_state")
             guard try checkConstruction("construction/\(n)", root, st, carriedOver: carried.contains(n)) else { return }
-            try ModuleState.load(st, into: root)
+            try loadState(st, root)
         }
         let params = mods.flatMap { m in m.module.namedParameters().map { ("\(m.name).\($0.name)", $0.tensor) } }
         var values: [String: Value] = [:]
@@ -46,7 +46,7 @@ extension Replay {
             chk.startStep()
             let before = k == 0 ? initial : try need(steps[k - 1], "state_after", "steps[\(k - 1)]")
             if k > 0 {
-                for (n, _, root) in mods { try ModuleState.load(try need(before, n, "steps[\(k - 1)]/state_after"), into: root) }
+                for (n, _, root) in mods { try loadState(try need(before, n, "steps[\(k - 1)]/state_after"), root) }
             }
             let training = try mode(s, p)
             for m in mods { m.model.train(training) }
@@ -129,7 +129,7 @@ extension Replay {
             }
             let after = try need(s, "state_after", p)
             for (n, _, root) in mods {
-                chk.state("\(p)/state_after/\(n)", ModuleState(of: root), try need(after, n, "\(p)/state_after"))
+                chk.state("\(p)/state_after/\(n)", moduleState(root), try need(after, n, "\(p)/state_after"))
             }
         }
         chk.endCase()

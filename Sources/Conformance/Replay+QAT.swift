@@ -32,7 +32,7 @@ extension Replay {
         for (k, s) in steps.enumerated() {
             let p = "steps[\(k)]"
             chk.startStep()
-            if k > 0, let before = steps[k - 1]["state_after"] { try ModuleState.load(before, into: root) }
+            if k > 0, let before = steps[k - 1]["state_after"] { try loadState(before, root) }
             switch try need(s, "op", p).string {
             case "qat_sgd_step":
                 model.train(true)
@@ -44,7 +44,7 @@ extension Replay {
                 guard let refGrads = try need(s, "grad_params", p).object else { throw ReplayError.malformed("\(p): grad_params is not an object") }
                 chk.qatGrads("\(p)/grad_params", JSONObject(zip(params, grads).map { ($0.name, Records.record($1)) }), refGrads)
                 Training.step(optimizer, grads: grads)
-                chk.state("\(p)/state_after", ModuleState(of: root), try need(s, "state_after", p))
+                chk.state("\(p)/state_after", moduleState(root), try need(s, "state_after", p))
             case "qat_eval":
                 model.train(false)
                 let logits = try Autograd.noGrad { try callModel(model, spec, [.float(x)]).value }
@@ -54,7 +54,7 @@ extension Replay {
             }
         }
         let final = try need(json, "final_state", "QAT case")
-        chk.state("final_state", ModuleState(of: root), final)
+        chk.state("final_state", moduleState(root), final)
         try checkExport(spec, model, root, lastState: final)
         try qatFreeRunning(spec, x: x, y: y, lr: lr)
     }
@@ -66,7 +66,7 @@ extension Replay {
         guard let refLogits = try need(json, "eval_logits", "QAT case")["data"]?.doubles else { throw ReplayError.malformed("eval_logits is not a tensor") }
         let model = try SpecModel.build(spec["model"]!)
         guard let root = model.module else { throw ReplayError.unsupported("a model without state") }
-        try ModuleState.load(try need(json, "initial_state", "case"), into: root)
+        try loadState(try need(json, "initial_state", "case"), root)
         let optimizer = Training.optimizer(root.parameters(), lr: lr)
         var losses: [Double] = []
         model.train(true)

@@ -44,12 +44,31 @@ struct Replay {
     let json: JSON
     let chk: Checker
     let family: CaseFamily
+    /// v2 `state_aliases`: recorded name → its other names, and each other name → recorded name.
+    let aliases: [String: [String]]
+    let canonicalName: [String: String]
 
     init(json: JSON, chk: Checker) throws {
         self.json = json
         self.chk = chk
         family = try CaseFamily.of(json)
+        var aliases: [String: [String]] = [:], canonical: [String: String] = [:]
+        for (name, others) in json["state_aliases"]?.object?.pairs ?? [] {
+            guard let list = others.array?.compactMap(\.string), list.count == others.array?.count else {
+                throw ReplayError.malformed("state_aliases.\(name) is not a list of names")
+            }
+            aliases[name] = list
+            for o in list { canonical[o] = name }
+        }
+        self.aliases = aliases
+        canonicalName = canonical
     }
+
+    /// Our module's state under the recorded names (`state_aliases` folded).
+    func moduleState(_ m: Module) -> ModuleState { ModuleState(of: m).canonicalized(canonicalName) }
+
+    /// Loads a recorded state, finding aliased names.
+    func loadState(_ st: JSON, _ m: Module) throws { try ModuleState.load(st, into: m, aliases: aliases) }
 
     var name: String { json["name"]?.string ?? "?" }
 
@@ -112,7 +131,7 @@ struct Replay {
     /// in the layers family). A module carried over from earlier notebook cells is compared on
     /// its constant buffers only. Returns false when the keys differ.
     func checkConstruction(_ path: String, _ m: Module, _ ref: JSON, carriedOver: Bool = false) throws -> Bool {
-        let fresh = ModuleState(of: m)
+        let fresh = moduleState(m)
         for part in ["params", "buffers", "counters"] where ref[part]?.object == nil {
             throw ReplayError.malformed("\(path): the initial state has no \(part)")
         }
@@ -158,10 +177,13 @@ struct Replay {
     func gradExtras(_ upstream: JSON, _ outRef: JSON, _ leaves: [(String, JSON)], lr: Double? = nil)
         -> (loss: Double, grads: [String: Double], states: [String: Double])
     {
-        let g = upstream["data"]?.doubles ?? []
-        let o = Records.refValue(outRef)
+        // Several named outputs (v2 `spec.outputs`): S sums over them.
+        let pairs: [(JSON, JSON)] = upstream.isTensor ? [(upstream, outRef)]
+            : (upstream.object?.pairs ?? []).compactMap { p in outRef[p.key].map { (p.value, $0) } }
         var l1 = 0.0
-        for (x, y) in zip(o, g) { l1 += Swift.abs(x * y) }
+        for (u, r) in pairs {
+            for (x, y) in zip(Records.refValue(r), u["data"]?.doubles ?? []) { l1 += Swift.abs(x * y) }
+        }
         let lossExtra = Checker.Tolerance.gradC * Checker.Tolerance.eps * l1
         var grads: [String: Double] = [:]
         for (n, d) in leaves {

@@ -15,6 +15,8 @@ final class SpecModel {
         case flatten(startDim: Int, endDim: Int)
         case sequential([SpecModel])
         case graph(inputs: [String], modules: [String: SpecModel], nodes: [JSON], output: String)
+        /// QuantRNN, QuantLSTM: the output sequence and the final states (`spec.outputs`).
+        case recurrent(RecurrentLayer)
     }
 
     let kind: Kind
@@ -30,11 +32,15 @@ final class SpecModel {
     /// stateless op `{"op": "flatten", ...}`.
     static func build(_ spec: JSON) throws -> SpecModel {
         if let cls = spec["class"]?.string {
-            guard LayerFactory.classNames.contains(cls) else {
+            guard LayerFactory.classNames.contains(cls) || LayerFactory.recurrentClassNames.contains(cls) else {
                 throw ReplayError.unsupported("layer class \(cls)")
             }
             var kwargs: [String: ConfigValue] = [:]
             for (k, v) in spec["kwargs"]?.object?.pairs ?? [] { kwargs[k] = try configValue(v) }
+            if LayerFactory.recurrentClassNames.contains(cls) {
+                let l = try LayerFactory.makeRecurrent(className: cls, kwargs: kwargs)
+                return SpecModel(kind: .recurrent(l), module: l)
+            }
             let built = try LayerFactory.make(className: cls, kwargs: kwargs)
             switch built {
             case .single(let l): return SpecModel(kind: .single(l), module: l)
@@ -121,6 +127,8 @@ final class SpecModel {
             var v = args[0]
             for c in children { v = try c([v]) }
             return v
+        case .recurrent(let l):
+            throw ReplayError.malformed("\(l.typeName) returns several outputs: the spec must name them (spec.outputs)")
         case .graph(let inputs, let modules, let nodes, let output):
             guard args.count == inputs.count else { throw ReplayError.unsupported("graph takes \(inputs.count) inputs, got \(args.count)") }
             var env: [String: Value] = [:]
@@ -129,6 +137,42 @@ final class SpecModel {
             guard case .value(let out)? = env[output] else { throw ReplayError.malformed("graph output '\(output)' is not bound to a tensor") }
             return out
         }
+    }
+}
+
+extension SpecModel {
+    /// What a model returns when the spec names several outputs: a value, `None`, or a tuple.
+    indirect enum Output {
+        case value(QuantValue)
+        case none
+        case tuple([Output])
+    }
+
+    /// Runs a model that returns a tuple (QuantRNN/QuantLSTM: `(out, h_n)` / `(out, (h_n, c_n))`).
+    func callTuple(_ args: [QuantValue]) throws -> Output {
+        guard case .recurrent(let l) = kind else {
+            throw ReplayError.unsupported("several outputs (spec.outputs) of a model other than QuantRNN and QuantLSTM")
+        }
+        guard args.count == 1 else { throw ReplayError.unsupported("\(l.typeName) takes one input, got \(args.count)") }
+        let o = try l(args[0])
+        let state: Output = o.cell.map { .tuple([.value(o.hidden), .value($0)]) } ?? .value(o.hidden)
+        return .tuple([.value(o.output), state])
+    }
+
+    /// The named values of `output` laid out as `structure` (a nested list of names, e.g.
+    /// `["out", ["h_n", "c_n"]]`), in order; `nil` for a `None` output.
+    static func flatten(_ output: Output, _ structure: JSON) throws -> [(String, QuantValue?)] {
+        if let name = structure.string {
+            switch output {
+            case .value(let v): return [(name, v)]
+            case .none: return [(name, nil)]
+            case .tuple: throw ReplayError.unsupported("output \(name): a tuple where the spec names one value")
+            }
+        }
+        guard let parts = structure.array, case .tuple(let items) = output, items.count == parts.count else {
+            throw ReplayError.malformed("the model's outputs do not have the structure of spec.outputs \(structure)")
+        }
+        return try zip(items, parts).flatMap { try flatten($0, $1) }
     }
 }
 
