@@ -35,7 +35,8 @@ enum AccumulatorReport {
             default: continue
             }
             guard let layer = model.module(at: step.layer) as? QuantWeightBiasLayer,
-                  let w = layer.quantWeight().quantTensor, case .codes(let g) = program.value(of: step.inputs[0]) else { continue }
+                  case .codes(let g) = program.value(of: step.inputs[0]),
+                  let w = try? IntegerLowering.quantizedWeight(of: layer, input: g, layer: step.layer) else { continue }
             let maxIn = Foundation.pow(2, Double(g.bitWidth)) - 1, maxW = Foundation.pow(2, Double(w.bitWidth.item())) - 1
             let product = Int(Foundation.ceil(Foundation.log2(maxIn * maxW * Double(fan))))
             var brevitas = "\(product)"

@@ -17,9 +17,14 @@ extension IntegerLowering.Builder {
                 layer: path, reason: "its input has zero point \(grid.zeroPoint), which the integer convolution does not subtract",
                 fix: "use an input quantizer with zero point 0 (a symmetric one, or an unsigned one after a ReLU)")
         }
-        guard let qw = l.quantWeight().quantTensor else {
+        let input = IntegerLowering.metadata(of: grid)
+        guard let qw = try IntegerLowering.quantizedWeight(of: l, input: grid, layer: path) else {
             throw IntegerLoweringError.notExpressible(layer: path, reason: "its weight is not quantized (weight_quant is off)",
                                                       fix: "give it a weight quantizer (Int8WeightPerTensorFloat)")
+        }
+        guard qw.kind == .intQuantTensor else {
+            throw IntegerLoweringError.notExpressible(layer: path, reason: "its weight is a \(qw.kind) (minifloat or group-wise), not integers with one scale per channel",
+                                                      fix: "use an integer weight quantizer (per tensor or per output channel)")
         }
         guard qw.zeroPoint.scalars.allSatisfy({ $0 == 0 }) else {
             throw IntegerLoweringError.notExpressible(layer: path, reason: "its weight quantizer has a non-zero zero point",
@@ -40,8 +45,6 @@ extension IntegerLowering.Builder {
                     layer: path, reason: "its bias is a float (bias_quant is off), so it cannot be added to the integer accumulator",
                     fix: "quantize the bias in the accumulator's scale: biasQuant: .int32Bias (Brevitas Int32Bias)")
             }
-            let input = QuantTensor(value: Tensor.zeros([1]), scale: Tensor(Float(grid.scale)), zeroPoint: Tensor.zeros([1]),
-                                    bitWidth: Tensor(Float(grid.bitWidth)), signed: grid.signed, training: false)
             guard let qb = try l.biasQuant(b, input: .quant(input), weight: .quant(qw), layer: path).quantTensor else {
                 preconditionFailure("IntegerLowering: the enabled bias quantizer of \(path) returned a plain tensor")
             }
@@ -95,5 +98,20 @@ extension IntegerLowering.Builder {
             throw IntegerLoweringError.notExpressible(layer: layer, reason: "its \(what) is not on its integer grid (\(error))",
                                                       fix: "check the quantizer (its scale may be zero or not finite)")
         }
+    }
+}
+
+extension IntegerLowering {
+    /// A QuantTensor carrying only the metadata of `grid` (what a layer's weight and bias
+    /// quantizers read from their input: scale, bit width, sign).
+    static func metadata(of grid: IntegerGrid) -> QuantTensor {
+        QuantTensor(value: Tensor.zeros([1]), scale: Tensor(Float(grid.scale)), zeroPoint: Tensor.zeros([1]),
+                    bitWidth: Tensor(Float(grid.bitWidth)), signed: grid.signed, training: false)
+    }
+
+    /// The layer's quantized weight in eval mode for inputs on `input` (an accumulator-aware
+    /// weight quantizer reads the input's bit width and sign); `nil` when its weight quantizer is off.
+    public static func quantizedWeight(of layer: QuantWeightBiasLayer, input: IntegerGrid, layer path: String) throws -> QuantTensor? {
+        try layer.weightQuant(layer.weight, input: .quant(metadata(of: input)), layer: path).quantTensor
     }
 }

@@ -1,5 +1,6 @@
 import NN
 import QuantNN
+import Quantizers
 import TensorEngine
 import Testing
 
@@ -39,5 +40,35 @@ import Testing
         conv.accumulatorSimulation = AccumulatorSimulation(bits: 30, overflow: overflow)
         conv.eval()
         #expect(try conv.forward(quantIn).value.scalars == (try { conv.accumulatorSimulation = nil; return try conv.forward(quantIn).value.scalars }()))
+    }
+}
+
+/// An A2Q layer (accumulator-aware weights for 12 bits) has an integer program whose proven
+/// accumulator bound fits 12 bits, and a simulated 12-bit accumulator never overflows; the same
+/// layer with plain 8-bit weights does overflow.
+@Suite struct AccumulatorAwareTests {
+    func model(_ weight: WeightQuant) throws -> QuantSequential {
+        QuantSequential([
+            try QuantIdentity(actQuant: TestModels.input, returnQuantTensor: true),
+            try QuantLinear(64, 8, bias: false, weightQuant: weight, generator: RandomGenerator(seed: 3)),
+        ])
+    }
+
+    @Test func a2qLayersFitTheirAccumulator() throws {
+        let x = TestModels.data([64, 64], seed: 9)
+        for (weight, fits) in [(WeightQuant.int8AccumulatorAwareWeightQuant.with(\.accumulatorBitWidth, 12), true),
+                               (WeightQuant.int8WeightPerTensorFloat, false)] {
+            let m = try model(weight)
+            try TestModels.calibrate(m, x)
+            let program = try IntegerLowering.lower(m, inputShape: [64])
+            guard case .linear(let l) = program.steps[0].op else { Issue.record("expected a linear step"); continue }
+            #expect((l.accumulatorBound <= 2047) == fits, "bound \(l.accumulatorBound)")
+            let v = try Verification.run(model: m, program: program, inputs: x)
+            #expect(v.passed && v.outputsAgree == 64, "largest output difference \(v.largestOutputDifference)")
+            let sim = AccumulatorSimulation(bits: 12, overflow: .wrap)
+            (m.layers[1] as! QuantLinear).accumulatorSimulation = sim
+            _ = try m.forward(.float(x * 8))
+            #expect((sim.overflows == 0) == fits, "\(sim.overflows) overflows, largest \(sim.largest)")
+        }
     }
 }
