@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ONNXExport", targets: ["ONNXExport"]),
         .library(name: "Graph", targets: ["Graph"]),
         .library(name: "ONNXImport", targets: ["ONNXImport"]),
+        .library(name: "GraphQuant", targets: ["GraphQuant"]),
         .library(name: "Conformance", targets: ["Conformance"]),
         .library(name: "IntegerInference", targets: ["IntegerInference"]),
         .executable(name: "brevitas", targets: ["brevitas"]),
@@ -76,6 +77,8 @@ let package = Package(
             dependencies: ["TensorEngine", "NN", "Graph", "ONNXProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "ONNXProto", "Graph", "NN", "TensorEngine"]),
+        .target(name: "GraphQuant", dependencies: ["Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine"]),
+        .testTarget(name: "GraphQuantTests", dependencies: ["GraphQuant", "Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine"]),
         .target(name: "IntegerInference", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),
         .testTarget(name: "IntegerInferenceTests", dependencies: ["IntegerInference", "TensorEngine", "NN", "Quantizers", "QuantNN"]),
         .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport"]),

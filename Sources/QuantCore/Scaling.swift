@@ -24,8 +24,10 @@ extension ScalingImpl {
 /// - Eval before the learned phase uses the buffer: `clampMin(restrict(pre(buffer)) / threshold)`.
 public final class ParameterFromRuntimeStatsScaling: Module, ScalingImpl, StatsCollecting {
     public var counter = 0
-    public let collectStatsSteps: Int
-    public let momentum: Float?
+    /// Training calls that collect statistics (calibration makes it unbounded).
+    public var collectStatsSteps: Int
+    /// The moving-average momentum; `nil` is a running mean (what calibration uses).
+    public var momentum: Float?
     public let restrict: Restrict
     public let scalingMinVal: Float?
     public let view: StatsView

@@ -63,11 +63,14 @@ public final class ActQuantProxy: Module, QuantProxy {
     /// - Parameters:
     ///   - fused: `false` for a disabled input quantizer that has no activation (Brevitas sets
     ///     `fused_activation_quant_proxy` to None).
-    public init(config: ActQuant?, activation: ActivationImpl, fused: Bool = true, context: String) throws(QuantConfigError) {
+    ///   - sharing: a quantizer of another proxy to use instead of building one from `config`
+    ///     (Brevitas's graph quantization aligns the scales of a concat's inputs this way).
+    public init(config: ActQuant?, activation: ActivationImpl, fused: Bool = true, context: String,
+                sharing: TensorQuantizer? = nil) throws(QuantConfigError) {
         self.config = config
         self.activation = activation
-        self.hasFusedProxy = fused || config != nil
-        tensorQuant = try config?.makeTensorQuant(context: context)
+        self.hasFusedProxy = fused || config != nil || sharing != nil
+        if let sharing { tensorQuant = sharing } else { tensorQuant = try config?.makeTensorQuant(context: context) }
         super.init()
         registerModule("_zero_hw_sentinel", StatelessBuffer(0))
         if hasFusedProxy {

@@ -9,7 +9,7 @@ import TensorEngine
 /// `returnQuantTensor: false` (the default) returns the dequantized values as a plain tensor.
 open class QuantActivationLayer: Module, QuantLayer {
     public let inputQuant: ActQuantProxy
-    public let actQuant: ActQuantProxy
+    public internal(set) var actQuant: ActQuantProxy
     public let returnQuantTensor: Bool
     let layerName: String
 

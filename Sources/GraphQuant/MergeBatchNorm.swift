@@ -1,0 +1,131 @@
+import Graph
+import NN
+import TensorEngine
+
+/// Folds every BatchNorm that follows a convolution or linear layer into it (Brevitas
+/// `MergeBatchNorm` with `brevitas/nn/utils.py: merge_bn`), removing the BatchNorm node.
+///
+/// For output channel `o`, in float32 with one rounding per operation, in this order:
+///
+///     m[o] = gamma[o] / sqrt(running_var[o] + eps)
+///     a[o] = -running_mean[o] * m[o] + beta[o]
+///     W[o] *= m[o]
+///     b[o] = b[o] * m[o] + a[o]          (a layer without bias gets b = a)
+///
+/// Patterns: `Conv2d -> BatchNorm2d`, `Conv1d -> BatchNorm1d`, `Linear -> BatchNorm1d`. A
+/// layer whose output is also read by another node is left alone (folding would change that
+/// reader). The merged layer keeps its path, so `conv1.weight` now holds `W·m`; a layer without
+/// bias is replaced by an equal one with a bias. Returns the merged `(layer, batchNorm)` paths.
+public enum MergeBatchNorm {
+    @discardableResult
+    public static func apply(to graph: GraphModule) -> [(layer: String, batchNorm: String)] {
+        var merged: [(String, String)] = []
+        var changed = true
+        while changed {
+            changed = false
+            for node in graph.nodes {
+                guard let bnPath = node.modulePath, let bn = graph.module(at: bnPath) as? BatchNorm,
+                    node.inputs.count == 1, let source = graph.node(named: node.inputs[0]),
+                    let layerPath = source.modulePath, let layer = graph.module(at: layerPath),
+                    graph.users(of: source.name).count == 1, !graph.isOutput(source.name),
+                    matches(layer, bn)
+                else { continue }
+                fold(bn, into: layer, at: layerPath, graph)
+                graph.removeNode(node.name, replacingUsesWith: source.name)
+                if !graph.nodes.contains(where: { $0.modulePath == bnPath }) { _ = removeModule(bnPath, graph) }
+                merged.append((layerPath, bnPath))
+                changed = true
+                break
+            }
+        }
+        return merged
+    }
+
+    static func matches(_ layer: Module, _ bn: BatchNorm) -> Bool {
+        switch layer {
+        case is Conv2d: return bn is BatchNorm2d
+        case is Conv1d, is Linear: return bn is BatchNorm1d
+        default: return false
+        }
+    }
+
+    /// The per-channel multiplier and shift of an eval-mode BatchNorm (`mul_add_from_bn`).
+    public static func mulAdd(_ bn: BatchNorm) -> (mul: [Float], add: [Float]) {
+        let n = bn.numFeatures
+        let mean = bn.runningMean?.scalars ?? [Float](repeating: 0, count: n)
+        let variance = bn.runningVar?.scalars ?? [Float](repeating: 1, count: n)
+        let gamma = bn.weight?.scalars ?? [Float](repeating: 1, count: n)
+        let beta = bn.bias?.scalars ?? [Float](repeating: 0, count: n)
+        var mul = [Float](repeating: 0, count: n), add = [Float](repeating: 0, count: n)
+        for c in 0..<n {
+            let denom = (variance[c] + bn.eps).squareRoot()
+            mul[c] = gamma[c] / denom
+            add[c] = -mean[c] * mul[c] + beta[c]
+        }
+        return (mul, add)
+    }
+
+    static func fold(_ bn: BatchNorm, into layer: Module, at path: String, _ graph: GraphModule) {
+        let (mul, add) = mulAdd(bn)
+        let target: Module
+        let weight: Tensor, bias: Tensor?
+        switch layer {
+        case let c as Conv2d:
+            if c.bias == nil {
+                let copy = Conv2d(inChannels: c.inChannels, outChannels: c.outChannels, kernelSize: c.kernelSize, stride: c.stride,
+                                  padding: c.padding, dilation: c.dilation, groups: c.groups, bias: true)
+                copy.weight.assign(c.weight)
+                target = copy
+                (weight, bias) = (copy.weight, nil)
+                copy.bias!.assign(Tensor(shape: [c.outChannels], add))
+            } else {
+                target = c
+                (weight, bias) = (c.weight, c.bias)
+            }
+        case let c as Conv1d:
+            if c.bias == nil {
+                let copy = Conv1d(inChannels: c.inChannels, outChannels: c.outChannels, kernelSize: c.kernelSize, stride: c.stride,
+                                  padding: c.padding, dilation: c.dilation, groups: c.groups, bias: true)
+                copy.weight.assign(c.weight)
+                target = copy
+                (weight, bias) = (copy.weight, nil)
+                copy.bias!.assign(Tensor(shape: [c.outChannels], add))
+            } else {
+                target = c
+                (weight, bias) = (c.weight, c.bias)
+            }
+        case let l as Linear:
+            if l.bias == nil {
+                let copy = Linear(l.inFeatures, l.outFeatures, bias: true)
+                copy.weight.assign(l.weight)
+                target = copy
+                (weight, bias) = (copy.weight, nil)
+                copy.bias!.assign(Tensor(shape: [l.outFeatures], add))
+            } else {
+                target = l
+                (weight, bias) = (l.weight, l.bias)
+            }
+        default:
+            preconditionFailure("MergeBatchNorm: \(layer.typeName) at '\(path)' has no weight to fold into")
+        }
+        precondition(weight.shape[0] == mul.count,
+                     "MergeBatchNorm: \(bn.numFeatures) BatchNorm features for a layer with \(weight.shape[0]) output channels at '\(path)'")
+        let rows = weight.shape[0], per = weight.count / rows
+        var w = weight.scalars
+        for o in 0..<rows { for j in 0..<per { w[o * per + j] *= mul[o] } }
+        weight.assign(Tensor(shape: weight.shape, w))
+        if let bias {
+            var b = bias.scalars
+            for o in 0..<rows { b[o] = b[o] * mul[o] + add[o] }
+            bias.assign(Tensor(shape: bias.shape, b))
+        }
+        if target !== layer { graph.replaceModule(at: path, with: target) }
+    }
+
+    /// Unregisters the module at `path` from its parent.
+    static func removeModule(_ path: String, _ graph: GraphModule) -> Bool {
+        let parts = path.split(separator: ".").map(String.init)
+        let parent = parts.count == 1 ? graph : graph.module(at: parts.dropLast().joined(separator: "."))
+        return parent?.unregister(parts.last!) ?? false
+    }
+}
