@@ -49,10 +49,10 @@ public final class BitWidthParameter: Module, BitWidthImpl {
         bitWidthOffset = Tensor(Float(bitWidth - minBitWidth))
         super.init()
         registerParameter("bit_width_offset", bitWidthOffset)
-        let restrictClamp = Marker("_RestrictClampValue")
-        restrictClamp.registerModule("clamp_ste", Marker("Identity"))
-        let restrict = Marker("IntRestrictValue")
-        restrict.registerModule("float_to_int_impl", Marker("RoundSte"))
+        let restrictClamp = DescriptiveNode("_RestrictClampValue")
+        restrictClamp.registerModule("clamp_ste", DescriptiveNode("Identity"))
+        let restrict = DescriptiveNode("IntRestrictValue")
+        restrict.registerModule("float_to_int_impl", DescriptiveNode("RoundSte"))
         restrictClamp.registerModule("restrict_value_impl", restrict)
         registerModule("restrict_clamp_bit_width_impl", restrictClamp)
     }
@@ -64,4 +64,21 @@ public final class BitWidthParameter: Module, BitWidthImpl {
     public var bits: Int { Int(Autograd.noGrad { self() }.item()) }
 
     public var isLearned: Bool { true }
+}
+
+/// A constant bit width (Brevitas `BitWidthConst`): buffer `bit_width.value`.
+public final class BitWidthConst: Module {
+    /// The bit width as a scalar tensor.
+    public let bitWidth: StatelessBuffer
+
+    public init(_ bits: Int) {
+        bitWidth = StatelessBuffer(Float(bits))
+        super.init()
+        registerModule("bit_width", bitWidth)
+    }
+
+    /// The bit width (the stored buffer, which a loaded state may have changed).
+    public var bits: Int { Int(bitWidth.value.item()) }
+
+    public func callAsFunction() -> Tensor { bitWidth.value }
 }

@@ -51,15 +51,15 @@ public final class ParameterFromRuntimeStatsScaling: Module, ScalingImpl, StatsC
         value = Tensor(repeating: 1, shape: scalingShape)
         buffer = Tensor(repeating: 1, shape: scalingShape)
         statsImpl = stats
-        statsWrapper = Marker("_Stats")
+        statsWrapper = DescriptiveNode("_Stats")
         super.init()
-        registerModule("stats_input_view_shape_impl", view.marker)
+        registerModule("stats_input_view_shape_impl", view.descriptiveNode)
         registerModule("stats", statsWrapper)
         statsWrapper.registerModule("stats_impl", stats)
         // As in Brevitas, the statistic is not saved itself: while collecting, `value` carries it.
         registerBuffer("buffer", buffer, persistent: false)
         registerParameter("value", value)
-        registerRestrictMarkers(self, restrict, minVal: scalingMinVal)
+        registerRestrictNodes(self, restrict, minVal: scalingMinVal)
     }
 
     public override func stateDictValue(forLocal name: String, _ tensor: Tensor) -> Tensor {
@@ -157,14 +157,14 @@ public final class RuntimeStatsScaling: Module, ScalingImpl {
         self.scalingMinVal = scalingMinVal
         runningStats = Tensor(repeating: 1, shape: scalingShape)
         super.init()
-        let runtime = Marker("_RuntimeStats")
-        runtime.registerModule("stats_input_view_shape_impl", view.marker)
-        let wrapper = Marker("_Stats")
+        let runtime = DescriptiveNode("_RuntimeStats")
+        runtime.registerModule("stats_input_view_shape_impl", view.descriptiveNode)
+        let wrapper = DescriptiveNode("_Stats")
         wrapper.registerModule("stats_impl", stats)
         runtime.registerModule("stats", wrapper)
         runtime.registerBuffer("running_stats", runningStats)
         registerModule("runtime_stats", runtime)
-        registerRestrictMarkers(self, restrict, minVal: scalingMinVal)
+        registerRestrictNodes(self, restrict, minVal: scalingMinVal)
     }
 
     public var readsInput: Bool { training }
@@ -204,7 +204,7 @@ public final class ParameterScaling: Module, ScalingImpl {
         value = Tensor(repeating: stored, shape: shape)
         super.init()
         registerParameter("value", value)
-        registerRestrictMarkers(self, restrict, minVal: scalingMinVal)
+        registerRestrictNodes(self, restrict, minVal: scalingMinVal)
     }
 
     public func callAsFunction(_ x: Tensor, threshold: Tensor) -> Tensor {
@@ -250,11 +250,11 @@ public final class StatsFromParameterScaling: Module, ScalingImpl {
         self.scalingMinVal = scalingMinVal
         self.scalingShape = scalingShape
         super.init()
-        let wrapper = Marker("_ParameterListStats")
+        let wrapper = DescriptiveNode("_ParameterListStats")
         registerModule("parameter_list_stats", wrapper)
-        wrapper.registerModule("stats_input_view_shape_impl", view.marker)
+        wrapper.registerModule("stats_input_view_shape_impl", view.descriptiveNode)
         wrapper.registerModule("stats_impl", stats)
-        registerRestrictMarkers(self, restrict, minVal: scalingMinVal)
+        registerRestrictNodes(self, restrict, minVal: scalingMinVal)
     }
 
     public func callAsFunction(_ x: Tensor, threshold: Tensor) -> Tensor {
@@ -267,21 +267,21 @@ public final class StatsFromParameterScaling: Module, ScalingImpl {
 }
 
 /// Registers the stateless restrict/clamp pieces so the printed tree mirrors Brevitas.
-func registerRestrictMarkers(_ m: Module, _ restrict: Restrict, minVal: Float?) {
-    let rs = Marker("_RestrictValue")
-    rs.registerModule("restrict_value_impl", Marker(restrict.typeName))
+func registerRestrictNodes(_ m: Module, _ restrict: Restrict, minVal: Float?) {
+    let rs = DescriptiveNode("_RestrictValue")
+    rs.registerModule("restrict_value_impl", DescriptiveNode(restrict.typeName))
     m.registerModule("restrict_scaling", rs)
-    let cl = Marker("_ClampValue")
-    if let v = minVal, v != 0 { cl.registerModule("clamp_min_ste", Marker("ScalarSignedClampMinSte", "min_val=\(v)")) }
+    let cl = DescriptiveNode("_ClampValue")
+    if let v = minVal, v != 0 { cl.registerModule("clamp_min_ste", DescriptiveNode("ScalarSignedClampMinSte", "min_val=\(v)")) }
     m.registerModule("clamp_scaling", cl)
 }
 
 extension StatsView {
-    var marker: Module {
+    var descriptiveNode: Module {
         switch self {
-        case .overTensor: return Marker("OverTensorView")
+        case .overTensor: return DescriptiveNode("OverTensorView")
         case .overOutputChannel(let dims):
-            return Marker("OverOutputChannelView", dims.map { "permute_dims=\($0)" } ?? "")
+            return DescriptiveNode("OverOutputChannelView", dims.map { "permute_dims=\($0)" } ?? "")
         }
     }
 }

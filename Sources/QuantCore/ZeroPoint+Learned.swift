@@ -22,7 +22,7 @@ public final class ParameterZeroPoint: Module, ZeroPointImpl {
         self.scaleShift = scaleShift
         super.init()
         registerParameter("value", value)
-        registerModule("scale_shift_zero_point", Marker("_ScaleShiftZeroPoint"))
+        registerModule("scale_shift_zero_point", DescriptiveNode("_ScaleShiftZeroPoint"))
     }
 
     public func callAsFunction(_ x: Tensor, scale: Tensor, bitWidth: Tensor) -> Tensor {
@@ -52,12 +52,12 @@ public final class StatsFromParameterZeroPoint: Module, ZeroPointImpl {
         self.shape = shape
         self.scaleShift = scaleShift
         super.init()
-        let wrapper = Marker("_ParameterListStats")
-        wrapper.registerModule("stats_input_view_shape_impl", view.marker)
+        let wrapper = DescriptiveNode("_ParameterListStats")
+        wrapper.registerModule("stats_input_view_shape_impl", view.descriptiveNode)
         wrapper.registerModule("stats_impl", stats)
         registerModule("parameter_list_stats", wrapper)
-        registerModule("affine_rescaling", Marker("Identity"))
-        registerModule("scale_shift_zero_point", Marker("_ScaleShiftZeroPoint"))
+        registerModule("affine_rescaling", DescriptiveNode("Identity"))
+        registerModule("scale_shift_zero_point", DescriptiveNode("_ScaleShiftZeroPoint"))
     }
 
     public func callAsFunction(_ x: Tensor, scale: Tensor, bitWidth: Tensor) -> Tensor {

@@ -50,9 +50,9 @@ public final class ParameterFromRuntimeZeroPoint: Module, ZeroPointImpl, StatsCo
         super.init()
         registerParameter("value", value)
         registerBuffer("buffer", buffer, persistent: false)
-        registerModule("zero_point_stats_input_view_shape_impl", view.marker)
+        registerModule("zero_point_stats_input_view_shape_impl", view.descriptiveNode)
         registerModule("zero_point_stats_impl", stats)
-        registerModule("scale_shift_zero_point", Marker("_ScaleShiftZeroPoint"))
+        registerModule("scale_shift_zero_point", DescriptiveNode("_ScaleShiftZeroPoint"))
     }
 
     public func callAsFunction(_ x: Tensor, scale: Tensor, bitWidth: Tensor) -> Tensor {

@@ -74,8 +74,8 @@ public final class ActQuantProxy: Module, QuantProxy {
         super.init()
         registerModule("_zero_hw_sentinel", StatelessBuffer(0))
         if hasFusedProxy {
-            let fusedProxy = Marker("FusedActivationQuantProxy")
-            fusedProxy.registerModule("activation_impl", Marker(activation.typeName))
+            let fusedProxy = DescriptiveNode("FusedActivationQuantProxy")
+            fusedProxy.registerModule("activation_impl", DescriptiveNode(activation.typeName))
             if let tensorQuant { fusedProxy.registerModule("tensor_quant", tensorQuant) }
             registerModule("fused_activation_quant_proxy", fusedProxy)
         }

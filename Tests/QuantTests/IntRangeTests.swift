@@ -59,7 +59,7 @@ import TensorEngine
 
     /// A quantizer's fused-kernel bounds and threshold come from its range.
     @Test func quantizerUsesItsRange() throws {
-        let unsignedNarrow = try ActQuant.uint8ActPerTensorFloat.with(\.bitWidth, 4).with(\.narrowRange, true)
+        let unsignedNarrow = ActQuant.uint8ActPerTensorFloat.with(\.bitWidth, 4).with(\.narrowRange, true)
         #expect(unsignedNarrow.intRange.bounds == (0, 14))
         let layer = try QuantIdentity(actQuant: unsignedNarrow, returnQuantTensor: true)
         let tq = try #require(layer.actQuant.tensorQuant as? RescalingIntQuant)

@@ -2,32 +2,6 @@ import Foundation
 import NN
 import TensorEngine
 
-/// The result of a quantizer: dequantized values and their metadata.
-public struct QuantOutput {
-    public var value: Tensor
-    public var scale: Tensor
-    public var zeroPoint: Tensor
-    public var bitWidth: Tensor
-    /// The minifloat format of a float quantizer's output (`FloatQuant`); `nil` for integers.
-    public var minifloat: MinifloatFormat? = nil
-    /// The group layout of a group-wise quantizer's output; `nil` for per-tensor/channel scales.
-    public var group: GroupLayout? = nil
-}
-
-/// How a group-wise quantizer splits a tensor: `groupSize` consecutive elements along
-/// `groupDim` share one scale (Brevitas `group_size`, `group_dim`).
-public struct GroupLayout: Equatable, Hashable, Sendable {
-    /// Elements per group.
-    public let groupSize: Int
-    /// The grouped dimension, as given (`-1` for the last; `1` for conv/linear input channels).
-    public let groupDim: Int
-
-    public init(groupSize: Int, groupDim: Int) {
-        self.groupSize = groupSize
-        self.groupDim = groupDim
-    }
-}
-
 /// Integer quantization with a scale, zero point and bit width from their own modules
 /// (Brevitas `RescalingIntQuant` + `IntQuant`):
 ///
@@ -74,12 +48,12 @@ public final class RescalingIntQuant: Module {
         self.narrowRange = narrowRange
         self.clampSte = clampSte
         super.init()
-        let intQuant = Marker("IntQuant", "narrow_range=\(narrowRange ? "True" : "False"), signed=\(signed ? "True" : "False")")
-        intQuant.registerModule("float_to_int_impl", Marker("RoundSte"))
-        intQuant.registerModule("tensor_clamp_impl", Marker(clampSte ? "TensorClampSte" : "TensorClamp"))
+        let intQuant = DescriptiveNode("IntQuant", "narrow_range=\(narrowRange ? "True" : "False"), signed=\(signed ? "True" : "False")")
+        intQuant.registerModule("float_to_int_impl", DescriptiveNode("RoundSte"))
+        intQuant.registerModule("tensor_clamp_impl", DescriptiveNode(clampSte ? "TensorClampSte" : "TensorClamp"))
         registerModule("int_quant", intQuant)
         registerModule("scaling_impl", scaling)
-        registerModule("int_scaling_impl", Marker(powerOfTwoIntScaling ? "PowerOfTwoIntScaling" : "IntScaling", "signed=\(signed ? "True" : "False"), narrow_range=\(narrowRange ? "True" : "False")"))
+        registerModule("int_scaling_impl", DescriptiveNode(powerOfTwoIntScaling ? "PowerOfTwoIntScaling" : "IntScaling", "signed=\(signed ? "True" : "False"), narrow_range=\(narrowRange ? "True" : "False")"))
         registerModule("zero_point_impl", zeroPoint)
         registerModule("msb_clamp_bit_width_impl", bitWidthImpl)
     }
@@ -148,62 +122,5 @@ extension RescalingIntQuant {
         }
         let zOut = z.count == 1 ? z.reshape([]) : v.expand(z)
         return QuantOutput(value: y, scale: v.expand(s), zeroPoint: zOut, bitWidth: bw, group: layout)
-    }
-}
-
-/// Bias quantization with the scale given by the layer, `s_in · s_w` (Brevitas
-/// `PrescaledRestrictIntQuant`): buffers `msb_clamp_bit_width_impl.bit_width.value` and
-/// `zero_point.value`. Signed, not narrow range; the clamp is a plain clamp (`TensorClamp`, as
-/// Brevitas `IntBias`): clipped elements pass no gradient to the bias.
-public final class PrescaledRestrictIntQuant: Module {
-    public let bitWidthImpl: BitWidthConst
-    let zero = StatelessBuffer(0)
-
-    public init(bitWidth: Int) {
-        bitWidthImpl = BitWidthConst(bitWidth)
-        super.init()
-        registerModule("int_quant", Marker("IntQuant", "narrow_range=False, signed=True"))
-        registerModule("msb_clamp_bit_width_impl", bitWidthImpl)
-        registerModule("zero_point", zero)
-    }
-
-    public func callAsFunction(_ x: Tensor, scale: Tensor) -> QuantOutput {
-        let r = IntRange(bitWidth: bitWidthImpl.bits, signed: true, narrowRange: false).bounds
-        let y = FakeQuantize.apply(x, scale: scale, zeroPoint: zero.value, minInt: r.min, maxInt: r.max, clampSte: false)
-        return QuantOutput(value: y, scale: scale, zeroPoint: zero.value, bitWidth: bitWidthImpl())
-    }
-}
-
-/// Requantization of an accumulator to fewer bits by dropping least-significant bits (Brevitas
-/// `TruncIntQuant` with `TruncMsbScaling`):
-///
-///     q = round(x/s + z);  shift = inputBits − outputBits (negative shifts scale up)
-///     y_int = clamp(r(q / 2^shift)), r = round (`RoundTo8bit`) or floor (`TruncTo8bit`)
-///     output scale s·2^shift, zero point z / 2^shift
-public final class TruncIntQuant: Module {
-    public let bitWidthImpl: BitWidthConst
-    public let rounding: RestrictRounding
-
-    public init(bitWidth: Int, rounding: RestrictRounding) {
-        bitWidthImpl = BitWidthConst(bitWidth)
-        self.rounding = rounding
-        super.init()
-        registerModule("msb_clamp_bit_width_impl", bitWidthImpl)
-        registerModule("float_to_int_impl", Marker(rounding == .floor ? "FloorSte" : "RoundSte"))
-    }
-
-    public func callAsFunction(_ x: Tensor, scale: Tensor, zeroPoint: Tensor, inputBitWidth: Tensor, signed: Bool) -> QuantOutput {
-        var y = STE.roundSte(x / scale + zeroPoint)
-        let outBits = bitWidthImpl()
-        // Brevitas TruncMsbScaling: 2^(in − out), also below 1 when the input has fewer bits.
-        let shift = inputBitWidth.item() - outBits.item()
-        let truncScale = Tensor(Float(pow(2.0, Double(shift))))
-        y = y / truncScale
-        y = rounding == .floor ? STE.floorSte(y) : STE.roundSte(y)
-        let r = IntRange(bitWidth: bitWidthImpl.bits, signed: signed, narrowRange: false).bounds
-        y = STE.tensorClampSte(y, min: Tensor(r.min), max: Tensor(r.max))
-        let outScale = scale * truncScale
-        let outZero = zeroPoint / truncScale
-        return QuantOutput(value: (y - outZero) * outScale, scale: outScale, zeroPoint: outZero, bitWidth: outBits)
     }
 }
