@@ -43,25 +43,25 @@ public final class FloatQuant: Module, TensorQuantizer {
         self.scaled = scaled
         bitWidthBuffer = StatelessBuffer(Float(format.bitWidth))
         super.init()
-        registerModule("input_view_impl", Marker("Identity"))
-        registerModule("float_to_int_impl", Marker("RoundSte"))
+        registerModule("input_view_impl", DescriptiveNode("Identity"))
+        registerModule("float_to_int_impl", DescriptiveNode("RoundSte"))
         registerModule("exponent_bit_width_impl", BitWidthConst(format.exponentBitWidth))
         registerModule("mantissa_bit_width_impl", BitWidthConst(format.mantissaBitWidth))
-        let bias = Marker("ExponentBiasConst")
+        let bias = DescriptiveNode("ExponentBiasConst")
         bias.registerModule("exponent_bias", StatelessBuffer(Float(format.exponentBias)))
         registerModule("exponent_bias_impl", bias)
         registerModule("zero_point_impl", zero)
         if scaled {
-            let fs = Marker("FloatScaling")
+            let fs = DescriptiveNode("FloatScaling")
             if declaresMaxAvailableFloat { fs.registerModule("max_available_float", StatelessBuffer(format.maxValue)) }
             registerModule("float_scaling_impl", fs)
         }
         registerModule("scaling_impl", scaling)
-        let clamp = Marker("FloatClamp", "saturating=\(format.saturating ? "True" : "False")")
-        clamp.registerModule("tensor_clamp_impl", Marker("TensorClamp"))
+        let clamp = DescriptiveNode("FloatClamp", "saturating=\(format.saturating ? "True" : "False")")
+        clamp.registerModule("tensor_clamp_impl", DescriptiveNode("TensorClamp"))
         if declaresMaxAvailableFloat { clamp.registerModule("max_available_float", StatelessBuffer(format.maxValue)) }
         registerModule("float_clamp_impl", clamp)
-        let mm = Marker("ComputeMaxMantissa")
+        let mm = DescriptiveNode("ComputeMaxMantissa")
         mm.registerModule("compute_max_mantissa", StatelessBuffer(format.maxMantissa))
         registerModule("compute_max_mantissa", mm)
     }

@@ -74,12 +74,12 @@ public final class GroupwiseStatsScaling: Module, ScalingImpl {
         self.scalingMinVal = scalingMinVal
         statsImpl = stats
         super.init()
-        let list = Marker("_ParameterListStats")
-        let wrapper = Marker("_Stats")
+        let list = DescriptiveNode("_ParameterListStats")
+        let wrapper = DescriptiveNode("_Stats")
         wrapper.registerModule("stats_impl", stats)
         list.registerModule("stats", wrapper)
         registerModule("parameter_list_stats", list)
-        registerRestrictMarkers(self, restrict, minVal: scalingMinVal)
+        registerRestrictNodes(self, restrict, minVal: scalingMinVal)
     }
 
     public func callAsFunction(_ xg: Tensor, threshold: Tensor) -> Tensor {
@@ -99,12 +99,12 @@ public final class GroupwiseZeroPoint: Module, ZeroPointImpl {
     public init(scaleShift: ScaleShiftZeroPoint) {
         self.scaleShift = scaleShift
         super.init()
-        let list = Marker("_ParameterListStats")
-        let wrapper = Marker("_Stats")
+        let list = DescriptiveNode("_ParameterListStats")
+        let wrapper = DescriptiveNode("_Stats")
         wrapper.registerModule("stats_impl", statsImpl)
         list.registerModule("stats", wrapper)
         registerModule("parameter_list_stats", list)
-        registerModule("scale_shift_zero_point", Marker("_ScaleShiftZeroPoint"))
+        registerModule("scale_shift_zero_point", DescriptiveNode("_ScaleShiftZeroPoint"))
     }
 
     /// `xg` is the grouped view, `scale` the per-group scale.

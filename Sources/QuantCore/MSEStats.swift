@@ -94,14 +94,14 @@ public final class ParameterFromStatsFromParameterScaling: Module, ScalingImpl {
         value = Tensor(repeating: 1, shape: scalingShape)
         super.init()
         // Brevitas 0.13.4's layout: parameter_list_stats.stats.stats_impl.
-        let wrapper = Marker("_ParameterListStats")
-        wrapper.registerModule("stats_input_view_shape_impl", view.marker)
-        let inner = Marker("_Stats")
+        let wrapper = DescriptiveNode("_ParameterListStats")
+        wrapper.registerModule("stats_input_view_shape_impl", view.descriptiveNode)
+        let inner = DescriptiveNode("_Stats")
         inner.registerModule("stats_impl", stats)
         wrapper.registerModule("stats", inner)
         registerModule("parameter_list_stats", wrapper)
         registerParameter("value", value)
-        registerRestrictMarkers(self, restrict, minVal: scalingMinVal)
+        registerRestrictNodes(self, restrict, minVal: scalingMinVal)
     }
 
     public func callAsFunction(_ x: Tensor, threshold: Tensor) -> Tensor {
