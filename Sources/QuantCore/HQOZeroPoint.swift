@@ -115,13 +115,13 @@ public final class ParameterFromStatsGroupwiseZeroPoint: Module, ZeroPointImpl {
         self.scaleShift = scaleShift
         value = Tensor(repeating: 0, shape: shape)
         super.init()
-        let list = Marker("_ParameterListStats")
-        let wrapper = Marker("_Stats")
+        let list = DescriptiveNode("_ParameterListStats")
+        let wrapper = DescriptiveNode("_Stats")
         wrapper.registerModule("stats_impl", stats)
         list.registerModule("stats", wrapper)
         registerModule("parameter_list_stats", list)
         registerParameter("value", value)
-        registerModule("scale_shift_zero_point", Marker("_ScaleShiftZeroPoint"))
+        registerModule("scale_shift_zero_point", DescriptiveNode("_ScaleShiftZeroPoint"))
     }
 
     public func callAsFunction(_ xg: Tensor, scale: Tensor, bitWidth: Tensor) -> Tensor {

@@ -1,0 +1,135 @@
+import Foundation
+import NN
+import ONNXProto
+import QuantCore
+import QuantNN
+import SwiftProtobuf
+import TensorEngine
+
+/// Quantized convolutions and linear layers: weight, bias and the float op between them.
+extension Exporter {
+    func emitWeightLayer(_ l: QuantWeightBiasLayer, _ x: Traced, path: String) throws -> Traced {
+        let layer = describe(l, path)
+        let prefix = Self.nodePrefix(path)
+        switch l {
+        case is QuantLinear, is QuantConv2d, is QuantConv1d: break
+        default: throw ONNXExportError.unsupportedModule(layer: layer, reason: "unknown weight layer \(l.typeName)")
+        }
+        let expected = try forward(l, x, path)
+
+        let inp = try emitActProxy(l.inputQuant, x, prefix: prefix + "/input_quant", layer: layer + " input_quant")
+        let qw = l.quantWeight()
+        let wName = try emitWeight(l, qw, path: path, prefix: prefix + "/weight_quant", layer: layer + " weight_quant")
+        var bName: String? = nil
+        var qbValue: Tensor? = nil
+        if let bias = l.bias {
+            if l.biasQuant.isQuantEnabled {
+                let qb: QuantValue
+                do { qb = try l.biasQuant(bias, input: inp.value, weight: qw, layer: l.typeName) } catch {
+                    throw ONNXExportError.forwardFailed(layer: layer, message: "\(error)")
+                }
+                guard let q = qb.quantTensor else {
+                    throw ONNXExportError.inconsistent(layer: layer, reason: "the enabled bias quantizer returned a plain tensor")
+                }
+                bName = try emitBias(l, q, path: path, prefix: prefix + "/bias_quant", layer: layer + " bias_quant")
+                qbValue = q.value
+            } else {
+                bName = b.constant(Self.join(path, "bias"), tensor: bias)
+                qbValue = bias
+            }
+        }
+        // The float op, exactly as the layer computes it.
+        let acc: Tensor
+        let accName: String
+        switch l {
+        case let c as QuantConv2d:
+            acc = Tensor.conv2d(inp.value.value, weight: qw.value, bias: qbValue, stride: c.stride.pair, padding: c.padding.pair,
+                                dilation: c.dilation.pair, groups: c.groups)
+            accName = conv(inp.name, wName, bName, kernel: [c.kernelSize.first, c.kernelSize.second],
+                           stride: [c.stride.first, c.stride.second], padding: [c.padding.first, c.padding.second],
+                           dilation: [c.dilation.first, c.dilation.second], groups: c.groups, prefix: prefix, shape: acc.shape)
+        case let c as QuantConv1d:
+            acc = Tensor.conv1d(inp.value.value, weight: qw.value, bias: qbValue, stride: c.stride, padding: c.padding,
+                                dilation: c.dilation, groups: c.groups)
+            accName = conv(inp.name, wName, bName, kernel: [c.kernelSize], stride: [c.stride], padding: [c.padding],
+                           dilation: [c.dilation], groups: c.groups, prefix: prefix, shape: acc.shape)
+        default:
+            acc = Tensor.linear(inp.value.value, weight: qw.value, bias: qbValue)
+            accName = linear(inp.name, inputShape: inp.shape, wName, bName, prefix: prefix, shape: acc.shape)
+        }
+        let out = try emitActProxy(l.outputQuant, Traced(name: accName, value: .float(acc)), prefix: prefix + "/output_quant",
+                                   layer: layer + " output_quant")
+        try checkSame(out.value.value, expected.value, layer, "output")
+        return Traced(name: out.name, value: expected)
+    }
+
+    func emitWeight(_ l: QuantWeightBiasLayer, _ qw: QuantValue, path: String, prefix: String, layer: String) throws -> String {
+        let key = Self.join(path, "weight")
+        guard let q = qw.quantTensor, let tq = l.weightQuant.tensorQuant else {
+            return b.constant(key, tensor: l.weight)
+        }
+        let kind = try quantizerKind(tq, q, layer: layer)
+        let shape = l.weight.shape
+        switch format {
+        case .qcdq:
+            let container: ElementType
+            let range: (min: Int64, max: Int64)
+            switch kind {
+            case .int(let intRange):
+                let bits = intRange.bitWidth
+                guard bits <= 8 else {
+                    throw ONNXExportError.notExpressible(
+                        layer: layer, format: format,
+                        reason: "\(bits)-bit weights do not fit DequantizeLinear's 8-bit types (int8/uint8); use 8 bits or fewer, or export QONNX")
+                }
+                container = intRange.signed ? .int8 : .uint8
+                range = intRange.integerBounds
+            case .binary, .ternary:
+                // Constant codes -1/+1 (binary) or -1/0/+1 (ternary) are exact in int8.
+                container = .int8
+                range = (-1, 1)
+            }
+            let codes = try integerCodes(q, layer: layer, what: "weight")
+            let c = b.constant(prefix + "/int_weight", integers: codes, type: container, shape: shape)
+            let (s, z, attrs) = try qdqParameters(q.scale, q.zeroPoint, rank: shape.count, container: container,
+                                                   prefix: prefix, layer: layer, what: "weight")
+            let clipped = clipIfNarrower(c, range, container: container, prefix: prefix, shape: shape)
+            return b.node("DequantizeLinear", [clipped, s, z], name: prefix + "/DequantizeLinear", attributes: attrs,
+                          type: .float, shape: shape)
+        case .qonnx:
+            let w = b.constant(key, tensor: l.weight)
+            switch kind {
+            case .int(let range):
+                return quantNode(w, q.scale, q.zeroPoint, range, roundingMode: "ROUND", prefix: prefix, shape: shape)
+            case .binary:
+                try requireZeroZeroPoint(q, layer: layer, what: "binary")
+                let s = b.constant(prefix + "/scale", tensor: q.scale)
+                return b.node("BipolarQuant", [w, s], name: prefix + "/BipolarQuant", domain: qonnxDomain, type: .float, shape: shape)
+            case .ternary(let t):
+                return try ternaryQuant(w, q, threshold: t, prefix: prefix, layer: layer, shape: shape)
+            }
+        }
+    }
+
+    func emitBias(_ l: QuantWeightBiasLayer, _ q: QuantTensor, path: String, prefix: String, layer: String) throws -> String {
+        let bits = Int(q.bitWidth.item())
+        let shape = l.bias!.shape
+        switch format {
+        case .qcdq:
+            guard bits <= 32 else {
+                throw ONNXExportError.notExpressible(layer: layer, format: format, reason: "\(bits)-bit biases exceed int32")
+            }
+            let container: ElementType = bits <= 8 ? .int8 : .int32
+            let codes = try integerCodes(q, layer: layer, what: "bias")
+            let c = b.constant(prefix + "/int_bias", integers: codes, type: container, shape: shape)
+            let (s, z, attrs) = try qdqParameters(q.scale, q.zeroPoint, rank: shape.count, container: container,
+                                                   prefix: prefix, layer: layer, what: "bias")
+            return b.node("DequantizeLinear", [c, s, z], name: prefix + "/DequantizeLinear", attributes: attrs,
+                          type: .float, shape: shape)
+        case .qonnx:
+            let bias = b.constant(Self.join(path, "bias"), tensor: l.bias!)
+            return quantNode(bias, q.scale, q.zeroPoint, IntRange(bitWidth: bits, signed: true, narrowRange: false),
+                             roundingMode: "ROUND", prefix: prefix, shape: shape)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+/// One input channel per group (depthwise): direct loops, no GEMM.
+extension ConvGeometry {
+    /// Output columns `lo..<hi` whose input column `ow·sW + off` lies inside the image.
+    @inline(__always) func validColumns(_ off: Int) -> (Int, Int) {
+        // ow·sW + off >= 0  and  ow·sW + off < inW
+        let lo = off >= 0 ? 0 : (-off + sW - 1) / sW
+        let hi = inW - off <= 0 ? 0 : Swift.min(outW, (inW - off + sW - 1) / sW)
+        return (Swift.min(lo, outW), Swift.max(Swift.min(lo, outW), hi))
+    }
+
+    /// `out[img, o] = bias[o] + Σ_taps w[o, tap] · x[img, o / og] shifted`, one output plane per
+    /// task.
+    func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>) {
+        let l = self.l, og = self.og
+        let taps = kH * kW
+        let unpadded = pH == 0 && pW == 0 && sW == 1 && dW == 1
+        Parallel.forRanges(n * outC, costPerItem: l * taps) { r in
+            for plane in r {
+                let img = plane / outC, o = plane % outC
+                let src = x + (img * inC + o / og) * inH * inW
+                let dst = out + plane * l
+                if unpadded {
+                    unpaddedPlane(src, w + o * taps, bias?[o] ?? 0, dst)
+                    continue
+                }
+                dst.update(repeating: bias?[o] ?? 0, count: l)
+                for ki in 0..<kH {
+                    for kj in 0..<kW {
+                        let wv = w[o * taps + ki * kW + kj]
+                        let off = kj * dW - pW
+                        let (lo, hi) = validColumns(off)
+                        if lo >= hi { continue }
+                        for oh in 0..<outH {
+                            let ih = oh * sH - pH + ki * dH
+                            if ih < 0 || ih >= inH { continue }
+                            let srow = src + ih * inW + off, drow = dst + oh * outW
+                            if sW == 1 {
+                                for ow in lo..<hi { drow[ow] += wv * srow[ow] }
+                            } else {
+                                for ow in lo..<hi { drow[ow] += wv * srow[ow * sW] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One output plane of an unpadded, column-stride-1 depthwise convolution: eight outputs of
+    /// a row at a time, all taps summed in registers (bias first, then the taps in order, as the
+    /// general loop sums them).
+    @inline(__always)
+    func unpaddedPlane(_ src: UnsafePointer<Float>, _ wo: UnsafePointer<Float>, _ b: Float, _ dst: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD8<Float>
+        let (kH, kW, sH, dH, inW, outH, outW) = (self.kH, self.kW, self.sH, self.dH, self.inW, self.outH, self.outW)
+        for oh in 0..<outH {
+            let srow = src + oh * sH * inW, drow = dst + oh * outW
+            var ow = 0
+            while ow + 8 <= outW {
+                var acc = V(repeating: b)
+                for ki in 0..<kH {
+                    let p = UnsafeRawPointer(srow + ki * dH * inW + ow)
+                    for kj in 0..<kW {
+                        acc += V(repeating: wo[ki * kW + kj]) * p.loadUnaligned(fromByteOffset: kj * 4, as: V.self)
+                    }
+                }
+                UnsafeMutableRawPointer(drow + ow).storeBytes(of: acc, as: V.self)
+                ow += 8
+            }
+            while ow < outW {
+                var acc = b
+                for ki in 0..<kH {
+                    let p = srow + ki * dH * inW + ow
+                    for kj in 0..<kW { acc += wo[ki * kW + kj] * p[kj] }
+                }
+                drow[ow] = acc
+                ow += 1
+            }
+        }
+    }
+
+    func depthwiseBackward(
+        g: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
+        gx: UnsafeMutablePointer<Float>?, gw: UnsafeMutablePointer<Float>?
+    ) {
+        let l = self.l, og = self.og
+        let taps = kH * kW
+        if let gx {
+            // One input plane per task: gathers from the og output planes that read it.
+            Parallel.forRanges(n * inC, costPerItem: og * l * taps) { r in
+                for plane in r {
+                    let img = plane / inC, c = plane % inC
+                    let dst = gx + plane * inH * inW
+                    dst.update(repeating: 0, count: inH * inW)
+                    for o in (c * og)..<((c + 1) * og) {
+                        let gp = g + (img * outC + o) * l
+                        for ki in 0..<kH {
+                            for kj in 0..<kW {
+                                let wv = w[o * taps + ki * kW + kj]
+                                let off = kj * dW - pW
+                                let (lo, hi) = validColumns(off)
+                                if lo >= hi { continue }
+                                for oh in 0..<outH {
+                                    let ih = oh * sH - pH + ki * dH
+                                    if ih < 0 || ih >= inH { continue }
+                                    let drow = dst + ih * inW + off, grow = gp + oh * outW
+                                    if sW == 1 {
+                                        for ow in lo..<hi { drow[ow] += wv * grow[ow] }
+                                    } else {
+                                        for ow in lo..<hi { drow[ow * sW] += wv * grow[ow] }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let gw {
+            // One output channel per task: dW[o, tap] = Σ_img Σ_pixels dY · x shifted.
+            Parallel.forRanges(outC, costPerItem: n * l * taps) { r in
+                for o in r {
+                    let c = o / og
+                    for ki in 0..<kH {
+                        for kj in 0..<kW {
+                            let off = kj * dW - pW
+                            let (lo, hi) = validColumns(off)
+                            var acc: Double = 0
+                            if lo < hi {
+                                for img in 0..<n {
+                                    let gp = g + (img * outC + o) * l, src = x + (img * inC + c) * inH * inW
+                                    var part: Float = 0
+                                    for oh in 0..<outH {
+                                        let ih = oh * sH - pH + ki * dH
+                                        if ih < 0 || ih >= inH { continue }
+                                        let srow = src + ih * inW + off, grow = gp + oh * outW
+                                        if sW == 1 {
+                                            for ow in lo..<hi { part += grow[ow] * srow[ow] }
+                                        } else {
+                                            for ow in lo..<hi { part += grow[ow] * srow[ow * sW] }
+                                        }
+                                    }
+                                    acc += Double(part)
+                                }
+                            }
+                            gw[o * taps + ki * kW + kj] = Float(acc)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
