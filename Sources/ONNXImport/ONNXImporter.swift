@@ -178,8 +178,10 @@ struct GraphImporter {
             }
             let outputs = try handler(&self, context)
             let declared = node.output
-            guard outputs.count >= declared.filter({ !$0.isEmpty }).count || declared.count <= outputs.count else {
-                throw context.error("produces \(outputs.count) outputs, the node declares \(declared.count)")
+            if declared.count > outputs.count {
+                let missing = Set(declared[outputs.count...].filter { !$0.isEmpty })
+                let read = graph.node.contains { $0.input.contains(where: missing.contains) } || graph.output.contains { missing.contains($0.name) }
+                guard !read else { throw context.error("produces \(outputs.count) outputs, the node declares \(declared.count) and later ones are read") }
             }
             for (name, value) in zip(declared, outputs) where !name.isEmpty {
                 guard values[name] == nil else { throw fail(.duplicateValue(name)) }
@@ -266,6 +268,15 @@ struct GraphImporter {
     }
 
     // MARK: Values
+
+    /// Whether the node's outputs after the first are absent or read by nothing (exporters
+    /// name LayerNormalization's Mean and InvStdDev, or MaxPool's Indices, without using them).
+    func onlyFirstOutputRead(_ c: NodeContext) -> Bool {
+        let extra = Set(c.node.output.dropFirst().filter { !$0.isEmpty })
+        if extra.isEmpty { return true }
+        let read = model.graph.node.contains { $0.input.contains(where: extra.contains) }
+        return !read && !model.graph.output.contains { extra.contains($0.name) }
+    }
 
     func input(_ c: NodeContext, _ i: Int) throws -> ImportValue {
         guard let name = c.inputName(i) else { throw c.error("input \(i) is required") }

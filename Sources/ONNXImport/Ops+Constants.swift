@@ -77,7 +77,7 @@ extension GraphImporter {
     mutating func dropout(_ c: NodeContext) throws -> [ImportValue] {
         try c.allow(["seed"])
         try c.expectInputs(1...3)
-        guard c.node.output.dropFirst().allSatisfy(\.isEmpty) else { throw c.error("the mask output is not supported") }
+        guard onlyFirstOutputRead(c) else { throw c.error("the mask output is not supported") }
         var ratio: Float = 0.5
         if c.inputName(1) != nil {
             let r = try constant(c, 1, "ratio")

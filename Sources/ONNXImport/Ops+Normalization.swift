@@ -9,7 +9,7 @@ extension GraphImporter {
         try c.allow(["epsilon", "momentum", "training_mode"])
         try c.expectInputs(5...5)
         guard try c.int("training_mode", 0) == 0 else { throw c.attributeError("training_mode", "only 0 (inference) is supported") }
-        guard c.node.output.dropFirst().allSatisfy(\.isEmpty) else { throw c.error("the running-statistics outputs of training mode are not supported") }
+        guard onlyFirstOutputRead(c) else { throw c.error("the running-statistics outputs of training mode are not supported") }
         let (vx, xs) = try runtime(c, 0)
         guard xs.count == 4 || xs.count == 2 || xs.count == 3 else { throw c.shapeError("input \(xs) must be [N, C], [N, C, L] or [N, C, H, W]") }
         let channels = xs[1]
@@ -38,7 +38,7 @@ extension GraphImporter {
         try c.allow(["axis", "epsilon", "stash_type"])
         try c.expectInputs(2...3)
         guard try c.int("stash_type", 1) == 1 else { throw c.attributeError("stash_type", "only 1 (float32) is supported") }
-        guard c.node.output.dropFirst().allSatisfy(\.isEmpty) else { throw c.error("the Mean and InvStdDev outputs are not supported") }
+        guard onlyFirstOutputRead(c) else { throw c.error("the Mean and InvStdDev outputs are not supported") }
         let (vx, xs) = try runtime(c, 0)
         let axis = try normalizedAxis(c, try c.int("axis", -1), rank: xs.count)
         let normalized = Array(xs[axis...])

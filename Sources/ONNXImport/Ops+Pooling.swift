@@ -21,7 +21,7 @@ extension GraphImporter {
     mutating func maxPool(_ c: NodeContext) throws -> [ImportValue] {
         try c.allow(["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"])
         try c.expectInputs(1...1)
-        guard c.node.output.dropFirst().allSatisfy(\.isEmpty) else { throw c.error("the Indices output is not supported") }
+        guard onlyFirstOutputRead(c) else { throw c.error("the Indices output is not supported") }
         let (vx, xs) = try runtime(c, 0)
         let g = try poolGeometry(c, xs)
         let m = MaxPool2d(kernelSize: IntOrPair(g.kernel[0], g.kernel[1]), stride: IntOrPair(g.strides[0], g.strides[1]),

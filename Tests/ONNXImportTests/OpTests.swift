@@ -129,6 +129,16 @@ import Testing
         let y = try run("LayerNormalization", x: x, constants: [scale, bias], attributes: [Self.float("epsilon", 1e-5)], opset: 17)[0]
         let expected = Tensor.layerNorm(x, normalizedRank: 1, weight: Tensor([1, 2, 3, 4]), bias: Tensor([0, 0, 1, 1]))
         #expect(y.isEqual(to: expected))
+        // Named but unread Mean / InvStdDev outputs (as exporters write them) are accepted; read ones are not.
+        var f = ModelFactory(opset: 17)
+        f.model.graph.input = [ModelFactory.valueInfo("x", x.shape)]
+        f.model.graph.initializer = [scale, bias]
+        f.model.graph.node = [ModelFactory.node("LayerNormalization", ["x", "ln.weight", "ln.bias"], ["y", "mean", "inv"], name: "/ln")]
+        #expect(try ONNXImporter.load(data: f.data, file: "ln.onnx", folder: nil).graph(x).isEqual(to: expected))
+        f.model.graph.output.append(ModelFactory.valueInfo("mean", nil))
+        #expect(throws: ONNXImportError(file: "ln.onnx", problem: .invalidNode(node: "/ln", op: "LayerNormalization", reason: "the Mean and InvStdDev outputs are not supported"))) {
+            try ONNXImporter.load(data: f.data, file: "ln.onnx", folder: nil)
+        }
         let w = RandomGenerator(seed: 4).normal([4, 5])
         let p = try run("MatMul", x: x, constants: [ModelFactory.floats("w", [4, 5], w.scalars)])[0]
         #expect(maxAbsDiff(p, x.matmul(w)) < 1e-6)
