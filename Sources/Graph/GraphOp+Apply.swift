@@ -67,8 +67,8 @@ extension GraphOp {
             let shape = Array(x[0].shape[..<d]) + indicesShape + Array(x[0].shape[(d + 1)...])
             return picked.reshape(shape)
         case .pad(let begins, let ends, let value): return Self.pad(x[0], begins: begins, ends: ends, value: value)
-        case .resize(let sizes, let mode, let transform, let nearest):
-            return Self.resize(x[0], sizes: sizes, mode: mode, transform: transform, nearest: nearest)
+        case .resize(let sizes, let mode, let transform, let nearest, let scales):
+            return Self.resize(x[0], sizes: sizes, mode: mode, transform: transform, nearest: nearest, scales: scales)
         case .layerNorm(let axis, let eps):
             let r = x[0].rank
             return Tensor.layerNorm(x[0], normalizedRank: r - (axis < 0 ? axis + r : axis),
@@ -116,11 +116,12 @@ extension GraphOp {
     }
 
     /// ONNX `Resize` of every dimension whose size changes, one dimension at a time.
-    static func resize(_ x: Tensor, sizes: [Int], mode: ResizeMode, transform: ResizeTransform, nearest: NearestMode) -> Tensor {
+    static func resize(_ x: Tensor, sizes: [Int], mode: ResizeMode, transform: ResizeTransform, nearest: NearestMode,
+                       scales: [Float]?) -> Tensor {
         var y = x
         for d in 0..<x.rank where sizes[d] != x.shape[d] {
             let n = x.shape[d], m = sizes[d]
-            let scale = Double(m) / Double(n)
+            let scale = scales.map { Double($0[d]) } ?? Double(m) / Double(n)
             func source(_ i: Int) -> Double {
                 switch transform {
                 case .halfPixel: return (Double(i) + 0.5) / scale - 0.5

@@ -47,7 +47,10 @@ public enum GraphOp: CustomStringConvertible {
     case slice(axis: Int, start: Int, end: Int, step: Int)
     case gather(axis: Int, indices: [Int], indicesShape: [Int])
     case pad(begins: [Int], ends: [Int], value: Float)
-    case resize(sizes: [Int], mode: ResizeMode, transform: ResizeTransform, nearest: NearestMode)
+    /// `scales`: ONNX's per-dimension scale factors when the model gave them (the coordinate
+    /// transform divides by them, even when `size / input` differs, e.g. 13 × 0.5 → 6); `nil`:
+    /// `size / input`.
+    case resize(sizes: [Int], mode: ResizeMode, transform: ResizeTransform, nearest: NearestMode, scales: [Float]? = nil)
     case layerNorm(axis: Int, eps: Float)
 
     /// ONNX `Resize` interpolation.
@@ -145,7 +148,7 @@ public enum GraphOp: CustomStringConvertible {
         case .slice(let axis, let start, let end, let step): return "slice[dim=\(axis), \(start):\(end):\(step)]"
         case .gather(let axis, let indices, let shape): return "gather[dim=\(axis), indices=\(indices), shape=\(shape)]"
         case .pad(let b, let e, let v): return "pad[begins=\(b), ends=\(e), value=\(f(v))]"
-        case .resize(let sizes, let mode, let t, let n):
+        case .resize(let sizes, let mode, let t, let n, _):
             return "interpolate[size=\(sizes), mode=\(mode.rawValue), \(t.rawValue)\(mode == .nearest ? ", " + n.rawValue : "")]"
         case .layerNorm(let axis, let eps): return "layer_norm[axis=\(axis), eps=\(f(eps))]"
         default: return baseName

@@ -2,7 +2,8 @@ import Graph
 import NN
 import TensorEngine
 
-/// Pad (constant mode) and Resize (nearest, linear) to sizes fixed at import.
+/// Pad (constant mode) and Resize (nearest, linear) to sizes fixed at import (`floor(size ·
+/// scale)` when the model gives scales, which then drive the coordinate transform).
 extension GraphImporter {
     mutating func pad(_ c: NodeContext) throws -> [ImportValue] {
         try c.allow(["mode"])
@@ -60,6 +61,7 @@ extension GraphImporter {
         let rank = xs.count
         let axes = try (try c.ints("axes") ?? Array(0..<rank)).map { try normalizedAxis(c, $0, rank: rank) }
         var sizes = xs
+        var factors: [Float]?
         let scales = c.inputName(2) != nil ? try constant(c, 2, "scales") : nil
         let given = c.inputName(3) != nil ? try constant(c, 3, "sizes") : nil
         if let given, given.count > 0 {
@@ -68,20 +70,20 @@ extension GraphImporter {
             for (a, s) in zip(axes, given.ints) { sizes[a] = s }
         } else if let scales, scales.count > 0 {
             guard scales.count == axes.count else { throw c.shapeError("scales \(scales.doubles) must have one value per axis (\(axes.count))") }
+            var all = [Float](repeating: 1, count: rank)
             for (a, s) in zip(axes, scales.tensor.scalars) {
                 guard s > 0, s.isFinite else { throw c.shapeError("scale \(s) must be positive") }
                 let scaled = Double(xs[a]) * Double(s)
                 guard scaled < Double(1 << 24) else { throw c.shapeError("scale \(s) makes dimension \(a) too large") }
                 sizes[a] = Int(scaled.rounded(.down))
-                guard abs(Double(sizes[a]) / Double(xs[a]) - Double(s)) < 1e-6 else {
-                    throw c.shapeError("scale \(s) of dimension \(a) (size \(xs[a])) is not an exact ratio of sizes; export with sizes")
-                }
+                all[a] = s
             }
+            factors = all
         } else {
             throw c.error("needs scales or sizes")
         }
         guard sizes.allSatisfy({ $0 > 0 && $0 < 1 << 24 }) else { throw c.shapeError("output sizes \(sizes) must be positive") }
         for d in 0..<rank where sizes[d] != xs[d] && xs[d] == 0 { throw c.shapeError("cannot resize the empty dimension \(d) of \(xs)") }
-        return [emit(.resize(sizes: sizes, mode: mode, transform: transform, nearest: nearest), [vx], shape: sizes)]
+        return [emit(.resize(sizes: sizes, mode: mode, transform: transform, nearest: nearest, scales: factors), [vx], shape: sizes)]
     }
 }

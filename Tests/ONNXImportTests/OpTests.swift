@@ -66,6 +66,13 @@ import Testing
         #expect(throws: ONNXImportError.self) {
             try emptyInput("Resize", x: x6, constants: [("", nil), ("scales", scales)], attributes: [Self.string("mode", "cubic")], opset: 13)
         }
+        // A scale that is not a ratio of sizes: 5 × 0.5 → 2 columns sampled at (j + 0.5) / 0.5 − 0.5
+        // = 0.5, 2.5 (F.interpolate(x, scale_factor=0.5, mode='linear') gives [0.5, 2.5]; the
+        // ratio 2/5 would sample 0.75 and 3.25).
+        let half = ModelFactory.floats("scales", [2], [1, 0.5])
+        let odd = try emptyInput("Resize", x: Tensor(shape: [1, 5], [0, 1, 2, 3, 4]), constants: [("", nil), ("scales", half)],
+                                 attributes: [Self.string("mode", "linear")], opset: 13)
+        #expect(odd.scalars == [0.5, 2.5])
     }
 
     @Test func splitSliceSqueezeUnsqueezeGather() throws {
