@@ -36,9 +36,14 @@ struct PTQReplay {
     final class State {
         let float: FloatGraph
         /// Whether the model holds quantizers (its outputs are then compared normwise).
-        var quantized = false
+        var quantized: Bool { quantPoints != nil }
         /// Whether a GPTQ/GPFQ stage ran.
         var afterGreedy = false
+        /// The quantization points of the quantized model on the test batch (README-ptq
+        /// "Quantization points"), as the stage that quantizes records them: a list of
+        /// `{"key", "kind", "calls", "scale", "zero_point", "bit_width", "signed",
+        /// "applied_to"?, "scale_shared_with"}`. `nil` while the model is float.
+        var quantPoints: (() throws -> JSON)?
 
         init(float: FloatGraph) { self.float = float }
 
@@ -124,8 +129,59 @@ struct PTQReplay {
                 if state.afterGreedy { chk.normwise(path, got, ref, 2e-3) } else { chk.compare(path, got, ref) }
             }
         }
-        if record["quant_points"] != nil && !state.quantized {
-            chk.fail("\(p)/quant_points", "the reference model is quantized here, ours is not")
+        switch (record["quant_points"], state.quantPoints) {
+        case (nil, nil): break
+        case (let ref?, let ours?):
+            do {
+                Self.compareQuantPoints(chk, "\(p)/quant_points", try ours(), ref, afterGreedy: state.afterGreedy)
+            } catch {
+                chk.fail("\(p)/quant_points", "our model raised \(error)")
+            }
+        case (_?, nil): chk.fail("\(p)/quant_points", "the reference model is quantized here, ours is not")
+        case (nil, _?): chk.fail("\(p)/quant_points", "our model is quantized here, the reference's is not")
+        }
+    }
+
+    /// Quantization points (README-ptq "Replaying a case" 2 and "Tolerances"): the same set of
+    /// keys; per point `kind`, `bit_width`, `signed`, `calls`, `applied_to` and
+    /// `scale_shared_with` exactly (a point with 0 calls has no metadata); `scale` and
+    /// `zero_point` close(0) before any GPTQ/GPFQ stage, normwise 3e-4 from the first on.
+    static func compareQuantPoints(_ chk: Checker, _ path: String, _ ours: JSON, _ ref: JSON, afterGreedy: Bool) {
+        func byKey(_ j: JSON) -> [String: JSON]? {
+            guard let a = j.array else { return nil }
+            var d: [String: JSON] = [:]
+            for q in a {
+                guard let k = q["key"]?.string, d[k] == nil else { return nil }
+                d[k] = q
+            }
+            return d
+        }
+        guard let r = byKey(ref) else {
+            chk.fail(path, "the reference quant_points are not a list of points with distinct keys")
+            return
+        }
+        guard let o = byKey(ours) else {
+            chk.fail(path, "our quant_points are not a list of points with distinct keys")
+            return
+        }
+        guard Set(o.keys) == Set(r.keys) else {
+            chk.fail(path, "keys \(o.keys.sorted()) != \(r.keys.sorted())")
+            return
+        }
+        for k in r.keys.sorted() {
+            let a = o[k]!, b = r[k]!, q = "\(path)/\(k)"
+            for f in ["kind", "bit_width", "signed", "calls", "applied_to", "scale_shared_with"] where a[f] != b[f] {
+                chk.fail("\(q)/\(f)", "ours \(a[f] ?? .null) != reference \(b[f] ?? .null)")
+            }
+            for f in ["scale", "zero_point"] {
+                switch (a[f], b[f]) {
+                case (nil, nil): continue
+                case (let x?, let y?):
+                    if afterGreedy { chk.normwise("\(q)/\(f)", x, y, 3e-4) } else { chk.compare("\(q)/\(f)", x, y, "qmeta") }
+                default:
+                    chk.fail("\(q)/\(f)", "\(a[f] == nil ? "missing in ours" : "missing in the reference")")
+                }
+            }
         }
     }
 

@@ -173,5 +173,34 @@ func tamperedCase(_ family: String, _ name: String, _ edit: (JSON) throws -> Voi
         let renamed = ModuleState(params: ["long.path.w": .null]).canonicalized(["long.path.w": "w"])
         #expect(renamed.params.keys.sorted() == ["w"])
     }
+
+    /// PTQ quantization points: keys and sharing exact, scales by the stage's tolerance.
+    @Test(.enabled(if: haveFamilies, "skipped: no spec_version 2 cases")) func quantPointsAreComparedByKey() throws {
+        let c = try JSON.load(contentsOf: sharedConformance.appendingPathComponent("ptq/res_quantize_calibrate_gptq.json"))
+        let ref = c["stages"]!.array![2]["quant_points"]!
+        let copy = { try JSON.parse(Data(ref.serialized().utf8)) }
+        let chk = Checker()
+        chk.startCase()
+        PTQReplay.compareQuantPoints(chk, "q", try copy(), ref, afterGreedy: false)
+        #expect(chk.errors.isEmpty, "\(chk.errors)")
+        let shared = try copy()
+        shared.array!.first { $0["key"]?.string == "output of relu0" }!.object!["scale_shared_with"] = .array([])
+        PTQReplay.compareQuantPoints(chk, "q", shared, ref, afterGreedy: false)
+        #expect(chk.errors == ["q/output of relu0/scale_shared_with: ours [] != reference [\"inputs of add1\"]"], "\(chk.errors)")
+        let scaled = try copy()
+        scaled.array!.first { $0["key"]?.string == "weight of conv0" }!.editData("scale") { $0[0] *= 1 + 1e-4 }
+        let strict = Checker(), loose = Checker()
+        strict.startCase()
+        loose.startCase()
+        PTQReplay.compareQuantPoints(strict, "q", scaled, ref, afterGreedy: false)
+        PTQReplay.compareQuantPoints(loose, "q", scaled, ref, afterGreedy: true)
+        #expect(strict.errors.first?.hasPrefix("q/weight of conv0/scale: 1 of 1 outside tolerance") == true, "\(strict.errors)")
+        #expect(loose.errors.isEmpty, "within normwise 3e-4 after GPTQ: \(loose.errors)")
+        let fewer = JSON.array(Array(try copy().array!.dropFirst()))
+        let keys = Checker()
+        keys.startCase()
+        PTQReplay.compareQuantPoints(keys, "q", fewer, ref, afterGreedy: false)
+        #expect(keys.errors.first?.hasPrefix("q: keys") == true, "\(keys.errors)")
+    }
 }
 
