@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Graph
+import IntegerInference
 import NN
 import ONNXImport
 import TensorEngine
@@ -29,7 +30,13 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("expect"), help: ArgumentHelp("A reference .npy per output: fail unless max |ours − reference| ≤ 1e-4·max(1, max |reference|).", valueName: "file"))
     var expected: [String] = []
 
+    @Flag(help: "Run the integer program of a run folder or checkpoint (integer weights, fixed-point requantization, as `brevitas deploy` emits); the output is its integers times their scale.")
+    var integer = false
+
     func validate() throws {
+        if integer && model.checkpoint.lowercased().hasSuffix(".onnx") {
+            throw ValidationError("--integer runs the integer program of a run folder or checkpoint of `brevitas train`, not an ONNX file")
+        }
         if !expected.isEmpty, expected.count != outputs.count {
             throw ValidationError("give one --expect per --out (\(outputs.count)), got \(expected.count)")
         }
@@ -129,6 +136,16 @@ struct RunCommand: ParsableCommand {
         guard x.rank == config.model.inputShape.count + 1, Array(x.shape.dropFirst()) == config.model.inputShape else {
             throw CLIError("\(named[0].file) has shape \(x.shape), the model takes [N] + \(config.model.inputShape)")
         }
-        return [try Autograd.noGrad { try network(x) }]
+        guard integer else { return [try Autograd.noGrad { try network(x) }] }
+        let program = try IntegerProgramLoader.lower(network, spec: config.model)
+        let out = IntegerExecutor.run(program, input: program.inputCodes(x))
+        let per = out.perExample
+        let values: [Float]
+        switch program.output {
+        case .codes(let g): values = out.data.map { Float(Double($0 - g.zeroPoint) * g.scale) }
+        case .accumulator(let scales, _):
+            values = out.data.enumerated().map { i, v in Float(Double(v) * (scales.count == 1 ? scales[0] : scales[i % per])) }
+        }
+        return [Tensor(shape: out.shape, values)]
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NN
 import Testing
 
 @testable import BrevitasCLI
@@ -46,5 +47,23 @@ import Testing
         let inspect = try InspectCommand.parse([run.path, "--accumulator-bits", "6", "--batch", "32"]).report()
         #expect(inspect.contains("Accumulators (widths in signed bits") && inspect.contains("overflows @6 bits"), "\(inspect)")
         #expect(throws: CLIError.self) { try VerifyCommand.parse([run.path, "--accumulator-bits", "6"]).report() }
+    }
+}
+
+/// `brevitas run RUN --integer`: the integer program's outputs (times their scale) as .npy.
+@Suite(.serialized) struct RunIntegerTests {
+    @Test func integerOutputsMatchTheFakeQuantizedModel() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try VerifyTests.train("lenet", in: dir)
+        let data = try DatasetChoice.digits.load(.test, directory: nil)
+        let x = dir.appendingPathComponent("x.npy"), yf = dir.appendingPathComponent("yf.npy"), yi = dir.appendingPathComponent("yi.npy")
+        try NumPy.write(data.inputs.narrow(dim: 0, start: 0, length: 40), to: x)
+        _ = try RunCommand.parse([run.path, "--input", x.path, "--out", yf.path]).execute()
+        let lines = try RunCommand.parse([run.path, "--integer", "--input", x.path, "--out", yi.path, "--expect", yf.path]).execute()
+        #expect(lines.contains { $0.hasPrefix("  matches ") }, "\(lines)")
+        let (a, b) = (try NumPy.readTensor(yf), try NumPy.readTensor(yi))
+        #expect(a.shape == [40, 10] && b.shape == [40, 10])
+        #expect(throws: (any Error).self) { try RunCommand.parse(["m.onnx", "--integer", "--input", x.path, "--out", yi.path]) }
     }
 }
