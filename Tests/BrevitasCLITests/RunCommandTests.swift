@@ -67,4 +67,25 @@ import Testing
         #expect(text.contains("graph(input):\n  c1 = c1(input)"))
         #expect(parseError(["run", "m.onnx"]) == "give the model's input with --input X.npy")
     }
+
+    @Test func runsARunFolderOfBrevitasTrain() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("run")
+        _ = try CapturedRun(["--epochs", "1", "--limit", "64", "--out", out.path]).start()
+        let (file, config) = try InspectCommand.parse([out.path]).model.resolve()
+        let x = RandomGenerator(seed: 2).normal([3] + config.model.inputShape)
+        let xFile = dir.appendingPathComponent("x.npy"), yFile = dir.appendingPathComponent("y.npy")
+        try NumPy.write(x, to: xFile)
+        let lines = try RunCommand.parse([out.path, "--input", xFile.path, "--out", yFile.path]).execute()
+        let (model, _) = try Checkpoint.loadModel(file, spec: config.model)
+        model.eval()
+        let expected = try Autograd.noGrad { try model(x) }
+        #expect(lines == ["wrote \(yFile.path): float32 \(expected.shape)"])
+        #expect(try NumPy.readTensor(yFile).isEqual(to: expected))
+        try NumPy.write(Tensor.zeros([2, 5]), to: xFile)
+        #expect(throws: CLIError("\(xFile.path) has shape [2, 5], the model takes [N] + \(config.model.inputShape)")) {
+            try RunCommand.parse([out.path, "--input", xFile.path, "--out", yFile.path]).execute()
+        }
+    }
 }
