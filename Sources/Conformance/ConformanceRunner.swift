@@ -57,16 +57,17 @@ public struct ConformanceRunner {
             self.init(name: name, errors: errors, note: j["note"]?.string, family: j["family"]?.string, seconds: j["seconds"]?.double ?? 0)
         }
 
-        /// The line printed for this case: every failure, passes only when `verbose`.
+        /// The line printed for this case: every failure and every case that is not comparable;
+        /// passes only when `verbose`.
         public func line(verbose: Bool) -> String? {
             if let first = errors.first {
                 var s = "FAIL \(name): \(errors.count) mismatch\(errors.count == 1 ? "" : "es"); first: \(first)"
                 if verbose { s += errors.dropFirst().map { "\n     \($0)" }.joined() }
                 return s
             }
-            guard verbose else { return nil }
             let time = String(format: "%.2fs", seconds)
-            return note.map { "n/c  \(name) (\(time)) — \($0)" } ?? "pass \(name) (\(time))"
+            if let note { return "n/c  \(name) (\(time)) — \(note)" }  // neither passed nor failed: always said
+            return verbose ? "pass \(name) (\(time))" : nil
         }
     }
 

@@ -51,11 +51,6 @@ struct PTQReplay {
         func weightRecords() -> JSON { float.weightRecords() }
     }
 
-    func need(_ j: JSON?, _ key: String, _ path: String) throws -> JSON {
-        guard let v = j?[key], !v.isNull else { throw ReplayError.malformed("\(path): no \(key)") }
-        return v
-    }
-
     func run() throws -> String? {
         let graph = try need(try need(spec, "float_model", "spec"), "graph", "spec.float_model")
         guard let pipeline = try need(spec, "pipeline", "spec").array, !pipeline.isEmpty else { throw ReplayError.malformed("spec.pipeline is not a list of stages") }

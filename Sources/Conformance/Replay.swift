@@ -95,11 +95,6 @@ struct Replay {
 
     // MARK: Required fields
 
-    /// The member `key` of `j`; a missing one makes the case malformed (`path` says where).
-    func need(_ j: JSON?, _ key: String, _ path: String) throws -> JSON {
-        guard let v = j?[key], !v.isNull else { throw ReplayError.malformed("\(path): no \(key)") }
-        return v
-    }
 
     /// The step's `mode`, which must be `"train"` or `"eval"`.
     func mode(_ s: JSON, _ path: String) throws -> Bool {
@@ -226,6 +221,12 @@ struct Replay {
         let result = try body()
         return (result, .object(store))
     }
+}
+
+/// The member `key` of `j`; a missing (or null) one makes the case malformed (`path` says where).
+func need(_ j: JSON?, _ key: String, _ path: String) throws -> JSON {
+    guard let v = j?[key], !v.isNull else { throw ReplayError.malformed("\(path): no \(key)") }
+    return v
 }
 
 /// Why a case could not be replayed at all (as opposed to a mismatch): a malformed case, or
