@@ -17,7 +17,9 @@ let package = Package(
         .library(name: "GraphQuant", targets: ["GraphQuant"]),
         .library(name: "Conformance", targets: ["Conformance"]),
         .library(name: "IntegerInference", targets: ["IntegerInference"]),
-        .executable(name: "brevitas", targets: ["brevitas"]),
+        .library(name: "Models", targets: ["Models"]),
+        .library(name: "Brevitas", targets: ["Brevitas"]),
+        .executable(name: "brevitas", targets: ["BrevitasMain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -34,7 +36,9 @@ let package = Package(
             name: "TensorEngine",
             dependencies: ["CKernels", .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))]
         ),
-        .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"]),
+        // One reference-fixture reader and one `expectClose` for every test target.
+        .target(name: "TestSupport", dependencies: ["TensorEngine"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine", "TestSupport"]),
         .executableTarget(
             name: "EngineBench", dependencies: ["TensorEngine"], path: "Benchmarks/EngineBench",
             exclude: ["torch_conv.py"]),
@@ -48,11 +52,11 @@ let package = Package(
             dependencies: ["TensorEngine", "CZlib"],
             resources: [.copy("Resources/digits.csv.gz"), .copy("Resources/DIGITS-LICENSE.md")]
         ),
-        .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
         .target(name: "QuantCore", dependencies: ["TensorEngine", "NN", "CKernels"]),
         .target(name: "Quantizers", dependencies: ["TensorEngine", "NN", "QuantCore"]),
         .target(name: "QuantNN", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers"]),
-        .testTarget(name: "QuantTests", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),
+        .testTarget(name: "QuantTests", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "TestSupport"]),
         .target(
             name: "ONNXProto",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -67,7 +71,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ONNXExportTests",
-            dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXProto", "ONNXExport", "Conformance", "BrevitasCLI"],
+            dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXProto", "ONNXExport", "Conformance", "Models", "TestSupport"],
             exclude: ["check_onnx.py"]
         ),
         .target(name: "Graph", dependencies: ["TensorEngine", "NN"]),
@@ -84,14 +88,26 @@ let package = Package(
         .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance"]),
         .target(
+            name: "Models",
+            dependencies: ["TensorEngine", "NN", "Quantizers", "QuantNN", "ONNXExport", "IntegerInference"]
+        ),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorEngine", "NN", "QuantNN", "TestSupport"]),
+        // The umbrella: `import Brevitas` re-exports every public library.
+        .target(
+            name: "Brevitas",
+            dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport", "Graph", "ONNXImport",
+                           "IntegerInference", "Models"]
+        ),
+        .testTarget(name: "BrevitasTests", dependencies: ["Brevitas"]),
+        .target(
             name: "BrevitasCLI",
             dependencies: [
-                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Conformance", "ONNXExport", "Graph", "ONNXImport", "IntegerInference",
+                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Conformance", "ONNXExport", "Graph", "ONNXImport", "IntegerInference", "Models",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "BrevitasCLITests", dependencies: ["BrevitasCLI", "TensorEngine", "NN", "QuantNN"]),
-        .executableTarget(name: "brevitas", dependencies: ["BrevitasCLI"]),
+        .testTarget(name: "BrevitasCLITests", dependencies: ["BrevitasCLI", "Models", "TensorEngine", "NN", "QuantNN", "TestSupport"]),
+        .executableTarget(name: "BrevitasMain", dependencies: ["BrevitasCLI"]),
     ],
     swiftLanguageModes: [.v5]
 )

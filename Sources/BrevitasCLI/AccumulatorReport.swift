@@ -3,6 +3,7 @@ import IntegerInference
 import NN
 import QuantNN
 import TensorEngine
+import Models
 
 /// `inspect`'s accumulator table: per quantized convolution and linear layer, the accumulator
 /// width Brevitas derives from the bit widths and the fan-in (`ceil(log2(maxUint_in · maxUint_w ·

@@ -3,6 +3,7 @@ import Foundation
 import NN
 import QuantNN
 import TensorEngine
+import Models
 
 /// `brevitas train`: quantization-aware training end to end.
 struct TrainCommand: ParsableCommand {

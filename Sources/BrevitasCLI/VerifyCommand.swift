@@ -4,6 +4,7 @@ import IntegerInference
 import NN
 import QuantNN
 import TensorEngine
+import Models
 
 /// `brevitas verify`: does the integer program compute what the trained fake-quantized model computes?
 struct VerifyCommand: ParsableCommand {

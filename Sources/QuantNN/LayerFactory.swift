@@ -54,20 +54,25 @@ public enum LayerFactory {
                 built = .multi(try args.wrap { () throws(QuantConfigError) in try QuantCat(dim: dim, inputQuant: input, outputQuant: output, returnQuantTensor: rqt) })
             }
         case "QuantMaxPool2d", "torch.nn.MaxPool2d":
-            let k = args.pair("kernel_size", nil)
-            built = .single(QuantMaxPool2d(kernelSize: k ?? 1, stride: args.pair("stride", nil), padding: args.pair("padding", 0) ?? 0))
+            let k = args.requiredPair("kernel_size"), s = args.pair("stride", nil), p = args.pair("padding", 0)
+            guard let k else { try args.failWithProblems() }
+            built = .single(QuantMaxPool2d(kernelSize: k, stride: s, padding: p ?? 0))
         case "torch.nn.AvgPool2d":
-            let k = args.pair("kernel_size", nil)
-            built = .single(QuantAvgPool2d(kernelSize: k ?? 1, stride: args.pair("stride", nil), padding: args.pair("padding", 0) ?? 0))
+            let k = args.requiredPair("kernel_size"), s = args.pair("stride", nil), p = args.pair("padding", 0)
+            guard let k else { try args.failWithProblems() }
+            built = .single(QuantAvgPool2d(kernelSize: k, stride: s, padding: p ?? 0))
         case "TruncAvgPool2d":
-            let k = args.pair("kernel_size", nil)
+            let k = args.requiredPair("kernel_size")
             let trunc = args.truncQuantizer()
-            built = .single(TruncAvgPool2d(kernelSize: k ?? 1, stride: args.pair("stride", nil), truncQuant: trunc,
-                                           returnQuantTensor: args.bool("return_quant_tensor", true)))
+            let s = args.pair("stride", nil), rqt = args.bool("return_quant_tensor", true)
+            guard let k else { try args.failWithProblems() }
+            built = .single(TruncAvgPool2d(kernelSize: k, stride: s, truncQuant: trunc, returnQuantTensor: rqt))
         case "TruncAdaptiveAvgPool2d":
-            let o = args.pair("output_size", nil)
+            let o = args.requiredPair("output_size")
             let trunc = args.truncQuantizer()
-            built = .single(TruncAdaptiveAvgPool2d(outputSize: o ?? 1, truncQuant: trunc, returnQuantTensor: args.bool("return_quant_tensor", true)))
+            let rqt = args.bool("return_quant_tensor", true)
+            guard let o else { try args.failWithProblems() }
+            built = .single(TruncAdaptiveAvgPool2d(outputSize: o, truncQuant: trunc, returnQuantTensor: rqt))
         default:
             throw QuantConfigError(context: className, problems: [.init(key: "class", message: "unknown layer class; valid classes: \(classNames.joined(separator: ", "))")])
         }
@@ -159,6 +164,16 @@ public enum LayerFactory {
             if case .array(let a) = v, a.count == 1, let i = a[0].intValue { return i }
             problems.append(.init(key: key, message: "expects an integer, got \(v)"))
             return def
+        }
+
+        /// A keyword without a default (PyTorch's `kernel_size`, `output_size`): its absence is a
+        /// problem, reported with the others.
+        mutating func requiredPair(_ key: String) -> IntOrPair? {
+            guard remaining[key] != nil else {
+                problems.append(.init(key: key, message: "is required by \(className) (an integer or a pair of integers); it has no default"))
+                return nil
+            }
+            return pair(key, nil)
         }
 
         mutating func pair(_ key: String, _ def: IntOrPair?) -> IntOrPair? {
@@ -270,6 +285,13 @@ public enum LayerFactory {
         }
 
         func wrap<T>(_ body: () throws(QuantConfigError) -> T) throws(QuantConfigError) -> T { try body() }
+
+        /// Throws every problem found (a required keyword is missing or malformed), with the
+        /// unused keywords.
+        mutating func failWithProblems() throws(QuantConfigError) -> Never {
+            try finish()
+            preconditionFailure("LayerFactory: \(className) lacks a required keyword but no problem was recorded")
+        }
 
         mutating func finish() throws(QuantConfigError) {
             for k in remaining.keys.sorted() {

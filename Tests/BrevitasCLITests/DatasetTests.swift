@@ -1,8 +1,10 @@
 import Foundation
 import NN
 import Testing
+import TestSupport
 
 @testable import BrevitasCLI
+import Models
 
 /// The MNIST, Fashion-MNIST and CIFAR-10 paths end to end, on tiny files in those formats.
 @Suite(.serialized) struct DatasetTests {

@@ -2,6 +2,7 @@ import Foundation
 import IntegerInference
 import NN
 import Testing
+import TestSupport
 
 @testable import BrevitasCLI
 

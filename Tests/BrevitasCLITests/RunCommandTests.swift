@@ -2,6 +2,7 @@ import Foundation
 import NN
 import TensorEngine
 import Testing
+import TestSupport
 
 @testable import BrevitasCLI
 

@@ -2,15 +2,9 @@ import Foundation
 import NN
 import TensorEngine
 import Testing
+import TestSupport
 
 @testable import BrevitasCLI
-
-/// A fresh temporary folder; remove it when done.
-func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("brevitas-cli-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
 
 /// The message the `brevitas` command prints for arguments that fail to parse or validate.
 func parseError(_ arguments: [String]) -> String? {

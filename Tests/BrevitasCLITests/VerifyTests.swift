@@ -1,6 +1,7 @@
 import Foundation
 import NN
 import Testing
+import TestSupport
 
 @testable import BrevitasCLI
 

@@ -1,6 +1,7 @@
 import Foundation
 import NN
 import Testing
+import TestSupport
 import TensorEngine
 
 /// IDX bytes: magic `0x0000TTRR`, big-endian dimensions, then `payload`.

@@ -1,6 +1,7 @@
 import Foundation
 import NN
 import Testing
+import TestSupport
 import TensorEngine
 
 /// The fixture's MLP written as a user module: its state-dict keys are the fixture's.

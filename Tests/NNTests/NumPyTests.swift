@@ -1,6 +1,7 @@
 import Foundation
 import NN
 import Testing
+import TestSupport
 import TensorEngine
 
 /// The bytes of a `.npy` file: magic, version, header length, `header` (padded as given), `data`.

@@ -1,6 +1,7 @@
 import Foundation
 import NN
 import Testing
+import TestSupport
 import TensorEngine
 
 /// The bytes of a safetensors file with the given header text and data section.

@@ -1,6 +1,7 @@
 import Foundation
 import NN
 import Testing
+import TestSupport
 import TensorEngine
 
 /// End to end on the bundled digits: train, evaluate, checkpoint. Small enough for a debug build.

@@ -1,4 +1,4 @@
-@testable import BrevitasCLI
+import Models
 import Foundation
 import NN
 @testable import ONNXExport

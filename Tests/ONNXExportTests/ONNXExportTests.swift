@@ -6,6 +6,7 @@ import QuantCore
 import QuantNN
 import Quantizers
 import Testing
+import TestSupport
 import TensorEngine
 
 // MARK: - Runtime verification (Python: onnx.checker, ONNX Runtime, qonnx)

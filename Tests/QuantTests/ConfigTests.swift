@@ -28,6 +28,24 @@ import QuantCore
         #expect(throws: QuantConfigError.self) { try LayerFactory.make(className: "QuantReLU", kwargs: ["max_val": .number(6)]) }
     }
 
+    /// PyTorch's pools have no default window; a missing `kernel_size` / `output_size` is an
+    /// error naming it (with the other problems), never a silent 1.
+    @Test(arguments: [("QuantMaxPool2d", "kernel_size"), ("torch.nn.MaxPool2d", "kernel_size"), ("torch.nn.AvgPool2d", "kernel_size"),
+                      ("TruncAvgPool2d", "kernel_size"), ("TruncAdaptiveAvgPool2d", "output_size")])
+    func missingRequiredPoolKeywordsAreErrors(_ className: String, _ key: String) throws {
+        let error = try #require(throws: QuantConfigError.self) {
+            try LayerFactory.make(className: className, kwargs: ["stride_typo": .number(2)])
+        }
+        #expect(error.problems.map(\.key).sorted() == [key, "stride_typo"].sorted(), "\(error)")
+        #expect(error.description.contains("has no default"))
+        let malformed = try #require(throws: QuantConfigError.self) {
+            try LayerFactory.make(className: className, kwargs: [key: .string("two")])
+        }
+        #expect(malformed.problems.map(\.key) == [key], "\(malformed)")
+        // Given, it builds.
+        _ = try LayerFactory.make(className: className, kwargs: [key: .number(2)])
+    }
+
     @Test func unknownKeysListTheValidOnes() {
         do {
             _ = try LayerFactory.make(className: "QuantIdentity", kwargs: ["bit_widht": .number(4)])

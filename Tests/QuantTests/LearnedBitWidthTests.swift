@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import NN
 import TensorEngine
 @testable import QuantCore
@@ -10,7 +11,7 @@ import TensorEngine
 /// input and of every parameter), then the eval output and the state-dict keys.
 func checkActivationCase(_ layer: QuantLayer, _ c: [String: Any], _ name: String,
                          sourceLocation: SourceLocation = #_sourceLocation) throws {
-    let inputs = (c["inputs"] as! [Any]).map(GoldenFixture.tensor)
+    let inputs = (c["inputs"] as! [Any]).map(Fixture.t)
     let calls = Dictionary(uniqueKeysWithValues: (c["calls"] as! [[String: Any]]).map { ($0["step"] as! Int, $0) })
     #expect(!calls.isEmpty && calls.keys.allSatisfy { $0 < inputs.count }, sourceLocation: sourceLocation)
     layer.train()
@@ -19,22 +20,22 @@ func checkActivationCase(_ layer: QuantLayer, _ c: [String: Any], _ name: String
         x.requiresGrad = true
         let q = try layer.quant(x)
         let rec = calls[step]
-        let g = rec.map { GoldenFixture.tensor($0["g"]) } ?? Tensor.ones(x.shape)
+        let g = rec.map { Fixture.t($0["g"]) } ?? Tensor.ones(x.shape)
         (q.value * g).sum().backward()
         if let rec {
             let what = "\(name) step \(step)"
-            expectClose(q.value, GoldenFixture.tensor(rec["out"]), "\(what) output", sourceLocation: sourceLocation)
-            expectClose(q.scale, GoldenFixture.tensor(rec["scale"]), "\(what) scale", sourceLocation: sourceLocation)
-            expectClose(q.zeroPoint, GoldenFixture.tensor(rec["zero_point"]), "\(what) zero point", sourceLocation: sourceLocation)
-            expectClose(q.bitWidth, GoldenFixture.tensor(rec["bit_width"]), "\(what) bit width", sourceLocation: sourceLocation)
-            expectClose(x.grad, GoldenFixture.tensor(rec["grad_x"]), "\(what) grad x", sourceLocation: sourceLocation)
+            expectClose(q.value, Fixture.t(rec["out"]), "\(what) output", sourceLocation: sourceLocation)
+            expectClose(q.scale, Fixture.t(rec["scale"]), "\(what) scale", sourceLocation: sourceLocation)
+            expectClose(q.zeroPoint, Fixture.t(rec["zero_point"]), "\(what) zero point", sourceLocation: sourceLocation)
+            expectClose(q.bitWidth, Fixture.t(rec["bit_width"]), "\(what) bit width", sourceLocation: sourceLocation)
+            expectClose(x.grad, Fixture.t(rec["grad_x"]), "\(what) grad x", sourceLocation: sourceLocation)
             expectParameterGrads(layer, rec["grads"] as! [String: Any], "\(what)", sourceLocation: sourceLocation)
         }
         layer.zeroGrad()
     }
     layer.eval()
     let out = Autograd.noGrad { try? layer.quant(inputs.last!) }
-    expectClose(out?.value, GoldenFixture.tensor(c["eval_out"]), "\(name) eval output", sourceLocation: sourceLocation)
+    expectClose(out?.value, Fixture.t(c["eval_out"]), "\(name) eval output", sourceLocation: sourceLocation)
     #expect(Set(layer.stateDict().keys) == Set(c["state_dict_keys"] as! [String]), sourceLocation: sourceLocation)
 }
 
@@ -43,19 +44,19 @@ func checkActivationCase(_ layer: QuantLayer, _ c: [String: Any], _ name: String
 /// quantizer parameters, state-dict keys).
 func checkWeightCase(_ layer: QuantWeightBiasLayer, _ c: [String: Any], _ name: String,
                      sourceLocation: SourceLocation = #_sourceLocation) throws {
-    layer.weight.assign(GoldenFixture.tensor(c["weight"]))
+    layer.weight.assign(Fixture.t(c["weight"]))
     layer.train()
-    let x = GoldenFixture.tensor(c["x"])
+    let x = Fixture.t(c["x"])
     x.requiresGrad = true
     let y: Tensor = try layer.forward(.float(x)).value
-    (y * GoldenFixture.tensor(c["g"])).sum().backward()
+    (y * Fixture.t(c["g"])).sum().backward()
     let qw = Autograd.noGrad { layer.quantWeight().quantTensor! }
-    expectClose(y, GoldenFixture.tensor(c["out"]), "\(name) output", sourceLocation: sourceLocation)
-    expectClose(qw.value, GoldenFixture.tensor(c["quant_weight"]), "\(name) quant weight", sourceLocation: sourceLocation)
-    expectClose(qw.scale, GoldenFixture.tensor(c["scale"]), "\(name) scale", sourceLocation: sourceLocation)
-    expectClose(qw.zeroPoint, GoldenFixture.tensor(c["zero_point"]), "\(name) zero point", sourceLocation: sourceLocation)
-    expectClose(qw.bitWidth, GoldenFixture.tensor(c["bit_width"]), "\(name) bit width", sourceLocation: sourceLocation)
-    expectClose(x.grad, GoldenFixture.tensor(c["grad_x"]), "\(name) grad x", sourceLocation: sourceLocation)
+    expectClose(y, Fixture.t(c["out"]), "\(name) output", sourceLocation: sourceLocation)
+    expectClose(qw.value, Fixture.t(c["quant_weight"]), "\(name) quant weight", sourceLocation: sourceLocation)
+    expectClose(qw.scale, Fixture.t(c["scale"]), "\(name) scale", sourceLocation: sourceLocation)
+    expectClose(qw.zeroPoint, Fixture.t(c["zero_point"]), "\(name) zero point", sourceLocation: sourceLocation)
+    expectClose(qw.bitWidth, Fixture.t(c["bit_width"]), "\(name) bit width", sourceLocation: sourceLocation)
+    expectClose(x.grad, Fixture.t(c["grad_x"]), "\(name) grad x", sourceLocation: sourceLocation)
     expectParameterGrads(layer, c["grads"] as! [String: Any], "\(name)", sourceLocation: sourceLocation)
     #expect(Set(layer.stateDict().keys) == Set(c["state_dict_keys"] as! [String]), sourceLocation: sourceLocation)
 }
@@ -66,8 +67,8 @@ func bitWidthOffset(_ m: Module) -> Tensor {
 }
 
 @Suite struct LearnedBitWidthTests {
-    let fixture: GoldenFixture
-    init() throws { fixture = try GoldenFixture("bit_width_zero_point.json") }
+    let fixture: Fixture
+    init() throws { fixture = try Fixture("quant", "bit_width_zero_point") }
 
     /// `QuantIdentity(bit_width=4, bit_width_impl_type='parameter', collect_stats_steps=2)`: a
     /// collection call (gradient to the offset through the threshold only) and the first learned

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import NN
 import TensorEngine
 @testable import Quantizers
@@ -11,28 +12,28 @@ import TensorEngine
 /// learned scale after it, and eval.
 @Suite struct MinMaxActivationTests {
     func replay(_ layer: QuantLayer, _ name: String) throws {
-        let c = try GoldenFixture("min_max_act.json").case(name)
+        let c = try Fixture("quant", "min_max_act").case(name)
         layer.train()
         for (i, rec) in (c["calls"] as! [[String: Any]]).enumerated() {
-            let x = GoldenFixture.tensor(rec["x"])
+            let x = Fixture.t(rec["x"])
             x.requiresGrad = true
             let q = try layer.quant(x)
-            (q.value * GoldenFixture.tensor(rec["g"])).sum().backward()
+            (q.value * Fixture.t(rec["g"])).sum().backward()
             let what = "\(name) call \(i)"
-            expectClose(q.value, GoldenFixture.tensor(rec["y"]), "\(what) output")
-            expectClose(q.scale, GoldenFixture.tensor(rec["scale"]), "\(what) scale")
-            expectClose(x.grad, GoldenFixture.tensor(rec["grad_x"]), "\(what) grad x")
+            expectClose(q.value, Fixture.t(rec["y"]), "\(what) output")
+            expectClose(q.scale, Fixture.t(rec["scale"]), "\(what) scale")
+            expectClose(x.grad, Fixture.t(rec["grad_x"]), "\(what) grad x")
             let value = layer.parameters().first { $0.count == 1 }
             if let expected = rec["grad_value"], !(expected is NSNull) {
-                expectClose(value?.grad, GoldenFixture.tensor(expected), "\(what) scale-parameter gradient")
+                expectClose(value?.grad, Fixture.t(expected), "\(what) scale-parameter gradient")
             }
             layer.zeroGrad()
         }
         layer.eval()
         let e = c["eval"] as! [String: Any]
-        let q = try Autograd.noGrad { try layer.quant(GoldenFixture.tensor(e["x"])) }
-        expectClose(q.value, GoldenFixture.tensor(e["y"]), "\(name) eval output")
-        expectClose(q.scale, GoldenFixture.tensor(e["scale"]), "\(name) eval scale")
+        let q = try Autograd.noGrad { try layer.quant(Fixture.t(e["x"])) }
+        expectClose(q.value, Fixture.t(e["y"]), "\(name) eval output")
+        expectClose(q.scale, Fixture.t(e["scale"]), "\(name) eval scale")
     }
 
     @Test func signedIdentity() throws {

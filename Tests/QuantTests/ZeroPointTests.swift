@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import NN
 import TensorEngine
 @testable import QuantCore
@@ -6,8 +7,8 @@ import TensorEngine
 @testable import QuantNN
 
 @Suite struct ZeroPointTests {
-    let fixture: GoldenFixture
-    init() throws { fixture = try GoldenFixture("bit_width_zero_point.json") }
+    let fixture: Fixture
+    init() throws { fixture = try Fixture("quant", "bit_width_zero_point") }
 
     /// `QuantIdentity(act_quant=ShiftedUint8ActPerTensorFloat, zero_point_impl=ParameterZeroPoint,
     /// zero_point_init=0.3, bit_width=5, bit_width_impl_type='parameter')`: the learned zero point

@@ -1,9 +1,10 @@
 import Testing
+import TestSupport
 @testable import TensorEngine
 
 @Suite struct BatchNormDropoutTests {
-    @Test func batchNormTrainMatchesPyTorch() {
-        let f = Fixture(engine: "batchnorm2d")
+    @Test func batchNormTrainMatchesPyTorch() throws {
+        let f = (try Fixture("engine", "batchnorm2d"))
         let t = f["train"]
         let rm = t.t("running_mean_before"), rv = t.t("running_var_before")
         let (out, g) = forwardBackward([t.t("x"), t.t("weight"), t.t("bias")], g: t.t("g")) { a in
@@ -18,8 +19,8 @@ import Testing
         expectClose(g[2], t.t("grad_bias"), rtol: 1e-4, atol: 1e-4, "grad_bias")
     }
 
-    @Test func batchNormEvalMatchesPyTorch() {
-        let f = Fixture(engine: "batchnorm2d")
+    @Test func batchNormEvalMatchesPyTorch() throws {
+        let f = (try Fixture("engine", "batchnorm2d"))
         let e = f["eval"]
         let rm = e.t("running_mean"), rv = e.t("running_var")
         let (out, g) = forwardBackward([e.t("x"), e.t("weight"), e.t("bias")], g: e.t("g")) { a in

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import TensorEngine
 
 @Suite struct ConvTests {
@@ -7,8 +8,8 @@ import Testing
         "conv2d_nobias", "conv2d_asymmetric", "conv2d_depthwise",
     ]
 
-    @Test(arguments: conv2dNames) func conv2dMatchesPyTorch(_ name: String) {
-        let f = Fixture(engine: name)
+    @Test(arguments: conv2dNames) func conv2dMatchesPyTorch(_ name: String) throws {
+        let f = (try Fixture("engine", name))
         let cfg = f["config"]
         let s = cfg.ints("stride"), p = cfg.ints("padding"), d = cfg.ints("dilation"), groups = cfg.int("groups")
         let (out, grads) = forwardBackward([f.t("x"), f.t("weight"), f.tensor("bias")], g: f.t("g")) { t in
@@ -21,8 +22,8 @@ import Testing
         expectClose(grads[2], f.tensor("grad_bias"), "\(name) grad_bias")
     }
 
-    @Test(arguments: ["conv1d_basic", "conv1d_stride2_pad1_dil2_nobias"]) func conv1dMatchesPyTorch(_ name: String) {
-        let f = Fixture(engine: name)
+    @Test(arguments: ["conv1d_basic", "conv1d_stride2_pad1_dil2_nobias"]) func conv1dMatchesPyTorch(_ name: String) throws {
+        let f = (try Fixture("engine", name))
         let cfg = f["config"]
         let s = cfg.ints("stride")[0], p = cfg.ints("padding")[0], d = cfg.ints("dilation")[0]
         let (out, grads) = forwardBackward([f.t("x"), f.t("weight"), f.tensor("bias")], g: f.t("g")) { t in

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import TensorEngine
 
 /// Transposed and 3-d convolutions against direct sums (forward and, for the loss `Σ y·G`, the

@@ -1,9 +1,10 @@
 import Testing
+import TestSupport
 @testable import TensorEngine
 
 @Suite struct KthValueTests {
-    @Test func flatCasesMatchPyTorchIncludingTieIndices() {
-        let f = Fixture(engine: "kthvalue")
+    @Test func flatCasesMatchPyTorchIncludingTieIndices() throws {
+        let f = (try Fixture("engine", "kthvalue"))
         for c in f.cases("flat_cases") {
             let name = c.string("name")
             let x = Tensor(shape: c.t("x").shape, c.t("x").scalars, requiresGrad: true)
@@ -15,8 +16,8 @@ import Testing
         }
     }
 
-    @Test func rowCasesMatchPyTorchIncludingTieIndices() {
-        let f = Fixture(engine: "kthvalue")
+    @Test func rowCasesMatchPyTorchIncludingTieIndices() throws {
+        let f = (try Fixture("engine", "kthvalue"))
         for c in f.cases("row_cases") {
             let name = c.string("name")
             let x = Tensor(shape: c.t("x").shape, c.t("x").scalars, requiresGrad: true)

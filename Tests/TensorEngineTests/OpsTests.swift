@@ -1,12 +1,13 @@
 import Dispatch
 import Testing
+import TestSupport
 @testable import TensorEngine
 
 /// Gradient checks and fixture comparisons for the core ops (arithmetic, pointwise, reductions,
 /// shapes, matmul/linear).
 @Suite struct OpsTests {
-    @Test func matmulMatchesPyTorch() {
-        for c in Fixture(engine: "matmul").cases() {
+    @Test func matmulMatchesPyTorch() throws {
+        for c in (try Fixture("engine", "matmul")).cases() {
             let name = c.string("name")
             let (out, g) = forwardBackward([c.t("a"), c.t("b")], g: c.t("g")) { t in t[0]!.matmul(t[1]!) }
             expectClose(out, c.t("out"), "\(name) out")
@@ -15,8 +16,8 @@ import Testing
         }
     }
 
-    @Test func linearMatchesPyTorch() {
-        for c in Fixture(engine: "linear").cases() {
+    @Test func linearMatchesPyTorch() throws {
+        for c in (try Fixture("engine", "linear")).cases() {
             let name = c.string("name")
             let (out, g) = forwardBackward([c.t("x"), c.t("weight"), c.tensor("bias")], g: c.t("g")) { t in
                 Tensor.linear(t[0]!, weight: t[1]!, bias: t[2])

@@ -1,9 +1,10 @@
 import Testing
+import TestSupport
 @testable import TensorEngine
 
 @Suite struct PoolTests {
-    @Test func maxPoolMatchesPyTorch() {
-        for c in Fixture(engine: "maxpool2d").cases() {
+    @Test func maxPoolMatchesPyTorch() throws {
+        for c in (try Fixture("engine", "maxpool2d")).cases() {
             let name = c.string("name")
             let k = c.ints("kernel"), s = c.ints("stride"), p = c.ints("padding")
             let x = Tensor(shape: c.t("x").shape, c.t("x").scalars, requiresGrad: true)
@@ -15,8 +16,8 @@ import Testing
         }
     }
 
-    @Test func avgPoolMatchesPyTorch() {
-        for c in Fixture(engine: "avgpool2d").cases() {
+    @Test func avgPoolMatchesPyTorch() throws {
+        for c in (try Fixture("engine", "avgpool2d")).cases() {
             let name = c.string("name")
             let k = c.ints("kernel"), s = c.ints("stride"), p = c.ints("padding")
             let (y, grads) = forwardBackward([c.t("x")], g: c.t("g")) { t in
@@ -28,8 +29,8 @@ import Testing
         }
     }
 
-    @Test func adaptiveAvgPoolMatchesPyTorch() {
-        for c in Fixture(engine: "adaptive_avgpool2d").cases() {
+    @Test func adaptiveAvgPoolMatchesPyTorch() throws {
+        for c in (try Fixture("engine", "adaptive_avgpool2d")).cases() {
             let name = c.string("name")
             let o = c.ints("output_size")
             let (y, grads) = forwardBackward([c.t("x")], g: c.t("g")) { t in

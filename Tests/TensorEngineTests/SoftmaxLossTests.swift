@@ -1,9 +1,10 @@
 import Testing
+import TestSupport
 @testable import TensorEngine
 
 @Suite struct SoftmaxLossTests {
-    @Test func softmaxAndLogSoftmaxMatchPyTorch() {
-        for c in Fixture(engine: "softmax").cases() {
+    @Test func softmaxAndLogSoftmaxMatchPyTorch() throws {
+        for c in (try Fixture("engine", "softmax")).cases() {
             let name = c.string("name"), dim = c.int("dim")
             let (s, gs) = forwardBackward([c.t("x")], g: c.t("g")) { t in t[0]!.softmax(dim: dim) }
             expectClose(s, c.t("softmax_out"), "\(name) softmax")
@@ -14,8 +15,8 @@ import Testing
         }
     }
 
-    @Test func crossEntropyMatchesPyTorch() {
-        let f = Fixture(engine: "cross_entropy")
+    @Test func crossEntropyMatchesPyTorch() throws {
+        let f = (try Fixture("engine", "cross_entropy"))
         let targets = f.ints("targets")
         for (key, red) in [("mean", LossReduction.mean), ("sum", .sum)] {
             let (loss, g) = forwardBackward([f.t("logits")], g: f.t("g")) { t in
@@ -32,8 +33,8 @@ import Testing
         expectClose(g[0], none.t("grad_logits"), "none grad")
     }
 
-    @Test func mseLossMatchesPyTorch() {
-        let f = Fixture(engine: "mse_loss")
+    @Test func mseLossMatchesPyTorch() throws {
+        let f = (try Fixture("engine", "mse_loss"))
         for (key, red) in [("mean", LossReduction.mean), ("sum", .sum)] {
             let (loss, g) = forwardBackward([f.t("input"), f.t("target")], g: f.t("g")) { t in
                 Tensor.mseLoss(t[0]!, t[1]!, reduction: red)

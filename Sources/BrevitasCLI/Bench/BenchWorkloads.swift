@@ -4,6 +4,7 @@ import QuantCore
 import QuantNN
 import Quantizers
 import TensorEngine
+import Models
 
 /// The workloads of `bench_brevitas.py`, with its shapes, its LeNet and its row names.
 struct BenchWorkloads {

@@ -3,6 +3,7 @@ import NN
 import QuantCore
 import QuantNN
 import TensorEngine
+import Models
 
 /// Checkpoints with Brevitas's state-dict keys, and loading them into models built from a
 /// ``ModelSpec`` with one-line errors that say how the file and the model disagree.

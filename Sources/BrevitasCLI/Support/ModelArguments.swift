@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NN
 import QuantNN
+import Models
 
 /// The arguments shared by `eval`, `inspect` and `export`: a run folder or checkpoint, and
 /// overrides for what its `config.json` says (or for a bare checkpoint without one).
@@ -98,3 +99,5 @@ struct ModelArguments: ParsableArguments {
         return (model, kind, data, config, file)
     }
 }
+extension Architecture: ExpressibleByArgument {}
+extension AccumulatorSimulation.Overflow: ExpressibleByArgument {}

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 
 /// The training settings recorded in `config.json`.
 struct TrainingSettings: Codable, Equatable {

@@ -2,6 +2,7 @@ import Foundation
 import NN
 import QuantNN
 import TensorEngine
+import Models
 
 /// One `brevitas train` run: load the data, build the model, optionally train or load a float
 /// model first, calibrate, run QAT with a checkpoint after every epoch, export, summarise.

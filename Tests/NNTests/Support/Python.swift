@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 
 /// A Python interpreter with the `safetensors` and `numpy` packages, for the cross-language

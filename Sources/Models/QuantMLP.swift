@@ -6,8 +6,8 @@ import TensorEngine
 ///
 ///     Flatten → QuantIdentity → QuantLinear(C·H·W, 256) → QuantReLU
 ///       → QuantLinear(256, 128) → QuantReLU → QuantLinear(128, classes)
-enum QuantMLP {
-    static func make(_ spec: ModelSpec, _ q: ModelSpec.Quantizers, generator g: RandomGenerator) throws -> QuantSequential {
+public enum QuantMLP {
+    public static func make(_ spec: ModelSpec, _ q: ModelSpec.Quantizers, generator g: RandomGenerator) throws -> QuantSequential {
         let quantized = q.act != nil
         let features = spec.inputShape.reduce(1, *)
         return QuantSequential([

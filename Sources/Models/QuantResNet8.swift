@@ -7,8 +7,8 @@ import TensorEngine
 /// channels, three basic blocks of 16, 32 and 64 channels (the last two with stride 2), global
 /// average pooling and a linear classifier. Convolutions are followed by BatchNorm (kept in
 /// float); residual sums go through a shared signed activation quantizer (`QuantEltwiseAdd`).
-enum QuantResNet8 {
-    static func make(_ spec: ModelSpec, _ q: ModelSpec.Quantizers, generator g: RandomGenerator) throws -> QuantSequential {
+public enum QuantResNet8 {
+    public static func make(_ spec: ModelSpec, _ q: ModelSpec.Quantizers, generator g: RandomGenerator) throws -> QuantSequential {
         let quantized = q.act != nil
         return QuantSequential([
             try QuantIdentity(actQuant: q.input, returnQuantTensor: quantized),
@@ -28,14 +28,14 @@ enum QuantResNet8 {
 /// A residual block: `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`, where the shortcut
 /// is the identity, or a strided 1x1 convolution and BatchNorm when the shape changes. Exports to
 /// both ONNX formats by describing this dataflow (`ONNXComposite`, in `QuantBasicBlock+ONNX.swift`).
-final class QuantBasicBlock: Module, QuantLayer {
-    let conv1: QuantConv2d, bn1: FloatLayer, relu1: QuantReLU
-    let conv2: QuantConv2d, bn2: FloatLayer
-    let shortcut: QuantSequential?
-    let add: QuantEltwiseAdd
-    let relu2: QuantReLU
+public final class QuantBasicBlock: Module, QuantLayer {
+    public let conv1: QuantConv2d, bn1: FloatLayer, relu1: QuantReLU
+    public let conv2: QuantConv2d, bn2: FloatLayer
+    public let shortcut: QuantSequential?
+    public let add: QuantEltwiseAdd
+    public let relu2: QuantReLU
 
-    init(_ inChannels: Int, _ outChannels: Int, stride: Int, _ q: ModelSpec.Quantizers, generator g: RandomGenerator) throws {
+    public init(_ inChannels: Int, _ outChannels: Int, stride: Int, _ q: ModelSpec.Quantizers, generator g: RandomGenerator) throws {
         let quantized = q.act != nil
         conv1 = try QuantConv2d(inChannels, outChannels, kernelSize: 3, stride: .init(stride), padding: 1, bias: false,
                                 weightQuant: q.weight, generator: g)
@@ -65,9 +65,9 @@ final class QuantBasicBlock: Module, QuantLayer {
         registerModule("relu2", relu2)
     }
 
-    override var typeName: String { "QuantBasicBlock" }
+    public override var typeName: String { "QuantBasicBlock" }
 
-    func forward(_ input: QuantValue) throws -> QuantValue {
+    public func forward(_ input: QuantValue) throws -> QuantValue {
         var y = try relu1.forward(bn1.forward(conv1.forward(input)))
         y = try bn2.forward(conv2.forward(y))
         let s = try shortcut?.forward(input) ?? input

@@ -13,11 +13,11 @@ import TensorEngine
 ///
 /// For smaller inputs (the 8x8 digits) the convolutions are 3x3 with padding 1 and wider (16 and
 /// 32 channels), so two 2x2 poolings still leave a 2x2 map.
-enum QuantLeNet {
+public enum QuantLeNet {
     /// Whether an input of `height`x`width` gets the classic 5x5 convolutions.
-    static func isClassic(height: Int, width: Int) -> Bool { min(height, width) >= 16 }
+    public static func isClassic(height: Int, width: Int) -> Bool { min(height, width) >= 16 }
 
-    static func make(_ spec: ModelSpec, _ q: ModelSpec.Quantizers, generator g: RandomGenerator) throws -> QuantSequential {
+    public static func make(_ spec: ModelSpec, _ q: ModelSpec.Quantizers, generator g: RandomGenerator) throws -> QuantSequential {
         let (c, h, w) = (spec.inputShape[0], spec.inputShape[1], spec.inputShape[2])
         let quantized = q.act != nil
         let classic = isClassic(height: h, width: w)

@@ -1,15 +1,14 @@
-import ArgumentParser
 import NN
 import QuantNN
 import Quantizers
 import TensorEngine
 
 /// The architectures `brevitas train` can build.
-enum Architecture: String, CaseIterable, Codable, ExpressibleByArgument {
+public enum Architecture: String, CaseIterable, Codable, Sendable {
     case lenet, mlp, resnet8
 
     /// The smallest input side (height and width) the architecture accepts.
-    var minimumInputSide: Int {
+    public var minimumInputSide: Int {
         switch self {
         case .lenet: return 4
         case .mlp: return 1
@@ -21,24 +20,37 @@ enum Architecture: String, CaseIterable, Codable, ExpressibleByArgument {
 /// Everything needed to rebuild a model: the architecture, the input it was built for and the
 /// bit widths. Saved as the `model` section of `config.json`, so `eval`, `inspect` and `export`
 /// rebuild exactly the trained network before loading its checkpoint.
-struct ModelSpec: Codable, Equatable {
-    var arch: Architecture
+public struct ModelSpec: Codable, Equatable {
+    public var arch: Architecture
     /// One input example, `[C, H, W]`.
-    var inputShape: [Int]
-    var classes: Int
-    var weightBits: Int
-    var actBits: Int
+    public var inputShape: [Int]
+    public var classes: Int
+    public var weightBits: Int
+    public var actBits: Int
     /// Bits of the quantizer on the network input (`QuantIdentity` at the front).
-    var inputBits: Int
+    public var inputBits: Int
     /// `collect_stats_steps` of the activation quantizers.
-    var collectStatsSteps: Int
+    public var collectStatsSteps: Int
     /// A simulated accumulator width for every quantized convolution and linear layer (`nil`:
     /// exact), and what it does on overflow (see `AccumulatorSimulation`).
-    var accumulatorBits: Int?
-    var overflow: AccumulatorSimulation.Overflow?
+    public var accumulatorBits: Int?
+    public var overflow: AccumulatorSimulation.Overflow?
+
+    public init(arch: Architecture, inputShape: [Int], classes: Int, weightBits: Int, actBits: Int, inputBits: Int,
+                collectStatsSteps: Int, accumulatorBits: Int? = nil, overflow: AccumulatorSimulation.Overflow? = nil) {
+        self.arch = arch
+        self.inputShape = inputShape
+        self.classes = classes
+        self.weightBits = weightBits
+        self.actBits = actBits
+        self.inputBits = inputBits
+        self.collectStatsSteps = collectStatsSteps
+        self.accumulatorBits = accumulatorBits
+        self.overflow = overflow
+    }
 
     /// Checks the bit widths and the input size against the architecture; every problem at once.
-    func problems() -> [String] {
+    public func problems() -> [String] {
         var out: [String] = []
         for (name, bits) in [("--weight-bits", weightBits), ("--act-bits", actBits), ("--input-bits", inputBits)]
         where !(2...16).contains(bits) {
@@ -56,19 +68,19 @@ struct ModelSpec: Codable, Equatable {
     }
 
     /// The quantizers of the model; `nil` everywhere for the float twin.
-    struct Quantizers {
-        var input: ActQuant?
-        var act: ActQuant?
-        var weight: WeightQuant?
+    public struct Quantizers {
+        public var input: ActQuant?
+        public var act: ActQuant?
+        public var weight: WeightQuant?
         /// Biases in the accumulator's scale (Brevitas `Int32Bias`), so the trained model has an
         /// exact integer program (`brevitas verify`, `brevitas deploy`).
-        var bias: BiasQuant?
+        public var bias: BiasQuant?
 
-        init(input: ActQuant?, act: ActQuant?, weight: WeightQuant?, bias: BiasQuant? = nil) {
+        public init(input: ActQuant?, act: ActQuant?, weight: WeightQuant?, bias: BiasQuant? = nil) {
             (self.input, self.act, self.weight, self.bias) = (input, act, weight, bias)
         }
 
-        init(_ spec: ModelSpec, quantized: Bool) {
+        public init(_ spec: ModelSpec, quantized: Bool) {
             guard quantized else { return }
             input = ActQuant.int8ActPerTensorFloat.with(\.bitWidth, spec.inputBits)
                 .with(\.collectStatsSteps, spec.collectStatsSteps)
@@ -79,7 +91,7 @@ struct ModelSpec: Codable, Equatable {
         }
 
         /// A signed activation quantizer at the activation bit width (residual additions).
-        var signedAct: ActQuant? {
+        public var signedAct: ActQuant? {
             act.map { a in
                 ActQuant.int8ActPerTensorFloat.with(\.bitWidth, a.bitWidth).with(\.collectStatsSteps, a.collectStatsSteps)
             }
@@ -89,7 +101,7 @@ struct ModelSpec: Codable, Equatable {
     /// Builds the model: quantized, or its float twin (the same layers and state-dict keys for
     /// weights, biases and BatchNorm statistics, with every quantizer disabled). Weights are drawn
     /// from `generator`.
-    func makeModel(quantized: Bool = true, generator: RandomGenerator) throws -> QuantSequential {
+    public func makeModel(quantized: Bool = true, generator: RandomGenerator) throws -> QuantSequential {
         let q = Quantizers(self, quantized: quantized)
         let model: QuantSequential
         switch arch {
@@ -106,7 +118,7 @@ struct ModelSpec: Codable, Equatable {
     }
 
     /// Weights and biases by bit width: `(elements, bits)` for each weight and bias tensor.
-    func parameterBits(of model: Module) -> [(count: Int, bits: Int)] {
+    public func parameterBits(of model: Module) -> [(count: Int, bits: Int)] {
         model.namedParameters().compactMap { key, tensor in
             if key.hasSuffix(".weight"), let layer = model.module(at: String(key.dropLast(7))) as? QuantWeightBiasLayer,
                let w = layer.weightQuant.config {
@@ -120,9 +132,9 @@ struct ModelSpec: Codable, Equatable {
 
 extension ModelSpec {
     /// `lenet (w4 a4 in8, input 1x8x8, 10 classes)`.
-    var summary: String {
+    public var summary: String {
         "the \(arch.rawValue) model (w\(weightBits) a\(actBits) in\(inputBits), input \(inputShape.map(String.init).joined(separator: "x")), \(classes) classes)"
     }
 }
 
-extension AccumulatorSimulation.Overflow: Codable, ExpressibleByArgument {}
+extension AccumulatorSimulation.Overflow: Codable {}
