@@ -20,6 +20,14 @@ enum QuantizerKind {
 extension Exporter {
     func quantizerKind(_ tq: Module, _ q: QuantTensor, layer: String) throws -> QuantizerKind {
         switch tq {
+        case let r as RescalingIntQuant where r.group != nil:
+            throw ONNXExportError.notExpressible(
+                layer: layer, format: format,
+                reason: "group-wise (\(q.kind.rawValue), group size \(r.group!.groupSize)) quantization has no \(format) form here (Brevitas fails on it too); export a per-tensor or per-channel quantizer")
+        case let f as FloatQuant:
+            throw ONNXExportError.notExpressible(
+                layer: layer, format: format,
+                reason: "minifloat \(f.format) export (QCDQ float8 / QONNX FloatQuant) is not supported yet; use an integer quantizer to export")
         case let r as RescalingIntQuant:
             // QONNX's (signed, narrow, bit width) encoding is Brevitas's: the same `IntRange`
             // (unsigned narrow ranges end at 2^b − 2, as Brevitas's and qonnx's max_int).

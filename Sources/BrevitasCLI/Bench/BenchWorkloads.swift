@@ -45,9 +45,10 @@ struct BenchWorkloads {
 
     static func shapeString(_ s: [Int]) -> String { s.map(String.init).joined(separator: "x") }
 
-    /// The workload families: QuantReLU (groups i and ii), conv (iii), LeNet (iv and v).
+    /// The workload families: QuantReLU (groups i and ii), conv (iii), LeNet (iv and v), FP8 and
+    /// MX quantizers (vii).
     enum Family: String, CaseIterable {
-        case relu, conv, lenet
+        case relu, conv, lenet, formats
     }
 
     mutating func run(_ families: Set<Family> = Set(Family.allCases)) throws {
@@ -55,6 +56,7 @@ struct BenchWorkloads {
         if families.contains(.relu) { try quantReLU(g) }
         if families.contains(.conv) { try convReLU(g) }
         if families.contains(.lenet) { try lenet() }
+        if families.contains(.formats) { try formats(g) }
     }
 
     /// (i) and (ii): QuantReLU against ReLU.
