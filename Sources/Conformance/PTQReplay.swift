@@ -1,3 +1,6 @@
+import Foundation
+import Graph
+import GraphQuant
 import NN
 import TensorEngine
 
@@ -34,7 +37,13 @@ struct PTQReplay {
 
     /// The model being transformed, and what the stages so far made of it.
     final class State {
-        let float: FloatGraph
+        /// The float graph (`TorchGraphSpec`), transformed in place by the float stages; after
+        /// `quantize`/`layerwise_quantize` the quantized graph, which took over its modules.
+        var graph: GraphModule
+        /// The quantized model, once a stage quantized it.
+        var quant: QuantGraphModule?
+        /// The float layers with weights, as the spec names them.
+        let layerNames: [String]
         /// Whether the model holds quantizers (its outputs are then compared normwise).
         var quantized: Bool { quantPoints != nil }
         /// Whether a GPTQ/GPFQ stage ran.
@@ -45,10 +54,66 @@ struct PTQReplay {
         /// "applied_to"?, "scale_shared_with"}`. `nil` while the model is float.
         var quantPoints: (() throws -> JSON)?
 
-        init(float: FloatGraph) { self.float = float }
+        init(graph: GraphModule, layerNames: [String]) {
+            self.graph = graph
+            self.layerNames = layerNames
+        }
 
-        func output(_ x: Tensor) throws -> Tensor { try float(x) }
-        func weightRecords() -> JSON { float.weightRecords() }
+        func output(_ x: Tensor) throws -> Tensor {
+            try Autograd.noGrad { () throws -> Tensor in
+                if let quant { return try quant.output(x) }
+                return graph(x)
+            }
+        }
+
+        /// `{layer: {"weight", "bias"}}` for every conv/linear, float or quantized; a layer wrapped
+        /// by activation equalization lives at `L.layer`.
+        func weightRecords() -> JSON {
+            let model: Module = quant ?? graph
+            let o = JSONObject()
+            for name in layerNames {
+                guard let path = [name, name + ".layer"].first(where: { model.tensor(at: $0 + ".weight") != nil }) else { continue }
+                o[name] = .object(JSONObject([("weight", Records.record(model.tensor(at: path + ".weight"))),
+                                              ("bias", Records.record(model.tensor(at: path + ".bias")))]))
+            }
+            return .object(o)
+        }
+
+        /// Makes `q` the model and records its quantization points on `test`.
+        func quantized(by q: QuantGraphModule, test: Tensor) {
+            (graph, quant) = (q, q)
+            quantPoints = { try PTQReplay.pointRecords(try q.quantizationPoints(on: test)) }
+        }
+    }
+
+    /// Our quantization points in the case's format.
+    static func pointRecords(_ points: [QuantizationPoint]) -> JSON {
+        .array(points.map { p in
+            var fields: [(String, JSON)] = [("key", .string(p.key)), ("kind", .string(p.kind)), ("calls", .number(Double(p.calls)))]
+            if p.calls > 0, let scale = p.scale, let zp = p.zeroPoint, let bw = p.bitWidth, let signed = p.signed {
+                fields += [("scale", Records.record(scale)), ("zero_point", Records.record(zp)), ("bit_width", .number(Double(bw))),
+                           ("signed", .bool(signed))]
+            }
+            if let applied = p.appliedTo { fields.append(("applied_to", .array(applied.map(JSON.string)))) }
+            fields.append(("scale_shared_with", .array(p.scaleSharedWith.map(JSON.string))))
+            return .object(JSONObject(fields))
+        })
+    }
+
+    /// A parsed case value as Foundation values (what `TorchGraphSpec` and `QuantizeMaps` read).
+    static func foundation(_ j: JSON) -> Any {
+        switch j {
+        case .null: return NSNull()
+        case .bool(let b): return NSNumber(value: b)
+        case .number(let d): return d == d.rounded() && Swift.abs(d) < 1e15 ? NSNumber(value: Int(d)) : NSNumber(value: d)
+        case .string(let s): return s
+        case .array(let a): return a.map(foundation)
+        case .numbers(let d): return d.map { foundation(.number($0)) }
+        case .object(let o):
+            var out: [String: Any] = [:]
+            for (k, v) in o.pairs { out[k] = foundation(v) }
+            return out
+        }
     }
 
     func run() throws -> String? {
@@ -65,10 +130,16 @@ struct PTQReplay {
         let data = try need(json, "data", "case")
         let test = try Records.tensor(try need(data, "test", "data"))
         let final = try need(json, "final", "case")
-        let state = State(float: try FloatGraph(graph))
+        let float: GraphModule
+        do { float = try TorchGraphSpec.build(Self.foundation(graph)) } catch { throw ReplayError.malformed("spec.float_model.graph: \(error)") }
+        let layerNames = (graph["modules"]?.object?.pairs ?? []).compactMap { name, m -> String? in
+            ["torch.nn.Conv2d", "torch.nn.Linear"].contains(m["class"]?.string ?? "") ? name : nil
+        }
+        let state = State(graph: float, layerNames: layerNames)
         let initial = try need(json, "initial_state", "case")
         for part in ["params", "buffers"] where initial[part]?.object == nil { throw ReplayError.malformed("initial_state: no \(part)") }
-        try ModuleState.load(initial, into: state.float.module)
+        try ModuleState.load(initial, into: float)
+        float.eval()
         let re = json["reference_error"]
         let comparable = re == nil ? pipeline.count : try need(re, "comparable_stages", "reference_error").int ?? 0
         for (k, stageSpec) in pipeline.enumerated() {
@@ -94,13 +165,41 @@ struct PTQReplay {
 
     /// Applies one stage to the model.
     func apply(_ stage: Stage, _ stageSpec: JSON, _ state: State, _ data: JSON) throws {
+        let kwargs = stageSpec["kwargs"]
         switch stage {
         case .float:
             return  // nothing is done: the stage records the float model
-        case .preprocessForQuantize, .quantize, .layerwiseQuantize, .calibrationMode, .biasCorrectionMode,
-            .gptqMode, .gpfqMode, .activationEqualizationMode:
+        case .preprocessForQuantize:
+            var o = PreprocessOptions()
+            if let v = kwargs?["relu6_to_relu"]?.bool { o.relu6ToReLU = v }
+            if let v = kwargs?["merge_bn"]?.bool { o.mergeBatchNorm = v }
+            if let v = kwargs?["equalize_merge_bias"]?.bool { o.equalizeMergeBias = v }
+            if let v = kwargs?["equalize_iters"]?.int { o.equalizeIterations = v }
+            if o.equalizeIterations > 0 {
+                throw ReplayError.unsupported("pipeline stage preprocess_for_quantize with equalize_iters = \(o.equalizeIterations) (cross-layer equalization)")
+            }
+            try preprocessForQuantize(state.graph, options: o)
+        case .quantize:
+            guard state.quant == nil else { throw ReplayError.malformed("quantize of a model that is already quantized") }
+            let maps = try QuantizeMaps(json: Self.foundation(stageSpec) as? [String: Any] ?? [:])
+            state.quantized(by: try GraphQuant.quantize(state.graph, maps: maps), test: try Records.tensor(try need(data, "test", "data")))
+        case .layerwiseQuantize:
+            guard state.quant == nil else { throw ReplayError.malformed("layerwise_quantize of a model that is already quantized") }
+            state.quantized(by: try GraphQuant.layerwiseQuantize(state.graph), test: try Records.tensor(try need(data, "test", "data")))
+        case .calibrationMode:
+            guard let quant = state.quant else { throw ReplayError.malformed("calibration_mode of a float model") }
+            try calibrate(quant, batches: try batches(stageSpec, data))
+        case .biasCorrectionMode, .gptqMode, .gpfqMode, .activationEqualizationMode:
             throw ReplayError.unsupported("pipeline stage \(stage.rawValue)")
         }
+    }
+
+    /// The batches a stage names (`"batches": "calib"`), from `data`.
+    func batches(_ stageSpec: JSON, _ data: JSON) throws -> [Tensor] {
+        guard let key = stageSpec["batches"]?.string, let list = data[key]?.array else {
+            throw ReplayError.malformed("stage \(stageSpec["stage"] ?? .null): 'batches' names no list in data")
+        }
+        return try list.map(Records.tensor)
     }
 
     /// Compares the stage record with the model after the stage (README-ptq "Tolerances").
