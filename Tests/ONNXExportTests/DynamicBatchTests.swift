@@ -44,4 +44,20 @@ import TensorEngine
             #expect(values == [first, 3, 20])
         }
     }
+
+    /// ONNX Runtime runs a QCDQ export traced on one example on a batch of five.
+    @Test(.enabled(if: PythonEnv.available, PythonEnv.skipReason))
+    func onnxRuntimeRunsAnotherBatchSize() throws {
+        let batch = try CheckBatch()
+        for arch in [Architecture.lenet, .resnet8] {
+            let spec = ModelSpec(arch: arch, inputShape: [1, 8, 8], classes: 10, weightBits: 4, actBits: 4, inputBits: 8, collectStatsSteps: 2)
+            let model = try spec.makeModel(generator: RandomGenerator(seed: 1))
+            try calibrate(model, { _ = try model($0) }, shape: [4, 1, 8, 8], steps: 3)
+            try batch.addDynamicBatch("dynamic_\(arch.rawValue)", model, example: RandomGenerator(seed: 2).uniform([1, 1, 8, 8]),
+                                      inputs: RandomGenerator(seed: 3).uniform([5, 1, 8, 8]), .qcdq)
+        }
+        let (results, stderr) = try batch.check(python: PythonEnv.found!.python)
+        #expect(results.count == 2, "\(stderr)")
+        for (key, r) in results { #expect(r.ok, "\(key): \(r.problems)") }
+    }
 }

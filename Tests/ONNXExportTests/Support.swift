@@ -150,6 +150,21 @@ final class CheckBatch {
         cases.append(c)
     }
 
+    /// Exports `model` with a dynamic batch, traced on `example`, and registers a case that runs
+    /// the file on `inputs` of another batch size against Swift's output for them (no probes:
+    /// the export's quantization points hold the example's values).
+    func addDynamicBatch(_ name: String, _ model: QuantSequential, example: Tensor, inputs: Tensor, _ format: ONNXFormat) throws {
+        let file = "\(name).\(format.rawValue).onnx"
+        let r = try exportONNX(model, examples: [example], format: format, dynamicBatch: true, to: dir.appendingPathComponent(file))
+        model.eval()
+        let y = try Autograd.noGrad { try model(inputs) }
+        var input = try write(inputs)
+        input["name"] = r.inputNames[0]
+        var out = try write(y)
+        out["name"] = r.outputName
+        cases.append(["name": name, "format": format.rawValue, "model": file, "inputs": [input], "output": out, "probes": [] as [Any]])
+    }
+
     struct Result {
         let name: String, format: String, ok: Bool
         let problems: [String]
