@@ -21,7 +21,7 @@ import TensorEngine
 /// ```
 ///
 /// Build one with ``GraphBuilder``, from an ONNX file (`ONNXImport`), or from a PyTorch-style
-/// module description (``GraphModule/init(torchGraph:)``).
+/// module description (``TorchGraphSpec/build(_:)``).
 open class GraphModule: Module, Layer {
     /// The names of the graph inputs, in call order.
     public private(set) var inputNames: [String]

@@ -37,8 +37,12 @@ extension GraphImporter {
             "Pad": { try $0.pad($1) },
             "Resize": { try $0.resize($1) },
             "Expand": { try $0.expand($1) },
+            "Where": { try $0.whereOp($1) },
+            "Not": { try $0.not($1) },
+            "Range": { try $0.range($1) },
         ]
         for op in ["Add", "Sub", "Mul", "Div", "Pow"] { table[op] = { try $0.binary($1) } }
+        for op in ["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"] { table[op] = { try $0.compare($1) } }
         for op in ["Relu", "Sigmoid", "Tanh", "Sqrt", "Erf", "LeakyRelu", "Elu", "HardSigmoid", "HardSwish", "Neg", "Abs", "Exp", "Log", "Gelu", "Floor", "Ceil"] {
             table[op] = { try $0.unary($1) }
         }

@@ -150,4 +150,31 @@ import Testing
         let p = try run("MatMul", x: x, constants: [ModelFactory.floats("w", [4, 5], w.scalars)])[0]
         #expect(maxAbsDiff(p, x.matmul(w)) < 1e-6)
     }
+
+    @Test func shapeLogicIsFoldedAtImport() throws {
+        // Reshape(x, Where(Equal(s, -1), 1, s) · Range-based shape) as exporters write it: all folded.
+        var f = ModelFactory()
+        f.model.graph.input = [ModelFactory.valueInfo("x", [2, 6])]
+        f.model.graph.initializer = [ModelFactory.int64s("s", [-1, 3]), ModelFactory.int64s("minus", [-1]), ModelFactory.int64s("one", [1]),
+                                     ModelFactory.int64s("r0", [0]), ModelFactory.int64s("r1", [3]), ModelFactory.int64s("r2", [1])]
+        f.model.graph.initializer[3].dims = []; f.model.graph.initializer[4].dims = []; f.model.graph.initializer[5].dims = []
+        f.model.graph.node = [
+            ModelFactory.node("Equal", ["s", "minus"], ["e"], name: "eq"),
+            ModelFactory.node("Where", ["e", "one", "s"], ["w"], name: "where"),
+            ModelFactory.node("Range", ["r0", "r1", "r2"], ["range"], name: "range"),
+            ModelFactory.node("Less", ["range", "r1"], ["lt"], name: "lt"),
+            ModelFactory.node("Not", ["lt"], ["nlt"], name: "not"),
+            ModelFactory.node("Reshape", ["x", "s"], ["y"], name: "reshape"),
+        ]
+        f.model.graph.output = ["y", "w", "range", "nlt"].map { ModelFactory.valueInfo($0, nil) }
+        let m = try ONNXImporter.load(data: f.data, file: "logic.onnx", folder: nil)
+        let outs = m.graph.forward([Tensor(shape: [2, 6], (0..<12).map(Float.init))])
+        #expect(outs[0].shape == [4, 3])
+        #expect(outs[1].scalars == [1, 3] && outs[2].scalars == [0, 1, 2] && outs[3].scalars == [0, 0, 0])
+        #expect(m.graph.nodes.filter { if case .constant = $0.op { false } else { true } }.map(\.name) == ["reshape"])
+        f.model.graph.node = [ModelFactory.node("Equal", ["x", "x"], ["y"], name: "eq")]
+        #expect(throws: ONNXImportError(file: "logic.onnx", problem: .invalidNode(node: "eq", op: "Equal", reason: "Equal of a computed value is not supported; only values known at import (shape arithmetic) are folded"))) {
+            try ONNXImporter.load(data: f.data, file: "logic.onnx", folder: nil)
+        }
+    }
 }
