@@ -144,14 +144,16 @@ public final class QuantConv2d: QuantWeightBiasLayer {
     public let inChannels: Int, outChannels: Int
     public let kernelSize: IntOrPair, stride: IntOrPair, padding: IntOrPair, dilation: IntOrPair
     public let groups: Int
+    /// The validated hyper-parameters (as `Conv2d`'s).
+    public let geometry: ConvolutionGeometry
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: IntOrPair, stride: IntOrPair = 1,
                 padding: IntOrPair = 0, dilation: IntOrPair = 1, groups: Int = 1, bias: Bool = true,
                 weightQuant: WeightQuant? = .int8WeightPerTensorFloat, biasQuant: BiasQuant? = nil,
                 inputQuant: ActQuant? = nil, outputQuant: ActQuant? = nil, returnQuantTensor: Bool = false,
                 generator: RandomGenerator = .global) throws(QuantConfigError) {
-        precondition(inChannels % groups == 0 && outChannels % groups == 0,
-                     "QuantConv2d: in_channels \(inChannels) and out_channels \(outChannels) must be divisible by groups \(groups)")
+        geometry = ConvolutionGeometry(layer: "QuantConv2d", inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,
+                                       stride: stride, padding: padding, dilation: dilation, groups: groups)
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernelSize = kernelSize
@@ -159,8 +161,7 @@ public final class QuantConv2d: QuantWeightBiasLayer {
         self.padding = padding
         self.dilation = dilation
         self.groups = groups
-        let shape = [outChannels, inChannels / groups, kernelSize.first, kernelSize.second]
-        let (w, b) = DefaultInitialization.weightAndBias(weightShape: shape, bias: bias, generator: generator)
+        let (w, b) = DefaultInitialization.weightAndBias(weightShape: geometry.weightShape, bias: bias, generator: generator)
         try super.init(name: "QuantConv2d", weight: w, bias: b, weightQuant: weightQuant, biasQuant: biasQuant,
                        inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor)
     }
@@ -169,28 +170,22 @@ public final class QuantConv2d: QuantWeightBiasLayer {
         Tensor.conv2d(x, weight: w, bias: b, stride: stride.pair, padding: padding.pair, dilation: dilation.pair, groups: groups)
     }
 
-    public override var extraRepr: String {
-        func t(_ p: IntOrPair) -> String { "(\(p.first), \(p.second))" }
-        var s = "\(inChannels), \(outChannels), kernel_size=\(t(kernelSize)), stride=\(t(stride))"
-        if padding.first != 0 || padding.second != 0 { s += ", padding=\(t(padding))" }
-        if dilation.first != 1 || dilation.second != 1 { s += ", dilation=\(t(dilation))" }
-        if groups != 1 { s += ", groups=\(groups)" }
-        if bias == nil { s += ", bias=False" }
-        return s
-    }
+    public override var extraRepr: String { geometry.extraRepr(bias: bias != nil) }
 }
 
 /// A quantized 1-D convolution (Brevitas `QuantConv1d`), NCL.
 public final class QuantConv1d: QuantWeightBiasLayer {
     public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int, dilation: Int, groups: Int
+    /// The validated hyper-parameters (as `Conv1d`'s).
+    public let geometry: ConvolutionGeometry
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 dilation: Int = 1, groups: Int = 1, bias: Bool = true,
                 weightQuant: WeightQuant? = .int8WeightPerTensorFloat, biasQuant: BiasQuant? = nil,
                 inputQuant: ActQuant? = nil, outputQuant: ActQuant? = nil, returnQuantTensor: Bool = false,
                 generator: RandomGenerator = .global) throws(QuantConfigError) {
-        precondition(inChannels % groups == 0 && outChannels % groups == 0,
-                     "QuantConv1d: in_channels \(inChannels) and out_channels \(outChannels) must be divisible by groups \(groups)")
+        geometry = ConvolutionGeometry(layer: "QuantConv1d", inChannels: inChannels, outChannels: outChannels, kernelSize: [kernelSize],
+                                       stride: [stride], padding: [padding], dilation: [dilation], groups: groups)
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernelSize = kernelSize
@@ -198,8 +193,7 @@ public final class QuantConv1d: QuantWeightBiasLayer {
         self.padding = padding
         self.dilation = dilation
         self.groups = groups
-        let shape = [outChannels, inChannels / groups, kernelSize]
-        let (w, b) = DefaultInitialization.weightAndBias(weightShape: shape, bias: bias, generator: generator)
+        let (w, b) = DefaultInitialization.weightAndBias(weightShape: geometry.weightShape, bias: bias, generator: generator)
         try super.init(name: "QuantConv1d", weight: w, bias: b, weightQuant: weightQuant, biasQuant: biasQuant,
                        inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor)
     }
@@ -208,7 +202,5 @@ public final class QuantConv1d: QuantWeightBiasLayer {
         Tensor.conv1d(x, weight: w, bias: b, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
-    public override var extraRepr: String {
-        "\(inChannels), \(outChannels), kernel_size=(\(kernelSize),), stride=(\(stride),)" + (bias == nil ? ", bias=False" : "")
-    }
+    public override var extraRepr: String { geometry.extraRepr(bias: bias != nil) }
 }

@@ -26,6 +26,8 @@ open class Conv2d: Module, Layer {
     public let weight: Tensor
     /// `[outChannels]`, state-dict key `bias`; `nil` without bias.
     public let bias: Tensor?
+    /// The validated hyper-parameters.
+    public let geometry: ConvolutionGeometry
 
     /// - Parameters:
     ///   - inChannels: input channels `C`.
@@ -41,13 +43,8 @@ open class Conv2d: Module, Layer {
         inChannels: Int, outChannels: Int, kernelSize: IntOrPair, stride: IntOrPair = 1, padding: IntOrPair = 0,
         dilation: IntOrPair = 1, groups: Int = 1, bias: Bool = true, generator: RandomGenerator = .global
     ) {
-        precondition(inChannels > 0 && outChannels > 0, "Conv2d: channels must be positive, got \(inChannels) -> \(outChannels)")
-        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
-                     "Conv2d: groups \(groups) must divide inChannels \(inChannels) and outChannels \(outChannels)")
-        precondition(kernelSize.first > 0 && kernelSize.second > 0, "Conv2d: kernelSize \(kernelSize) must be positive")
-        precondition(stride.first > 0 && stride.second > 0, "Conv2d: stride \(stride) must be positive")
-        precondition(padding.first >= 0 && padding.second >= 0, "Conv2d: padding \(padding) must be >= 0")
-        precondition(dilation.first > 0 && dilation.second > 0, "Conv2d: dilation \(dilation) must be positive")
+        geometry = ConvolutionGeometry(layer: "Conv2d", inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,
+                                       stride: stride, padding: padding, dilation: dilation, groups: groups)
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernelSize = kernelSize
@@ -55,8 +52,7 @@ open class Conv2d: Module, Layer {
         self.padding = padding
         self.dilation = dilation
         self.groups = groups
-        let shape = [outChannels, inChannels / groups, kernelSize.first, kernelSize.second]
-        (weight, self.bias) = DefaultInitialization.weightAndBias(weightShape: shape, bias: bias, generator: generator)
+        (weight, self.bias) = DefaultInitialization.weightAndBias(weightShape: geometry.weightShape, bias: bias, generator: generator)
         super.init()
         registerParameter("weight", weight)
         if let b = self.bias { registerParameter("bias", b) }
@@ -78,14 +74,7 @@ open class Conv2d: Module, Layer {
             groups: groups)
     }
 
-    open override var extraRepr: String {
-        var s = "\(inChannels), \(outChannels), kernel_size=\(kernelSize.tupleDescription), stride=\(stride.tupleDescription)"
-        if padding.pair != (0, 0) { s += ", padding=\(padding.tupleDescription)" }
-        if dilation.pair != (1, 1) { s += ", dilation=\(dilation.tupleDescription)" }
-        if groups != 1 { s += ", groups=\(groups)" }
-        if bias == nil { s += ", bias=False" }
-        return s
-    }
+    open override var extraRepr: String { geometry.extraRepr(bias: bias != nil) }
 }
 
 /// A 1-D convolution over `[N, C, L]` inputs (`torch.nn.Conv1d`, zero padding).
@@ -105,17 +94,16 @@ open class Conv1d: Module, Layer {
     public let weight: Tensor
     /// `[outChannels]`, state-dict key `bias`; `nil` without bias.
     public let bias: Tensor?
+    /// The validated hyper-parameters.
+    public let geometry: ConvolutionGeometry
 
     /// - Parameters: as ``Conv2d``, with single numbers for the one spatial dimension.
     public init(
         inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1,
         groups: Int = 1, bias: Bool = true, generator: RandomGenerator = .global
     ) {
-        precondition(inChannels > 0 && outChannels > 0, "Conv1d: channels must be positive, got \(inChannels) -> \(outChannels)")
-        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
-                     "Conv1d: groups \(groups) must divide inChannels \(inChannels) and outChannels \(outChannels)")
-        precondition(kernelSize > 0 && stride > 0 && padding >= 0 && dilation > 0,
-                     "Conv1d: invalid kernelSize \(kernelSize), stride \(stride), padding \(padding) or dilation \(dilation)")
+        geometry = ConvolutionGeometry(layer: "Conv1d", inChannels: inChannels, outChannels: outChannels, kernelSize: [kernelSize],
+                                       stride: [stride], padding: [padding], dilation: [dilation], groups: groups)
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernelSize = kernelSize
@@ -123,8 +111,7 @@ open class Conv1d: Module, Layer {
         self.padding = padding
         self.dilation = dilation
         self.groups = groups
-        let shape = [outChannels, inChannels / groups, kernelSize]
-        (weight, self.bias) = DefaultInitialization.weightAndBias(weightShape: shape, bias: bias, generator: generator)
+        (weight, self.bias) = DefaultInitialization.weightAndBias(weightShape: geometry.weightShape, bias: bias, generator: generator)
         super.init()
         registerParameter("weight", weight)
         if let b = self.bias { registerParameter("bias", b) }
@@ -144,12 +131,5 @@ open class Conv1d: Module, Layer {
         Tensor.conv1d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
-    open override var extraRepr: String {
-        var s = "\(inChannels), \(outChannels), kernel_size=(\(kernelSize),), stride=(\(stride),)"
-        if padding != 0 { s += ", padding=(\(padding),)" }
-        if dilation != 1 { s += ", dilation=(\(dilation),)" }
-        if groups != 1 { s += ", groups=\(groups)" }
-        if bias == nil { s += ", bias=False" }
-        return s
-    }
+    open override var extraRepr: String { geometry.extraRepr(bias: bias != nil) }
 }
