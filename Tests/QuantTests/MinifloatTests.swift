@@ -185,4 +185,28 @@ import TensorEngine
         let y = MinifloatQuantize.apply(Tensor.zeros([0, 4]), scale: Tensor(1), format: Self.e4m3)
         #expect(y.shape == [0, 4])
     }
+
+    /// The eight-lane forward (per-tensor and per-channel scales) gives the scalar loop's bits
+    /// (full-shape scales use the scalar loop), on random values and on every edge value.
+    @Test(arguments: [
+        MinifloatFormat.ocp(exponentBitWidth: 4, mantissaBitWidth: 3),
+        .ocp(exponentBitWidth: 5, mantissaBitWidth: 2, saturating: false),
+        .ocp(exponentBitWidth: 4, mantissaBitWidth: 3, saturating: false),
+        .fnuz(exponentBitWidth: 4, mantissaBitWidth: 3), .ocp(exponentBitWidth: 2, mantissaBitWidth: 1),
+        .ocp(exponentBitWidth: 3, mantissaBitWidth: 0), .fnuz(exponentBitWidth: 8, mantissaBitWidth: 7),
+    ])
+    func vectorAndScalarPathsAgree(format: MinifloatFormat) {
+        var xs = (RandomGenerator(seed: 9).normal([997]) * 40).scalars
+        xs += [0, -0.0, .nan, .infinity, -.infinity, Float.leastNonzeroMagnitude, -Float.leastNormalMagnitude,
+               Float.greatestFiniteMagnitude, 0.0009765625, -0.0029296875, 461.44, 492.8, 1e-30, -3e38]
+        for s: Float in [1, 0.37, 3e-3] {
+            let x = Tensor(xs)
+            let fast = MinifloatQuantize.apply(x, scale: Tensor(s), format: format).scalars
+            let slow = MinifloatQuantize.apply(x, scale: Tensor([Float](repeating: s, count: xs.count)), format: format).scalars
+            for (i, (a, b)) in zip(fast, slow).enumerated() where a.bitPattern != b.bitPattern && !(a.isNaN && b.isNaN) {
+                Issue.record("\(format) s=\(s) x=\(xs[i]): vector \(a) scalar \(b)")
+                break
+            }
+        }
+    }
 }
