@@ -189,7 +189,10 @@ struct PTQReplay {
         case .calibrationMode:
             guard let quant = state.quant else { throw ReplayError.malformed("calibration_mode of a float model") }
             try calibrate(quant, batches: try batches(stageSpec, data))
-        case .biasCorrectionMode, .gptqMode, .gpfqMode, .activationEqualizationMode:
+        case .biasCorrectionMode:
+            guard let quant = state.quant else { throw ReplayError.malformed("bias_correction_mode of a float model") }
+            try correctBias(quant, batches: try batches(stageSpec, data))
+        case .gptqMode, .gpfqMode, .activationEqualizationMode:
             throw ReplayError.unsupported("pipeline stage \(stage.rawValue)")
         }
     }

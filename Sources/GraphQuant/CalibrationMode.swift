@@ -70,20 +70,24 @@ enum CalibrationForward {
         case let l as QuantWeightBiasLayer:
             let v = x.value
             observe(l.inputQuant, v)
-            let out: Tensor
-            switch l {
-            case let c as QuantConv2d:
-                out = Tensor.conv2d(v, weight: c.weight, bias: c.bias, stride: c.stride.pair, padding: c.padding.pair,
-                                    dilation: c.dilation.pair, groups: c.groups)
-            case let f as QuantLinear:
-                out = Tensor.linear(v, weight: f.weight, bias: f.bias)
-            default:
-                preconditionFailure("calibration: \(l.typeName) is not supported by the calibration forward")
-            }
+            let out = floatOutput(l, v)
             observe(l.outputQuant, out)
             return .float(out)
         default:
             return nil
+        }
+    }
+
+    /// A compute layer's output with every quantizer off: float weight and bias on `v`.
+    static func floatOutput(_ l: QuantWeightBiasLayer, _ v: Tensor) -> Tensor {
+        switch l {
+        case let c as QuantConv2d:
+            return Tensor.conv2d(v, weight: c.weight, bias: c.bias, stride: c.stride.pair, padding: c.padding.pair,
+                                 dilation: c.dilation.pair, groups: c.groups)
+        case let f as QuantLinear:
+            return Tensor.linear(v, weight: f.weight, bias: f.bias)
+        default:
+            preconditionFailure("GraphQuant: \(l.typeName) has no float forward here (QuantConv2d, QuantLinear)")
         }
     }
 

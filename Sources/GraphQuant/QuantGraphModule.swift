@@ -43,6 +43,9 @@ public final class QuantGraphModule: GraphModule {
         case quantized
         /// `calibration_mode`: float values flow; activation quantizers observe them.
         case calibration
+        /// `bias_correction_mode`: each compute layer's float-minus-quantized output mean is
+        /// collected and its float output flows on.
+        case biasCorrection(BiasCorrection)
     }
 
     /// What a forward saw at one module node: the module, its input and its output.
@@ -91,7 +94,12 @@ public final class QuantGraphModule: GraphModule {
         switch node.op {
         case .module(let path):
             guard let m = module(at: path) else { preconditionFailure("QuantGraphModule: node '\(node.name)' calls '\(path)', which is not registered") }
-            let out = try apply(m, args[0], mode: mode)
+            let out: QuantValue
+            if case .biasCorrection(let bc) = mode, let l = m as? QuantWeightBiasLayer {
+                out = try bc.observe(l, at: path, args[0])
+            } else {
+                out = try apply(m, args[0], mode: mode)
+            }
             record?(node, m, args[0], out)
             return out
         case .parameter(let key):
@@ -119,7 +127,7 @@ public final class QuantGraphModule: GraphModule {
 
     /// One module on one value.
     func apply(_ m: Module, _ x: QuantValue, mode: Mode) throws -> QuantValue {
-        if mode == .calibration, let observed = CalibrationForward.apply(m, x) { return observed }
+        if case .calibration = mode, let observed = CalibrationForward.apply(m, x) { return observed }
         switch m {
         case let l as QuantLayer:
             return try l.forward(x)

@@ -104,8 +104,8 @@ func tamperedCase(_ family: String, _ name: String, _ edit: (JSON) throws -> Voi
         let r = try tamperedCase("ptq", "mlp_quantize_calibrate") { _ in }
         #expect(r.passed, "\(r.errors)")
         #expect(r.family == "ptq")
-        let unbuilt = try tamperedCase("ptq", "cnn_quantize_calibrate_bias_correction") { _ in }
-        #expect(unbuilt.errors == ["not supported yet: pipeline stage bias_correction_mode"])
+        let unbuilt = try tamperedCase("ptq", "res_quantize_calibrate_gptq") { _ in }
+        #expect(unbuilt.errors == ["not supported yet: pipeline stage gptq_mode"])
         let scale = try tamperedCase("ptq", "mlp_quantize_calibrate") { j in
             j["stages"]!.array![3]["quant_points"]!.array![3].editData("scale") { $0[0] *= 1.001 }
         }

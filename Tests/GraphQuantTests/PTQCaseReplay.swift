@@ -92,6 +92,9 @@ struct PTQCaseReplay {
             case "calibration_mode":
                 let batches = (data[stage["batches"] as! String] as! [Any]).map { Self.tensor($0)! }
                 try calibrate(quant!, batches: batches)
+            case "bias_correction_mode":
+                let batches = (data[stage["batches"] as! String] as! [Any]).map { Self.tensor($0)! }
+                try correctBias(quant!, batches: batches)
             default:
                 return
             }

@@ -14,7 +14,7 @@ import Testing
         var r = PTQCaseReplay(name)
         try r.run()
         // The defect case is comparable up to `quantize` (README-ptq "Reference defect").
-        let last = name.hasSuffix("reference_defect") ? "quantize" : "calibration_mode"
+        let last = name.hasSuffix("reference_defect") ? "quantize" : name.hasSuffix("bias_correction") ? "bias_correction_mode" : "calibration_mode"
         #expect(r.stagesCompared.last == last, "\(name): compared only \(r.stagesCompared)")
         #expect(r.failures.isEmpty, "\(name):\n\(r.failures.prefix(20).joined(separator: "\n"))")
     }
