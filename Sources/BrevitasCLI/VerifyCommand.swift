@@ -38,6 +38,9 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "Also print the integer program, one step per line.")
     var program = false
 
+    @Flag(help: "Also run the QCDQ export in ONNX Runtime (default optimisations, and none) and compare it with the integer program (needs a Python with onnxruntime: scripts/setup-onnx-venv.sh or BREVITAS_ONNX_PYTHON).")
+    var onnx = false
+
     func validate() throws {
         if let limit, limit < 1 { throw ValidationError("--limit must be >= 1, got \(limit)") }
     }
@@ -70,6 +73,7 @@ struct VerifyCommand: ParsableCommand {
         } else {
             out.append("  output codes: \(v.outputsAgree) of \(v.examples) examples agree")
         }
+        if onnx { out += try ONNXRuntimeCheck.report(model: loaded.model, program: prog, inputs: inputs) }
         let ties = v.layers.map(\.ties).reduce(0, +), errors = v.layers.map(\.nonTies).reduce(0, +)
         out.append("  layer by layer: \(ties) tie\(ties == 1 ? "" : "s") (admissible), \(errors) other difference\(errors == 1 ? "" : "s")")
         out.append(v.summary)

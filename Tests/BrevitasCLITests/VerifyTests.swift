@@ -68,3 +68,19 @@ import TestSupport
         #expect(throws: (any Error).self) { try RunCommand.parse(["m.onnx", "--integer", "--input", x.path, "--out", yi.path]) }
     }
 }
+
+/// `verify --onnx`: ONNX Runtime on the QCDQ export, with and without its fusions, against the integer program.
+@Suite(.serialized) struct VerifyONNXTests {
+    @Test(.enabled(if: (try? ONNXRuntimeCheck.python()) != nil, "no Python with onnxruntime (scripts/setup-onnx-venv.sh)"))
+    func onnxRuntimeAgreesWithTheIntegerProgram() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try VerifyTests.train("resnet8", in: dir)
+        let (text, passed) = try VerifyCommand.parse([run.path, "--limit", "50", "--onnx"]).report()
+        #expect(passed, "\(text)")
+        for name in ["default optimisations (fused integer kernels)", "no optimisations"] {
+            let line = text.split(separator: "\n").first { $0.contains("ONNX Runtime, \(name): ") }
+            #expect(line?.contains(": 50 of 50 predictions agree with the integer program") == true, "\(text)")
+        }
+    }
+}
