@@ -141,9 +141,10 @@ public final class QuantLinear: QuantWeightBiasLayer {
 
 /// A quantized 2-D convolution (Brevitas `QuantConv2d`), NCHW.
 public final class QuantConv2d: QuantWeightBiasLayer {
-    public let inChannels: Int, outChannels: Int
+    public var inChannels: Int { geometry.inChannels }
+    public var outChannels: Int { geometry.outChannels }
     public let kernelSize: IntOrPair, stride: IntOrPair, padding: IntOrPair, dilation: IntOrPair
-    public let groups: Int
+    public var groups: Int { geometry.groups }
     /// The validated hyper-parameters (as `Conv2d`'s).
     public let geometry: ConvolutionGeometry
 
@@ -154,13 +155,7 @@ public final class QuantConv2d: QuantWeightBiasLayer {
                 generator: RandomGenerator = .global) throws(QuantConfigError) {
         geometry = ConvolutionGeometry(layer: "QuantConv2d", inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,
                                        stride: stride, padding: padding, dilation: dilation, groups: groups)
-        self.inChannels = inChannels
-        self.outChannels = outChannels
-        self.kernelSize = kernelSize
-        self.stride = stride
-        self.padding = padding
-        self.dilation = dilation
-        self.groups = groups
+        (self.kernelSize, self.stride, self.padding, self.dilation) = (kernelSize, stride, padding, dilation)
         let (w, b) = DefaultInitialization.weightAndBias(weightShape: geometry.weightShape, bias: bias, generator: generator)
         try super.init(name: "QuantConv2d", weight: w, bias: b, weightQuant: weightQuant, biasQuant: biasQuant,
                        inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor)
@@ -175,7 +170,13 @@ public final class QuantConv2d: QuantWeightBiasLayer {
 
 /// A quantized 1-D convolution (Brevitas `QuantConv1d`), NCL.
 public final class QuantConv1d: QuantWeightBiasLayer {
-    public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int, dilation: Int, groups: Int
+    public var inChannels: Int { geometry.inChannels }
+    public var outChannels: Int { geometry.outChannels }
+    public var kernelSize: Int { geometry.kernelSize[0] }
+    public var stride: Int { geometry.stride[0] }
+    public var padding: Int { geometry.padding[0] }
+    public var dilation: Int { geometry.dilation[0] }
+    public var groups: Int { geometry.groups }
     /// The validated hyper-parameters (as `Conv1d`'s).
     public let geometry: ConvolutionGeometry
 
@@ -186,13 +187,6 @@ public final class QuantConv1d: QuantWeightBiasLayer {
                 generator: RandomGenerator = .global) throws(QuantConfigError) {
         geometry = ConvolutionGeometry(layer: "QuantConv1d", inChannels: inChannels, outChannels: outChannels, kernelSize: [kernelSize],
                                        stride: [stride], padding: [padding], dilation: [dilation], groups: groups)
-        self.inChannels = inChannels
-        self.outChannels = outChannels
-        self.kernelSize = kernelSize
-        self.stride = stride
-        self.padding = padding
-        self.dilation = dilation
-        self.groups = groups
         let (w, b) = DefaultInitialization.weightAndBias(weightShape: geometry.weightShape, bias: bias, generator: generator)
         try super.init(name: "QuantConv1d", weight: w, bias: b, weightQuant: weightQuant, biasQuant: biasQuant,
                        inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor)

@@ -15,13 +15,13 @@ import TensorEngine
 /// print(conv)  // Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
 /// ```
 open class Conv2d: Module, Layer {
-    public let inChannels: Int
-    public let outChannels: Int
+    public var inChannels: Int { geometry.inChannels }
+    public var outChannels: Int { geometry.outChannels }
     public let kernelSize: IntOrPair
     public let stride: IntOrPair
     public let padding: IntOrPair
     public let dilation: IntOrPair
-    public let groups: Int
+    public var groups: Int { geometry.groups }
     /// `[outChannels, inChannels / groups, kH, kW]`, state-dict key `weight`.
     public let weight: Tensor
     /// `[outChannels]`, state-dict key `bias`; `nil` without bias.
@@ -45,13 +45,7 @@ open class Conv2d: Module, Layer {
     ) {
         geometry = ConvolutionGeometry(layer: "Conv2d", inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,
                                        stride: stride, padding: padding, dilation: dilation, groups: groups)
-        self.inChannels = inChannels
-        self.outChannels = outChannels
-        self.kernelSize = kernelSize
-        self.stride = stride
-        self.padding = padding
-        self.dilation = dilation
-        self.groups = groups
+        (self.kernelSize, self.stride, self.padding, self.dilation) = (kernelSize, stride, padding, dilation)
         (weight, self.bias) = DefaultInitialization.weightAndBias(weightShape: geometry.weightShape, bias: bias, generator: generator)
         super.init()
         registerParameter("weight", weight)
@@ -83,13 +77,13 @@ open class Conv2d: Module, Layer {
 /// `[N, outChannels, Lo]`, `Lo = (L + 2·padding − dilation·(kernelSize − 1) − 1) / stride + 1`.
 /// Initialisation as ``Conv2d``.
 open class Conv1d: Module, Layer {
-    public let inChannels: Int
-    public let outChannels: Int
-    public let kernelSize: Int
-    public let stride: Int
-    public let padding: Int
-    public let dilation: Int
-    public let groups: Int
+    public var inChannels: Int { geometry.inChannels }
+    public var outChannels: Int { geometry.outChannels }
+    public var kernelSize: Int { geometry.kernelSize[0] }
+    public var stride: Int { geometry.stride[0] }
+    public var padding: Int { geometry.padding[0] }
+    public var dilation: Int { geometry.dilation[0] }
+    public var groups: Int { geometry.groups }
     /// `[outChannels, inChannels / groups, kernelSize]`, state-dict key `weight`.
     public let weight: Tensor
     /// `[outChannels]`, state-dict key `bias`; `nil` without bias.
@@ -104,13 +98,6 @@ open class Conv1d: Module, Layer {
     ) {
         geometry = ConvolutionGeometry(layer: "Conv1d", inChannels: inChannels, outChannels: outChannels, kernelSize: [kernelSize],
                                        stride: [stride], padding: [padding], dilation: [dilation], groups: groups)
-        self.inChannels = inChannels
-        self.outChannels = outChannels
-        self.kernelSize = kernelSize
-        self.stride = stride
-        self.padding = padding
-        self.dilation = dilation
-        self.groups = groups
         (weight, self.bias) = DefaultInitialization.weightAndBias(weightShape: geometry.weightShape, bias: bias, generator: generator)
         super.init()
         registerParameter("weight", weight)
