@@ -53,11 +53,21 @@ final class GateParams: Module {
     func quantized(input: QuantValue, layer: String) throws -> (ih: Tensor, hh: Tensor, bias: Tensor?, weight: QuantValue) {
         let wih = inputWeight.weight, whh = hiddenWeight.weight
         let both = Tensor.cat([wih.flatten(), whh.flatten()], dim: 0)
-        let q = inputWeight.weightQuant(both)
+        // One quantizer call over both weights; observers see the two quantized weights, as
+        // Brevitas calls the shared quantizer once per weight.
+        let proxy = inputWeight.weightQuant
+        let q: QuantValue = proxy.tensorQuant.map { tq in
+            let o = tq(both)
+            return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: tq.isSigned, training: proxy.training))
+        } ?? .float(both)
         let n = wih.count
         let ih = q.value.narrow(dim: 0, start: 0, length: n).reshape(wih.shape)
         let hh = q.value.narrow(dim: 0, start: n, length: whh.count).reshape(whh.shape)
         let qih: QuantValue = q.quantTensor.map { .quant($0.with(value: ih)) } ?? .float(ih)
+        if proxy.isQuantEnabled {
+            _ = proxy.observed(qih)
+            _ = proxy.observed(q.quantTensor.map { .quant($0.with(value: hh)) } ?? .float(hh))
+        }
         let qb = try bias.map { try biasQuant($0, input: input, weight: qih, layer: layer) }
         return (ih, hh, qb?.value, qih)
     }
