@@ -201,6 +201,11 @@ struct Replay {
             throw ReplayError.unsupported("spec.call.\(k)")
         }
         let kwargs = call?["kwargs"]?.object
+        if let causal = kwargs?["is_causal"]?.bool, kwargs?.keys.count == 1, case .multi(let layer) = model.kind,
+            let sdpa = layer as? QuantScaledDotProductAttention
+        {
+            return try sdpa.forward(args, isCausal: causal)
+        }
         for k in kwargs?.keys ?? [] where k != "dim" { throw ReplayError.unsupported("call keyword \(k)") }
         return try model(args, dim: kwargs?["dim"]?.int)
     }

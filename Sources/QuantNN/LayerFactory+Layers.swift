@@ -10,7 +10,7 @@ extension LayerFactory {
     static let moreLayerClassNames = [
         "QuantConvTranspose1d", "QuantConvTranspose2d", "QuantConv3d", "QuantEmbedding", "QuantScaleBias",
         "BatchNorm2dToQuantScaleBias", "QuantUpsample", "QuantUpsamplingNearest2d", "QuantUpsamplingBilinear2d",
-        "HadamardClassifier",
+        "HadamardClassifier", "QuantScaledDotProductAttention",
     ]
 
     static func moreLayers(_ a: inout Args) throws(QuantConfigError) -> Built {
@@ -103,6 +103,16 @@ extension LayerFactory {
                 throw QuantConfigError(context: name, problems: [.init(key: "in_channels", message: "in_channels and out_channels are required")])
             }
             return .single(try HadamardClassifier(inChannels: i, outChannels: o, fixedScale: fixed, returnQuantTensor: rqt))
+        case "QuantScaledDotProductAttention":
+            var quant: [String: ActQuant?] = [:]
+            for (key, def) in [("q_scaled", ActQuant.int8ActPerTensorFloat), ("k_transposed", .int8ActPerTensorFloat), ("v", .int8ActPerTensorFloat),
+                               ("softmax_input", nil), ("attn_output_weights", .uint8ActPerTensorFloat), ("sdpa_output", nil)] {
+                quant[key] = try a.actQuantizer("\(key)_quant", default: def, prefix: "\(key)_")
+            }
+            return .multi(try QuantScaledDotProductAttention(
+                softmaxInputQuant: quant["softmax_input"]!, attnOutputWeightsQuant: quant["attn_output_weights"]!,
+                qScaledQuant: quant["q_scaled"]!, kTransposedQuant: quant["k_transposed"]!, vQuant: quant["v"]!,
+                sdpaOutputQuant: quant["sdpa_output"]!))
         default:
             throw QuantConfigError(context: name, problems: [.init(key: "class", message: "not a layer of this builder")])
         }

@@ -12,7 +12,7 @@ import Testing
     }
 
     @Test(.enabled(if: LayerCase.available, "skipped: no ../shared/conformance/layers"),
-          arguments: ["embedding_default_qt", "embedding_padding_idx_sgd", "scale_bias_default", "bn2d_to_scale_bias_qt",
+          arguments: ["sdpa_default", "embedding_default_qt", "embedding_padding_idx_sgd", "scale_bias_default", "bn2d_to_scale_bias_qt",
                       "upsampling_nearest2d_qt", "upsample_nearest_qt", "hadamard_classifier_qt"])
     func otherLayers(_ name: String) throws {
         try LayerCase(name).replay()
