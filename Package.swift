@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "PTQTests", dependencies: ["PTQ", "GraphQuant", "Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine"]),
         .target(name: "IntegerInference", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),
         .testTarget(name: "IntegerInferenceTests", dependencies: ["IntegerInference", "TensorEngine", "NN", "Quantizers", "QuantNN"]),
-        .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport", "Graph", "GraphQuant"]),
+        .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport", "Graph", "GraphQuant", "PTQ"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance"]),
         .target(
             name: "Models",

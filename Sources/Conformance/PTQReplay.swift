@@ -1,6 +1,7 @@
 import Foundation
 import Graph
 import GraphQuant
+import PTQ
 import NN
 import TensorEngine
 
@@ -192,7 +193,11 @@ struct PTQReplay {
         case .biasCorrectionMode:
             guard let quant = state.quant else { throw ReplayError.malformed("bias_correction_mode of a float model") }
             try correctBias(quant, batches: try batches(stageSpec, data))
-        case .gptqMode, .gpfqMode, .activationEqualizationMode:
+        case .gptqMode:
+            guard let quant = state.quant else { throw ReplayError.malformed("gptq_mode of a float model") }
+            try gptqMode(quant, batches: try batches(stageSpec, data), actOrder: stageSpec["kwargs"]?["act_order"]?.bool ?? false)
+            state.afterGreedy = true
+        case .gpfqMode, .activationEqualizationMode:
             throw ReplayError.unsupported("pipeline stage \(stage.rawValue)")
         }
     }
