@@ -86,7 +86,7 @@ open class GraphModule: Module, Layer {
     // MARK: Forward
 
     /// Runs the graph on one tensor per input (in ``inputNames`` order); returns one per output.
-    public func forward(_ inputs: [Tensor]) -> [Tensor] {
+    open func forward(_ inputs: [Tensor]) -> [Tensor] {
         precondition(inputs.count == inputNames.count,
                      "GraphModule: expected \(inputNames.count) inputs (\(inputNames)), got \(inputs.count)")
         let plan = currentPlan()

@@ -69,6 +69,15 @@ public final class QuantGraphModule: GraphModule {
         do { return try output(x) } catch { preconditionFailure("QuantGraphModule: \(error)") }
     }
 
+    /// The dequantized outputs for one tensor per input (``GraphModule/forward(_:)`` with the
+    /// quantized layers); a failing quantized forward stops with the layer's error. Use
+    /// ``forwardQuant(_:)`` to handle it.
+    public override func forward(_ inputs: [Tensor]) -> [Tensor] {
+        do { return try forwardQuant(inputs.map { .float($0) }).map(\.value) } catch {
+            preconditionFailure("QuantGraphModule: \(error)")
+        }
+    }
+
     func run(_ inputs: [QuantValue], mode: Mode, record: Recorder?) throws -> [QuantValue] {
         precondition(inputs.count == inputNames.count,
                      "QuantGraphModule: expected \(inputNames.count) inputs (\(inputNames)), got \(inputs.count)")

@@ -36,7 +36,3 @@ public final class DescriptiveNode: Module {
     public override var typeName: String { name }
     public override var extraRepr: String { details }
 }
-
-/// The former name of `DescriptiveNode`, kept while work in flight moves to the new name.
-@available(*, deprecated, renamed: "DescriptiveNode")
-public typealias Marker = DescriptiveNode

@@ -47,6 +47,21 @@ import Testing
         #expect(relu.signed == false && relu.bitWidth == 8 && relu.scale?.item() == add.scale?.item())
     }
 
+    /// The inherited tensor entry points run the quantized layers: `forward(_:)`, the call and
+    /// `output(_:)` give the same values, which differ from the float graph's.
+    @Test func tensorForwardRunsTheQuantizedGraph() throws {
+        let float = try mlp()
+        let x = Tensor(shape: [2, 3], [1, -2, 0.5, 0.3, 0.7, -0.25])
+        let reference = float(x).scalars
+        let q = try quantize(try preprocessForQuantize(float))
+        try calibrate(q, batches: [x])
+        let viaOutput = try q.output(x).scalars
+        let asGraph: GraphModule = q
+        #expect(asGraph.forward([x])[0].scalars == viaOutput)
+        #expect(asGraph(x).scalars == viaOutput)
+        #expect(viaOutput != reference)
+    }
+
     @Test func badMapEntryNamesTheNode() throws {
         var maps = QuantizeMaps.default
         maps.computeLayerMap["torch.nn.Linear"] = LayerRecipe("QuantLinear", ["weight_bit_widht": .number(4)])
