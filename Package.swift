@@ -57,7 +57,9 @@ let package = Package(
         .target(name: "QuantCore", dependencies: ["TensorEngine", "NN", "CKernels"]),
         .target(name: "Quantizers", dependencies: ["TensorEngine", "NN", "QuantCore"]),
         .target(name: "QuantNN", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers"]),
-        .testTarget(name: "QuantTests", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "TestSupport"]),
+        .testTarget(name: "QuantCoreTests", dependencies: ["TensorEngine", "QuantCore"]),
+        .testTarget(name: "QuantizersTests", dependencies: ["TensorEngine", "QuantCore", "Quantizers", "QuantNN"]),
+        .testTarget(name: "QuantNNTests", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "TestSupport"]),
         .target(
             name: "ONNXProto",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
