@@ -169,14 +169,7 @@ public final class QuantConv2d: QuantWeightBiasLayer {
 }
 
 /// A quantized 1-D convolution (Brevitas `QuantConv1d`), NCL.
-public final class QuantConv1d: QuantWeightBiasLayer {
-    public var inChannels: Int { geometry.inChannels }
-    public var outChannels: Int { geometry.outChannels }
-    public var kernelSize: Int { geometry.kernelSize[0] }
-    public var stride: Int { geometry.stride[0] }
-    public var padding: Int { geometry.padding[0] }
-    public var dilation: Int { geometry.dilation[0] }
-    public var groups: Int { geometry.groups }
+public final class QuantConv1d: QuantWeightBiasLayer, Convolution1dGeometry {
     /// The validated hyper-parameters (as `Conv1d`'s).
     public let geometry: ConvolutionGeometry
 

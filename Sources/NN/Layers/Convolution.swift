@@ -76,14 +76,7 @@ open class Conv2d: Module, Layer {
 /// Shapes: `weight` is `[outChannels, inChannels / groups, kernelSize]`, the output is
 /// `[N, outChannels, Lo]`, `Lo = (L + 2·padding − dilation·(kernelSize − 1) − 1) / stride + 1`.
 /// Initialisation as ``Conv2d``.
-open class Conv1d: Module, Layer {
-    public var inChannels: Int { geometry.inChannels }
-    public var outChannels: Int { geometry.outChannels }
-    public var kernelSize: Int { geometry.kernelSize[0] }
-    public var stride: Int { geometry.stride[0] }
-    public var padding: Int { geometry.padding[0] }
-    public var dilation: Int { geometry.dilation[0] }
-    public var groups: Int { geometry.groups }
+open class Conv1d: Module, Layer, Convolution1dGeometry {
     /// `[outChannels, inChannels / groups, kernelSize]`, state-dict key `weight`.
     public let weight: Tensor
     /// `[outChannels]`, state-dict key `bias`; `nil` without bias.

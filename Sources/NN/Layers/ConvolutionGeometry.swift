@@ -66,3 +66,21 @@ public struct ConvolutionGeometry: Equatable, Sendable {
         return s
     }
 }
+
+/// A layer with one spatial dimension described by a ``ConvolutionGeometry`` (``Conv1d``,
+/// QuantNN's `QuantConv1d`): its hyper-parameters read as single numbers, as PyTorch's
+/// `Conv1d` attributes, so the float and quantized layers cannot disagree on them.
+public protocol Convolution1dGeometry {
+    /// The validated hyper-parameters.
+    var geometry: ConvolutionGeometry { get }
+}
+
+extension Convolution1dGeometry {
+    public var inChannels: Int { geometry.inChannels }
+    public var outChannels: Int { geometry.outChannels }
+    public var kernelSize: Int { geometry.kernelSize[0] }
+    public var stride: Int { geometry.stride[0] }
+    public var padding: Int { geometry.padding[0] }
+    public var dilation: Int { geometry.dilation[0] }
+    public var groups: Int { geometry.groups }
+}
