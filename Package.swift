@@ -91,7 +91,7 @@ let package = Package(
         .target(name: "IntegerInference", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),
         .testTarget(name: "IntegerInferenceTests", dependencies: ["IntegerInference", "TensorEngine", "NN", "Quantizers", "QuantNN"]),
         .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport", "Graph", "GraphQuant", "PTQ"]),
-        .testTarget(name: "ConformanceTests", dependencies: ["Conformance"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "TestSupport"]),
         .target(
             name: "Models",
             dependencies: ["TensorEngine", "NN", "Quantizers", "QuantNN", "ONNXExport", "IntegerInference"]

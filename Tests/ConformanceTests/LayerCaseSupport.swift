@@ -4,6 +4,7 @@ import QuantNN
 import Quantizers
 import TensorEngine
 import Testing
+import TestSupport
 
 @testable import Conformance
 
@@ -210,17 +211,11 @@ struct LayerCase {
         }
     }
 
-    /// Elementwise `|a − b| <= rtol·(|b| + max|b|) + 1e-7` (a missing gradient counts as zeros).
+    /// Elementwise `|a − b| <= rtol·(|b| + max|b|) + 1e-7 + atol`: TestSupport's `expectClose`
+    /// with the case's `max|b|` term folded into its absolute tolerance (a missing gradient counts
+    /// as zeros there too).
     static func expectClose(_ a: Tensor?, _ b: Tensor, rtol: Float, atol: Float = 0, _ what: String, _ loc: SourceLocation) {
-        let x = a ?? Tensor.zeros(b.shape)
-        guard x.count == b.count else {
-            Issue.record("\(what): shape \(x.shape) vs recorded \(b.shape)", sourceLocation: loc)
-            return
-        }
         let m = b.scalars.reduce(0) { max($0, abs($1)) }
-        let bad = zip(x.scalars, b.scalars).enumerated().filter { !(abs($0.element.0 - $0.element.1) <= rtol * (abs($0.element.1) + m) + 1e-7 + atol) }
-        if let f = bad.first {
-            Issue.record("\(what): \(bad.count) of \(b.count) differ; first at \(f.offset): \(f.element.0) vs recorded \(f.element.1)", sourceLocation: loc)
-        }
+        TestSupport.expectClose(a, b, rtol: rtol, atol: rtol * m + 1e-7 + atol, what, sourceLocation: loc)
     }
 }
