@@ -197,7 +197,11 @@ struct PTQReplay {
             guard let quant = state.quant else { throw ReplayError.malformed("gptq_mode of a float model") }
             try gptqMode(quant, batches: try batches(stageSpec, data), actOrder: stageSpec["kwargs"]?["act_order"]?.bool ?? false)
             state.afterGreedy = true
-        case .gpfqMode, .activationEqualizationMode:
+        case .gpfqMode:
+            guard let quant = state.quant else { throw ReplayError.malformed("gpfq_mode of a float model") }
+            try gpfqMode(quant, batches: try batches(stageSpec, data), actOrder: stageSpec["kwargs"]?["act_order"]?.bool ?? false)
+            state.afterGreedy = true
+        case .activationEqualizationMode:
             throw ReplayError.unsupported("pipeline stage \(stage.rawValue)")
         }
     }

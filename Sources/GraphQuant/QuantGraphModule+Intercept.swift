@@ -17,13 +17,20 @@ extension QuantGraphModule {
     ///     print(name, input.value.shape); return nil
     /// }
     /// ```
-    public func forwardIntercepting(_ inputs: [QuantValue], _ intercept: Interceptor) throws -> [QuantValue] {
+    /// `replace`, when given, runs before each module node; a non-nil result is that node's value
+    /// and the module is not run (e.g. a float forward of a quantized model).
+    public func forwardIntercepting(_ inputs: [QuantValue], replace: ((_ node: String, _ module: Module, _ input: QuantValue) throws -> QuantValue?)? = nil,
+                                    _ intercept: Interceptor) throws -> [QuantValue] {
         precondition(inputs.count == inputNames.count,
                      "QuantGraphModule: expected \(inputNames.count) inputs (\(inputNames)), got \(inputs.count)")
         var values: [String: QuantValue] = [:]
         for (name, x) in zip(inputNames, inputs) { values[name] = x }
         for node in nodes {
             let args = node.inputs.map { values[$0]! }
+            if let replace, case .module(let path) = node.op, let m = module(at: path), let v = try replace(node.name, m, args[0]) {
+                values[node.name] = v
+                continue
+            }
             var captured: (Module, QuantValue, QuantValue)?
             let out = try evaluate(node, args, mode: .quantized) { _, m, i, o in captured = (m, i, o) }
             if let (m, i, o) = captured, let replaced = try intercept(node.name, m, i, o) {

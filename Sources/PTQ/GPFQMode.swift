@@ -1,0 +1,109 @@
+import GraphQuant
+import NN
+import QuantNN
+import TensorEngine
+
+/// Brevitas's `gpfq_mode` (`brevitas/graph/gpfq.py`) on a quantized graph: layers are processed
+/// one at a time in forward order; per batch the model runs twice up to the layer, with
+/// quantization (its input after its own input quantizer, `xq`) and with all quantization off
+/// (float activations, and every layer's weight as it was before GPFQ, Brevitas's
+/// `weight_orig`; the float input `x`). `H += (xq/√m)(xq/√m)ᵀ`, `G += (xq/√m)(x/√m)ᵀ`
+/// (`m` samples of the batch), then ``GPFQ/update(weight:original:groups:rows:columns:h:g:actOrder:quantize:)``.
+/// `H` and `G` exist only while their layer is processed.
+///
+/// ```swift
+/// try gpfqMode(q, batches: calib, actOrder: false)
+/// ```
+public func gpfqMode(_ graph: QuantGraphModule, batches: [Tensor], actOrder: Bool = false) throws {
+    let wasTraining = graph.training
+    graph.eval()
+    defer { graph.train(wasTraining) }
+    var originals: [ObjectIdentifier: Tensor] = [:]
+    for (_, m) in graph.namedModules() {
+        if let l = m as? QuantWeightBiasLayer { originals[ObjectIdentifier(l)] = l.weight.copy() }
+    }
+    for name in try PTQLayers.inForwardOrder(graph, batches.first) {
+        var h: [Double] = [], g: [Double] = []
+        var layer: QuantWeightBiasLayer?
+        var groups = 1, columns = 0
+        for batch in batches {
+            var xq: [[Float]] = []
+            var m = 0
+            do {
+                _ = try Autograd.noGrad {
+                    try graph.forwardIntercepting([.float(batch)]) { node, mod, input, _ in
+                        guard node == name, let l = mod as? QuantWeightBiasLayer else { return nil }
+                        (xq, m) = LayerColumns.of(l, input: l.inputQuant(input).value)
+                        layer = l
+                        throw PTQLayers.Stop()
+                    }
+                }
+            } catch is PTQLayers.Stop {}
+            var xf: [[Float]] = []
+            do {
+                _ = try Autograd.noGrad {
+                    try graph.forwardIntercepting([.float(batch)], replace: { node, mod, input in
+                        let x = input.value
+                        if node == name, let l = mod as? QuantWeightBiasLayer {
+                            xf = LayerColumns.of(l, input: x).columns
+                            throw PTQLayers.Stop()
+                        }
+                        switch mod {
+                        case let c as QuantConv2d:
+                            return .float(Tensor.conv2d(x, weight: originals[ObjectIdentifier(c)]!, bias: c.bias, stride: c.stride.pair,
+                                                        padding: c.padding.pair, dilation: c.dilation.pair, groups: c.groups))
+                        case let f as QuantLinear:
+                            return .float(Tensor.linear(x, weight: originals[ObjectIdentifier(f)]!, bias: f.bias))
+                        case let a as QuantActivationLayer:
+                            switch a.actQuant.activation {
+                            case .identity: return .float(x)
+                            case .relu: return .float(x.relu())
+                            case .sigmoid: return .float(x.sigmoid())
+                            case .tanh: return .float(x.tanh())
+                            case .hardtanh(let lo, let hi): return .float(x.hardtanh(min: lo, max: hi))
+                            }
+                        case is QuantLayer:
+                            throw PTQError.unsupportedLayer(layer: node, reason: "GPFQ's float forward does not know \(mod.typeName)")
+                        default:
+                            return .float(try PTQLayers.floatModule(mod, x))
+                        }
+                    }) { _, _, _, _ in nil }
+                }
+            } catch is PTQLayers.Stop {}
+            guard layer != nil else { break }
+            groups = xq.count
+            columns = xq[0].count / m
+            if h.isEmpty { h = [Double](repeating: 0, count: groups * columns * columns); g = h }
+            let c = 1 / Double(m).squareRoot()
+            for gr in 0..<groups {
+                let a = xq[gr].map { Double($0) * c }, b = xf[gr].map { Double($0) * c }
+                for i in 0..<columns {
+                    for j in 0..<columns {
+                        var sh = 0.0, sg = 0.0
+                        for t in 0..<m {
+                            sh += a[i * m + t] * a[j * m + t]
+                            sg += a[i * m + t] * b[j * m + t]
+                        }
+                        h[gr * columns * columns + i * columns + j] += sh
+                        g[gr * columns * columns + i * columns + j] += sg
+                    }
+                }
+            }
+        }
+        guard let l = layer else { continue }
+        var w = l.weight.scalars
+        GPFQ.update(weight: &w, original: originals[ObjectIdentifier(l)]!.scalars, groups: groups, rows: l.weight.shape[0] / groups,
+                    columns: columns, h: h, g: g, actOrder: actOrder) { cur in
+            l.weightQuant(Tensor(shape: l.weight.shape, cur)).value.scalars
+        }
+        l.weight.assign(Tensor(shape: l.weight.shape, w))
+    }
+}
+
+extension PTQLayers {
+    /// A float module on a float value (pools, dropout, flatten, ...).
+    static func floatModule(_ m: Module, _ x: Tensor) throws -> Tensor {
+        guard let l = m as? any Layer else { throw PTQError.unsupportedLayer(layer: m.typeName, reason: "not a float layer") }
+        return l(x)
+    }
+}
