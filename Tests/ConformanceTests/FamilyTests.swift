@@ -104,8 +104,10 @@ func tamperedCase(_ family: String, _ name: String, _ edit: (JSON) throws -> Voi
         let r = try tamperedCase("ptq", "mlp_quantize_calibrate") { _ in }
         #expect(r.passed, "\(r.errors)")
         #expect(r.family == "ptq")
-        let unbuilt = try tamperedCase("ptq", "res_quantize_calibrate_gptq") { _ in }
-        #expect(unbuilt.errors == ["not supported yet: pipeline stage gptq_mode"])
+        let gptq = try tamperedCase("ptq", "res_quantize_calibrate_gptq") { _ in }
+        #expect(gptq.passed, "\(gptq.errors)")
+        let unbuilt = try tamperedCase("ptq", "mlp_act_equalization_layerwise") { _ in }
+        #expect(unbuilt.errors == ["not supported yet: pipeline stage activation_equalization_mode"], "\(unbuilt.errors)")
         let scale = try tamperedCase("ptq", "mlp_quantize_calibrate") { j in
             j["stages"]!.array![3]["quant_points"]!.array![3].editData("scale") { $0[0] *= 1.001 }
         }
