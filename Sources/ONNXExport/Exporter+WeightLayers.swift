@@ -15,6 +15,11 @@ extension Exporter {
         case is QuantLinear, is QuantConv2d, is QuantConv1d: break
         default: throw ONNXExportError.unsupportedModule(layer: layer, reason: "unknown weight layer \(l.typeName)")
         }
+        if l.weightQuant.accumulatorAware != nil {
+            throw ONNXExportError.notExpressible(
+                layer: layer, format: format,
+                reason: "accumulator-aware (A2Q/A2Q+) weight quantization is not exported yet (its weights depend on the quantized input); export a per-tensor or per-channel weight quantizer")
+        }
         let expected = try forward(l, x, path)
 
         let inp = try emitActProxy(l.inputQuant, x, prefix: prefix + "/input_quant", layer: layer + " input_quant")

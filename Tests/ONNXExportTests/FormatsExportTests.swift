@@ -30,4 +30,14 @@ import QuantNN
         let r2 = reason { _ = try exportONNX(mx, example: Tensor.zeros([1, 64]), format: format) }
         #expect(r2?.contains("group-wise") == true, "\(r2 ?? "no error")")
     }
+
+    /// An A2Q layer's quantized weight depends on its quantized input: a clear error, not a stop.
+    @Test(arguments: [ONNXFormat.qcdq, .qonnx])
+    func accumulatorAwareWeightsAreNotExpressible(format: ONNXFormat) throws {
+        let a2q = try QuantLinear(4, 2, bias: false, weightQuant: .int8AccumulatorAwareWeightQuant.with(\.accumulatorBitWidth, 16),
+                                  inputQuant: .int8ActPerTensorFloat)
+        a2q.eval()
+        let r = reason { _ = try exportONNX(a2q, example: Tensor.ones([1, 4]), format: format) }
+        #expect(r?.contains("accumulator-aware") == true, "\(r ?? "no error")")
+    }
 }
