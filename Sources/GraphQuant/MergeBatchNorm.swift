@@ -67,46 +67,18 @@ public enum MergeBatchNorm {
 
     static func fold(_ bn: BatchNorm, into layer: Module, at path: String, _ graph: GraphModule) {
         let (mul, add) = mulAdd(bn)
+        // A layer without a bias is replaced by a copy with one, set to `beta - mean·m` (its
+        // weight is copied, then scaled below like any other).
+        let (original, originalBias, biasedCopy) = weightBiasAndBiasedCopy(layer, at: path)
         let target: Module
         let weight: Tensor, bias: Tensor?
-        switch layer {
-        case let c as Conv2d:
-            if c.bias == nil {
-                let copy = Conv2d(inChannels: c.inChannels, outChannels: c.outChannels, kernelSize: c.kernelSize, stride: c.stride,
-                                  padding: c.padding, dilation: c.dilation, groups: c.groups, bias: true)
-                copy.weight.assign(c.weight)
-                target = copy
-                (weight, bias) = (copy.weight, nil)
-                copy.bias!.assign(Tensor(shape: [c.outChannels], add))
-            } else {
-                target = c
-                (weight, bias) = (c.weight, c.bias)
-            }
-        case let c as Conv1d:
-            if c.bias == nil {
-                let copy = Conv1d(inChannels: c.inChannels, outChannels: c.outChannels, kernelSize: c.kernelSize, stride: c.stride,
-                                  padding: c.padding, dilation: c.dilation, groups: c.groups, bias: true)
-                copy.weight.assign(c.weight)
-                target = copy
-                (weight, bias) = (copy.weight, nil)
-                copy.bias!.assign(Tensor(shape: [c.outChannels], add))
-            } else {
-                target = c
-                (weight, bias) = (c.weight, c.bias)
-            }
-        case let l as Linear:
-            if l.bias == nil {
-                let copy = Linear(l.inFeatures, l.outFeatures, bias: true)
-                copy.weight.assign(l.weight)
-                target = copy
-                (weight, bias) = (copy.weight, nil)
-                copy.bias!.assign(Tensor(shape: [l.outFeatures], add))
-            } else {
-                target = l
-                (weight, bias) = (l.weight, l.bias)
-            }
-        default:
-            preconditionFailure("MergeBatchNorm: \(layer.typeName) at '\(path)' has no weight to fold into")
+        if originalBias == nil {
+            let (copyWeight, copyBias, _) = weightBiasAndBiasedCopy(biasedCopy!, at: path)
+            copyWeight.assign(original)
+            copyBias!.assign(Tensor(shape: [copyWeight.shape[0]], add))
+            (target, weight, bias) = (biasedCopy!, copyWeight, nil)
+        } else {
+            (target, weight, bias) = (layer, original, originalBias)
         }
         precondition(weight.shape[0] == mul.count,
                      "MergeBatchNorm: \(bn.numFeatures) BatchNorm features for a layer with \(weight.shape[0]) output channels at '\(path)'")
@@ -120,6 +92,25 @@ public enum MergeBatchNorm {
             bias.assign(Tensor(shape: bias.shape, b))
         }
         if target !== layer { graph.replaceModule(at: path, with: target) }
+    }
+
+    /// The weight and bias of a conv or linear layer, and, when it has no bias, a fresh copy of
+    /// the same geometry with one (its values are set by the caller).
+    static func weightBiasAndBiasedCopy(_ layer: Module, at path: String) -> (Tensor, Tensor?, Module?) {
+        switch layer {
+        case let c as Conv2d:
+            return (c.weight, c.bias, c.bias != nil ? nil : Conv2d(
+                inChannels: c.inChannels, outChannels: c.outChannels, kernelSize: c.kernelSize, stride: c.stride,
+                padding: c.padding, dilation: c.dilation, groups: c.groups, bias: true))
+        case let c as Conv1d:
+            return (c.weight, c.bias, c.bias != nil ? nil : Conv1d(
+                inChannels: c.inChannels, outChannels: c.outChannels, kernelSize: c.kernelSize, stride: c.stride,
+                padding: c.padding, dilation: c.dilation, groups: c.groups, bias: true))
+        case let l as Linear:
+            return (l.weight, l.bias, l.bias != nil ? nil : Linear(l.inFeatures, l.outFeatures, bias: true))
+        default:
+            preconditionFailure("MergeBatchNorm: \(layer.typeName) at '\(path)' has no weight to fold into")
+        }
     }
 
     /// Unregisters the module at `path` from its parent.
