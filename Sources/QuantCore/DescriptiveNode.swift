@@ -36,3 +36,17 @@ public final class DescriptiveNode: Module {
     public override var typeName: String { name }
     public override var extraRepr: String { details }
 }
+
+extension DescriptiveNode {
+    /// Brevitas's statistics wrapper as it prints and names state: a `name` node
+    /// (`_ParameterListStats`, `_RuntimeStats`) holding the input view (when given) under
+    /// `stats_input_view_shape_impl`, then `stats: _Stats(stats_impl: stats)`.
+    public static func statsTree(_ name: String, stats: Module, view: Module? = nil) -> DescriptiveNode {
+        let tree = DescriptiveNode(name)
+        if let view { tree.registerModule("stats_input_view_shape_impl", view) }
+        let wrapper = DescriptiveNode("_Stats")
+        wrapper.registerModule("stats_impl", stats)
+        tree.registerModule("stats", wrapper)
+        return tree
+    }
+}

@@ -74,11 +74,7 @@ public final class GroupwiseStatsScaling: Module, ScalingImpl {
         self.scalingMinVal = scalingMinVal
         statsImpl = stats
         super.init()
-        let list = DescriptiveNode("_ParameterListStats")
-        let wrapper = DescriptiveNode("_Stats")
-        wrapper.registerModule("stats_impl", stats)
-        list.registerModule("stats", wrapper)
-        registerModule("parameter_list_stats", list)
+        registerModule("parameter_list_stats", DescriptiveNode.statsTree("_ParameterListStats", stats: stats))
         registerRestrictNodes(self, restrict, minVal: scalingMinVal)
     }
 
@@ -99,11 +95,7 @@ public final class GroupwiseZeroPoint: Module, ZeroPointImpl {
     public init(scaleShift: ScaleShiftZeroPoint) {
         self.scaleShift = scaleShift
         super.init()
-        let list = DescriptiveNode("_ParameterListStats")
-        let wrapper = DescriptiveNode("_Stats")
-        wrapper.registerModule("stats_impl", statsImpl)
-        list.registerModule("stats", wrapper)
-        registerModule("parameter_list_stats", list)
+        registerModule("parameter_list_stats", DescriptiveNode.statsTree("_ParameterListStats", stats: statsImpl))
         registerModule("scale_shift_zero_point", DescriptiveNode("_ScaleShiftZeroPoint"))
     }
 

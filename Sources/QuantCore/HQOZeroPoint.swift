@@ -115,11 +115,7 @@ public final class ParameterFromStatsGroupwiseZeroPoint: Module, ZeroPointImpl {
         self.scaleShift = scaleShift
         value = Tensor(repeating: 0, shape: shape)
         super.init()
-        let list = DescriptiveNode("_ParameterListStats")
-        let wrapper = DescriptiveNode("_Stats")
-        wrapper.registerModule("stats_impl", stats)
-        list.registerModule("stats", wrapper)
-        registerModule("parameter_list_stats", list)
+        registerModule("parameter_list_stats", DescriptiveNode.statsTree("_ParameterListStats", stats: stats))
         registerParameter("value", value)
         registerModule("scale_shift_zero_point", DescriptiveNode("_ScaleShiftZeroPoint"))
     }

@@ -94,12 +94,7 @@ public final class ParameterFromStatsFromParameterScaling: Module, ScalingImpl {
         value = Tensor(repeating: 1, shape: scalingShape)
         super.init()
         // Brevitas 0.13.4's layout: parameter_list_stats.stats.stats_impl.
-        let wrapper = DescriptiveNode("_ParameterListStats")
-        wrapper.registerModule("stats_input_view_shape_impl", view.descriptiveNode)
-        let inner = DescriptiveNode("_Stats")
-        inner.registerModule("stats_impl", stats)
-        wrapper.registerModule("stats", inner)
-        registerModule("parameter_list_stats", wrapper)
+        registerModule("parameter_list_stats", DescriptiveNode.statsTree("_ParameterListStats", stats: stats, view: view.descriptiveNode))
         registerParameter("value", value)
         registerRestrictNodes(self, restrict, minVal: scalingMinVal)
     }

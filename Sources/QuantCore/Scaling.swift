@@ -157,11 +157,7 @@ public final class RuntimeStatsScaling: Module, ScalingImpl {
         self.scalingMinVal = scalingMinVal
         runningStats = Tensor(repeating: 1, shape: scalingShape)
         super.init()
-        let runtime = DescriptiveNode("_RuntimeStats")
-        runtime.registerModule("stats_input_view_shape_impl", view.descriptiveNode)
-        let wrapper = DescriptiveNode("_Stats")
-        wrapper.registerModule("stats_impl", stats)
-        runtime.registerModule("stats", wrapper)
+        let runtime = DescriptiveNode.statsTree("_RuntimeStats", stats: stats, view: view.descriptiveNode)
         runtime.registerBuffer("running_stats", runningStats)
         registerModule("runtime_stats", runtime)
         registerRestrictNodes(self, restrict, minVal: scalingMinVal)
