@@ -68,13 +68,14 @@ let package = Package(
         .target(
             name: "ONNXExport",
             dependencies: [
-                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXProto",
+                "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXProto", "Graph", "GraphQuant",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
         .testTarget(
             name: "ONNXExportTests",
-            dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXProto", "ONNXExport", "Conformance", "Models", "TestSupport"],
+            dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXProto", "ONNXExport", "Conformance", "Models", "TestSupport",
+                           "Graph", "GraphQuant", "ONNXImport"],
             exclude: ["check_onnx.py"]
         ),
         .target(name: "Graph", dependencies: ["TensorEngine", "NN"]),
@@ -88,8 +89,8 @@ let package = Package(
         .testTarget(name: "GraphQuantTests", dependencies: ["GraphQuant", "Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine"]),
         .target(name: "PTQ", dependencies: ["GraphQuant", "Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine"]),
         .testTarget(name: "PTQTests", dependencies: ["PTQ", "GraphQuant", "Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine"]),
-        .target(name: "IntegerInference", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN"]),
-        .testTarget(name: "IntegerInferenceTests", dependencies: ["IntegerInference", "TensorEngine", "NN", "Quantizers", "QuantNN"]),
+        .target(name: "IntegerInference", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Graph", "GraphQuant"]),
+        .testTarget(name: "IntegerInferenceTests", dependencies: ["IntegerInference", "TensorEngine", "NN", "Quantizers", "QuantNN", "Graph", "GraphQuant", "ONNXImport"]),
         .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport", "Graph", "GraphQuant", "PTQ"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "TestSupport"]),
         .target(

@@ -11,7 +11,7 @@ extension IntegerLowering.Builder {
         case let l as QuantActivationLayer: return try lowerActivation(l, x, path: path)
         case let l as QuantConv2d: return try lowerWeightLayer(l, x, path: path)
         case let l as QuantLinear: return try lowerWeightLayer(l, x, path: path)
-        case let f as FloatLayer: return try lowerFloat(f, x, path: path)
+        case let f as FloatLayer: return try lowerFloat(f.layer, x, path: path)
         case let p as QuantMaxPool2d:
             let window = IntegerOp.Pool2d(kernel: p.kernelSize.pair, stride: p.stride.pair, padding: p.padding.pair)
             return try pool(x, window, path: path, what: "max pool") { s, _ in (.maxPool2d(window), self.value(of: s)) }
@@ -97,8 +97,10 @@ extension IntegerLowering.Builder {
         }
     }
 
-    func lowerFloat(_ f: FloatLayer, _ x: IntegerLowering.Symbolic, path: String) throws -> IntegerLowering.Symbolic {
-        switch f.layer {
+    /// A float layer (inside a `FloatLayer`, or a graph's module): Dropout and Identity vanish,
+    /// an eval-mode BatchNorm becomes a pending affine map.
+    func lowerFloat(_ layer: Module, _ x: IntegerLowering.Symbolic, path: String) throws -> IntegerLowering.Symbolic {
+        switch layer {
         case is Dropout, is Identity: return x
         case let bn as BatchNorm:
             guard let mean = bn.runningMean, let variance = bn.runningVar else {
@@ -124,7 +126,7 @@ extension IntegerLowering.Builder {
             }
         default:
             throw IntegerLoweringError.notExpressible(
-                layer: path, reason: "the float layer \(f.layer.typeName) computes in floating point between quantizers",
+                layer: path, reason: "the float layer \(layer.typeName) computes in floating point between quantizers",
                 fix: "replace it by a quantized layer, or fold it into its neighbours")
         }
     }

@@ -33,22 +33,7 @@ public enum IntegerLowering {
         let b = Builder()
         b.values.append(.float(shape: inputShape))
         let out = b.values[try b.lower(model, .float(shape: inputShape), path: "")]
-        guard let input = b.input else {
-            throw IntegerLoweringError.notExpressible(layer: model.typeName, reason: "it has no quantizer on its input",
-                                                      fix: "start the model with a QuantIdentity")
-        }
-        let slot: Int
-        switch out {
-        case .slot(let s): slot = s
-        case .float:
-            throw IntegerLoweringError.notExpressible(layer: model.typeName, reason: "its output is a float tensor", fix: "quantize the model's layers")
-        case .affine(_, _, _, let by):
-            throw IntegerLoweringError.notExpressible(
-                layer: by, reason: "this float layer ends the model, so its output is not on an integer grid",
-                fix: "put a quantizer (QuantIdentity) after it")
-        }
-        return IntegerProgram(inputShape: input.shape, inputGrid: input.grid, inputLayer: input.layer, steps: b.steps,
-                              checkpoints: b.checkpoints, outputSlot: slot)
+        return try b.program(output: out, model: model.typeName)
     }
 
     /// A value during lowering.
@@ -66,6 +51,26 @@ public enum IntegerLowering {
         var steps: [IntegerProgram.Step] = []
         var checkpoints: [IntegerProgram.Checkpoint] = []
         var input: (shape: [Int], grid: IntegerGrid, layer: String)?
+
+        /// The finished program whose output is `out`; `model` names the model in errors.
+        func program(output out: IntegerLowering.Symbolic, model: String) throws -> IntegerProgram {
+            guard let input else {
+                throw IntegerLoweringError.notExpressible(layer: model, reason: "it has no quantizer on its input",
+                                                          fix: "start the model with a QuantIdentity")
+            }
+            let slot: Int
+            switch out {
+            case .slot(let s): slot = s
+            case .float:
+                throw IntegerLoweringError.notExpressible(layer: model, reason: "its output is a float tensor", fix: "quantize the model's layers")
+            case .affine(_, _, _, let by):
+                throw IntegerLoweringError.notExpressible(
+                    layer: by, reason: "this float layer ends the model, so its output is not on an integer grid",
+                    fix: "put a quantizer (QuantIdentity) after it")
+            }
+            return IntegerProgram(inputShape: input.shape, inputGrid: input.grid, inputLayer: input.layer, steps: steps,
+                                  checkpoints: checkpoints, outputSlot: slot)
+        }
 
         func value(of slot: Int) -> IntegerProgram.Value {
             slot == 0 ? .codes(input!.grid) : steps[slot - 1].value
@@ -122,14 +127,7 @@ public enum IntegerLowering {
                 precondition(xs.count == 2, "QuantEltwiseAdd takes 2 inputs, got \(xs.count)")
                 let (sa, ga) = try codes(try quantize(xs[0], a.inputQuant, relu: false, layer: path), layer: path, what: "its first operand")
                 let (sb, gb) = try codes(try quantize(xs[1], a.inputQuant, relu: false, layer: path), layer: path, what: "its second operand")
-                guard ga.scale == gb.scale else {
-                    throw IntegerLoweringError.notExpressible(
-                        layer: path, reason: "its operands have different scales (\(ga.scale) and \(gb.scale)), so their codes cannot be added",
-                        fix: "give the QuantEltwiseAdd an input quantizer (one quantizer aligns both operands to its scale)")
-                }
-                let grid = IntegerGrid(scale: ga.scale, zeroPoint: ga.zeroPoint + gb.zeroPoint, min: ga.min + gb.min, max: ga.max + gb.max,
-                                       bitWidth: Swift.max(ga.bitWidth, gb.bitWidth) + 1, signed: ga.signed || gb.signed)
-                let s = emit(path, .add, [sa, sb], shape: shape(of: sa), .codes(grid))
+                let s = try addCodes((sa, ga), (sb, gb), layer: path, fix: "give the QuantEltwiseAdd an input quantizer (one quantizer aligns both operands to its scale)")
                 out = try quantize(.slot(s), a.outputQuant, relu: false, layer: path)
             case let c as QuantCat:
                 var slots: [Int] = [], grids: [IntegerGrid] = []
@@ -138,18 +136,7 @@ public enum IntegerLowering {
                     slots.append(s)
                     grids.append(g)
                 }
-                let dim = c.dim < 0 ? c.dim + shape(of: slots[0]).count + 1 : c.dim
-                guard dim == 1, grids.allSatisfy({ $0.scale == grids[0].scale && $0.zeroPoint == grids[0].zeroPoint }) else {
-                    throw IntegerLoweringError.notExpressible(
-                        layer: path, reason: dim == 1 ? "its operands are on different grids" : "it concatenates along dimension \(c.dim), not the channels",
-                        fix: dim == 1 ? "give the QuantCat an input quantizer" : "concatenate along dimension 1")
-                }
-                var shape = shape(of: slots[0])
-                shape[0] = slots.map { self.shape(of: $0)[0] }.reduce(0, +)
-                let grid = IntegerGrid(scale: grids[0].scale, zeroPoint: grids[0].zeroPoint,
-                                       min: grids.map(\.min).min()!, max: grids.map(\.max).max()!,
-                                       bitWidth: grids.map(\.bitWidth).max()!, signed: grids.contains { $0.signed })
-                let s = emit(path, .concat, slots, shape: shape, .codes(grid))
+                let s = try concatCodes(slots, grids, dim: c.dim, layer: path, fix: "give the QuantCat an input quantizer")
                 out = try quantize(.slot(s), c.outputQuant, relu: false, layer: path)
             default:
                 throw IntegerLoweringError.unsupportedLayer(layer: path, type: module.typeName, fix: "use QuantEltwiseAdd or QuantCat")

@@ -1,4 +1,5 @@
 import Foundation
+import GraphQuant
 import QuantNN
 import TensorEngine
 
@@ -64,21 +65,42 @@ public struct Verification: Sendable {
     public static func run(model: QuantLayer, program: IntegerProgram, inputs: Tensor, arithmetic: IntegerExecutor.Arithmetic = .fixedPoint,
                            batchSize: Int = 256) throws -> Verification {
         model.eval()
+        return try run(program: program, inputs: inputs, arithmetic: arithmetic, batchSize: batchSize) { x in
+            try Autograd.noGrad { try IntegerDataflow.traceOutputs(model, input: .float(x)) }
+        }
+    }
+
+    /// Compares `program` (lowered from the graph-quantized `graph` by
+    /// ``IntegerLowering/lower(_:inputShape:)-(QuantGraphModule,_)``) with the graph on `inputs`,
+    /// node by node: each checkpoint is compared with the graph's value of the node it is named after.
+    public static func run(graph: QuantGraphModule, program: IntegerProgram, inputs: Tensor, arithmetic: IntegerExecutor.Arithmetic = .fixedPoint,
+                           batchSize: Int = 256) throws -> Verification {
+        graph.eval()
+        return try run(program: program, inputs: inputs, arithmetic: arithmetic, batchSize: batchSize) { x in
+            var values = try Autograd.noGrad { try graph.forwardValues([.float(x)]) }
+            values[""] = values[graph.outputNames[0]]
+            return values
+        }
+    }
+
+    static func run(program: IntegerProgram, inputs: Tensor, arithmetic: IntegerExecutor.Arithmetic, batchSize: Int,
+                    trace: (Tensor) throws -> [String: QuantValue]) throws -> Verification {
         var v = Verification(layers: program.checkpoints.map { LayerReport(layer: $0.layer, type: $0.type) })
         let n = inputs.shape[0]
         var start = 0
         while start < n {
             let end = Swift.min(n, start + batchSize)
             let x = inputs.narrow(dim: 0, start: start, length: end - start)
-            try v.add(model: model, program: program, inputs: x, offset: start, arithmetic: arithmetic)
+            try v.add(trace: trace(x), program: program, inputs: x, offset: start, arithmetic: arithmetic)
             start = end
         }
         return v
     }
 
-    mutating func add(model: QuantLayer, program: IntegerProgram, inputs: Tensor, offset: Int, arithmetic: IntegerExecutor.Arithmetic) throws {
+    /// Adds one batch given the fake-quantized values of the checkpoints by layer name (the
+    /// model's output under `""`).
+    mutating func add(trace: [String: QuantValue], program: IntegerProgram, inputs: Tensor, offset: Int, arithmetic: IntegerExecutor.Arithmetic) throws {
         let n = inputs.shape[0]
-        let trace = try Autograd.noGrad { try IntegerDataflow.traceOutputs(model, input: .float(inputs)) }
         guard let inputRef = trace[program.inputLayer], let modelOut = trace[""] else {
             preconditionFailure("Verification: the trace lacks the input layer '\(program.inputLayer)' or the output")
         }

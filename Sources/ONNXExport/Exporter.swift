@@ -1,4 +1,5 @@
 import Foundation
+import GraphQuant
 import NN
 import ONNXProto
 import QuantCore
@@ -32,11 +33,18 @@ final class Exporter {
     func run(_ model: Module, examples: [Tensor]) throws -> ONNXExportResult {
         guard !examples.isEmpty else { throw ONNXExportError.badExample(reason: "no example input") }
         let root = describe(model, "")
+        let graph = model as? QuantGraphModule
+        if let graph, graph.inputNames.count != examples.count {
+            throw ONNXExportError.badExample(reason: "the graph takes \(graph.inputNames.count) inputs (\(graph.inputNames)), \(examples.count) examples given")
+        }
         let inputs: [Traced] = examples.enumerated().map { i, t in
-            Traced(name: b.addInput(examples.count == 1 ? "input" : "input_\(i)", shape: t.shape), value: .float(t))
+            let name = graph?.inputNames[i] ?? (examples.count == 1 ? "input" : "input_\(i)")
+            return Traced(name: b.addInput(name, shape: t.shape), value: .float(t))
         }
         let out: Traced
-        if let multi = model as? QuantMultiInputLayer {
+        if let graph {
+            out = try emitGraph(graph, inputs)
+        } else if let multi = model as? QuantMultiInputLayer {
             out = try emitMultiInput(multi, inputs, path: "")
         } else {
             guard inputs.count == 1 else {

@@ -153,11 +153,14 @@ final class CheckBatch {
     /// Exports `model` with a dynamic batch, traced on `example`, and registers a case that runs
     /// the file on `inputs` of another batch size against Swift's output for them (no probes:
     /// the export's quantization points hold the example's values).
-    func addDynamicBatch(_ name: String, _ model: QuantSequential, example: Tensor, inputs: Tensor, _ format: ONNXFormat) throws {
+    /// `output`: the model's eval-mode output for a batch (default: a `QuantLayer`'s forward).
+    func addDynamicBatch(_ name: String, _ model: Module, example: Tensor, inputs: Tensor, _ format: ONNXFormat,
+                         output: ((Tensor) throws -> Tensor)? = nil) throws {
         let file = "\(name).\(format.rawValue).onnx"
         let r = try exportONNX(model, examples: [example], format: format, dynamicBatch: true, to: dir.appendingPathComponent(file))
         model.eval()
-        let y = try Autograd.noGrad { try model(inputs) }
+        let run = output ?? { x in try (model as! QuantLayer).forward(.float(x)).value }
+        let y = try Autograd.noGrad { try run(inputs) }
         var input = try write(inputs)
         input["name"] = r.inputNames[0]
         var out = try write(y)
