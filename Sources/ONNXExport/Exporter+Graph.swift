@@ -23,13 +23,17 @@ import TensorEngine
 /// | `add`, `sub`, `mul`, `div`, `pow`, `matmul` | `Add`, `Sub`, `Mul`, `Div`, `Pow`, `MatMul` (residual adds read the shared quantizer's outputs) |
 /// | `cat` | `Concat` |
 /// | `flatten`, `reshape`, `permute`, `squeeze`, `unsqueeze` | `Flatten`/`Reshape`, `Reshape` (batch copied with 0 under a dynamic batch), `Transpose`, `Squeeze`, `Unsqueeze` |
-/// | pointwise ops, `softmax`, `mean`, `amax`, `clamp` | their ONNX ops |
+/// | pointwise ops, `softmax`, `mean`, `amax`, `clamp`, `slice`, `gather`, `pad`, `expand`, `interpolate` | their ONNX ops (`Slice`, `Gather`, `Pad`, `Expand`, `Resize`) |
+/// | `hardswish`, `gelu`, `layer_norm` | QONNX (opset 20): `HardSwish`, `Gelu`, `LayerNormalization`; QCDQ (opset 13): their decomposition |
+/// | ConvTranspose2d (float) | `ConvTranspose` |
 /// | `get_attr`, constants | initializers |
 ///
 /// The graph's input names become the ONNX inputs' names (one example per graph input, in
-/// ``GraphModule/inputNames`` order); the one graph output is `output`. Every node's replay is
-/// checked against the graph's own value for it (``QuantGraphModule/value(of:inputs:)``), so the
-/// file computes what `q.output(x)` computes. An op with no translation is an
+/// ``GraphModule/inputNames`` order); the one graph output is `output`. The graph's own value of
+/// every node (``QuantGraphModule/value(of:inputs:)``) travels with it; a module node's replay
+/// (quantizers, convolutions, pools) must equal it exactly, or the export stops with
+/// ``ONNXExportError/inconsistent(layer:reason:)``; functional ops are single ONNX ops (or a
+/// short decomposition) that the runtime tests check. An op with no translation is an
 /// ``ONNXExportError/unsupportedModule(layer:reason:)`` naming the node.
 extension Exporter {
     func emitGraph(_ g: QuantGraphModule, _ inputs: [Traced]) throws -> Traced {
@@ -73,6 +77,18 @@ extension Exporter {
             switch m {
             case let q as QuantLayer: return try emit(q, args[0], path: path)
             case is Dropout, is Identity: return args[0]
+            case let l as ConvTranspose2d:
+                let w = b.constant(Exporter.join(path, "weight"), tensor: l.weight)
+                let bias = l.bias.map { b.constant(Exporter.join(path, "bias"), tensor: $0) }
+                let (p, op) = (l.padding, l.outputPadding)
+                return Traced(name: b.node("ConvTranspose", [names[0], w] + (bias.map { [$0] } ?? []), name: Self.nodePrefix(path) + "/ConvTranspose",
+                                           attributes: [GraphBuilder.attr("dilations", ints: [l.dilation.first, l.dilation.second]),
+                                                        GraphBuilder.attr("group", int: l.groups),
+                                                        GraphBuilder.attr("kernel_shape", ints: [l.kernelSize.first, l.kernelSize.second]),
+                                                        GraphBuilder.attr("output_padding", ints: [op.first, op.second]),
+                                                        GraphBuilder.attr("pads", ints: [p.first, p.second, p.first, p.second]),
+                                                        GraphBuilder.attr("strides", ints: [l.stride.first, l.stride.second])],
+                                           type: .float, shape: shape), value: expected)
             default: return try emitFloat(m, Traced(name: args[0].name, value: .float(args[0].value.value)), path: path)
             }
         case .parameter(let key):
@@ -105,6 +121,70 @@ extension Exporter {
             let l = lo.map { b.constant(prefix + "/min", scalar: $0) } ?? ""
             let h = hi.map { b.constant(prefix + "/max", scalar: $0) } ?? ""
             return float("Clip", hi == nil ? [names[0], l] : [names[0], l, h])
+        case .hardSwish:
+            // HardSwish is an opset-14 op: QCDQ (opset 13) writes x · HardSigmoid(x, 1/6, 1/2).
+            if format == .qonnx { return float("HardSwish", names) }
+            let gate = b.node("HardSigmoid", names, name: prefix + "/HardSigmoid",
+                              attributes: [GraphBuilder.attr("alpha", float: 1 / 6), GraphBuilder.attr("beta", float: 0.5)], type: .float, shape: shape)
+            return float("Mul", [names[0], gate])
+        case .gelu(let tanh):
+            if format == .qonnx { return float("Gelu", names, [GraphBuilder.attr("approximate", string: tanh ? "tanh" : "none")]) }
+            guard !tanh else {
+                throw ONNXExportError.notExpressible(layer: layer, format: format, reason: "the tanh approximation of GELU has no opset-13 op (export to QONNX, opset 20, which has Gelu)")
+            }
+            // x/2 · (1 + erf(x/√2)), opset 13.
+            let scaled = b.node("Mul", [names[0], b.constant(prefix + "/rsqrt2", scalar: Float(0.5.squareRoot()))], name: prefix + "/Mul", type: .float, shape: shape)
+            let e = b.node("Erf", [scaled], name: prefix + "/Erf", type: .float, shape: shape)
+            let one = b.node("Add", [e, b.constant(prefix + "/one", scalar: 1)], name: prefix + "/Add", type: .float, shape: shape)
+            let half = b.node("Mul", [names[0], b.constant(prefix + "/half", scalar: 0.5)], name: prefix + "/Mul", type: .float, shape: shape)
+            return float("Mul", [half, one])
+        case .layerNorm(let a, let eps):
+            let axes = Array(axis(a)..<rank)
+            if format == .qonnx {
+                let c = shape[axis(a)...].reduce(1, *)
+                let w = args.count > 1 ? names[1] : b.constant(prefix + "/scale", floats: [Float](repeating: 1, count: c), shape: Array(shape[axis(a)...]))
+                let bias = args.count > 2 ? [names[2]] : []
+                return float("LayerNormalization", [names[0], w] + bias,
+                             [GraphBuilder.attr("axis", int: axis(a)), GraphBuilder.attr("epsilon", float: eps)])
+            }
+            // Opset 13 has no LayerNormalization: (x − mean) / sqrt(mean((x − mean)²) + eps) · w + b.
+            let reduced = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+            let mean = b.node("ReduceMean", [names[0]], name: prefix + "/ReduceMean", attributes: [GraphBuilder.attr("axes", ints: axes)], type: .float, shape: reduced)
+            let d = b.node("Sub", [names[0], mean], name: prefix + "/Sub", type: .float, shape: shape)
+            let sq = b.node("Mul", [d, d], name: prefix + "/Mul", type: .float, shape: shape)
+            let v = b.node("ReduceMean", [sq], name: prefix + "/ReduceMean", attributes: [GraphBuilder.attr("axes", ints: axes)], type: .float, shape: reduced)
+            let sd = b.node("Sqrt", [b.node("Add", [v, b.constant(prefix + "/epsilon", scalar: eps)], name: prefix + "/Add", type: .float, shape: reduced)],
+                            name: prefix + "/Sqrt", type: .float, shape: reduced)
+            var y = b.node("Div", [d, sd], name: prefix + "/Div", type: .float, shape: shape)
+            if args.count > 1 { y = b.node("Mul", [y, names[1]], name: prefix + "/Mul", type: .float, shape: shape) }
+            if args.count > 2 { y = b.node("Add", [y, names[2]], name: prefix + "/Add", type: .float, shape: shape) }
+            return Traced(name: y, value: expected)
+        case .slice(let a, let start, let end, let step):
+            return float("Slice", [names[0], int64s("starts", [start]), int64s("ends", [end]), int64s("axes", [axis(a)]), int64s("steps", [step])])
+        case .gather(let a, let indices, let indicesShape):
+            let idx = b.constant(prefix + "/indices", integers: indices.map(Int64.init), type: .int64, shape: indicesShape)
+            return float("Gather", [names[0], idx], [GraphBuilder.attr("axis", int: axis(a))])
+        case .pad(let begins, let ends, let value):
+            return float("Pad", [names[0], int64s("pads", begins + ends), b.constant(prefix + "/value", scalar: value)],
+                         [GraphBuilder.attr("mode", string: "constant")])
+        case .expand(let target):
+            // Under a dynamic batch a 1 in the batch dimension keeps the input's batch.
+            var dims = target
+            if b.dynamicBatch, !dims.isEmpty { dims[0] = 1 }
+            return float("Expand", [names[0], int64s("shape", dims)])
+        case .resize(let sizes, let mode, let transform, let nearest, let scales):
+            var attributes = [GraphBuilder.attr("mode", string: mode.rawValue),
+                              GraphBuilder.attr("coordinate_transformation_mode", string: transform.rawValue)]
+            if mode == .nearest { attributes.append(GraphBuilder.attr("nearest_mode", string: nearest.rawValue)) }
+            // Scales (not sizes) keep the batch free; they are the model's own when it gave them.
+            let factors = scales ?? zip(sizes, args[0].shape).map { Float($0) / Float($1) }
+            guard scales != nil || !b.dynamicBatch || zip(sizes, args[0].shape).allSatisfy({ $0 % $1 == 0 }) else {
+                throw ONNXExportError.notExpressible(layer: layer, format: format, reason: "a resize of \(args[0].shape) to \(sizes) by non-integer factors needs fixed sizes (export without a dynamic batch)")
+            }
+            if b.dynamicBatch {
+                return float("Resize", [names[0], "", b.constant(prefix + "/scales", floats: factors, shape: [factors.count])], attributes)
+            }
+            return float("Resize", [names[0], "", "", int64s("sizes", sizes)], attributes)
         case .softmax(let a): return float("Softmax", names, [GraphBuilder.attr("axis", int: axis(a))])
         case .logSoftmax(let a): return float("LogSoftmax", names, [GraphBuilder.attr("axis", int: axis(a))])
         case .mean(let axes, let keep), .amax(let axes, let keep), .sum(let axes, let keep):

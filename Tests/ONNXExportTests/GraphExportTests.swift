@@ -99,24 +99,32 @@ func sharedFolder(_ sub: String) -> URL? {
         }
     }
 
-    /// The zoo's ResNet (residual adds on a shared quantizer, 1x1 strided shortcut, global
-    /// average pool) and LeNet (max and average pools, a sigmoid), graph-quantized with Brevitas's
-    /// defaults, run in ONNX Runtime (QCDQ) and the QONNX executor with our eval output and
-    /// codes; a dynamic-batch QCDQ export traced on 2 examples runs on 5.
+    /// Every model of the zoo, graph-quantized with Brevitas's defaults, runs in ONNX Runtime
+    /// (QCDQ) and the QONNX executor with our eval output and codes: ResNet (residual adds on a
+    /// shared quantizer, 1x1 strided shortcut, global average pool), LeNet (max and average
+    /// pools, a sigmoid), MobileNet (depthwise, HardSwish, mean), Inception (concat of three
+    /// branches, ConvTranspose, Resize, LeakyReLU/ELU, ReduceMax, LogSoftmax), the transformer
+    /// (LayerNorm, MatMul, Softmax, GELU by Erf, shape ops), the dynamo ResNet and the MLP.
+    /// Dynamic-batch QCDQ exports traced on 2 examples run on 5 (the models whose import keeps
+    /// the batch free: the importer folds it into the transformer's and the dynamo ResNet's
+    /// reshapes and Inception's resize sizes, so our graph of those takes batches of 2 only).
     @Test(.enabled(if: PythonEnv.available, PythonEnv.skipReason))
     func zooModelsRunInONNXRuntime() throws {
+        guard let zoo = sharedFolder("zoo") else {
+            print("GraphExportTests: skipped, ../shared/zoo is absent")
+            return
+        }
         let batch = try CheckBatch()
         var keys: [String] = []
-        for (name, shape) in [("resnet", [2, 3, 16, 16]), ("lenet", [2, 1, 28, 28])] {
-            guard let q = try Self.quantizedZooModel(name, shape: shape) else {
-                print("GraphExportTests: skipped \(name), ../shared/zoo is absent")
-                continue
-            }
+        for name in ["resnet", "lenet", "mobilenet", "inception", "transformer", "resnet_dynamo", "mlp"] {
+            let shape = try NumPy.readTensor(zoo.appendingPathComponent("\(name).input.npy")).shape
+            let q = try #require(try Self.quantizedZooModel(name, shape: shape))
             let x = RandomGenerator(seed: 3).normal(shape)
             for format in ONNXFormat.allCases {
                 try batch.add("graph_\(name)", q, [x], format)
                 keys.append("graph_\(name).\(format.rawValue)")
             }
+            guard ["resnet", "lenet", "mobilenet"].contains(name) else { continue }
             var big = shape
             big[0] = 5
             try batch.addDynamicBatch("graph_\(name)_dynamic", q, example: x, inputs: RandomGenerator(seed: 4).normal(big), .qcdq,
