@@ -84,10 +84,12 @@ enum CalibrationForward {
         case let c as QuantConv2d:
             return Tensor.conv2d(v, weight: c.weight, bias: c.bias, stride: c.stride.pair, padding: c.padding.pair,
                                  dilation: c.dilation.pair, groups: c.groups)
+        case let c as QuantConv1d:
+            return Tensor.conv1d(v, weight: c.weight, bias: c.bias, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
         case let f as QuantLinear:
             return Tensor.linear(v, weight: f.weight, bias: f.bias)
         default:
-            preconditionFailure("GraphQuant: \(l.typeName) has no float forward here (QuantConv2d, QuantLinear)")
+            preconditionFailure("GraphQuant: \(l.typeName) has no float forward here (QuantConv1d, QuantConv2d, QuantLinear)")
         }
     }
 

@@ -11,6 +11,7 @@ extension IntegerLowering.Builder {
         case let l as QuantActivationLayer: return try lowerActivation(l, x, path: path)
         case let l as QuantConv2d: return try lowerWeightLayer(l, x, path: path)
         case let l as QuantLinear: return try lowerWeightLayer(l, x, path: path)
+        case let l as QuantConv1d: return try lowerWeightLayer(l, x, path: path)
         case let f as FloatLayer: return try lowerFloat(f.layer, x, path: path)
         case let p as QuantMaxPool2d:
             let window = IntegerOp.Pool2d(kernel: p.kernelSize.pair, stride: p.stride.pair, padding: p.padding.pair)
@@ -57,8 +58,6 @@ extension IntegerLowering.Builder {
                 throw IntegerLoweringError.notExpressible(layer: path, reason: "it flattens the float output of \(by)",
                                                           fix: "put a quantizer between \(by) and the flatten")
             }
-        case is QuantConv1d:
-            throw IntegerLoweringError.unsupportedLayer(layer: path, type: module.typeName, fix: "use QuantConv2d with a kernel of height 1")
         default:
             throw IntegerLoweringError.unsupportedLayer(
                 layer: path, type: module.typeName,

@@ -4,7 +4,7 @@ import QuantNN
 import TensorEngine
 
 extension IntegerLowering.Builder {
-    /// `QuantConv2d` / `QuantLinear`: input codes (zero point 0) times integer weights (zero
+    /// `QuantConv1d` / `QuantConv2d` / `QuantLinear`: input codes (zero point 0) times integer weights (zero
     /// point 0) plus the integer bias, into an accumulator of scale `s_in · s_w,c`.
     ///
     /// The weight codes are the model's own (`round(w_q / s_w)` of its quantized weight), the
@@ -77,6 +77,18 @@ extension IntegerLowering.Builder {
                                       dilation: c.dilation.pair, groups: c.groups, accumulatorBound: bound)
             let (oh, ow) = op.outputSize(inShape[1], inShape[2])
             slot = emit(path, .conv2d(op), [s], shape: [out, oh, ow], .accumulator(scales: accScales, bound: bound))
+        case let c as QuantConv1d:
+            // A 1-D convolution is a 2-D one of height 1: [C, L] -> [C, 1, L] -> conv -> [O, 1, L'] -> [O, L'].
+            guard inShape.count == 2 else {
+                throw IntegerLoweringError.notExpressible(layer: path, reason: "its input has the per-example shape \(inShape), not [C, L]", fix: "feed it sequences")
+            }
+            let wShape = l.weight.shape
+            let op = IntegerOp.Conv2d(weight: weight, weightShape: [wShape[0], wShape[1], 1, wShape[2]], bias: bias, stride: (1, c.stride),
+                                      padding: (0, c.padding), dilation: (1, c.dilation), groups: c.groups, accumulatorBound: bound)
+            let (_, ol) = op.outputSize(1, inShape[1])
+            let planes = emit(path, .reshape, [s], shape: [inShape[0], 1, inShape[1]], value(of: s))
+            let conv = emit(path, .conv2d(op), [planes], shape: [out, 1, ol], .accumulator(scales: accScales, bound: bound))
+            slot = emit(path, .reshape, [conv], shape: [out, ol], value(of: conv))
         case let lin as QuantLinear:
             guard inShape == [lin.inFeatures] else {
                 throw IntegerLoweringError.notExpressible(layer: path, reason: "its input has the per-example shape \(inShape), not [\(lin.inFeatures)]",
@@ -85,7 +97,7 @@ extension IntegerLowering.Builder {
             let op = IntegerOp.Linear(weight: weight, inFeatures: lin.inFeatures, outFeatures: lin.outFeatures, bias: bias, accumulatorBound: bound)
             slot = emit(path, .linear(op), [s], shape: [out], .accumulator(scales: accScales, bound: bound))
         default:
-            throw IntegerLoweringError.unsupportedLayer(layer: path, type: l.typeName, fix: "use QuantConv2d or QuantLinear")
+            throw IntegerLoweringError.unsupportedLayer(layer: path, type: l.typeName, fix: "use QuantConv1d, QuantConv2d or QuantLinear")
         }
         return try quantize(.slot(slot), l.outputQuant, relu: false, layer: path)
     }

@@ -90,14 +90,43 @@ import Testing
         #expect(v.passed, "\(v.layers.compactMap(\.firstNonTie))")
         #expect(v.predictionsAgree == 48)
 
+        try expectCMatchesExecutor(program, x, title: "zoo resnet")
+    }
+
+    /// A graph of 1-D convolutions (a strided, padded, grouped one and a pointwise one, with a
+    /// residual add): each runs as a 2-D convolution of height 1; the program agrees with the
+    /// graph and its C with the executor.
+    @Test func conv1dGraphAgreesAndItsCIsBitExact() throws {
+        let g = GraphBuilder()
+        let x = g.input("x")
+        let a = g.call("relu_a", ReLU(), g.call("conv_a", Conv1d(inChannels: 4, outChannels: 6, kernelSize: 3, stride: 2, padding: 1, groups: 2), x))
+        let b = g.call("conv_b", Conv1d(inChannels: 6, outChannels: 6, kernelSize: 1), a)
+        let sum = g.op(.add, b, a, name: "add")
+        let flat = g.op(.flatten(startDim: 1, endDim: -1), g.call("relu_b", ReLU(), sum), name: "flat")
+        let model = try g.build(outputs: [g.call("fc", Linear(6 * 5, 4), flat)])
+        let q = try quantize(try preprocessForQuantize(model))
+        let gen = RandomGenerator(seed: 3)
+        try calibrate(q, batches: (0..<3).map { _ in gen.normal([16, 4, 10]) })
+        let program = try IntegerLowering.lower(q, inputShape: [4, 10])
+        #expect(program.steps.filter { $0.op.kind == "conv2d" }.map(\.shape) == [[6, 1, 5], [6, 1, 5]])
+        let inputs = RandomGenerator(seed: 4).normal([64, 4, 10])
+        let v = try Verification.run(graph: q, program: program, inputs: inputs)
+        #expect(v.passed, "\(v.layers.compactMap(\.firstNonTie))")
+        #expect(v.predictionsAgree == 64)
+        try expectCMatchesExecutor(program, inputs, title: "conv1d graph")
+    }
+
+    /// Compiles the program's C with the strictest flags, runs it on the codes of `x` and expects
+    /// the executor's outputs bit for bit.
+    func expectCMatchesExecutor(_ program: IntegerProgram, _ x: Tensor, title: String) throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/cc") else {
-            print("GraphLoweringTests: skipped the C check, no /usr/bin/cc")
+            print("GraphLoweringTests: skipped the C check of \(title), no /usr/bin/cc")
             return
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graph-deploy-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        for (name, data) in try Deployment.files(program, title: "zoo resnet") { try data.write(to: dir.appendingPathComponent(name)) }
+        for (name, data) in try Deployment.files(program, title: title) { try data.write(to: dir.appendingPathComponent(name)) }
         let codes = program.inputCodes(x)
         try Deployment.inputFile(codes, grid: program.inputGrid).write(to: dir.appendingPathComponent("in.bin"))
         let build = try shell("/usr/bin/cc", ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o", "model", "main.c", "model.c"], in: dir)
