@@ -88,6 +88,9 @@ public enum CEmitter {
             case .conv2d(let op):
                 c.append(array("w\(s)", op.weight))
                 if let b = op.bias { c.append(array("b\(s)", b)) }
+            case .convTranspose2d(let op):
+                c.append(array("w\(s)", op.weight))
+                if let b = op.bias { c.append(array("b\(s)", b)) }
             case .linear(let op):
                 c.append(array("w\(s)", op.weight))
                 if let b = op.bias { c.append(array("b\(s)", b)) }
@@ -241,6 +244,35 @@ public enum CEmitter {
                 "                        const int ix = x * \(op.strideW) + j * \(op.dilationW) - \(op.padW);",
                 "                        if (ix < 0 || ix >= \(w)) continue;",
                 "                        acc += (\(acc))w\(s)[((o * \(cg) + c) * \(kh) + i) * \(kw) + j] * (\(acc))\(x[0])[((g * \(cg) + c) * \(h) + iy) * \(w) + ix];",
+                "                    }",
+                "                }",
+                "            }",
+                "            \(out)[(o * \(oh) + y) * \(ow) + x] = acc;",
+                "        }",
+                "    }",
+                "}",
+            ]
+        case .convTranspose2d(let op):
+            let acc = type(of: step.value)
+            let (cin, h, w) = (inShape[0], inShape[1], inShape[2])
+            let (o, oh, ow) = (step.shape[0], step.shape[1], step.shape[2])
+            let (kh, kw) = (op.weightShape[2], op.weightShape[3])
+            let cg = cin / op.groups, og = o / op.groups
+            return [
+                "int o, y, x, c, i, j;",
+                "for (o = 0; o < \(o); ++o) {",
+                "    const int g = o / \(og), ol = o % \(og);",
+                "    for (y = 0; y < \(oh); ++y) {",
+                "        for (x = 0; x < \(ow); ++x) {",
+                "            \(acc) acc = \(op.bias == nil ? "0" : "b\(s)[o]");",
+                "            for (c = g * \(cg); c < (g + 1) * \(cg); ++c) {",
+                "                for (i = 0; i < \(kh); ++i) {",
+                "                    const int ty = y + \(op.padH) - i * \(op.dilationH);",
+                "                    if (ty < 0 || ty % \(op.strideH) != 0 || ty / \(op.strideH) >= \(h)) continue;",
+                "                    for (j = 0; j < \(kw); ++j) {",
+                "                        const int tx = x + \(op.padW) - j * \(op.dilationW);",
+                "                        if (tx < 0 || tx % \(op.strideW) != 0 || tx / \(op.strideW) >= \(w)) continue;",
+                "                        acc += (\(acc))w\(s)[((c * \(og) + ol) * \(kh) + i) * \(kw) + j] * (\(acc))\(x[0])[(c * \(h) + ty / \(op.strideH)) * \(w) + tx / \(op.strideW)];",
                 "                    }",
                 "                }",
                 "            }",

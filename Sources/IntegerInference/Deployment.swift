@@ -60,6 +60,8 @@ public enum Deployment {
           (zero point 0), input codes `x` (zero point 0) and the bias quantized in the accumulator's
           scale `s_in · s_w` (Int32Bias). The real value is `acc · s_in · s_w`. Accumulators are
           `int32_t` when the bound `max_o (|bias[o]| + Σ_i |w[o, i]| · max|x|)` fits, else `int64_t`.
+          A transposed convolution sums, for each output pixel `(y, x)`, the input pixels
+          `(iy, ix)` with `y + p − i·d = iy·s` (likewise for `x`): `acc[o, y, x] = bias[o] + Σ w[c, o, i, j] · x[c, iy, ix]`.
         - **Requantization** to the next quantizer's grid (scale `s_out`, zero point `z`, range
           `[min, max]`): `q = clamp(rshift_round_even((x − z_in) · m_c + b_c, shift_c) + z, min, max)`,
           where `m_c · 2^-shift_c` is the real multiplier `M_c = s_x,c · a_c / s_out` with a 31-bit
@@ -119,6 +121,7 @@ struct ProgramJSON: Encodable {
         var padding: [Int]? = nil
         var dilation: [Int]? = nil
         var groups: Int? = nil
+        var outputPadding: [Int]? = nil
         var kernel: [Int]? = nil
         var requantization: Requantization? = nil
         var shift: Int? = nil
@@ -144,6 +147,10 @@ struct ProgramJSON: Encodable {
             case .conv2d(let c):
                 (j.weight, j.weightShape, j.bias, j.groups) = (c.weight, c.weightShape, c.bias, c.groups)
                 (j.stride, j.padding, j.dilation) = ([c.strideH, c.strideW], [c.padH, c.padW], [c.dilationH, c.dilationW])
+            case .convTranspose2d(let c):
+                (j.weight, j.weightShape, j.bias, j.groups) = (c.weight, c.weightShape, c.bias, c.groups)
+                (j.stride, j.padding, j.dilation) = ([c.strideH, c.strideW], [c.padH, c.padW], [c.dilationH, c.dilationW])
+                j.outputPadding = [c.outputPaddingH, c.outputPaddingW]
             case .linear(let l): (j.weight, j.weightShape, j.bias) = (l.weight, [l.outFeatures, l.inFeatures], l.bias)
             case .requantize(let r): j.requantization = r
             case .maxPool2d(let w), .sumPool2d(let w):

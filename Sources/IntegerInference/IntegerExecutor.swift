@@ -62,6 +62,7 @@ public enum IntegerExecutor {
         let outShape = [n] + step.shape
         switch step.op {
         case .conv2d(let c): return conv2d(x[0], c, outShape: outShape)
+        case .convTranspose2d(let c): return convTranspose2d(x[0], c, outShape: outShape)
         case .linear(let l): return linear(x[0], l)
         case .requantize(let r): return requantize(x[0], r, fixedPoint: arithmetic == .fixedPoint)
         case .maxPool2d(let p): return pool(x[0], p, outShape: outShape, mode: .max)
@@ -124,6 +125,51 @@ public enum IntegerExecutor {
                                                 let ix = xo * c.strideW + j * c.dilationW - c.padW
                                                 if ix < 0 || ix >= w { continue }
                                                 acc += wp[wbase + i * kw + j] * xp[plane + iy * w + ix]
+                                            }
+                                        }
+                                    }
+                                    optr[(item * oh + y) * ow + xo] = acc
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return IntegerTensor(shape: outShape, out)
+    }
+
+    /// Gathers, for each output pixel, the input pixels that land on it (no scatter, so each
+    /// output element is one thread's fixed-order sum).
+    static func convTranspose2d(_ x: IntegerTensor, _ c: IntegerOp.ConvTranspose2d, outShape: [Int]) -> IntegerTensor {
+        let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, oh, ow) = (outShape[1], outShape[2], outShape[3])
+        let (kh, kw) = (c.weightShape[2], c.weightShape[3])
+        let cg = cin / c.groups, og = o / c.groups
+        var out = [Int64](repeating: 0, count: n * o * oh * ow)
+        x.data.withUnsafeBufferPointer { xp in
+            c.weight.withUnsafeBufferPointer { wp in
+                out.withUnsafeMutableBufferPointer { op in
+                    let optr = op.baseAddress!
+                    Parallel.forRanges(n * o, costPerItem: oh * ow * cg * kh * kw) { range in
+                        for item in range {
+                            let (e, oc) = (item / o, item % o)
+                            let (g, ol) = (oc / og, oc % og)
+                            let b = c.bias?[oc] ?? 0
+                            for y in 0..<oh {
+                                for xo in 0..<ow {
+                                    var acc = b
+                                    for ci in g * cg..<(g + 1) * cg {
+                                        let plane = (e * cin + ci) * h * w
+                                        let wbase = (ci * og + ol) * kh * kw
+                                        for i in 0..<kh {
+                                            let ty = y + c.padH - i * c.dilationH
+                                            if ty < 0 || ty % c.strideH != 0 || ty / c.strideH >= h { continue }
+                                            let iy = ty / c.strideH
+                                            for j in 0..<kw {
+                                                let tx = xo + c.padW - j * c.dilationW
+                                                if tx < 0 || tx % c.strideW != 0 || tx / c.strideW >= w { continue }
+                                                acc += wp[wbase + i * kw + j] * xp[plane + iy * w + tx / c.strideW]
                                             }
                                         }
                                     }

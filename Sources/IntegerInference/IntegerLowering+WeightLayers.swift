@@ -4,7 +4,7 @@ import QuantNN
 import TensorEngine
 
 extension IntegerLowering.Builder {
-    /// `QuantConv1d` / `QuantConv2d` / `QuantLinear`: input codes (zero point 0) times integer weights (zero
+    /// `QuantConv1d` / `QuantConv2d` / `QuantConvTranspose1d` / `QuantConvTranspose2d` / `QuantLinear`: input codes (zero point 0) times integer weights (zero
     /// point 0) plus the integer bias, into an accumulator of scale `s_in · s_w,c`.
     ///
     /// The weight codes are the model's own (`round(w_q / s_w)` of its quantized weight), the
@@ -32,7 +32,14 @@ extension IntegerLowering.Builder {
         }
         let wScales = qw.scale.scalars.map(Double.init)
         let weight = try integers(qw, layer: path, what: "weight")
-        let out = l.weight.shape[0]
+        // A transposed convolution's weight is [C, O/G, k...]: its output channels are dimension 1.
+        let transposedGroups: Int?
+        switch l {
+        case let t as QuantConvTranspose2d: transposedGroups = t.groups
+        case let t as QuantConvTranspose1d: transposedGroups = t.groups
+        default: transposedGroups = nil
+        }
+        let out = transposedGroups.map { l.weight.shape[1] * $0 } ?? l.weight.shape[0]
         guard wScales.count == 1 || wScales.count == out else {
             throw IntegerLoweringError.notExpressible(layer: path, reason: "its weight has \(wScales.count) scales for \(out) output channels",
                                                       fix: "use a per-tensor or per-output-channel weight quantizer")
@@ -51,12 +58,22 @@ extension IntegerLowering.Builder {
             bias = try integers(qb, layer: path, what: "bias")
         }
         let inBound = Swift.max(Swift.abs(grid.min), Swift.abs(grid.max))
-        let fan = weight.count / out
-        var bound: Int64 = 0
-        for o in 0..<out {
-            let wsum = weight[o * fan..<(o + 1) * fan].reduce(Int64(0)) { $0 + Swift.abs($1) }
-            bound = Swift.max(bound, wsum * inBound + Swift.abs(bias?[o] ?? 0))
+        var wsum = [Int64](repeating: 0, count: out)
+        if let groups = transposedGroups {
+            let (cin, og) = (l.weight.shape[0], l.weight.shape[1])
+            let k = weight.count / (cin * og)
+            for c in 0..<cin {
+                for ol in 0..<og {
+                    let o = c / (cin / groups) * og + ol
+                    wsum[o] += weight[(c * og + ol) * k..<(c * og + ol + 1) * k].reduce(Int64(0)) { $0 + Swift.abs($1) }
+                }
+            }
+        } else {
+            let fan = weight.count / out
+            for o in 0..<out { wsum[o] = weight[o * fan..<(o + 1) * fan].reduce(Int64(0)) { $0 + Swift.abs($1) } }
         }
+        var bound: Int64 = 0
+        for o in 0..<out { bound = Swift.max(bound, wsum[o] * inBound + Swift.abs(bias?[o] ?? 0)) }
         guard bound < Int64(1) << 47 else {
             throw IntegerLoweringError.notExpressible(layer: path, reason: "its accumulator may reach \(bound), beyond 47 bits",
                                                       fix: "use narrower weights or activations")
@@ -89,6 +106,27 @@ extension IntegerLowering.Builder {
             let planes = emit(path, .reshape, [s], shape: [inShape[0], 1, inShape[1]], value(of: s))
             let conv = emit(path, .conv2d(op), [planes], shape: [out, 1, ol], .accumulator(scales: accScales, bound: bound))
             slot = emit(path, .reshape, [conv], shape: [out, ol], value(of: conv))
+        case let c as QuantConvTranspose2d:
+            guard inShape.count == 3 else {
+                throw IntegerLoweringError.notExpressible(layer: path, reason: "its input has the per-example shape \(inShape), not [C, H, W]", fix: "feed it images")
+            }
+            let op = IntegerOp.ConvTranspose2d(weight: weight, weightShape: l.weight.shape, bias: bias, stride: c.stride.pair, padding: c.padding.pair,
+                                               outputPadding: c.outputPadding.pair, dilation: c.dilation.pair, groups: c.groups, accumulatorBound: bound)
+            let (oh, ow) = op.outputSize(inShape[1], inShape[2])
+            slot = emit(path, .convTranspose2d(op), [s], shape: [out, oh, ow], .accumulator(scales: accScales, bound: bound))
+        case let c as QuantConvTranspose1d:
+            // As a 2-D transposed convolution of height 1, like QuantConv1d.
+            guard inShape.count == 2 else {
+                throw IntegerLoweringError.notExpressible(layer: path, reason: "its input has the per-example shape \(inShape), not [C, L]", fix: "feed it sequences")
+            }
+            let wShape = l.weight.shape
+            let op = IntegerOp.ConvTranspose2d(weight: weight, weightShape: [wShape[0], wShape[1], 1, wShape[2]], bias: bias, stride: (1, c.stride),
+                                               padding: (0, c.padding), outputPadding: (0, c.outputPadding), dilation: (1, c.dilation),
+                                               groups: c.groups, accumulatorBound: bound)
+            let (_, ol) = op.outputSize(1, inShape[1])
+            let planes = emit(path, .reshape, [s], shape: [inShape[0], 1, inShape[1]], value(of: s))
+            let conv = emit(path, .convTranspose2d(op), [planes], shape: [out, 1, ol], .accumulator(scales: accScales, bound: bound))
+            slot = emit(path, .reshape, [conv], shape: [out, ol], value(of: conv))
         case let lin as QuantLinear:
             guard inShape == [lin.inFeatures] else {
                 throw IntegerLoweringError.notExpressible(layer: path, reason: "its input has the per-example shape \(inShape), not [\(lin.inFeatures)]",
@@ -97,7 +135,7 @@ extension IntegerLowering.Builder {
             let op = IntegerOp.Linear(weight: weight, inFeatures: lin.inFeatures, outFeatures: lin.outFeatures, bias: bias, accumulatorBound: bound)
             slot = emit(path, .linear(op), [s], shape: [out], .accumulator(scales: accScales, bound: bound))
         default:
-            throw IntegerLoweringError.unsupportedLayer(layer: path, type: l.typeName, fix: "use QuantConv1d, QuantConv2d or QuantLinear")
+            throw IntegerLoweringError.unsupportedLayer(layer: path, type: l.typeName, fix: "use QuantConv1d/2d, QuantConvTranspose1d/2d or QuantLinear")
         }
         return try quantize(.slot(slot), l.outputQuant, relu: false, layer: path)
     }

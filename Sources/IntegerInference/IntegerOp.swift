@@ -4,6 +4,10 @@ public enum IntegerOp: Equatable, Sendable {
     /// `acc[o, y, x] = bias[o] + Σ_{c,i,j} w[o, c, i, j] · in[g(o)·C/G + c, y·s + i·d − p, x·s + j·d − p]`
     /// (zero outside the input); weights `[O, C/G, kh, kw]`.
     case conv2d(Conv2d)
+    /// `acc[o, y, x] = bias[o] + Σ w[c, o mod O/G, i, j] · in[c, iy, ix]` over the input pixels
+    /// that land on `(y, x)`: `y + p − i·d = iy·s` (and likewise for `x`), `c` in `o`'s group;
+    /// weights `[C, O/G, kh, kw]` (PyTorch's `conv_transpose2d`).
+    case convTranspose2d(ConvTranspose2d)
     /// `acc[o] = bias[o] + Σ_i w[o, i] · in[i]`; weights `[O, I]`.
     case linear(Linear)
     /// Per-channel requantization onto the next quantizer's grid (see ``Requantization``).
@@ -56,6 +60,41 @@ public enum IntegerOp: Equatable, Sendable {
         }
     }
 
+    /// A 2-D transposed convolution with integer weights and a bias in the accumulator's scale.
+    public struct ConvTranspose2d: Equatable, Sendable {
+        public var weight: [Int64]
+        /// `[C, O/G, kh, kw]`.
+        public var weightShape: [Int]
+        public var bias: [Int64]?
+        public var strideH: Int, strideW: Int, padH: Int, padW: Int, outputPaddingH: Int, outputPaddingW: Int
+        public var dilationH: Int, dilationW: Int
+        public var groups: Int
+        /// A proven bound on `|acc|`: `max_o (|bias[o]| + Σ_{c,i,j} |w[c, o, i, j]| · max|in|)`.
+        public var accumulatorBound: Int64
+
+        public init(weight: [Int64], weightShape: [Int], bias: [Int64]?, stride: (Int, Int), padding: (Int, Int),
+                    outputPadding: (Int, Int), dilation: (Int, Int), groups: Int, accumulatorBound: Int64) {
+            self.weight = weight
+            self.weightShape = weightShape
+            self.bias = bias
+            (strideH, strideW) = stride
+            (padH, padW) = padding
+            (outputPaddingH, outputPaddingW) = outputPadding
+            (dilationH, dilationW) = dilation
+            self.groups = groups
+            self.accumulatorBound = accumulatorBound
+        }
+
+        /// Output channels `O`.
+        public var outChannels: Int { weightShape[1] * groups }
+
+        /// Output side for an input side, PyTorch's formula `(h − 1)·s − 2p + d·(k − 1) + op + 1`.
+        public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
+            ((h - 1) * strideH - 2 * padH + dilationH * (weightShape[2] - 1) + outputPaddingH + 1,
+             (w - 1) * strideW - 2 * padW + dilationW * (weightShape[3] - 1) + outputPaddingW + 1)
+        }
+    }
+
     /// A fully connected layer with integer weights and a bias in the accumulator's scale.
     public struct Linear: Equatable, Sendable {
         public var weight: [Int64]
@@ -91,6 +130,7 @@ public enum IntegerOp: Equatable, Sendable {
     public var kind: String {
         switch self {
         case .conv2d: return "conv2d"
+        case .convTranspose2d: return "convtranspose2d"
         case .linear: return "linear"
         case .requantize: return "requantize"
         case .maxPool2d: return "maxpool2d"

@@ -116,6 +116,39 @@ import Testing
         try expectCMatchesExecutor(program, inputs, title: "conv1d graph")
     }
 
+    /// Transposed convolutions (strided, padded, output-padded, grouped, dilated; 1-D as 2-D of
+    /// height 1) agree with the fake-quantized model and their C with the executor.
+    @Test(arguments: [false, true])
+    func transposedConvolutionsAgreeAndTheirCIsBitExact(oneDimensional: Bool) throws {
+        let g = RandomGenerator(seed: 13)
+        let layers: [QuantLayer]
+        let shape: [Int]
+        if oneDimensional {
+            shape = [3, 5]
+            layers = [try QuantIdentity(actQuant: TestModels.input, returnQuantTensor: true),
+                      try QuantConvTranspose1d(3, 4, kernelSize: 3, stride: 2, padding: 1, outputPadding: 1, biasQuant: .int32Bias, generator: g),
+                      try QuantReLU(actQuant: TestModels.act, returnQuantTensor: true),
+                      QuantFlatten(), try QuantLinear(4 * 10, 5, biasQuant: .int32Bias, generator: g)]
+        } else {
+            shape = [2, 3, 3]
+            layers = [try QuantIdentity(actQuant: TestModels.input, returnQuantTensor: true),
+                      try QuantConvTranspose2d(2, 4, kernelSize: 3, stride: 2, padding: 1, outputPadding: 1, groups: 2, biasQuant: .int32Bias, generator: g),
+                      try QuantReLU(actQuant: TestModels.act, returnQuantTensor: true),
+                      try QuantConvTranspose2d(4, 3, kernelSize: 2, dilation: 2, biasQuant: .int32Bias, generator: g),
+                      try QuantReLU(actQuant: TestModels.act, returnQuantTensor: true),
+                      QuantFlatten(), try QuantLinear(3 * 8 * 8, 5, biasQuant: .int32Bias, generator: g)]
+        }
+        let m = QuantSequential(layers)
+        try TestModels.calibrate(m, TestModels.data([32] + shape, seed: 1))
+        let program = try IntegerLowering.lower(m, inputShape: shape)
+        #expect(program.steps.filter { $0.op.kind == "convtranspose2d" }.map(\.shape) == (oneDimensional ? [[4, 1, 10]] : [[4, 6, 6], [3, 8, 8]]))
+        let x = TestModels.data([64] + shape, seed: 2)
+        let v = try Verification.run(model: m, program: program, inputs: x)
+        #expect(v.passed, "\(v.layers.compactMap(\.firstNonTie))")
+        #expect(v.predictionsAgree == 64)
+        try expectCMatchesExecutor(program, x, title: "transposed convolutions")
+    }
+
     /// Compiles the program's C with the strictest flags, runs it on the codes of `x` and expects
     /// the executor's outputs bit for bit.
     func expectCMatchesExecutor(_ program: IntegerProgram, _ x: Tensor, title: String) throws {
