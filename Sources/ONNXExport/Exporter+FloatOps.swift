@@ -17,6 +17,34 @@ extension Exporter {
                type: .float, shape: shape)
     }
 
+    /// `ConvTranspose` (weight `[Cin, Cout/groups, k...]`); `output_padding` only when nonzero,
+    /// as Brevitas's exports write it.
+    func convTranspose(_ x: String, _ w: String, _ bias: String?, kernel: [Int], stride: [Int], padding: [Int],
+                       outputPadding: [Int], dilation: [Int], groups: Int, prefix: String, shape: [Int]) -> String {
+        var attrs = [GraphBuilder.attr("dilations", ints: dilation), GraphBuilder.attr("group", int: groups),
+                     GraphBuilder.attr("kernel_shape", ints: kernel)]
+        if outputPadding.contains(where: { $0 != 0 }) { attrs.append(GraphBuilder.attr("output_padding", ints: outputPadding)) }
+        attrs += [GraphBuilder.attr("pads", ints: padding + padding), GraphBuilder.attr("strides", ints: stride)]
+        return b.node("ConvTranspose", [x, w] + (bias.map { [$0] } ?? []), name: prefix + "/ConvTranspose", attributes: attrs,
+                      type: .float, shape: shape)
+    }
+
+    /// Brevitas's `QuantScaleBias`: `x · reshape(w, [1, C, 1, ...]) + reshape(b, [1, C, 1, ...])`
+    /// (`Reshape -> Mul -> Reshape -> Add`). Returns the value and the output's name.
+    func scaleBias(_ x: Traced, _ w: Tensor, _ wName: String, _ bias: Tensor?, _ bName: String?, prefix: String) -> (Tensor, String) {
+        let shape = [1, w.count] + [Int](repeating: 1, count: x.shape.count - 2)
+        let s = b.constant(prefix + "/weight_shape", integers: shape.map(Int64.init), type: .int64, shape: [shape.count])
+        let wr = b.node("Reshape", [wName, s], name: prefix + "/Reshape", type: .float, shape: shape)
+        var acc = x.value.value * w.reshape(shape)
+        var name = b.node("Mul", [x.name, wr], name: prefix + "/Mul", type: .float, shape: acc.shape)
+        if let bias, let bName {
+            let br = b.node("Reshape", [bName, s], name: prefix + "/Reshape", type: .float, shape: shape)
+            acc = acc + bias.reshape(shape)
+            name = b.node("Add", [name, br], name: prefix + "/Add", type: .float, shape: acc.shape)
+        }
+        return (acc, name)
+    }
+
     /// `x · Wᵀ + b`: `Gemm(transB=1)` for 2-D inputs, `MatMul(x, Transpose(W)) + b` otherwise.
     func linear(_ x: String, inputShape: [Int], _ w: String, _ bias: String?, prefix: String, shape: [Int]) -> String {
         if inputShape.count == 2 {

@@ -14,6 +14,8 @@ enum QuantizerKind {
     case binary
     /// `{-scale, 0, +scale}`, nonzero where `|x| >= threshold · scale`.
     case ternary(threshold: Float)
+    /// Minifloat quantization (`FloatQuant`, zero point 0) in the given format.
+    case minifloat(MinifloatFormat)
 }
 
 /// Tensor quantizers as ONNX nodes: QCDQ (QuantizeLinear, Clip, DequantizeLinear) or QONNX (Quant, BipolarQuant).
@@ -24,10 +26,13 @@ extension Exporter {
             throw ONNXExportError.notExpressible(
                 layer: layer, format: format,
                 reason: "group-wise (\(q.kind.rawValue), group size \(r.group!.groupSize)) quantization has no \(format) form here (Brevitas fails on it too); export a per-tensor or per-channel quantizer")
-        case let f as FloatQuant:
+        case let f as FloatQuant where f.group != nil:
             throw ONNXExportError.notExpressible(
                 layer: layer, format: format,
-                reason: "minifloat \(f.format) export (QCDQ float8 / QONNX FloatQuant) is not supported yet; use an integer quantizer to export")
+                reason: "group-wise minifloat (\(q.kind.rawValue) \(f.format), group size \(f.group!.groupSize)) quantization has no \(format) form (Brevitas fails on it too); export a per-tensor or per-channel quantizer")
+        case let f as FloatQuant:
+            try requireZeroZeroPoint(q, layer: layer, what: "minifloat")
+            return .minifloat(f.format)
         case let r as RescalingIntQuant:
             // QONNX's (signed, narrow, bit width) encoding is Brevitas's: the same `IntRange`
             // (unsigned narrow ranges end at 2^b − 2, as Brevitas's and qonnx's max_int).
@@ -80,9 +85,17 @@ extension Exporter {
         case (.qonnx, .ternary(let threshold)):
             bits = 2
             out = try ternaryQuant(input, q, threshold: threshold, prefix: prefix, layer: layer, shape: shape)
+        case (.qcdq, .minifloat(let f)):
+            bits = f.bitWidth
+            out = try float8QDQ(input, q, f, prefix: prefix, layer: layer, shape: shape)
+        case (.qonnx, .minifloat(let f)):
+            bits = f.bitWidth
+            out = floatQuantNode(input, q.scale, f, prefix: prefix, shape: shape)
         }
+        var minifloat: MinifloatFormat? = nil
+        if case .minifloat(let f) = kind { minifloat = f }
         quantPoints.append(ONNXQuantPoint(tensorName: out, layer: layer, value: q.value, scale: q.scale, zeroPoint: q.zeroPoint,
-                                          bitWidth: bits, signed: q.signed))
+                                          bitWidth: bits, signed: q.signed, minifloat: minifloat))
         return out
     }
 
@@ -91,6 +104,7 @@ extension Exporter {
         case .int: return "integer"
         case .binary: return "binary (sign)"
         case .ternary: return "ternary"
+        case .minifloat(let f): return "minifloat \(f)"
         }
     }
 

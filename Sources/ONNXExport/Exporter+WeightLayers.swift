@@ -12,7 +12,8 @@ extension Exporter {
         let layer = describe(l, path)
         let prefix = Self.nodePrefix(path)
         switch l {
-        case is QuantLinear, is QuantConv2d, is QuantConv1d: break
+        case is QuantLinear, is QuantConv2d, is QuantConv1d, is QuantConv3d, is QuantConvTranspose1d, is QuantConvTranspose2d,
+             is QuantScaleBias: break
         default: throw ONNXExportError.unsupportedModule(layer: layer, reason: "unknown weight layer \(l.typeName)")
         }
         if l.weightQuant.accumulatorAware != nil {
@@ -24,7 +25,7 @@ extension Exporter {
 
         let inp = try emitActProxy(l.inputQuant, x, prefix: prefix + "/input_quant", layer: layer + " input_quant")
         let qw = l.quantWeight()
-        let wName = try emitWeight(l, qw, path: path, prefix: prefix + "/weight_quant", layer: layer + " weight_quant")
+        let wName = try emitWeight(l.weight, l.weightQuant, qw, path: path, prefix: prefix + "/weight_quant", layer: layer + " weight_quant")
         var bName: String? = nil
         var qbValue: Tensor? = nil
         if let bias = l.bias {
@@ -58,6 +59,27 @@ extension Exporter {
                                 dilation: c.dilation, groups: c.groups)
             accName = conv(inp.name, wName, bName, kernel: [c.kernelSize], stride: [c.stride], padding: [c.padding],
                            dilation: [c.dilation], groups: c.groups, prefix: prefix, shape: acc.shape)
+        case let c as QuantConv3d:
+            func t(_ v: [Int]) -> (Int, Int, Int) { (v[0], v[1], v[2]) }
+            acc = Tensor.conv3d(inp.value.value, weight: qw.value, bias: qbValue, stride: t(c.stride), padding: t(c.padding),
+                                dilation: t(c.dilation), groups: c.groups)
+            accName = conv(inp.name, wName, bName, kernel: c.kernelSize, stride: c.stride, padding: c.padding,
+                           dilation: c.dilation, groups: c.groups, prefix: prefix, shape: acc.shape)
+        case let c as QuantConvTranspose2d:
+            acc = Tensor.convTranspose2d(inp.value.value, weight: qw.value, bias: qbValue, stride: c.stride.pair, padding: c.padding.pair,
+                                         outputPadding: c.outputPadding.pair, dilation: c.dilation.pair, groups: c.groups)
+            accName = convTranspose(inp.name, wName, bName, kernel: [c.kernelSize.first, c.kernelSize.second],
+                                    stride: [c.stride.first, c.stride.second], padding: [c.padding.first, c.padding.second],
+                                    outputPadding: [c.outputPadding.first, c.outputPadding.second],
+                                    dilation: [c.dilation.first, c.dilation.second], groups: c.groups, prefix: prefix, shape: acc.shape)
+        case let c as QuantConvTranspose1d:
+            acc = Tensor.convTranspose1d(inp.value.value, weight: qw.value, bias: qbValue, stride: c.stride, padding: c.padding,
+                                         outputPadding: c.outputPadding, dilation: c.dilation, groups: c.groups)
+            accName = convTranspose(inp.name, wName, bName, kernel: [c.kernelSize], stride: [c.stride], padding: [c.padding],
+                                    outputPadding: [c.outputPadding], dilation: [c.dilation], groups: c.groups, prefix: prefix,
+                                    shape: acc.shape)
+        case is QuantScaleBias:
+            (acc, accName) = scaleBias(inp, qw.value, wName, qbValue, bName, prefix: prefix)
         default:
             acc = Tensor.linear(inp.value.value, weight: qw.value, bias: qbValue)
             accName = linear(inp.name, inputShape: inp.shape, wName, bName, prefix: prefix, shape: acc.shape)
@@ -68,13 +90,22 @@ extension Exporter {
         return Traced(name: out.name, value: expected)
     }
 
-    func emitWeight(_ l: QuantWeightBiasLayer, _ qw: QuantValue, path: String, prefix: String, layer: String) throws -> String {
+    /// A layer's weight: the float initializer when its quantizer is disabled, else the
+    /// quantized weight in the format's form.
+    func emitWeight(_ weight: Tensor, _ proxy: WeightQuantProxy, _ qw: QuantValue, path: String, prefix: String,
+                    layer: String) throws -> String {
         let key = Self.join(path, "weight")
-        guard let q = qw.quantTensor, let tq = l.weightQuant.tensorQuant else {
-            return b.constant(key, tensor: l.weight)
+        guard let q = qw.quantTensor, let tq = proxy.tensorQuant else {
+            return b.constant(key, tensor: weight)
         }
         let kind = try quantizerKind(tq, q, layer: layer)
-        let shape = l.weight.shape
+        let shape = weight.shape
+        if case .minifloat(let f) = kind {
+            switch format {
+            case .qcdq: return try float8Constant(q, f, prefix: prefix, layer: layer, what: "weight")
+            case .qonnx: return floatQuantNode(b.constant(key, tensor: weight), q.scale, f, prefix: prefix, shape: shape)
+            }
+        }
         switch format {
         case .qcdq:
             let container: ElementType
@@ -89,6 +120,8 @@ extension Exporter {
                 }
                 container = intRange.signed ? .int8 : .uint8
                 range = intRange.integerBounds
+            case .minifloat:
+                preconditionFailure("minifloat weights are exported above")
             case .binary, .ternary:
                 // Constant codes -1/+1 (binary) or -1/0/+1 (ternary) are exact in int8.
                 container = .int8
@@ -102,7 +135,7 @@ extension Exporter {
             return b.node("DequantizeLinear", [clipped, s, z], name: prefix + "/DequantizeLinear", attributes: attrs,
                           type: .float, shape: shape)
         case .qonnx:
-            let w = b.constant(key, tensor: l.weight)
+            let w = b.constant(key, tensor: weight)
             switch kind {
             case .int(let range):
                 return quantNode(w, q.scale, q.zeroPoint, range, roundingMode: "ROUND", prefix: prefix, shape: shape)
@@ -112,6 +145,8 @@ extension Exporter {
                 return b.node("BipolarQuant", [w, s], name: prefix + "/BipolarQuant", domain: qonnxDomain, type: .float, shape: shape)
             case .ternary(let t):
                 return try ternaryQuant(w, q, threshold: t, prefix: prefix, layer: layer, shape: shape)
+            case .minifloat:
+                preconditionFailure("minifloat weights are exported above")
             }
         }
     }

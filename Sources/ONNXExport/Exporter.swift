@@ -22,6 +22,9 @@ final class Exporter {
     let format: ONNXFormat
     let b = GraphBuilder()
     var quantPoints: [ONNXQuantPoint] = []
+    /// The QCDQ opset: 13, raised to 19 when an 8-bit float type (QuantizeLinear /
+    /// DequantizeLinear with a float8 zero point) appears.
+    var qcdqOpset = 13
 
     init(format: ONNXFormat, dynamicBatch: Bool = false) {
         self.format = format
@@ -39,7 +42,8 @@ final class Exporter {
         }
         let inputs: [Traced] = examples.enumerated().map { i, t in
             let name = graph?.inputNames[i] ?? (examples.count == 1 ? "input" : "input_\(i)")
-            return Traced(name: b.addInput(name, shape: t.shape), value: .float(t))
+            // An embedding's indices are int64, as in Brevitas's graphs.
+            return Traced(name: b.addInput(name, shape: t.shape, type: model is QuantEmbedding ? .int64 : .float), value: .float(t))
         }
         let out: Traced
         if let graph {
@@ -61,7 +65,7 @@ final class Exporter {
         quantPoints = quantPoints.map { p in
             p.tensorName == outName
                 ? ONNXQuantPoint(tensorName: "output", layer: p.layer, value: p.value, scale: p.scale,
-                                 zeroPoint: p.zeroPoint, bitWidth: p.bitWidth, signed: p.signed)
+                                 zeroPoint: p.zeroPoint, bitWidth: p.bitWidth, signed: p.signed, minifloat: p.minifloat)
                 : p
         }
         b.addOutput("output")
@@ -73,8 +77,9 @@ final class Exporter {
         opset.domain = ""
         switch format {
         case .qcdq:
-            model.irVersion = 7
-            opset.version = 13
+            // IR version 9 introduced the float8 types.
+            model.irVersion = qcdqOpset >= 19 ? 9 : 7
+            opset.version = Int64(qcdqOpset)
             model.opsetImport = [opset]
         case .qonnx:
             model.irVersion = 9
@@ -128,6 +133,12 @@ final class Exporter {
             let name = avgPool(x.name, kernel: l.kernelSize, stride: l.stride, padding: l.padding,
                                prefix: Self.nodePrefix(path), shape: expected.value.shape)
             return Traced(name: name, value: expected)
+        case let l as QuantEmbedding: return try emitEmbedding(l, x, path: path)
+        case let l as QuantUpsample: return try emitUpsample(l, x, path: path)
+        case is QuantLSTM, is QuantRNN:
+            throw ONNXExportError.notExpressible(
+                layer: describe(m, path), format: format,
+                reason: "recurrent layers are not exported: Brevitas 0.13.4 has no QCDQ form for a quantized LSTM and no export handler for QuantRNN, and its QONNX QuantLSTMCell op has no executor in qonnx to check it against")
         case let l as TruncAvgPool2d: return try emitTruncAvgPool(l, x, path: path)
         case let l as TruncAdaptiveAvgPool2d: return try emitTruncAdaptiveAvgPool(l, x, path: path)
         case let l as QuantFlatten:

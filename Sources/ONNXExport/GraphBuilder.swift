@@ -6,6 +6,8 @@ import TensorEngine
 /// ONNX element types used by the exporter (`TensorProto.DataType`).
 enum ElementType: Equatable {
     case float, int8, uint8, int32, int64
+    /// An 8-bit float (opset 19): the minifloat codes of an FP8 quantizer.
+    case float8(Float8Type)
 
     var onnx: Int32 {
         switch self {
@@ -14,13 +16,14 @@ enum ElementType: Equatable {
         case .uint8: return Int32(Onnx_TensorProto.DataType.uint8.rawValue)
         case .int32: return Int32(Onnx_TensorProto.DataType.int32.rawValue)
         case .int64: return Int32(Onnx_TensorProto.DataType.int64.rawValue)
+        case .float8(let t): return Int32(t.dataType.rawValue)
         }
     }
 
     /// The representable integer range (for integer types).
     var range: (min: Double, max: Double) {
         switch self {
-        case .float: return (-Double(Float.greatestFiniteMagnitude), Double(Float.greatestFiniteMagnitude))
+        case .float, .float8: return (-Double(Float.greatestFiniteMagnitude), Double(Float.greatestFiniteMagnitude))
         case .int8: return (-128, 127)
         case .uint8: return (0, 255)
         case .int32: return (-2_147_483_648, 2_147_483_647)
@@ -35,6 +38,7 @@ enum ElementType: Equatable {
         case .uint8: return "uint8"
         case .int32: return "int32"
         case .int64: return "int64"
+        case .float8(let t): return t.name
         }
     }
 }
@@ -66,10 +70,10 @@ final class GraphBuilder {
     /// Whether the graph's batch dimension is symbolic (`batch`) rather than the example's.
     var dynamicBatch = false
 
-    func addInput(_ name: String, shape: [Int]) -> String {
+    func addInput(_ name: String, shape: [Int], type: ElementType = .float) -> String {
         let n = unique(name)
-        inputs.append(Self.valueInfo(n, .float, shape))
-        types[n] = (.float, shape)
+        inputs.append(Self.valueInfo(n, type, shape))
+        types[n] = (type, shape)
         return n
     }
 
@@ -107,10 +111,16 @@ final class GraphBuilder {
         case .int64:
             data.reserveCapacity(integers.count * 8)
             for v in integers { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
-        case .float:
-            preconditionFailure("use constant(_:floats:shape:) for floats")
+        case .float, .float8:
+            preconditionFailure("use constant(_:floats:shape:) for floats, constant(_:bytes:type:shape:) for float8")
         }
         return addInitializer(name, type, shape, data)
+    }
+
+    /// An 8-bit float initializer from its codes (one byte per element, `raw_data`).
+    func constant(_ name: String, bytes: [UInt8], type: Float8Type, shape: [Int]) -> String {
+        precondition(bytes.count == shape.reduce(1, *), "constant \(name): \(bytes.count) values for shape \(shape)")
+        return addInitializer(name, .float8(type), shape, Data(bytes))
     }
 
     private func addInitializer(_ name: String, _ type: ElementType, _ shape: [Int], _ raw: Data) -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import NN
+import QuantCore
 import QuantNN
 import TensorEngine
 
@@ -26,7 +27,13 @@ import Darwin
 /// | weight | int8/uint8 codes `-> [Clip] -> DequantizeLinear` (axis 0 per channel) | float weight `-> Quant` / `BipolarQuant` |
 /// | quantized bias | int8/int32 codes `-> DequantizeLinear` (scale s_in·s_w) | float bias `-> Quant` (bit width 32 for Int32Bias) |
 /// | float bias | float initializer | float initializer |
-/// | conv / linear | `Conv` / `Gemm(transB=1)` (`Transpose -> MatMul -> Add` above 2-D) | same |
+/// | FP8 activation (OCP/FNUZ e4m3, e5m2) | `QuantizeLinear -> DequantizeLinear` with a float8 zero point (opset 19, IR 9) | `FloatQuant` (also FP6/FP4) |
+/// | FP8 weight | float8 codes `-> DequantizeLinear` | float weight `-> FloatQuant` |
+/// | conv / linear | `Conv` (1-, 2-, 3-d) / `Gemm(transB=1)` (`Transpose -> MatMul -> Add` above 2-D) | same |
+/// | QuantConvTranspose1d/2d | `ConvTranspose` | same |
+/// | QuantScaleBias, BatchNorm2dToQuantScaleBias | `Reshape -> Mul -> [Reshape -> Add]` | same |
+/// | QuantEmbedding | quantized table `-> Gather` (int64 indices) | same |
+/// | QuantUpsample (nearest / bilinear) | `Resize` (bilinear: then `QuantizeLinear -> DequantizeLinear` onto the input's grid) | `Resize [-> Quant]` |
 /// | pools, flatten | `MaxPool`, `AveragePool`, `GlobalAveragePool`, `Flatten` / `Reshape` | same |
 /// | TruncAvgPool2d | `AveragePool -> Div -> Round -> [Div -> Round/Floor] -> Clip -> Cast -> DequantizeLinear` | `AveragePool -> Trunc` |
 /// | QuantEltwiseAdd / QuantCat | input quantizers, `Add` / `Concat`, output quantizer | same |
@@ -34,7 +41,8 @@ import Darwin
 ///
 /// The `Clip` after `QuantizeLinear` appears when the integer range is narrower than the 8-bit
 /// container (fewer bits, or a narrow range). Anything that has no exact form in the chosen
-/// format is refused with an ``ONNXExportError`` naming the layer.
+/// format is refused with an ``ONNXExportError`` naming the layer: group-wise (MX) quantizers,
+/// minifloats other than OCP/FNUZ FP8 in QCDQ, A2Q weights, QuantLSTM/QuantRNN.
 public enum ONNXFormat: String, CaseIterable, Sendable, CustomStringConvertible {
     /// Standard ONNX (opset 13): activations as `QuantizeLinear -> [Clip] -> DequantizeLinear`,
     /// weights and biases as stored integers `-> [Clip] -> DequantizeLinear`. Runs in ONNX Runtime,
@@ -89,6 +97,21 @@ public struct ONNXQuantPoint {
     public let zeroPoint: Tensor
     public let bitWidth: Int
     public let signed: Bool
+    /// The minifloat format of an FP8 (or other minifloat) quantizer; `nil` for integers. The
+    /// values then lie on the format's grid times `scale` instead of on integer codes.
+    public let minifloat: MinifloatFormat?
+
+    init(tensorName: String, layer: String, value: Tensor, scale: Tensor, zeroPoint: Tensor, bitWidth: Int, signed: Bool,
+         minifloat: MinifloatFormat? = nil) {
+        self.tensorName = tensorName
+        self.layer = layer
+        self.value = value
+        self.scale = scale
+        self.zeroPoint = zeroPoint
+        self.bitWidth = bitWidth
+        self.signed = signed
+        self.minifloat = minifloat
+    }
 }
 
 /// The exported model with what Swift computed for the example inputs.

@@ -54,12 +54,25 @@ import TensorEngine
 }
 
 enum ConformanceFiles {
-    static let dir = PythonEnv.packageRoot.deletingLastPathComponent().appendingPathComponent("shared/conformance/cases")
+    /// `shared/conformance/cases` beside the package, or beside a folder above it (a git worktree).
+    static let dir: URL = {
+        var d = PythonEnv.packageRoot
+        for _ in 0..<3 {
+            d = d.deletingLastPathComponent()
+            let candidate = d.appendingPathComponent("shared/conformance/cases")
+            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
+        }
+        return PythonEnv.packageRoot.deletingLastPathComponent().appendingPathComponent("shared/conformance/cases")
+    }()
     static var exportCases: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
             .filter { $0.hasSuffix(".qcdq.onnx") }.map { String($0.dropLast(".qcdq.onnx".count)) }.sorted()
     }
     static var available: Bool { !exportCases.isEmpty }
+    static let formatsDir = dir.deletingLastPathComponent().appendingPathComponent("formats")
+    static let layersDir = dir.deletingLastPathComponent().appendingPathComponent("layers")
+    static var formatsAvailable: Bool { FileManager.default.fileExists(atPath: formatsDir.appendingPathComponent("linear_fp8_e4m3_ocp_per_tensor.json").path) }
+    static var layersAvailable: Bool { FileManager.default.fileExists(atPath: layersDir.appendingPathComponent("conv3d_bias_int32.json").path) }
 }
 
 // MARK: - Graph structure (decoded in Swift)

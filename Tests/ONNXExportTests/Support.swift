@@ -140,8 +140,12 @@ final class CheckBatch {
         out["name"] = r.outputName
         var probes: [[String: Any]] = []
         for p in r.quantPoints {
-            probes.append(["name": p.tensorName, "layer": p.layer, "value": try write(p.value),
-                           "scale": try write(p.scale), "zero_point": try write(p.zeroPoint)])
+            var probe: [String: Any] = ["name": p.tensorName, "layer": p.layer, "value": try write(p.value),
+                                        "scale": try write(p.scale), "zero_point": try write(p.zeroPoint)]
+            if let f = p.minifloat {
+                probe["minifloat"] = ["mantissa_bit_width": f.mantissaBitWidth, "exponent_bias": f.exponentBias]
+            }
+            probes.append(probe)
         }
         var c: [String: Any] = ["name": name, "format": format.rawValue, "model": file, "inputs": inputs, "output": out,
                                 "probes": probes]

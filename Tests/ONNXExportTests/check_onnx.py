@@ -177,7 +177,7 @@ def pre_quant_input(model, probe_name):
     producers = {o: n for n in model.graph.node for o in n.output}
     node = producers.get(probe_name)
     while node is not None:
-        if node.op_type in ("Quant", "BipolarQuant", "QuantizeLinear"):
+        if node.op_type in ("Quant", "BipolarQuant", "QuantizeLinear", "FloatQuant"):
             return node.input[0]
         if node.op_type == "Trunc":
             return None
@@ -207,6 +207,11 @@ def run_case(base, case, caps):
         return False
 
     feeds = {i["name"]: load_tensor(base, i) for i in case["inputs"]}
+    # Inputs are stored as float32; integer graph inputs (an embedding's int64 indices) get
+    # their declared type.
+    for gi in model.graph.input:
+        if gi.name in feeds and gi.type.tensor_type.elem_type == 7:
+            feeds[gi.name] = feeds[gi.name].astype(np.int64)
     probes = case.get("probes", [])
     extra = []  # tensors to read besides the output: probes and their pre-quantization inputs
     for p in probes:
@@ -295,6 +300,8 @@ def run_other(path, fmt, x, caps):
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         so.log_severity_level = 3
         sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        if sess.get_inputs()[0].type == "tensor(int64)":
+            x = x.astype(np.int64)
         return sess.run(None, {sess.get_inputs()[0].name: x})[0]
     model = onnx.load(path)
     if caps.get("qonnx"):
@@ -302,6 +309,8 @@ def run_other(path, fmt, x, caps):
         from qonnx.core.onnx_exec import execute_onnx
         from qonnx.transformation.infer_shapes import InferShapes
         mw = ModelWrapper(model).transform(InferShapes())
+        if mw.graph.input[0].type.tensor_type.elem_type == 7:
+            x = x.astype(np.int64)
         return execute_onnx(mw, {mw.graph.input[0].name: x})[mw.graph.output[0].name]
     return reference_execute(model, {model.graph.input[0].name: x})[model.graph.output[0].name]
 
@@ -339,8 +348,15 @@ def compare(base, case, values):
         problems.append("output shape %s, Swift %s" % (got.shape, ref.shape))
         stats.update(max_abs_diff=float("nan"), flips_total=0, codes_checked=0)
         return stats
-    m = float(np.max(np.abs(ref))) if ref.size else 0.0
-    diff = float(np.max(np.abs(got.astype(np.float64) - ref.astype(np.float64)))) if ref.size else 0.0
+    # Non-finite outputs (non-saturating minifloats) must match exactly: NaN at NaN, inf at the
+    # same inf; the rest is compared with the tolerance.
+    same_nonfinite = (np.isnan(got) & np.isnan(ref)) | (np.isinf(got) & (got == ref))
+    finite = np.isfinite(got) & np.isfinite(ref)
+    if (~finite & ~same_nonfinite).any():
+        problems.append("output: %d non-finite values differ (NaN/inf)" % int((~finite & ~same_nonfinite).sum()))
+    stats["nonfinite_outputs"] = int(same_nonfinite.sum())
+    m = float(np.max(np.abs(ref[finite]))) if finite.any() else 0.0
+    diff = float(np.max(np.abs(got[finite].astype(np.float64) - ref[finite].astype(np.float64)))) if finite.any() else 0.0
     stats["max_abs_diff"] = diff
     stats["max_abs_ref"] = m
     stats["tolerance"] = OUT_RTOL * m
@@ -352,6 +368,42 @@ def compare(base, case, values):
         sgot = np.asarray(values[p["name"]], dtype=np.float32)
         scale = load_tensor(base, p["scale"]).astype(np.float64)
         zp = load_tensor(base, p["zero_point"]).astype(np.float64)
+        mf = p.get("minifloat")
+        if mf is not None:
+            # Minifloat: the unscaled values v / scale lie on the format's grid; a "code"
+            # difference counts grid steps (the step of the smaller magnitude), NaN must meet NaN
+            # and inf the same inf.
+            yref = sref.astype(np.float64) / scale
+            ygot = np.broadcast_to(sgot.astype(np.float64) / scale, yref.shape)
+            codes_checked += yref.size
+            nonfinite = ~np.isfinite(yref) | ~np.isfinite(ygot)
+            same_nonfinite = (np.isnan(yref) & np.isnan(ygot)) | (yref == ygot)
+            if (nonfinite & ~same_nonfinite).any():
+                problems.append("%s: %d non-finite values differ (NaN/inf)" % (p["layer"], int((nonfinite & ~same_nonfinite).sum())))
+                continue
+            step = lambda y: np.exp2(np.maximum(np.floor(np.log2(np.abs(y) + 1e-300)), 1 - mf["exponent_bias"]) - mf["mantissa_bit_width"])
+            fin = ~nonfinite
+            d = np.zeros(yref.shape)
+            d[fin] = np.abs(ygot[fin] - yref[fin]) / np.minimum(step(yref[fin]), step(ygot[fin]))
+            bad = d > 0
+            if not bad.any():
+                continue
+            n_bad = int(bad.sum())
+            if (d > 1).any():
+                problems.append("%s: %d minifloat values differ, up to %.3g grid steps" % (p["layer"], n_bad, float(d.max())))
+                continue
+            pre_name = p.get("_pre")
+            if pre_name is None or pre_name not in values:
+                problems.append("%s: %d one-step minifloat flips and no pre-quantization tensor" % (p["layer"], n_bad))
+                continue
+            pre = np.broadcast_to(np.asarray(values[pre_name], dtype=np.float64) / scale, yref.shape)[bad]
+            v = pre / step(pre)
+            dist = np.abs(v - (np.floor(v) + 0.5))
+            if (dist > TIE_WINDOW).any() or n_bad > max(1, math.ceil(1e-4 * yref.size)):
+                problems.append("%s: %d one-step minifloat flips, not at rounding ties (distance %.3g)" % (p["layer"], n_bad, float(dist.max())))
+                continue
+            flips_total += n_bad
+            continue
         cref = np.round(sref.astype(np.float64) / scale + zp)
         cgot = np.round(sgot.astype(np.float64) / scale + zp)
         codes_checked += cref.size
