@@ -109,10 +109,12 @@ let package = Package(
             name: "BrevitasCLI",
             dependencies: [
                 "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Conformance", "ONNXExport", "Graph", "ONNXImport", "IntegerInference", "Models",
+                "GraphQuant", "PTQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "BrevitasCLITests", dependencies: ["BrevitasCLI", "Models", "TensorEngine", "NN", "QuantNN", "TestSupport"]),
+        .testTarget(name: "BrevitasCLITests", dependencies: ["BrevitasCLI", "Models", "TensorEngine", "NN", "QuantNN", "Graph", "GraphQuant", "ONNXExport", "ONNXImport", "ONNXProto",
+                                                          .product(name: "SwiftProtobuf", package: "swift-protobuf"), "TestSupport"]),
         .executableTarget(name: "BrevitasMain", dependencies: ["BrevitasCLI"]),
     ],
     swiftLanguageModes: [.v5]

@@ -11,7 +11,7 @@ public struct Brevitas: ParsableCommand {
             checkpoint, metrics and training curves; then `brevitas eval` and `brevitas inspect` on the \
             folder it prints.
             """,
-        subcommands: [TrainCommand.self, EvalCommand.self, InspectCommand.self, ExportCommand.self, VerifyCommand.self, DeployCommand.self, RunCommand.self, BenchCommand.self, ConformanceCommand.self, TutorialCommand.self]
+        subcommands: [TrainCommand.self, QuantizeCommand.self, EvalCommand.self, InspectCommand.self, ExportCommand.self, VerifyCommand.self, DeployCommand.self, RunCommand.self, BenchCommand.self, ConformanceCommand.self, TutorialCommand.self]
     )
 
     public init() {}

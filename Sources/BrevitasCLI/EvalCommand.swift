@@ -24,10 +24,22 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Evaluate the integer program (integer weights and fixed-point requantization, as `brevitas deploy` emits) instead of the fake-quantized model.")
     var integer = false
 
+    @Option(help: ArgumentHelp("For a run folder of `brevitas quantize`: test inputs (.npy; default: the run's --test).", valueName: "x.npy"))
+    var test: String?
+
+    @Option(help: ArgumentHelp("With --test: test labels (.npy).", valueName: "y.npy"))
+    var labels: String?
+
     func run() throws { print(try evaluate()) }
 
     /// The result line.
     func evaluate() throws -> String {
+        if GraphRun.isGraphRun(model.checkpoint) {
+            Threads.apply(model.threads)
+            if integer { throw CLIError("--integer: the integer program of a graph-quantized run is not built yet; evaluate it without --integer") }
+            return try GraphRun.evalLine(model.checkpoint, test: test, labels: labels, dataset: model.dataset, dataDir: model.dataDir, split: split)
+        }
+        if test != nil || labels != nil { throw CLIError("--test/--labels apply to run folders of `brevitas quantize`; '\(model.checkpoint)' is not one") }
         let start = Date()
         let loaded = try model.load(split: split)
         if integer { return try evaluateInteger(loaded) }

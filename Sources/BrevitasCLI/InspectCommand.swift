@@ -41,6 +41,10 @@ struct InspectCommand: ParsableCommand {
     /// The whole report.
     func report() throws -> String {
         if model.checkpoint.lowercased().hasSuffix(".onnx") { return try onnxReport() }
+        if GraphRun.isGraphRun(model.checkpoint) {
+            Threads.apply(model.threads)
+            return try GraphRun.inspectReport(model.checkpoint, batch: batch, full: full)
+        }
         let loaded = try model.load(split: .test)
         let spec = loaded.config.model
         var out = ["\(loaded.checkpoint.path): \(loaded.kind == .float ? "float twin of " : "")\(spec.summary)", ""]

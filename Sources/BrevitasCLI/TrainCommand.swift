@@ -88,6 +88,21 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Use only the first n examples of each split (a quick trial run).", valueName: "n"))
     var limit: Int?
 
+    @Option(help: ArgumentHelp("Fine-tune the quantized model of this run folder of `brevitas quantize` (QAT) instead of building --arch.", valueName: "run"), completion: .directory)
+    var from: String?
+
+    @Option(help: ArgumentHelp("With --from: training inputs (.npy) instead of --dataset.", valueName: "x.npy"), completion: .file(extensions: ["npy"]))
+    var trainX: String?
+
+    @Option(help: ArgumentHelp("With --train-x: training labels (.npy, class indices).", valueName: "y.npy"), completion: .file(extensions: ["npy"]))
+    var trainY: String?
+
+    @Option(help: ArgumentHelp("With --train-x: test inputs (.npy; default: the run's --test data).", valueName: "x.npy"), completion: .file(extensions: ["npy"]))
+    var testX: String?
+
+    @Option(help: ArgumentHelp("With --test-x: test labels (.npy).", valueName: "y.npy"), completion: .file(extensions: ["npy"]))
+    var testY: String?
+
     @Option(help: ArgumentHelp("Output folder (default runs/<date>-<time>).", valueName: "dir"), completion: .directory)
     var out: String?
 
@@ -115,11 +130,41 @@ struct TrainCommand: ParsableCommand {
         if !dataset.needsDirectory && dataDir != nil {
             problems.append("--data-dir is not used with --dataset digits (the digits are bundled); choose mnist, fashion-mnist or cifar10")
         }
+        problems += fromProblems()
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n       ")) }
+    }
+
+    /// The options of `--from` that go together.
+    func fromProblems() -> [String] {
+        var problems: [String] = []
+        if (trainX == nil) != (trainY == nil) { problems.append("--train-x and --train-y go together") }
+        if (testX == nil) != (testY == nil) { problems.append("--test-x and --test-y go together") }
+        if testX != nil && trainX == nil { problems.append("--test-x needs --train-x") }
+        guard from != nil else {
+            if trainX != nil { problems.append("--train-x fine-tunes a quantize run: add --from RUN") }
+            return problems
+        }
+        if fromFloat != nil { problems.append("--from fine-tunes a quantized run; --from-float does not apply") }
+        if floatEpochs != 0 { problems.append("--from fine-tunes a quantized run; --float-epochs does not apply") }
+        if calibrateSteps != 0 { problems.append("--from: the run is already calibrated; --calibrate-steps does not apply") }
+        if accumulatorBits != nil { problems.append("--accumulator-bits is not supported with --from") }
+        if trainX != nil && dataDir != nil { problems.append("--data-dir does not apply with --train-x") }
+        return problems
     }
 
     func run() throws {
         Threads.apply(threads)
+        if let from {
+            let run = GraphTrainRun(options: .init(
+                from: from, dataset: dataset, dataDir: dataDir, trainX: trainX, trainY: trainY, testX: testX, testY: testY,
+                epochs: epochs, batchSize: batchSize, learningRate: lr ?? optimizer.defaultLearningRate, optimizer: optimizer,
+                seed: seed, limit: limit, out: out ?? TrainRun.defaultOutputFolder()))
+            Interrupt.install()
+            defer { Interrupt.uninstall() }
+            run.shouldStop = { Interrupt.requested }
+            if try run.run() == nil { throw ExitCode(130) }
+            return
+        }
         let run = TrainRun(options: options)
         Interrupt.install()
         defer { Interrupt.uninstall() }

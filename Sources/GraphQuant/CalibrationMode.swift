@@ -26,6 +26,14 @@ import TensorEngine
 /// ```
 /// - Parameter progress: called after each batch with (done, total).
 public func calibrate(_ graph: QuantGraphModule, batches: [Tensor], progress: ((Int, Int) -> Void)? = nil) throws {
+    try calibrate(graph, batchCount: batches.count, batch: { batches[$0] }, progress: progress)
+}
+
+/// ``calibrate(_:batches:progress:)`` streaming: batch `k` (0-based) is asked for when it is
+/// used, so only one batch and its activations are held at a time. An error thrown by `batch`
+/// (a failed read, an interrupt) stops the calibration with the scales still collecting.
+public func calibrate(_ graph: QuantGraphModule, batchCount: Int, batch: (Int) throws -> Tensor,
+                      progress: ((Int, Int) -> Void)? = nil) throws {
     let wasTraining = graph.training
     graph.eval()
     let scalings = activationStatsScalings(graph)
@@ -33,11 +41,12 @@ public func calibrate(_ graph: QuantGraphModule, batches: [Tensor], progress: ((
         s.collectStatsSteps = Int.max - 1
         s.momentum = nil
     }
-    for (k, batch) in batches.enumerated() {
+    for k in 0..<batchCount {
+        let x = try batch(k)
         try Autograd.noGrad {
-            _ = try graph.run([.float(batch)], mode: .calibration, record: nil)
+            _ = try graph.run([.float(x)], mode: .calibration, record: nil)
         }
-        progress?(k + 1, batches.count)
+        progress?(k + 1, batchCount)
     }
     for s in scalings { s.finishCollection() }
     graph.train(wasTraining)

@@ -24,6 +24,7 @@ import TensorEngine
 ///
 /// Errors name the node whose layer could not be built (a bad map entry).
 public func quantize(_ graph: GraphModule, maps: QuantizeMaps = .default) throws -> QuantGraphModule {
+    try checkOverrides(graph, maps: maps, map: { cls in (maps.computeLayerMap[cls] ?? nil) ?? (maps.quantActMap[cls] ?? nil) })
     let g = QuantGraphModule(taking: graph)
     g.eval()
     var pass = QuantizePass(graph: g, maps: maps)
@@ -36,6 +37,19 @@ public func quantize(_ graph: GraphModule, maps: QuantizeMaps = .default) throws
     g.returnsPlainTensors = true
     g.eval()
     return g
+}
+
+/// Throws ``GraphQuantError/unknownLayer(_:known:)`` for an override naming no node that `map`
+/// quantizes; `known` lists the nodes that can be overridden.
+func checkOverrides(_ graph: GraphModule, maps: QuantizeMaps, map: (String) -> LayerRecipe?) throws {
+    guard !maps.layerOverrides.isEmpty else { return }
+    let known = graph.moduleNodes.compactMap { node, module -> String? in
+        guard let cls = torchClassName(of: module), map(cls) != nil else { return nil }
+        return node.name
+    }
+    for name in maps.layerOverrides.keys.sorted() where !known.contains(name) {
+        throw GraphQuantError.unknownLayer(name, known: known)
+    }
 }
 
 /// The state of one `quantize` run.
@@ -117,7 +131,7 @@ struct QuantizePass {
             guard let cls = torchClassName(of: module), let entry = maps.quantActMap[cls], let recipe = entry,
                 let path = node.modulePath
             else { continue }
-            let q = try Self.build(recipe, node: node.name)
+            let q = try Self.build(maps.recipe(recipe, forNode: node.name), node: node.name)
             graph.replaceModule(at: path, with: q)
             points.append(QuantPointSpec(key: "output of \(node.name)", module: path, proxy: .actQuant, inserted: false))
         }
@@ -258,7 +272,7 @@ struct QuantizePass {
                 graph.insert(GraphNode(freshName(qPath), .module(qPath), [previous]), before: node.name, replacing: previous)
                 points.append(QuantPointSpec(key: "input of \(node.name)", module: qPath, proxy: .actQuant, inserted: true))
             }
-            let quantized = try QuantLayerBuilder.quantized(module, recipe, node: node.name)
+            let quantized = try QuantLayerBuilder.quantized(module, maps.recipe(recipe, forNode: node.name), node: node.name)
             graph.replaceModule(at: path, with: quantized)
             points += QuantLayerBuilder.points(of: quantized, name: node.name, path: path)
         }

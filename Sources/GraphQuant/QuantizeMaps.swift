@@ -46,6 +46,10 @@ public struct QuantizeMaps: Equatable, Sendable {
     public var unsignedIdentity: LayerRecipe
     /// Float activations whose output is unsigned (`UNSIGNED_ACT_TUPLE`).
     public var unsignedActClasses: Set<String> = ["torch.nn.ReLU", "torch.nn.ReLU6", "torch.nn.Sigmoid"]
+    /// Per-layer keyword overrides, by the float graph's node name (`["fc": ["weight_bit_width": .number(8)]]`):
+    /// merged over the map entry that quantizes that node (a compute layer or an activation).
+    /// A name that no map entry quantizes is ``GraphQuantError/unknownLayer(_:known:)``.
+    public var layerOverrides: [String: [String: ConfigValue]] = [:]
 
     public init(computeLayerMap: [String: LayerRecipe?], quantActMap: [String: LayerRecipe?],
                 signedIdentity: LayerRecipe, unsignedIdentity: LayerRecipe) {
@@ -88,6 +92,14 @@ public struct QuantizeMaps: Equatable, Sendable {
         return ["torch.nn.Conv1d": LayerRecipe("QuantConv1d", w), "torch.nn.Conv2d": LayerRecipe("QuantConv2d", w),
                 "torch.nn.Linear": LayerRecipe("QuantLinear", w)]
     }()
+
+    /// The recipe for node `node`: `base` with the node's ``layerOverrides`` merged in.
+    public func recipe(_ base: LayerRecipe, forNode node: String) -> LayerRecipe {
+        guard let extra = layerOverrides[node] else { return base }
+        var r = base
+        for (k, v) in extra { r.kwargs[k] = v }
+        return r
+    }
 
     /// Sets `weight_bit_width` on every compute layer.
     public mutating func setWeightBitWidth(_ bits: Int) {

@@ -90,6 +90,32 @@ public enum ONNXImporter {
         return model.graph.input.map(\.name).filter { !initializers.contains($0) }
     }
 
+    /// The graph inputs the file declares, each with its declared shape (`nil` for a symbolic or
+    /// missing dimension, `shape == nil` when the file gives no shape), without importing the graph.
+    public static func declaredInputs(_ url: URL) throws -> [(name: String, shape: [Int?]?)] {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw ONNXImportError(file: url.path, problem: .io("cannot read: \(error.localizedDescription)"))
+        }
+        let model: Onnx_ModelProto
+        do {
+            model = try Onnx_ModelProto(serializedBytes: data)
+        } catch {
+            throw ONNXImportError(file: url.path, problem: .invalidProtobuf("\(error)"))
+        }
+        let initializers = Set(model.graph.initializer.map(\.name))
+        return model.graph.input.filter { !initializers.contains($0.name) }.map { input in
+            guard input.type.tensorType.hasShape else { return (input.name, nil) }
+            let dims = input.type.tensorType.shape.dim.map { d -> Int? in
+                if case .dimValue(let v)? = d.value, v >= 0, v <= Int64(Int32.max) { return Int(v) }
+                return nil
+            }
+            return (input.name, dims)
+        }
+    }
+
     /// The ops the importer handles.
     public static var supportedOps: [String] { GraphImporter.handlers.keys.sorted() }
 }

@@ -73,8 +73,9 @@ public final class MSEStats: Module, StatsOpModule {
 ///     first call (either mode): value ← stat(W)
 ///     every call: s = restrict(value) / restrict(pre(threshold))
 ///
-/// The "initialised" flag is not part of the state (a loaded state is re-initialised at the next
-/// first forward only if this module has not run yet).
+/// Loading a state dict that holds `value` marks the scale initialised (Brevitas's
+/// `_load_from_state_dict`: "disable stats collection when a pretrained value is loaded"), so a
+/// saved scale (a GPTQ run's fixed scale, a QAT-learned one) survives a reload.
 public final class ParameterFromStatsFromParameterScaling: Module, ScalingImpl {
     let statsImpl: StatsOpModule
     public let view: StatsView
@@ -97,6 +98,10 @@ public final class ParameterFromStatsFromParameterScaling: Module, ScalingImpl {
         registerModule("parameter_list_stats", DescriptiveNode.statsTree("_ParameterListStats", stats: stats, view: view.descriptiveNode))
         registerParameter("value", value)
         registerRestrictNodes(self, restrict, minVal: scalingMinVal)
+    }
+
+    public override func didLoadState(localNames: Set<String>) {
+        if localNames.contains("value") { initialized = true }
     }
 
     public func callAsFunction(_ x: Tensor, threshold: Tensor) -> Tensor {

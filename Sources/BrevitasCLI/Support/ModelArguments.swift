@@ -52,6 +52,9 @@ struct ModelArguments: ParsableArguments {
     /// The checkpoint file and the run configuration (from config.json and the overrides).
     func resolve() throws -> (checkpoint: URL, config: RunConfig) {
         let url = URL(fileURLWithPath: checkpoint)
+        if GraphRun.isGraphRun(checkpoint) {
+            throw CLIError("'\(checkpoint)' is a run folder of `brevitas quantize` (a quantized graph): this command does not take one yet; eval, inspect, run and train --from do")
+        }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else {
             throw CLIError("'\(checkpoint)' does not exist (expected a run folder or a .safetensors checkpoint)")

@@ -88,6 +88,15 @@ struct DataSplits {
         }
     }
 
+    /// Splits given as tensors (`--train-x/--train-y` arrays); the examples must have one shape.
+    init(train: TensorDataset, test: TensorDataset) throws {
+        guard train.exampleShape == test.exampleShape else {
+            throw CLIError("train inputs are \(train.exampleShape) per example but test inputs are \(test.exampleShape)")
+        }
+        self.train = train
+        self.test = test
+    }
+
     /// One input example's shape, `[C, H, W]`.
     var inputShape: [Int] { train.exampleShape }
 }

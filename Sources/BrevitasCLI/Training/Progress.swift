@@ -54,6 +54,20 @@ final class Progress {
         write((live ? "\r\u{1B}[2K" : "") + text + "\n")
     }
 
+    /// A live status line (`calibrate: batch 2/4`) redrawn in place on a terminal (at most ~15
+    /// times a second); `nil` clears it. Nothing is written when the output is not a terminal.
+    func status(_ text: String?) {
+        guard live else { return }
+        guard let text else {
+            write("\r\u{1B}[2K")
+            return
+        }
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) > 0.066 else { return }
+        lastDraw = now
+        write("\r\u{1B}[2K" + text)
+    }
+
     /// Ends a live line that was left unfinished (an interrupted epoch).
     func abandonLine() {
         if live { write("\r\u{1B}[2K") }

@@ -42,7 +42,10 @@ struct BatchProgress {
 /// when it returns true the epoch is abandoned and ``runEpoch(_:)`` returns `nil`, so the caller
 /// keeps the last complete checkpoint.
 final class Trainer {
-    let model: QuantSequential
+    /// The module trained (its parameters, its train/eval mode).
+    let model: Module
+    /// Its logits for a batch of inputs.
+    let forward: (Tensor) throws -> Tensor
     let data: DataSplits
     let loader: DataLoader<TensorDataset>
     let optimizer: any Optimizer
@@ -53,9 +56,17 @@ final class Trainer {
     var shouldStop: () -> Bool = { false }
     var onBatch: (BatchProgress) -> Void = { _ in }
 
-    init(model: QuantSequential, data: DataSplits, phase: String, epochs: Int, batchSize: Int,
-         optimizer: OptimizerChoice, learningRate: Float, seed: UInt64) {
+    convenience init(model: QuantSequential, data: DataSplits, phase: String, epochs: Int, batchSize: Int,
+                     optimizer: OptimizerChoice, learningRate: Float, seed: UInt64) {
+        self.init(module: model, forward: { try model($0) }, data: data, phase: phase, epochs: epochs, batchSize: batchSize,
+                  optimizer: optimizer, learningRate: learningRate, seed: seed)
+    }
+
+    /// A trainer of any classifier: `forward` gives `module`'s logits.
+    init(module model: Module, forward: @escaping (Tensor) throws -> Tensor, data: DataSplits, phase: String, epochs: Int,
+         batchSize: Int, optimizer: OptimizerChoice, learningRate: Float, seed: UInt64) {
         self.model = model
+        self.forward = forward
         self.data = data
         self.phase = phase
         self.epochs = epochs
@@ -76,7 +87,7 @@ final class Trainer {
         for step in 0..<steps {
             if shouldStop() { return false }
             let batch = batches[step % batches.count]
-            _ = try Autograd.noGrad { try model(batch.inputs) }
+            _ = try Autograd.noGrad { try forward(batch.inputs) }
         }
         Self.finishCollection(model)
         return true
@@ -98,7 +109,7 @@ final class Trainer {
         for (i, batch) in batches.enumerated() {
             if shouldStop() { return nil }
             optimizer.zeroGrad()
-            let logits = try model(batch.inputs)
+            let logits = try forward(batch.inputs)
             let loss = Tensor.crossEntropy(logits, targets: batch.labels)
             loss.backward()
             optimizer.step()
@@ -114,7 +125,7 @@ final class Trainer {
                                   samples: seen, elapsed: Date().timeIntervalSince(start)))
         }
         let seconds = Date().timeIntervalSince(start)
-        let test = try Self.evaluate(model, data.test)
+        let test = try Self.evaluate(module: model, forward: forward, data.test)
         return EpochResult(phase: phase, epoch: epoch + 1, loss: lossSum / Double(max(seen, 1)),
                            trainAccuracy: Double(correct) / Double(max(seen, 1)), testAccuracy: test.accuracy,
                            testLoss: test.loss, learningRate: lr, seconds: seconds,
@@ -123,6 +134,11 @@ final class Trainer {
 
     /// Accuracy and mean loss of `model` on `data` in evaluation mode (batches of 500).
     static func evaluate(_ model: QuantSequential, _ data: TensorDataset) throws -> (accuracy: Double, loss: Double) {
+        try evaluate(module: model, forward: { try model($0) }, data)
+    }
+
+    /// Accuracy and mean loss of the classifier `forward` (of `model`) on `data` in evaluation mode.
+    static func evaluate(module model: Module, forward: (Tensor) throws -> Tensor, _ data: TensorDataset) throws -> (accuracy: Double, loss: Double) {
         let wasTraining = model.training
         model.eval()
         defer { model.train(wasTraining) }
@@ -130,7 +146,7 @@ final class Trainer {
         let loader = DataLoader(data, batchSize: 500)
         try Autograd.noGrad {
             for batch in loader.batches(epoch: 0) {
-                let logits = try model(batch.inputs)
+                let logits = try forward(batch.inputs)
                 lossSum += Double(Tensor.crossEntropy(logits, targets: batch.labels, reduction: .sum).item())
                 correct += correctCount(logits, batch.labels)
             }

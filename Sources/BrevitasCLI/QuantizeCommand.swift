@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import NN
+import TensorEngine
+
+/// `brevitas quantize`: post-training quantization of a float ONNX model, Brevitas's
+/// `brevitas.graph` flow, into a run folder.
+struct QuantizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quantize",
+        abstract: "Post-training quantization of a float ONNX model (Brevitas's graph flow) into a run folder.",
+        discussion: """
+            Stages, in Brevitas's order (ptq_evaluate.py): preprocess (BatchNorm merge, ReLU6 -> ReLU), \
+            quantize (the maps of Brevitas's ptq_evaluate.py: 8-bit weights with full signed range and a \
+            scale taken once from the weights, per tensor unless --per-channel, Int32 bias, 8-bit \
+            activations, unsigned after ReLU, residual adds on one shared quantizer; or --layerwise), \
+            calibrate (the \
+            activation scales from --calib in batches of 64, running mean of each batch's 99.999th \
+            percentile), then optionally GPFQ, GPTQ and bias correction over the same batches.
+
+            --out gets: model.safetensors (Brevitas state-dict keys), config.json, float.onnx (a copy \
+            of MODEL), report.json and report.txt (the time of each stage, float vs quantized accuracy \
+            with --test/--labels, per-layer SQNR, every quantization point with its scale). The folder \
+            appears whole or not at all. `brevitas eval`, `inspect`, `run` and `train --from` read it.
+
+            --override LAYER:key=value sets a keyword on one layer (the float graph's node name): \
+            bits=N, per_channel=true|false, or any Brevitas keyword of the layer (weight_bit_width, \
+            bit_width, weight_quant=Int8WeightPerChannelFloat, ...). Repeat it for several.
+            Example: brevitas quantize float.onnx --calib calib.npy --test test_x.npy --labels test_y.npy \
+            --weight-bits 4 --per-channel --out runs/w4a8
+            """)
+
+    @Argument(help: ArgumentHelp("The float model (.onnx).", valueName: "model"), completion: .file(extensions: ["onnx"]))
+    var model: String
+
+    @Option(help: ArgumentHelp("Calibration inputs (.npy, [N, ...] as the model takes them).", valueName: "x.npy"), completion: .file(extensions: ["npy"]))
+    var calib: String
+
+    @Option(help: ArgumentHelp("Test inputs (.npy) for the accuracy in the report (with --labels).", valueName: "x.npy"), completion: .file(extensions: ["npy"]))
+    var test: String?
+
+    @Option(help: ArgumentHelp("Test labels (.npy, integer class indices, one per test input).", valueName: "y.npy"), completion: .file(extensions: ["npy"]))
+    var labels: String?
+
+    @Option(help: ArgumentHelp("Weight bit width (2...16).", valueName: "bits"))
+    var weightBits = 8
+
+    @Option(help: ArgumentHelp("Activation bit width (2...16).", valueName: "bits"))
+    var actBits = 8
+
+    @Option(help: ArgumentHelp("Bias bit width (2...32; Int32Bias at 32).", valueName: "bits"))
+    var biasBits = 32
+
+    @Flag(help: "One weight scale per output channel (Int8WeightPerChannelFloat) instead of per tensor.")
+    var perChannel = false
+
+    @Flag(help: "Weights on the narrow range [-(2^(b-1)-1), 2^(b-1)-1] (Brevitas's quantize() presets) instead of [-2^(b-1), 2^(b-1)-1] (its ptq_evaluate.py default).")
+    var weightNarrowRange = false
+
+    @Flag(help: "layerwise_quantize: each conv/linear quantizes its own input; activations stay float.")
+    var layerwise = false
+
+    @Option(name: .customLong("override"), help: ArgumentHelp("LAYER:key=value for one layer (repeat).", valueName: "layer:key=value"))
+    var overrides: [String] = []
+
+    @Flag(help: "Bias correction after calibration (bias_correction_mode).")
+    var biasCorrection = false
+
+    @Flag(help: "GPTQ after calibration (gptq_mode).")
+    var gptq = false
+
+    @Flag(help: "GPTQ/GPFQ: process columns in decreasing Hessian-diagonal order.")
+    var actOrder = false
+
+    @Flag(help: "GPFQ after calibration (gpfq_mode).")
+    var gpfq = false
+
+    @Option(help: ArgumentHelp("Examples per calibration batch.", valueName: "n"))
+    var calibrationBatchSize = 64
+
+    @Option(help: ArgumentHelp("The run folder to write.", valueName: "dir"), completion: .directory)
+    var out: String
+
+    @Option(help: ArgumentHelp("Threads for the engine's kernels (default: all cores).", valueName: "n"))
+    var threads: Int?
+
+    func validate() throws {
+        var problems: [String] = []
+        for o in overrides {
+            do { _ = try QuantizeSettings.LayerOverride(parsing: o) } catch let e as CLIError { problems.append(e.message) }
+        }
+        if problems.isEmpty { problems += try settings().problems() }
+        if labels != nil && test == nil { problems.append("--labels needs --test") }
+        if let threads, threads < 1 { problems.append("--threads must be >= 1, got \(threads)") }
+        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n       ")) }
+    }
+
+    func settings() throws -> QuantizeSettings {
+        var s = QuantizeSettings()
+        s.weightBits = weightBits
+        s.actBits = actBits
+        s.biasBits = biasBits
+        s.perChannel = perChannel
+        s.weightNarrowRange = weightNarrowRange
+        s.layerwise = layerwise
+        s.overrides = try overrides.map(QuantizeSettings.LayerOverride.init(parsing:))
+        s.calibrationBatchSize = calibrationBatchSize
+        s.biasCorrection = biasCorrection
+        s.gptq = gptq
+        s.actOrder = actOrder
+        s.gpfq = gpfq
+        return s
+    }
+
+    func run() throws {
+        Threads.apply(threads)
+        let run = QuantizeRun(model: model, calib: calib, test: test, labels: labels, settings: try settings(), out: out)
+        Interrupt.install()
+        defer { Interrupt.uninstall() }
+        run.shouldStop = { Interrupt.requested }
+        do {
+            try run.run()
+        } catch is QuantizeInterrupted {
+            print("interrupted: nothing was written to \(out)")
+            throw ExitCode(130)
+        }
+    }
+}
