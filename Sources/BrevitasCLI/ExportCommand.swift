@@ -32,6 +32,18 @@ struct ExportCommand: ParsableCommand {
     /// Writes the file; returns the line to print.
     func export() throws -> String {
         Threads.apply(model.threads)
+        if GraphRun.isGraphRun(model.checkpoint) {
+            let folder = URL(fileURLWithPath: model.checkpoint)
+            let (q, config) = try GraphRun.load(folder)
+            let url = URL(fileURLWithPath: output ?? folder.appendingPathComponent(ONNXFiles.fileName(format)).path)
+            try AtomicFile.prepareDirectory(url.deletingLastPathComponent())
+            do {
+                try exportONNX(q, example: ONNXFiles.example(config.inputShape), format: format, dynamicBatch: dynamicBatch, to: url)
+            } catch let e as ONNXExportError {
+                throw CLIError("\(e)")
+            }
+            return "wrote \(url.path) (\(format.rawValue.uppercased()) of the graph-quantized model, input \(dynamicBatch ? "batch" : "1")x\(config.inputShape.map(String.init).joined(separator: "x")))"
+        }
         let (file, config) = try model.resolve()
         let (loaded, _) = try Checkpoint.loadModel(file, spec: config.model)
         let url = URL(fileURLWithPath: output ?? file.deletingLastPathComponent().appendingPathComponent(ONNXFiles.fileName(format)).path)

@@ -85,8 +85,17 @@ struct QuantizeCommandTests {
         let yURL = dir.appendingPathComponent("y.npy")
         _ = try RunCommand.parse([folder.path, "--input", dir.appendingPathComponent("test_x.npy").path, "--out", yURL.path]).execute()
         #expect(try NumPy.readTensor(yURL).scalars == direct.scalars)
+        // Both ONNX exports are in the folder (dynamic batch); export writes them again on demand.
+        #expect(result.exports.map(\.file) == ["model.qcdq.onnx", "model.qonnx.onnx"])
+        #expect(result.exports.allSatisfy { $0.problem == nil }, "\(result.exports)")
+        for file in ["model.qcdq.onnx", "model.qonnx.onnx"] {
+            let size = (try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(file).path)[.size] as? Int) ?? 0
+            #expect(size > 1000, "\(file): \(size) bytes")
+        }
+        let exported = try ExportCommand.parse([folder.path, "--format", "qonnx", "--output", dir.appendingPathComponent("m.onnx").path]).export()
+        #expect(exported.contains("QONNX of the graph-quantized model"), "\(exported)")
         // Commands that do not take a graph run say so.
-        #expect(throws: CLIError.self) { try ExportCommand.parse([folder.path, "--output", dir.appendingPathComponent("m.onnx").path]).run() }
+        #expect(throws: CLIError.self) { try VerifyCommand.parse([folder.path]).run() }
     }
 
     @Test func optionsChangeTheQuantizers() throws {

@@ -36,6 +36,8 @@ final class QuantizeRun {
         var folder: URL
         /// The quantized model as the pipeline left it.
         var model: QuantGraphModule
+        /// The ONNX files, each with the reason it was not written (`nil` when it was).
+        var exports: [(file: String, problem: String?)]
     }
 
     static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
@@ -170,18 +172,27 @@ final class QuantizeRun {
                                     stages: stages.map(\.name), calib: Self.absolute(calib), test: test.map(Self.absolute),
                                     labels: labels.map(Self.absolute), training: nil)
         let outURL = URL(fileURLWithPath: out)
+        var exports: [(file: String, problem: String?)] = []
         try GraphRun.writeAtomically(outURL) { dir in
-            try Self.writeFolder(dir, model: q, floatModel: modelURL, config: config, report: report)
+            exports = try Self.writeFolder(dir, model: q, floatModel: modelURL, config: config, report: report,
+                                           example: sampleX.narrow(dim: 0, start: 0, length: 1).contiguous())
         }
         if let a = accuracy {
             print("accuracy on \(a.examples) test examples: float \(percent(a.float)) (\(a.floatCorrect)), quantized \(percent(a.quantized)) (\(a.quantizedCorrect))")
         }
-        print("wrote \(outURL.path): model.safetensors, config.json, float.onnx, report.json, report.txt (\(f(Date().timeIntervalSince(start), 2)) s)")
-        return Result(report: report, folder: outURL, model: q)
+        let files = ["model.safetensors", "config.json", "float.onnx", "report.json", "report.txt"] + exports.filter { $0.problem == nil }.map(\.file)
+        print("wrote \(outURL.path): \(files.joined(separator: ", ")) (\(f(Date().timeIntervalSince(start), 2)) s)")
+        for e in exports { if let problem = e.problem { print("not exported: \(e.file): \(problem)") } }
+        return Result(report: report, folder: outURL, model: q, exports: exports.map { ($0.file, $0.problem) })
     }
 
     /// The files of a graph run folder.
-    static func writeFolder(_ dir: URL, model q: QuantGraphModule, floatModel: URL, config: GraphRunConfig, report: QuantizeReport?) throws {
+    /// Returns the ONNX exports (`model.qcdq.onnx`, `model.qonnx.onnx`, dynamic batch, traced on
+    /// `example`), each with the reason it could not be written (`nil` when it was): a model the
+    /// format cannot express (QCDQ above 8 bits, an op without translation) is not an error of the run.
+    @discardableResult
+    static func writeFolder(_ dir: URL, model q: QuantGraphModule, floatModel: URL, config: GraphRunConfig, report: QuantizeReport?,
+                            example: Tensor) throws -> [(file: String, problem: String?)] {
         do {
             try FileManager.default.copyItem(at: floatModel, to: dir.appendingPathComponent(GraphRunConfig.floatModelFile))
         } catch {
@@ -193,6 +204,7 @@ final class QuantizeRun {
             try AtomicFile.writeJSON(report, to: dir.appendingPathComponent("report.json"))
             try AtomicFile.write(report.render() + "\n", to: dir.appendingPathComponent("report.txt"))
         }
+        return ONNXFiles.write(q, example: example, folder: dir, dynamicBatch: true)
     }
 }
 

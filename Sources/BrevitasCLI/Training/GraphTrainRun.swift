@@ -128,7 +128,11 @@ final class GraphTrainRun {
         try AtomicFile.write(report.render() + "\n", to: outURL.appendingPathComponent("report.txt"))
         let after = epochs.last?.testAccuracy ?? before.accuracy
         print("test accuracy \(percent(before.accuracy)) before, \(percent(after)) after \(o.epochs) epoch\(o.epochs == 1 ? "" : "s") (\(f(Date().timeIntervalSince(start), 1)) s)")
-        print("saved in \(outURL.path): model.safetensors, config.json, float.onnx, metrics.json, report.json, report.txt")
+        let exports = ONNXFiles.write(q, example: data.test.inputs.narrow(dim: 0, start: 0, length: 1).contiguous(), folder: outURL, dynamicBatch: true)
+        let files = ["model.safetensors", "config.json", "float.onnx", "metrics.json", "report.json", "report.txt"]
+            + exports.filter { $0.problem == nil }.map(\.file)
+        print("saved in \(outURL.path): \(files.joined(separator: ", "))")
+        for e in exports { if let problem = e.problem { print("not exported: \(e.file): \(problem)") } }
         return after
     }
 

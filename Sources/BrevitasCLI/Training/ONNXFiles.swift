@@ -1,4 +1,5 @@
 import Foundation
+import NN
 import ONNXExport
 import QuantNN
 import TensorEngine
@@ -12,11 +13,12 @@ enum ONNXFiles {
     /// name with `nil` when it was written, or the reason it was not. Every architecture exports
     /// to both formats; what remains refused is a bit width the format cannot hold (QCDQ above 8
     /// bits), which is not an error of the run: the summary names the file and the layer.
-    static func write(_ model: QuantSequential, example: Tensor, folder: URL) -> [(file: String, problem: String?)] {
+    /// `dynamicBatch`: a symbolic batch dimension (the graph runs of `brevitas quantize`).
+    static func write(_ model: Module, example: Tensor, folder: URL, dynamicBatch: Bool = false) -> [(file: String, problem: String?)] {
         ONNXFormat.allCases.map { format in
             let name = fileName(format)
             do {
-                try exportONNX(model, example: example, format: format, to: folder.appendingPathComponent(name))
+                try exportONNX(model, example: example, format: format, dynamicBatch: dynamicBatch, to: folder.appendingPathComponent(name))
                 return (name, nil)
             } catch {
                 return (name, "\(error)")
