@@ -97,38 +97,55 @@ public enum IntegerExecutor {
         }
     }
 
+    /// A convolution as one GEMM per example and group: the input patches gathered into
+    /// columns (`[C/G·kh·kw, oh·ow]`, zero outside the input), multiplied by the group's weights
+    /// `[O/G, C/G·kh·kw]` in double precision, plus the bias. Exact: every product and partial
+    /// sum is bounded by the accumulator bound (< 2^47, proved by the lowering), and integers
+    /// below 2^53 are exact doubles in any summation order. The column buffers are allocated
+    /// once per worker range, not per example.
     static func conv2d(_ x: IntegerTensor, _ c: IntegerOp.Conv2d, outShape: [Int]) -> IntegerTensor {
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, oh, ow) = (outShape[1], outShape[2], outShape[3])
         let (kh, kw) = (c.weightShape[2], c.weightShape[3])
         let cg = cin / c.groups, og = o / c.groups
-        var out = [Int64](repeating: 0, count: n * o * oh * ow)
+        let kk = cg * kh * kw, pixels = oh * ow
+        let weight = c.weight.map(Double.init)
+        var out = [Int64](repeating: 0, count: n * o * pixels)
         x.data.withUnsafeBufferPointer { xp in
-            c.weight.withUnsafeBufferPointer { wp in
+            weight.withUnsafeBufferPointer { wp in
                 out.withUnsafeMutableBufferPointer { op in
                     let optr = op.baseAddress!
-                    Parallel.forRanges(n * o, costPerItem: oh * ow * cg * kh * kw) { range in
-                        for item in range {
-                            let (e, oc) = (item / o, item % o)
-                            let g = oc / og
-                            let b = c.bias?[oc] ?? 0
-                            for y in 0..<oh {
-                                for xo in 0..<ow {
-                                    var acc = b
+                    Parallel.forRanges(n * c.groups, costPerItem: og * pixels * kk) { range in
+                        var cols = [Double](repeating: 0, count: kk * pixels)
+                        var acc = [Double](repeating: 0, count: og * pixels)
+                        cols.withUnsafeMutableBufferPointer { cp in
+                            acc.withUnsafeMutableBufferPointer { ap in
+                                for item in range {
+                                    let (e, g) = (item / c.groups, item % c.groups)
                                     for ci in 0..<cg {
                                         let plane = (e * cin + g * cg + ci) * h * w
-                                        let wbase = (oc * cg + ci) * kh * kw
                                         for i in 0..<kh {
-                                            let iy = y * c.strideH + i * c.dilationH - c.padH
-                                            if iy < 0 || iy >= h { continue }
                                             for j in 0..<kw {
-                                                let ix = xo * c.strideW + j * c.dilationW - c.padW
-                                                if ix < 0 || ix >= w { continue }
-                                                acc += wp[wbase + i * kw + j] * xp[plane + iy * w + ix]
+                                                let row = ((ci * kh + i) * kw + j) * pixels
+                                                for y in 0..<oh {
+                                                    let iy = y * c.strideH + i * c.dilationH - c.padH
+                                                    let inside = iy >= 0 && iy < h
+                                                    for xo in 0..<ow {
+                                                        let ix = xo * c.strideW + j * c.dilationW - c.padW
+                                                        cp[row + y * ow + xo] = inside && ix >= 0 && ix < w ? Double(xp[plane + iy * w + ix]) : 0
+                                                    }
+                                                }
                                             }
                                         }
                                     }
-                                    optr[(item * oh + y) * ow + xo] = acc
+                                    BLAS.dgemm(transA: false, transB: false, m: og, n: pixels, k: kk, a: wp.baseAddress! + g * og * kk, lda: kk,
+                                               b: cp.baseAddress!, ldb: pixels, c: ap.baseAddress!, ldc: pixels)
+                                    for ol in 0..<og {
+                                        let oc = g * og + ol
+                                        let b = c.bias?[oc] ?? 0
+                                        let dst = optr + (e * o + oc) * pixels
+                                        for p in 0..<pixels { dst[p] = b + Int64(ap[ol * pixels + p]) }
+                                    }
                                 }
                             }
                         }
@@ -184,21 +201,34 @@ public enum IntegerExecutor {
         return IntegerTensor(shape: outShape, out)
     }
 
+    /// `x · Wᵀ + b` as a double-precision GEMM over blocks of examples; exact for the same
+    /// reason as ``conv2d(_:_:outShape:)``.
     static func linear(_ x: IntegerTensor, _ l: IntegerOp.Linear) -> IntegerTensor {
         let n = x.shape[0]
         precondition(x.perExample == l.inFeatures, "IntegerExecutor.linear: \(x.perExample) inputs, weights for \(l.inFeatures)")
-        var out = [Int64](repeating: 0, count: n * l.outFeatures)
+        let (fin, fout) = (l.inFeatures, l.outFeatures)
+        let weight = l.weight.map(Double.init)
+        var out = [Int64](repeating: 0, count: n * fout)
+        let block = 64
         x.data.withUnsafeBufferPointer { xp in
-            l.weight.withUnsafeBufferPointer { wp in
+            weight.withUnsafeBufferPointer { wp in
                 out.withUnsafeMutableBufferPointer { op in
                     let optr = op.baseAddress!
-                    Parallel.forRanges(n * l.outFeatures, costPerItem: l.inFeatures) { range in
-                        for item in range {
-                            let (e, o) = (item / l.outFeatures, item % l.outFeatures)
-                            var acc = l.bias?[o] ?? 0
-                            let xb = e * l.inFeatures, wb = o * l.inFeatures
-                            for i in 0..<l.inFeatures { acc += wp[wb + i] * xp[xb + i] }
-                            optr[item] = acc
+                    Parallel.forRanges((n + block - 1) / block, costPerItem: block * fin * fout) { range in
+                        var xs = [Double](repeating: 0, count: block * fin)
+                        var acc = [Double](repeating: 0, count: block * fout)
+                        xs.withUnsafeMutableBufferPointer { xsp in
+                            acc.withUnsafeMutableBufferPointer { ap in
+                                for blk in range {
+                                    let lo = blk * block, rows = Swift.min(n, lo + block) - lo
+                                    for i in 0..<rows * fin { xsp[i] = Double(xp[lo * fin + i]) }
+                                    BLAS.dgemm(transA: false, transB: true, m: rows, n: fout, k: fin, a: xsp.baseAddress!, lda: fin,
+                                               b: wp.baseAddress!, ldb: fin, c: ap.baseAddress!, ldc: fout)
+                                    for r in 0..<rows {
+                                        for f in 0..<fout { optr[(lo + r) * fout + f] = (l.bias?[f] ?? 0) + Int64(ap[r * fout + f]) }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
