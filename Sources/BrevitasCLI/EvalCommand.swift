@@ -46,7 +46,7 @@ struct EvalCommand: ParsableCommand {
         let result = try Trainer.evaluate(loaded.model, loaded.data)
         let correct = Int((result.accuracy * Double(loaded.data.count)).rounded())
         let spec = loaded.config.model
-        let what = loaded.kind == .float ? "float \(spec.arch.rawValue)" : "\(spec.arch.rawValue) w\(spec.weightBits) a\(spec.actBits) in\(spec.inputBits)"
+        let what = loaded.kind == .float ? "float \(spec.arch.rawValue)" : "\(spec.arch.rawValue) \(spec.quantLabel)"
         let line = "\(loaded.checkpoint.path): \(what) on \(loaded.config.dataset.rawValue) \(split.rawValue): "
               + "accuracy \(percent(result.accuracy)) (\(correct)/\(loaded.data.count)), loss \(f(result.loss, 4)), \(f(Date().timeIntervalSince(start), 2)) s"
         return ([line] + EvalCommand.overflowReport(loaded.model)).joined(separator: "\n")

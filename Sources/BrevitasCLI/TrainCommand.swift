@@ -52,6 +52,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Bit width of the quantizer on the network input (2...16).", valueName: "bits"))
     var inputBits = 8
 
+    @Option(help: ArgumentHelp("Number format of the quantizers: int (--weight-bits, --act-bits, --input-bits), fp8e4m3, fp8e5m2, fp8e4m3fnuz, fp8e5m2fnuz, fp6 (e3m2), fp4 (e2m1), eXmY (any OCP-style minifloat), mxint8, mxfp8 (microscaling; the network input stays int at --input-bits).", valueName: "format"))
+    var format = "int"
+
+    @Option(help: ArgumentHelp("Group size of mxint8 and mxfp8 (default 32): consecutive channels or features sharing one power-of-two scale; must divide every grouped dimension.", valueName: "n"))
+    var groupSize: Int?
+
     @Option(help: ArgumentHelp("Quantization-aware training epochs.", valueName: "n"))
     var epochs = 15
 
@@ -131,6 +137,13 @@ struct TrainCommand: ParsableCommand {
             problems.append("--data-dir is not used with --dataset digits (the digits are bundled); choose mnist, fashion-mnist or cifar10")
         }
         problems += fromProblems()
+        if let f = QuantFormat(parsing: format) {
+            for p in f.problems(groupSize: groupSize) {
+                problems.append("\(p.key == "group_size" ? "--group-size" : "--format \(format)"): \(p.key): \(p.message)")
+            }
+        } else {
+            problems.append("--format '\(format)' is not a format; use one of \(QuantFormat.names.joined(separator: ", "))")
+        }
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n       ")) }
     }
 
@@ -148,6 +161,7 @@ struct TrainCommand: ParsableCommand {
         if floatEpochs != 0 { problems.append("--from fine-tunes a quantized run; --float-epochs does not apply") }
         if calibrateSteps != 0 { problems.append("--from: the run is already calibrated; --calibrate-steps does not apply") }
         if accumulatorBits != nil { problems.append("--accumulator-bits is not supported with --from") }
+        if format != "int" || groupSize != nil { problems.append("--from keeps the quantize run's quantizers; --format and --group-size apply to new models (or to brevitas quantize)") }
         if trainX != nil && dataDir != nil { problems.append("--data-dir does not apply with --train-x") }
         return problems
     }
@@ -180,7 +194,7 @@ struct TrainCommand: ParsableCommand {
             epochs: epochs, batchSize: batchSize, learningRate: lr ?? optimizer.defaultLearningRate, optimizer: optimizer,
             seed: seed, fromFloat: fromFloat, floatEpochs: floatEpochs, calibrateSteps: calibrateSteps,
             collectStatsSteps: collectStatsSteps, limit: limit, out: out ?? TrainRun.defaultOutputFolder(),
-            accumulatorBits: accumulatorBits, overflow: overflow)
+            accumulatorBits: accumulatorBits, overflow: overflow, format: QuantFormat(parsing: format) ?? .int, groupSize: groupSize)
     }
 }
 

@@ -35,9 +35,16 @@ public struct ModelSpec: Codable, Equatable {
     /// exact), and what it does on overflow (see `AccumulatorSimulation`).
     public var accumulatorBits: Int?
     public var overflow: AccumulatorSimulation.Overflow?
+    /// The quantizers' number format (`nil`: integers at the bit widths above), and the group
+    /// size of the group-wise (MX) formats (`nil`: 32).
+    public var format: QuantFormat?
+    public var groupSize: Int?
 
     public init(arch: Architecture, inputShape: [Int], classes: Int, weightBits: Int, actBits: Int, inputBits: Int,
-                collectStatsSteps: Int, accumulatorBits: Int? = nil, overflow: AccumulatorSimulation.Overflow? = nil) {
+                collectStatsSteps: Int, accumulatorBits: Int? = nil, overflow: AccumulatorSimulation.Overflow? = nil,
+                format: QuantFormat? = nil, groupSize: Int? = nil) {
+        self.format = format
+        self.groupSize = groupSize
         self.arch = arch
         self.inputShape = inputShape
         self.classes = classes
@@ -64,6 +71,11 @@ public struct ModelSpec: Codable, Equatable {
         }
         if classes < 2 { out.append("need at least 2 classes, got \(classes)") }
         if let b = accumulatorBits, !(2...62).contains(b) { out.append("the accumulator width must be in 2...62, got \(b)") }
+        let formatName = (format ?? .int).description
+        for p in (format ?? .int).problems(groupSize: groupSize) {
+            out.append("\(p.key == "group_size" ? "--group-size" : "--format \(formatName)"): \(p.key): \(p.message)")
+        }
+        if out.isEmpty, format?.isGroupwise == true { out += groupShapeProblems() }
         return out
     }
 
@@ -82,6 +94,13 @@ public struct ModelSpec: Codable, Equatable {
 
         public init(_ spec: ModelSpec, quantized: Bool) {
             guard quantized else { return }
+            if let f = spec.format?.quantizers(collectStatsSteps: spec.collectStatsSteps, groupSize: spec.groupSize) {
+                weight = f.weight
+                act = f.act
+                input = f.input ?? ActQuant.int8ActPerTensorFloat.with(\.bitWidth, spec.inputBits)
+                    .with(\.collectStatsSteps, spec.collectStatsSteps)
+                return
+            }
             input = ActQuant.int8ActPerTensorFloat.with(\.bitWidth, spec.inputBits)
                 .with(\.collectStatsSteps, spec.collectStatsSteps)
             act = ActQuant.uint8ActPerTensorFloat.with(\.bitWidth, spec.actBits)
@@ -92,7 +111,9 @@ public struct ModelSpec: Codable, Equatable {
 
         /// A signed activation quantizer at the activation bit width (residual additions).
         public var signedAct: ActQuant? {
-            act.map { a in
+            // Minifloat and MX activations are signed already.
+            if let a = act, a.quantType != .int || a.scalingPerGroup { return a }
+            return act.map { a in
                 ActQuant.int8ActPerTensorFloat.with(\.bitWidth, a.bitWidth).with(\.collectStatsSteps, a.collectStatsSteps)
             }
         }
@@ -133,7 +154,18 @@ public struct ModelSpec: Codable, Equatable {
 extension ModelSpec {
     /// `lenet (w4 a4 in8, input 1x8x8, 10 classes)`.
     public var summary: String {
-        "the \(arch.rawValue) model (w\(weightBits) a\(actBits) in\(inputBits), input \(inputShape.map(String.init).joined(separator: "x")), \(classes) classes)"
+        "the \(arch.rawValue) model (\(quantLabel), input \(inputShape.map(String.init).joined(separator: "x")), \(classes) classes)"
+    }
+}
+
+extension ModelSpec {
+    /// The quantization in a few characters: `w4 a4 in8`, `fp8e4m3`, `mxint8 g32 in8`.
+    public var quantLabel: String {
+        switch format ?? .int {
+        case .int: return "w\(weightBits) a\(actBits) in\(inputBits)"
+        case .mxint8, .mxfp8: return "\(format!) g\(groupSize ?? 32) in\(inputBits)"
+        case .minifloat: return format!.description
+        }
     }
 }
 

@@ -34,6 +34,10 @@ import Testing
         (["inspect", "x", "--act-bits", "40"], ["--act-bits must be in 2...16"]),
         (["bench", "--threads", "0"], ["--threads must be >= 1"]),
         (["frobnicate"], ["frobnicate"]),
+        (["train", "--format", "fp9"], ["--format 'fp9' is not a format", "fp8e4m3", "mxint8"]),
+        (["train", "--format", "e9m2"], ["--format e9m2: exponent_bit_width"]),
+        (["train", "--format", "e0m0"], ["--format e0m0: exponent_bit_width"]),
+        (["train", "--format", "fp4", "--group-size", "8"], ["--group-size: group_size"]),
     ])
     func badArgumentsAreRejected(_ arguments: [String], _ fragments: [String]) throws {
         let message = try #require(parseError(arguments), "\(arguments) parsed")

@@ -26,6 +26,9 @@ final class TrainRun {
         /// A simulated accumulator width of the quantized convolutions and linear layers.
         var accumulatorBits: Int? = nil
         var overflow: AccumulatorSimulation.Overflow = .wrap
+        /// The quantizers' number format and the MX group size.
+        var format: QuantFormat = .int
+        var groupSize: Int? = nil
     }
 
     /// How a run ended.
@@ -65,6 +68,8 @@ final class TrainRun {
         var spec = ModelSpec(arch: o.arch, inputShape: data.inputShape, classes: o.dataset.classes, weightBits: o.weightBits,
                              actBits: o.actBits, inputBits: o.inputBits, collectStatsSteps: o.collectStatsSteps)
         if let bits = o.accumulatorBits { (spec.accumulatorBits, spec.overflow) = (bits, o.overflow) }
+        if o.format != .int { spec.format = o.format }
+        spec.groupSize = o.groupSize
         let problems = spec.problems()
         guard problems.isEmpty else { throw CLIError(problems.joined(separator: "; ")) }
         var floatModel = try o.fromFloat.map {
@@ -202,7 +207,7 @@ struct RunSummary: Equatable {
         floatSeconds = metrics.epochs.filter { $0.phase == "float" }.reduce(0) { $0 + $1.seconds }
         qatSeconds = metrics.epochs.filter { $0.phase == "qat" }.reduce(0) { $0 + $1.seconds }
         totalSeconds = metrics.seconds
-        bits = "w\(spec.weightBits) a\(spec.actBits) in\(spec.inputBits)"
+        bits = spec.quantLabel
         self.exports = exports.map { ExportedFile(file: $0.file, problem: $0.problem) }
     }
 
