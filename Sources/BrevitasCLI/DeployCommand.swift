@@ -36,15 +36,24 @@ struct DeployCommand: ParsableCommand {
 
     /// Writes the folder; returns the summary printed.
     func deploy() throws -> String {
-        let loaded = try model.load(split: .test)
-        guard loaded.kind == .quantized else {
-            throw CLIError("'\(loaded.checkpoint.path)' is a float checkpoint: it has no integer program; deploy a quantized one (model.safetensors)")
+        let program: IntegerProgram, inputs: Tensor, title: String
+        if GraphRun.isGraphRun(model.checkpoint) {
+            let (q, config) = try GraphRun.load(URL(fileURLWithPath: model.checkpoint))
+            program = try GraphRun.integerProgram(q, config)
+            inputs = try GraphRun.integerInputs(config, dataset: model.dataset, dataDir: model.dataDir, split: .test).inputs
+            title = "the graph-quantized \(config.quantize.summary) of \(config.source)"
+        } else {
+            let loaded = try model.load(split: .test)
+            guard loaded.kind == .quantized else {
+                throw CLIError("'\(loaded.checkpoint.path)' is a float checkpoint: it has no integer program; deploy a quantized one (model.safetensors)")
+            }
+            program = try IntegerProgramLoader.lower(loaded.model, spec: loaded.config.model)
+            (inputs, title) = (loaded.data.inputs, loaded.config.model.summary)
         }
-        let program = try IntegerProgramLoader.lower(loaded.model, spec: loaded.config.model)
-        let n = min(examples, loaded.data.count)
-        let codes = program.inputCodes(loaded.data.inputs.narrow(dim: 0, start: 0, length: n))
+        let n = min(examples, inputs.shape[0])
+        let codes = program.inputCodes(inputs.narrow(dim: 0, start: 0, length: n))
         let predicted = program.predictions(IntegerExecutor.run(program, input: codes))
-        var files = try Deployment.files(program, title: loaded.config.model.summary)
+        var files = try Deployment.files(program, title: title)
         files["test_inputs.bin"] = Deployment.inputFile(codes, grid: program.inputGrid)
         files["expected.txt"] = Data((predicted.map(String.init).joined(separator: "\n") + "\n").utf8)
         let dir = URL(fileURLWithPath: out)

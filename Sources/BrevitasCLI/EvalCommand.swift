@@ -36,7 +36,9 @@ struct EvalCommand: ParsableCommand {
     func evaluate() throws -> String {
         if GraphRun.isGraphRun(model.checkpoint) {
             Threads.apply(model.threads)
-            if integer { throw CLIError("--integer: the integer program of a graph-quantized run is not built yet; evaluate it without --integer") }
+            if integer {
+                return try GraphRun.integerEvalLine(model.checkpoint, test: test, labels: labels, dataset: model.dataset, dataDir: model.dataDir, split: split)
+            }
             return try GraphRun.evalLine(model.checkpoint, test: test, labels: labels, dataset: model.dataset, dataDir: model.dataDir, split: split)
         }
         if test != nil || labels != nil { throw CLIError("--test/--labels apply to run folders of `brevitas quantize`; '\(model.checkpoint)' is not one") }

@@ -47,7 +47,7 @@ enum ONNXRuntimeCheck {
     }
 
     /// Report lines comparing ONNX Runtime's outputs on `inputs` with the integer program's.
-    static func report(model: QuantSequential, program: IntegerProgram, inputs: Tensor) throws -> [String] {
+    static func report(model: Module, program: IntegerProgram, inputs: Tensor) throws -> [String] {
         let py = try python()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brevitas-verify-onnx-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -130,7 +130,7 @@ struct RunCommand: ParsableCommand {
     func runCheckpoint(_ named: [(name: String?, tensor: Tensor, file: String)]) throws -> [Tensor] {
         guard named.count == 1, named[0].name == nil else { throw CLIError("a checkpoint takes one --input file") }
         if GraphRun.isGraphRun(model.checkpoint) {
-            if integer { throw CLIError("--integer: the integer program of a graph-quantized run is not built yet; run it without --integer") }
+            if integer { return [try GraphRun.integerOutput(model.checkpoint, input: named[0].tensor, file: named[0].file)] }
             return [try GraphRun.output(model.checkpoint, input: named[0].tensor, file: named[0].file)]
         }
         let (file, config) = try model.resolve()

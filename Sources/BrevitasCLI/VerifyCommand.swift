@@ -53,15 +53,28 @@ struct VerifyCommand: ParsableCommand {
 
     /// The report and whether verification passed.
     func report() throws -> (String, Bool) {
-        let loaded = try model.load(split: split)
-        guard loaded.kind == .quantized else {
-            throw CLIError("'\(loaded.checkpoint.path)' is a float checkpoint: it has no integer program; verify a quantized one (model.safetensors)")
+        let prog: IntegerProgram, inputs: Tensor, v: Verification, title: String, exported: Module
+        if GraphRun.isGraphRun(model.checkpoint) {
+            let (q, config) = try GraphRun.load(URL(fileURLWithPath: model.checkpoint))
+            prog = try GraphRun.integerProgram(q, config)
+            let (all, name) = try GraphRun.integerInputs(config, dataset: model.dataset, dataDir: model.dataDir, split: split)
+            inputs = all.narrow(dim: 0, start: 0, length: min(limit ?? all.shape[0], all.shape[0]))
+            v = try Verification.run(graph: q, program: prog, inputs: inputs, arithmetic: arithmetic)
+            title = "\(model.checkpoint): graph-quantized \(config.quantize.summary) of \(config.source), \(arithmetic.rawValue) requantization, \(inputs.shape[0]) examples of \(name)"
+            exported = q
+        } else {
+            let loaded = try model.load(split: split)
+            guard loaded.kind == .quantized else {
+                throw CLIError("'\(loaded.checkpoint.path)' is a float checkpoint: it has no integer program; verify a quantized one (model.safetensors)")
+            }
+            prog = try IntegerProgramLoader.lower(loaded.model, spec: loaded.config.model)
+            let n = min(limit ?? loaded.data.count, loaded.data.count)
+            inputs = loaded.data.inputs.narrow(dim: 0, start: 0, length: n)
+            v = try Verification.run(model: loaded.model, program: prog, inputs: inputs, arithmetic: arithmetic)
+            title = "\(loaded.checkpoint.path): \(loaded.config.model.summary), \(arithmetic.rawValue) requantization, \(n) \(split.rawValue) examples"
+            exported = loaded.model
         }
-        let prog = try IntegerProgramLoader.lower(loaded.model, spec: loaded.config.model)
-        let n = min(limit ?? loaded.data.count, loaded.data.count)
-        let inputs = loaded.data.inputs.narrow(dim: 0, start: 0, length: n)
-        let v = try Verification.run(model: loaded.model, program: prog, inputs: inputs, arithmetic: arithmetic)
-        var out = ["\(loaded.checkpoint.path): \(loaded.config.model.summary), \(arithmetic.rawValue) requantization, \(n) \(split.rawValue) examples"]
+        var out = [title]
         if program { out += ["", prog.listing] }
         out += ["", VerifyCommand.table(v).render(indent: "  ")]
         for l in v.layers {
@@ -73,7 +86,7 @@ struct VerifyCommand: ParsableCommand {
         } else {
             out.append("  output codes: \(v.outputsAgree) of \(v.examples) examples agree")
         }
-        if onnx { out += try ONNXRuntimeCheck.report(model: loaded.model, program: prog, inputs: inputs) }
+        if onnx { out += try ONNXRuntimeCheck.report(model: exported, program: prog, inputs: inputs) }
         let ties = v.layers.map(\.ties).reduce(0, +), errors = v.layers.map(\.nonTies).reduce(0, +)
         out.append("  layer by layer: \(ties) tie\(ties == 1 ? "" : "s") (admissible), \(errors) other difference\(errors == 1 ? "" : "s")")
         out.append(v.summary)

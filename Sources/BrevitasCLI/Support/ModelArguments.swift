@@ -53,7 +53,7 @@ struct ModelArguments: ParsableArguments {
     func resolve() throws -> (checkpoint: URL, config: RunConfig) {
         let url = URL(fileURLWithPath: checkpoint)
         if GraphRun.isGraphRun(checkpoint) {
-            throw CLIError("'\(checkpoint)' is a run folder of `brevitas quantize` (a quantized graph): this command does not take one yet; eval, inspect, run, export and train --from do")
+            throw CLIError("'\(checkpoint)' is a run folder of `brevitas quantize` (a quantized graph): this command does not take one yet; eval, inspect, run, export, verify, deploy and train --from do")
         }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else {

@@ -1,0 +1,116 @@
+import Foundation
+import NN
+import ONNXProto
+import TensorEngine
+import Testing
+
+@testable import BrevitasCLI
+
+/// `verify`, `deploy`, `eval --integer` and `run --integer` on run folders of `brevitas quantize`:
+/// the digits CNN of `QuantizeCommandTests` and a residual CNN.
+@Suite(.serialized) struct GraphIntegerCommandTests {
+    /// Writes the deployment of `run`, compiles it with the strictest flags and expects the
+    /// classes it prints to be the executor's (`expected.txt`).
+    func expectDeploymentRuns(_ run: URL, in dir: URL, examples: Int) throws {
+        let out = dir.appendingPathComponent("deploy")
+        let summary = try DeployCommand.parse([run.path, "--out", out.path, "--examples", "\(examples)"]).deploy()
+        #expect(summary.contains("test_inputs.bin (\(examples) examples)"), "\(summary)")
+        let build = try DeployTests.shell(DeployTests.compiler, ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o", "model", "main.c", "model.c"], in: out)
+        #expect(build.status == 0, "\(build.output)")
+        guard build.status == 0 else { return }
+        let classes = try DeployTests.shell(out.appendingPathComponent("model").path, ["test_inputs.bin"], in: out)
+        #expect(classes.status == 0)
+        let expected = try String(contentsOf: out.appendingPathComponent("expected.txt"), encoding: .utf8)
+        #expect(classes.output == expected && expected.split(separator: "\n").count == examples)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: DeployTests.compiler)))
+    func digitsRunVerifiesDeploysAndEvaluatesAsIntegers() throws {
+        let dir = try QuantizeCommandTests.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try QuantizeCommandTests.quantize(dir, QuantizeCommandTests.withTest(dir))
+        let run = dir.appendingPathComponent("run")
+
+        let (report, passed) = try VerifyCommand.parse([run.path]).report()
+        #expect(passed, "\(report)")
+        let last = try #require(report.split(separator: "\n").last.map(String.init))
+        let counts = last.split(separator: " ").compactMap { Int($0) }
+        #expect(last.hasSuffix("integer codes agree") && counts.count == 4 && counts[0] == counts[1] && counts[1] > 0, "\(last)")
+        #expect(report.contains("graph-quantized") && report.contains("relu1") && report.contains("fc_output_quant"), "\(report)")
+
+        let line = try EvalCommand.parse([run.path, "--integer"]).evaluate()
+        #expect(line.contains("integer program of the graph-quantized") && line.contains("accuracy"), "\(line)")
+        let float = try EvalCommand.parse([run.path]).evaluate()
+        func accuracy(_ s: String) -> Double? {
+            s.range(of: "accuracy ").flatMap { r in Double(s[r.upperBound...].prefix { $0 != "%" }) }
+        }
+        // Every prediction agrees (verify above), so the integer accuracy is the quantized graph's.
+        #expect(accuracy(line) != nil && accuracy(line) == accuracy(float), "\(line) | \(float)")
+
+        let x = try NumPy.readTensor(dir.appendingPathComponent("test_x.npy")).narrow(dim: 0, start: 0, length: 5).contiguous()
+        let input = dir.appendingPathComponent("x5.npy")
+        try NumPy.write(x, to: input)
+        let fake = dir.appendingPathComponent("y.npy").path
+        #expect(try RunCommand.parse([run.path, "--input", input.path, "--out", fake]).execute() == ["wrote \(fake): float32 [5, 10]"])
+        // The integer program's output (codes times scale) is the fake-quantized output.
+        let lines = try RunCommand.parse([run.path, "--input", input.path, "--out", dir.appendingPathComponent("yi.npy").path, "--integer",
+                                          "--expect", fake]).execute()
+        #expect(lines.count == 2 && lines[1].contains("matches"), "\(lines)")
+
+        try expectDeploymentRuns(run, in: dir, examples: 40)
+    }
+
+    /// A residual float CNN as PyTorch's TorchScript exporter writes it (opset 13, symbolic
+    /// batch): `c1 = Relu(Conv(1->4, 3x3)); Relu(Conv(4->4, 3x3)(c1) + c1) -> GlobalAveragePool ->
+    /// Flatten -> Gemm(4->10)`.
+    static func residualCNN() -> Data {
+        let g = RandomGenerator(seed: 5)
+        func uniform(_ n: Int, _ bound: Float) -> [Float] { (0..<n).map { _ in (g.nextUniform() * 2 - 1) * bound } }
+        var model = Onnx_ModelProto()
+        model.irVersion = 7
+        model.producerName = "pytorch"
+        var o = Onnx_OperatorSetIdProto()
+        o.version = 13
+        model.opsetImport = [o]
+        var graph = Onnx_GraphProto()
+        graph.name = "main_graph"
+        graph.input = [FloatONNX.valueInfo("input", [-1, 1, 8, 8])]
+        graph.output = [FloatONNX.valueInfo("logits", [-1, 10])]
+        graph.initializer = [FloatONNX.floats("c1.weight", [4, 1, 3, 3], uniform(36, 0.33)), FloatONNX.floats("c1.bias", [4], uniform(4, 0.33)),
+                             FloatONNX.floats("c2.weight", [4, 4, 3, 3], uniform(144, 0.17)), FloatONNX.floats("c2.bias", [4], uniform(4, 0.17)),
+                             FloatONNX.floats("fc.weight", [10, 4], uniform(40, 0.5)), FloatONNX.floats("fc.bias", [10], uniform(10, 0.5))]
+        let conv = [FloatONNX.ints("pads", [1, 1, 1, 1]), FloatONNX.ints("kernel_shape", [3, 3]), FloatONNX.ints("strides", [1, 1])]
+        graph.node = [
+            FloatONNX.node("Conv", ["input", "c1.weight", "c1.bias"], ["/c1/Conv_output_0"], name: "/c1/Conv", attributes: conv),
+            FloatONNX.node("Relu", ["/c1/Conv_output_0"], ["/r1/Relu_output_0"], name: "/r1/Relu"),
+            FloatONNX.node("Conv", ["/r1/Relu_output_0", "c2.weight", "c2.bias"], ["/c2/Conv_output_0"], name: "/c2/Conv", attributes: conv),
+            FloatONNX.node("Add", ["/c2/Conv_output_0", "/r1/Relu_output_0"], ["/Add_output_0"], name: "/Add"),
+            FloatONNX.node("Relu", ["/Add_output_0"], ["/r2/Relu_output_0"], name: "/r2/Relu"),
+            FloatONNX.node("GlobalAveragePool", ["/r2/Relu_output_0"], ["/pool/GlobalAveragePool_output_0"], name: "/pool/GlobalAveragePool"),
+            FloatONNX.node("Flatten", ["/pool/GlobalAveragePool_output_0"], ["/Flatten_output_0"], name: "/Flatten", attributes: [FloatONNX.int("axis", 1)]),
+            FloatONNX.node("Gemm", ["/Flatten_output_0", "fc.weight", "fc.bias"], ["logits"], name: "/fc/Gemm",
+                           attributes: [FloatONNX.float("alpha", 1), FloatONNX.float("beta", 1), FloatONNX.int("transB", 1)]),
+        ]
+        model.graph = graph
+        return try! model.serializedData()
+    }
+
+    /// A residual CNN (an add on a shared quantizer, a global average pool) quantized by
+    /// `brevitas quantize` on the digits: verify agrees on every prediction, with ties at most,
+    /// its program has the add, and its C runs.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: DeployTests.compiler)))
+    func residualRunVerifiesAndDeploys() throws {
+        let dir = try QuantizeCommandTests.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.residualCNN().write(to: dir.appendingPathComponent("float.onnx"))
+        _ = try QuantizeCommandTests.quantize(dir, QuantizeCommandTests.withTest(dir))
+        let run = dir.appendingPathComponent("run")
+        let (report, passed) = try VerifyCommand.parse([run.path, "--program"]).report()
+        #expect(passed, "\(report)")
+        let last = try #require(report.split(separator: "\n").last.map(String.init))
+        #expect(last.hasPrefix("360 of 360 predictions agree"), "\(last)")
+        #expect(report.contains(".add ("), "\(report)")
+        print("GraphIntegerCommandTests: residual CNN: \(last)")
+        try expectDeploymentRuns(run, in: dir, examples: 50)
+    }
+}
