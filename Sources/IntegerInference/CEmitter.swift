@@ -91,6 +91,9 @@ public enum CEmitter {
             case .convTranspose2d(let op):
                 c.append(array("w\(s)", op.weight))
                 if let b = op.bias { c.append(array("b\(s)", b)) }
+            case .conv3d(let op):
+                c.append(array("w\(s)", op.weight))
+                if let b = op.bias { c.append(array("b\(s)", b)) }
             case .linear(let op):
                 c.append(array("w\(s)", op.weight))
                 if let b = op.bias { c.append(array("b\(s)", b)) }
@@ -248,6 +251,42 @@ public enum CEmitter {
                 "                }",
                 "            }",
                 "            \(out)[(o * \(oh) + y) * \(ow) + x] = acc;",
+                "        }",
+                "    }",
+                "}",
+            ]
+        case .conv3d(let op):
+            let acc = type(of: step.value)
+            let (cin, d, h, w) = (inShape[0], inShape[1], inShape[2], inShape[3])
+            let (o, od, oh, ow) = (step.shape[0], step.shape[1], step.shape[2], step.shape[3])
+            let (kd, kh, kw) = (op.weightShape[2], op.weightShape[3], op.weightShape[4])
+            let (st, pd, dl) = (op.stride, op.padding, op.dilation)
+            let cg = cin / op.groups, og = o / op.groups
+            return [
+                "int o, z, y, x, c, l, i, j;",
+                "for (o = 0; o < \(o); ++o) {",
+                "    const int g = o / \(og);",
+                "    for (z = 0; z < \(od); ++z) {",
+                "        for (y = 0; y < \(oh); ++y) {",
+                "            for (x = 0; x < \(ow); ++x) {",
+                "                \(acc) acc = \(op.bias == nil ? "0" : "b\(s)[o]");",
+                "                for (c = 0; c < \(cg); ++c) {",
+                "                    for (l = 0; l < \(kd); ++l) {",
+                "                        const int iz = z * \(st[0]) + l * \(dl[0]) - \(pd[0]);",
+                "                        if (iz < 0 || iz >= \(d)) continue;",
+                "                        for (i = 0; i < \(kh); ++i) {",
+                "                            const int iy = y * \(st[1]) + i * \(dl[1]) - \(pd[1]);",
+                "                            if (iy < 0 || iy >= \(h)) continue;",
+                "                            for (j = 0; j < \(kw); ++j) {",
+                "                                const int ix = x * \(st[2]) + j * \(dl[2]) - \(pd[2]);",
+                "                                if (ix < 0 || ix >= \(w)) continue;",
+                "                                acc += (\(acc))w\(s)[(((o * \(cg) + c) * \(kd) + l) * \(kh) + i) * \(kw) + j] * (\(acc))\(x[0])[(((g * \(cg) + c) * \(d) + iz) * \(h) + iy) * \(w) + ix];",
+                "                            }",
+                "                        }",
+                "                    }",
+                "                }",
+                "                \(out)[((o * \(od) + z) * \(oh) + y) * \(ow) + x] = acc;",
+                "            }",
                 "        }",
                 "    }",
                 "}",

@@ -147,6 +147,9 @@ struct ProgramJSON: Encodable {
             case .conv2d(let c):
                 (j.weight, j.weightShape, j.bias, j.groups) = (c.weight, c.weightShape, c.bias, c.groups)
                 (j.stride, j.padding, j.dilation) = ([c.strideH, c.strideW], [c.padH, c.padW], [c.dilationH, c.dilationW])
+            case .conv3d(let c):
+                (j.weight, j.weightShape, j.bias, j.groups) = (c.weight, c.weightShape, c.bias, c.groups)
+                (j.stride, j.padding, j.dilation) = (c.stride, c.padding, c.dilation)
             case .convTranspose2d(let c):
                 (j.weight, j.weightShape, j.bias, j.groups) = (c.weight, c.weightShape, c.bias, c.groups)
                 (j.stride, j.padding, j.dilation) = ([c.strideH, c.strideW], [c.padH, c.padW], [c.dilationH, c.dilationW])

@@ -63,6 +63,7 @@ public enum IntegerExecutor {
         switch step.op {
         case .conv2d(let c): return conv2d(x[0], c, outShape: outShape)
         case .convTranspose2d(let c): return convTranspose2d(x[0], c, outShape: outShape)
+        case .conv3d(let c): return conv3d(x[0], c, outShape: outShape)
         case .linear(let l): return linear(x[0], l)
         case .requantize(let r): return requantize(x[0], r, fixedPoint: arithmetic == .fixedPoint)
         case .maxPool2d(let p): return pool(x[0], p, outShape: outShape, mode: .max)
@@ -145,6 +146,58 @@ public enum IntegerExecutor {
                                         let b = c.bias?[oc] ?? 0
                                         let dst = optr + (e * o + oc) * pixels
                                         for p in 0..<pixels { dst[p] = b + Int64(ap[ol * pixels + p]) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return IntegerTensor(shape: outShape, out)
+    }
+
+    /// A 3-D convolution, directly: each output element is one thread's fixed-order sum.
+    static func conv3d(_ x: IntegerTensor, _ c: IntegerOp.Conv3d, outShape: [Int]) -> IntegerTensor {
+        let (n, cin, d, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4])
+        let (o, od, oh, ow) = (outShape[1], outShape[2], outShape[3], outShape[4])
+        let (kd, kh, kw) = (c.weightShape[2], c.weightShape[3], c.weightShape[4])
+        let (s, p, dl) = (c.stride, c.padding, c.dilation)
+        let cg = cin / c.groups, og = o / c.groups
+        var out = [Int64](repeating: 0, count: n * o * od * oh * ow)
+        x.data.withUnsafeBufferPointer { xp in
+            c.weight.withUnsafeBufferPointer { wp in
+                out.withUnsafeMutableBufferPointer { op in
+                    let optr = op.baseAddress!
+                    Parallel.forRanges(n * o, costPerItem: od * oh * ow * cg * kd * kh * kw) { range in
+                        for item in range {
+                            let (e, oc) = (item / o, item % o)
+                            let g = oc / og
+                            let b = c.bias?[oc] ?? 0
+                            var at = item * od * oh * ow
+                            for z in 0..<od {
+                                for y in 0..<oh {
+                                    for xo in 0..<ow {
+                                        var acc = b
+                                        for ci in 0..<cg {
+                                            let volume = (e * cin + g * cg + ci) * d * h * w
+                                            let wbase = (oc * cg + ci) * kd * kh * kw
+                                            for l in 0..<kd {
+                                                let iz = z * s[0] + l * dl[0] - p[0]
+                                                if iz < 0 || iz >= d { continue }
+                                                for i in 0..<kh {
+                                                    let iy = y * s[1] + i * dl[1] - p[1]
+                                                    if iy < 0 || iy >= h { continue }
+                                                    for j in 0..<kw {
+                                                        let ix = xo * s[2] + j * dl[2] - p[2]
+                                                        if ix < 0 || ix >= w { continue }
+                                                        acc += wp[wbase + (l * kh + i) * kw + j] * xp[volume + (iz * h + iy) * w + ix]
+                                                    }
+                                                }
+                                            }
+                                        }
+                                        optr[at] = acc
+                                        at += 1
                                     }
                                 }
                             }

@@ -13,6 +13,7 @@ extension IntegerLowering.Builder {
         case let l as QuantLinear: return try lowerWeightLayer(l, x, path: path)
         case let l as QuantConv1d: return try lowerWeightLayer(l, x, path: path)
         case let l as QuantConvTranspose2d: return try lowerWeightLayer(l, x, path: path)
+        case let l as QuantConv3d: return try lowerWeightLayer(l, x, path: path)
         case let l as QuantConvTranspose1d: return try lowerWeightLayer(l, x, path: path)
         case let f as FloatLayer: return try lowerFloat(f.layer, x, path: path)
         case let p as QuantMaxPool2d:

@@ -4,7 +4,7 @@ import QuantNN
 import TensorEngine
 
 extension IntegerLowering.Builder {
-    /// `QuantConv1d` / `QuantConv2d` / `QuantConvTranspose1d` / `QuantConvTranspose2d` / `QuantLinear`: input codes (zero point 0) times integer weights (zero
+    /// `QuantConv1d` / `QuantConv2d` / `QuantConv3d` / `QuantConvTranspose1d` / `QuantConvTranspose2d` / `QuantLinear`: input codes (zero point 0) times integer weights (zero
     /// point 0) plus the integer bias, into an accumulator of scale `s_in · s_w,c`.
     ///
     /// The weight codes are the model's own (`round(w_q / s_w)` of its quantized weight), the
@@ -106,6 +106,13 @@ extension IntegerLowering.Builder {
             let planes = emit(path, .reshape, [s], shape: [inShape[0], 1, inShape[1]], value(of: s))
             let conv = emit(path, .conv2d(op), [planes], shape: [out, 1, ol], .accumulator(scales: accScales, bound: bound))
             slot = emit(path, .reshape, [conv], shape: [out, ol], value(of: conv))
+        case let c as QuantConv3d:
+            guard inShape.count == 4 else {
+                throw IntegerLoweringError.notExpressible(layer: path, reason: "its input has the per-example shape \(inShape), not [C, D, H, W]", fix: "feed it volumes")
+            }
+            let op = IntegerOp.Conv3d(weight: weight, weightShape: l.weight.shape, bias: bias, stride: c.stride, padding: c.padding,
+                                      dilation: c.dilation, groups: c.groups, accumulatorBound: bound)
+            slot = emit(path, .conv3d(op), [s], shape: [out] + op.outputSize(Array(inShape.dropFirst())), .accumulator(scales: accScales, bound: bound))
         case let c as QuantConvTranspose2d:
             guard inShape.count == 3 else {
                 throw IntegerLoweringError.notExpressible(layer: path, reason: "its input has the per-example shape \(inShape), not [C, H, W]", fix: "feed it images")
@@ -135,7 +142,7 @@ extension IntegerLowering.Builder {
             let op = IntegerOp.Linear(weight: weight, inFeatures: lin.inFeatures, outFeatures: lin.outFeatures, bias: bias, accumulatorBound: bound)
             slot = emit(path, .linear(op), [s], shape: [out], .accumulator(scales: accScales, bound: bound))
         default:
-            throw IntegerLoweringError.unsupportedLayer(layer: path, type: l.typeName, fix: "use QuantConv1d/2d, QuantConvTranspose1d/2d or QuantLinear")
+            throw IntegerLoweringError.unsupportedLayer(layer: path, type: l.typeName, fix: "use QuantConv1d/2d/3d, QuantConvTranspose1d/2d or QuantLinear")
         }
         return try quantize(.slot(slot), l.outputQuant, relu: false, layer: path)
     }

@@ -15,7 +15,7 @@ import TensorEngine
 /// | layer                                   | integer form                                          |
 /// |-----------------------------------------|-------------------------------------------------------|
 /// | QuantIdentity / QuantReLU / QuantHardTanh | requantize (ReLU raises the clamp to the zero point) |
-/// | QuantConv1d/2d, QuantConvTranspose1d/2d, QuantLinear | integer conv / transposed conv / matmul, int bias, accumulator (1-D ones run as 2-D ones of height 1) |
+/// | QuantConv1d/2d/3d, QuantConvTranspose1d/2d, QuantLinear | integer conv / transposed conv / matmul, int bias, accumulator (1-D ones run as 2-D ones of height 1) |
 /// | BatchNorm (float, eval)                  | folded into the next requantization                   |
 /// | QuantMaxPool2d                           | max pool on codes                                     |
 /// | QuantAvgPool2d                           | window sums on the grid `s / k`                       |

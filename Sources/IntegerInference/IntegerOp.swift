@@ -4,6 +4,9 @@ public enum IntegerOp: Equatable, Sendable {
     /// `acc[o, y, x] = bias[o] + Σ_{c,i,j} w[o, c, i, j] · in[g(o)·C/G + c, y·s + i·d − p, x·s + j·d − p]`
     /// (zero outside the input); weights `[O, C/G, kh, kw]`.
     case conv2d(Conv2d)
+    /// `acc[o, z, y, x] = bias[o] + Σ_{c,l,i,j} w[o, c, l, i, j] · in[g(o)·C/G + c, z·s + l·d − p, y·s + i·d − p, x·s + j·d − p]`
+    /// (zero outside the input); weights `[O, C/G, kd, kh, kw]`, per-example shapes `[C, D, H, W]`.
+    case conv3d(Conv3d)
     /// `acc[o, y, x] = bias[o] + Σ w[c, o mod O/G, i, j] · in[c, iy, ix]` over the input pixels
     /// that land on `(y, x)`: `y + p − i·d = iy·s` (and likewise for `x`), `c` in `o`'s group;
     /// weights `[C, O/G, kh, kw]` (PyTorch's `conv_transpose2d`).
@@ -57,6 +60,36 @@ public enum IntegerOp: Equatable, Sendable {
         public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
             ((h + 2 * padH - dilationH * (weightShape[2] - 1) - 1) / strideH + 1,
              (w + 2 * padW - dilationW * (weightShape[3] - 1) - 1) / strideW + 1)
+        }
+    }
+
+    /// A 3-D convolution with integer weights and a bias in the accumulator's scale; `stride`,
+    /// `padding` and `dilation` per spatial dimension (depth, height, width).
+    public struct Conv3d: Equatable, Sendable {
+        public var weight: [Int64]
+        /// `[O, C/G, kd, kh, kw]`.
+        public var weightShape: [Int]
+        public var bias: [Int64]?
+        public var stride: [Int], padding: [Int], dilation: [Int]
+        public var groups: Int
+        /// A proven bound on `|acc|`: `max_o (|bias[o]| + Σ |w[o,·]| · max|in|)`.
+        public var accumulatorBound: Int64
+
+        public init(weight: [Int64], weightShape: [Int], bias: [Int64]?, stride: [Int], padding: [Int], dilation: [Int], groups: Int,
+                    accumulatorBound: Int64) {
+            precondition(weightShape.count == 5 && [stride, padding, dilation].allSatisfy { $0.count == 3 },
+                         "IntegerOp.Conv3d: weight shape \(weightShape) and stride \(stride), padding \(padding), dilation \(dilation) must be 3-D")
+            self.weight = weight
+            self.weightShape = weightShape
+            self.bias = bias
+            (self.stride, self.padding, self.dilation) = (stride, padding, dilation)
+            self.groups = groups
+            self.accumulatorBound = accumulatorBound
+        }
+
+        /// Output sizes `[D', H', W']` for input sizes `[D, H, W]`, PyTorch's formula.
+        public func outputSize(_ input: [Int]) -> [Int] {
+            (0..<3).map { (input[$0] + 2 * padding[$0] - dilation[$0] * (weightShape[2 + $0] - 1) - 1) / stride[$0] + 1 }
         }
     }
 
@@ -131,6 +164,7 @@ public enum IntegerOp: Equatable, Sendable {
         switch self {
         case .conv2d: return "conv2d"
         case .convTranspose2d: return "convtranspose2d"
+        case .conv3d: return "conv3d"
         case .linear: return "linear"
         case .requantize: return "requantize"
         case .maxPool2d: return "maxpool2d"

@@ -149,6 +149,29 @@ import Testing
         try expectCMatchesExecutor(program, x, title: "transposed convolutions")
     }
 
+    /// 3-D convolutions (strided, padded, dilated, grouped; per-channel weight scales) agree with
+    /// the fake-quantized model and their C with the executor.
+    @Test func conv3dAgreesAndItsCIsBitExact() throws {
+        let g = RandomGenerator(seed: 17)
+        let m = QuantSequential([
+            try QuantIdentity(actQuant: TestModels.input, returnQuantTensor: true),
+            try QuantConv3d(2, 4, kernelSize: [3, 3, 3], stride: [1, 2, 1], padding: [1, 1, 0], dilation: [1, 1, 2],
+                            weightQuant: .int8WeightPerChannelFloat.with(\.bitWidth, 5), biasQuant: .int32Bias, generator: g),
+            try QuantReLU(actQuant: TestModels.act, returnQuantTensor: true),
+            try QuantConv3d(4, 4, kernelSize: [1, 3, 3], padding: [0, 1, 1], groups: 2, biasQuant: .int32Bias, generator: g),
+            try QuantReLU(actQuant: TestModels.act, returnQuantTensor: true),
+            QuantFlatten(), try QuantLinear(4 * 4 * 3 * 2, 5, biasQuant: .int32Bias, generator: g),
+        ])
+        try TestModels.calibrate(m, TestModels.data([16, 2, 4, 6, 6], seed: 1))
+        let program = try IntegerLowering.lower(m, inputShape: [2, 4, 6, 6])
+        #expect(program.steps.filter { $0.op.kind == "conv3d" }.map(\.shape) == [[4, 4, 3, 2], [4, 4, 3, 2]])
+        let x = TestModels.data([40, 2, 4, 6, 6], seed: 2)
+        let v = try Verification.run(model: m, program: program, inputs: x)
+        #expect(v.passed, "\(v.layers.compactMap(\.firstNonTie))")
+        #expect(v.predictionsAgree == 40)
+        try expectCMatchesExecutor(program, x, title: "conv3d")
+    }
+
     /// Compiles the program's C with the strictest flags, runs it on the codes of `x` and expects
     /// the executor's outputs bit for bit.
     func expectCMatchesExecutor(_ program: IntegerProgram, _ x: Tensor, title: String) throws {
