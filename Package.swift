@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Conformance", targets: ["Conformance"]),
         .library(name: "IntegerInference", targets: ["IntegerInference"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "Distributed", targets: ["Distributed"]),
         .library(name: "Brevitas", targets: ["Brevitas"]),
         .executable(name: "brevitas", targets: ["BrevitasMain"]),
     ],
@@ -97,6 +98,10 @@ let package = Package(
             name: "Models",
             dependencies: ["TensorEngine", "NN", "Quantizers", "QuantNN", "ONNXExport", "IntegerInference"]
         ),
+        // Data-parallel training over MPI (Open MPI: libopenmpi-dev, scripts/install-deps.sh).
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
+        .target(name: "Distributed", dependencies: ["CMPI", "TensorEngine", "NN", "QuantCore"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TensorEngine", "NN", "QuantNN", "Quantizers", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorEngine", "NN", "QuantNN", "TestSupport"]),
         // The umbrella: `import Brevitas` re-exports every public library.
         .target(
@@ -109,7 +114,7 @@ let package = Package(
             name: "BrevitasCLI",
             dependencies: [
                 "TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Conformance", "ONNXExport", "Graph", "ONNXImport", "IntegerInference", "Models",
-                "GraphQuant", "PTQ",
+                "GraphQuant", "PTQ", "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

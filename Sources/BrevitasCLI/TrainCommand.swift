@@ -115,6 +115,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Threads for the engine's kernels (default: all cores). The results do not depend on it (matrix products use one BLAS thread).", valueName: "n"))
     var threads: Int?
 
+    @Flag(help: "Train data-parallel as one rank of an MPI job: mpirun -np N brevitas train --distributed ... (see the README). Rank 0 writes --out; --batch-size is the global batch, split among the ranks.")
+    var distributed = false
+
+    @Flag(help: "With --distributed: BatchNorm normalises with the statistics of the global batch (PyTorch SyncBatchNorm); without it each rank uses its shard's, as PyTorch DDP does.")
+    var syncBn = false
+
+    @Flag(help: "With --distributed: the ranks other than 0 print their progress too (by default they print only errors).")
+    var verbose = false
+
     func validate() throws {
         var problems: [String] = []
         for (name, bits) in [("--weight-bits", weightBits), ("--act-bits", actBits), ("--input-bits", inputBits)]
@@ -144,6 +153,8 @@ struct TrainCommand: ParsableCommand {
         } else {
             problems.append("--format '\(format)' is not a format; use one of \(QuantFormat.names.joined(separator: ", "))")
         }
+        if !distributed && (syncBn || verbose) { problems.append("--sync-bn and --verbose need --distributed") }
+        if distributed && from != nil { problems.append("--distributed trains the built-in models; it does not apply with --from (a quantize run) yet") }
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n       ")) }
     }
 
@@ -167,6 +178,9 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        if distributed {
+            return try DistributedTraining.run(options: options, threads: threads, syncBatchNorm: syncBn, verbose: verbose)
+        }
         Threads.apply(threads)
         if let from {
             let run = GraphTrainRun(options: .init(

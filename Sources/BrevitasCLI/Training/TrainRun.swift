@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import NN
 import QuantNN
@@ -44,6 +45,10 @@ final class TrainRun {
     let progress: Progress
     /// Where lines of text go (the summary, notices).
     let print: (String) -> Void
+    /// `--distributed`: the MPI job this run is one rank of (rank 0 writes the files).
+    var communicator: Communicator?
+    /// `--sync-bn`: BatchNorm statistics over the global batch (with a communicator).
+    var syncBatchNorm = false
 
     init(options: Options, progress: Progress = Progress(), print: @escaping (String) -> Void = { Swift.print($0) }) {
         self.options = options
@@ -60,6 +65,8 @@ final class TrainRun {
 
     var outURL: URL { URL(fileURLWithPath: options.out) }
     func file(_ name: String) -> URL { outURL.appendingPathComponent(name) }
+    /// Whether this process writes the run's files: always, except on the ranks other than 0.
+    var writesFiles: Bool { (communicator?.rank ?? 0) == 0 }
 
     func run() throws -> Outcome {
         let start = Date()
@@ -75,24 +82,30 @@ final class TrainRun {
         var floatModel = try o.fromFloat.map {
             try Checkpoint.loadFloat(URL(fileURLWithPath: $0), spec: spec, generator: RandomGenerator(seed: o.seed))
         }
-        try AtomicFile.prepareDirectory(outURL)
+        if let communicator {
+            try ConfigurationCheck.verify(DistributedTraining.describe(o, data: data, ranks: communicator.size, syncBatchNorm: syncBatchNorm),
+                                          on: communicator)
+        }
+        if writesFiles { try AtomicFile.prepareDirectory(outURL) }
 
         let config = RunConfig(
             model: spec, dataset: o.dataset, dataDir: o.dataDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
             training: TrainingSettings(epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, optimizer: o.optimizer,
                                        seed: o.seed, floatEpochs: o.floatEpochs, calibrateSteps: o.calibrateSteps,
                                        fromFloat: o.fromFloat, limit: o.limit))
-        try AtomicFile.writeJSON(config, to: file("config.json"))
+        if writesFiles { try AtomicFile.writeJSON(config, to: file("config.json")) }
         let quantModel = try spec.makeModel(quantized: true, generator: RandomGenerator(seed: o.seed))
         let floatTwin = try floatModel ?? spec.makeModel(quantized: false, generator: RandomGenerator(seed: o.seed))
         var metrics = RunMetrics(config: config, calibrationSteps: o.calibrateSteps,
                                  floatSizeBytes: Self.sizeBytes(spec.parameterBits(of: floatTwin)),
                                  quantSizeBytes: Self.sizeBytes(spec.parameterBits(of: quantModel)))
         print("brevitas train: \(spec.summary), \(o.dataset.rawValue) (\(data.train.count) train / \(data.test.count) test), "
-              + "\(o.optimizer.rawValue) lr \(o.learningRate), batch \(o.batchSize), seed \(o.seed), \(Parallel.threadCount) thread\(Parallel.threadCount == 1 ? "" : "s")")
+              + "\(o.optimizer.rawValue) lr \(o.learningRate), batch \(o.batchSize), seed \(o.seed), "
+              + (communicator.map { "\($0.size) MPI ranks x " } ?? "") + "\(Parallel.threadCount) thread\(Parallel.threadCount == 1 ? "" : "s")")
         print("writing to \(outURL.path)")
 
         func saveProgress() throws {
+            guard writesFiles else { return }
             metrics.seconds = Date().timeIntervalSince(start)
             try AtomicFile.writeJSON(metrics, to: file("metrics.json"))
             try AtomicFile.write(CurvesSVG.render(metrics.epochs, title: "brevitas train: \(o.arch.rawValue) w\(o.weightBits)a\(o.actBits) on \(o.dataset.rawValue)"),
@@ -102,7 +115,7 @@ final class TrainRun {
         // Float pre-training.
         if o.floatEpochs > 0 {
             let model = floatTwin
-            let trainer = makeTrainer(model, data, phase: "float", epochs: o.floatEpochs)
+            let trainer = try makeTrainer(model, data, phase: "float", epochs: o.floatEpochs)
             for epoch in 0..<o.floatEpochs {
                 guard let result = try trainer.runEpoch(epoch) else {
                     progress.abandonLine()
@@ -112,7 +125,7 @@ final class TrainRun {
                 }
                 metrics.epochs.append(result)
                 progress.epoch(result, epochs: o.floatEpochs)
-                try Checkpoint.save(model, to: file("float.safetensors"))
+                if writesFiles { try Checkpoint.save(model, to: file("float.safetensors")) }
                 try saveProgress()
             }
             floatModel = model
@@ -127,7 +140,7 @@ final class TrainRun {
         }
 
         // Quantization-aware training.
-        let trainer = makeTrainer(quantModel, data, phase: "qat", epochs: o.epochs)
+        let trainer = try makeTrainer(quantModel, data, phase: "qat", epochs: o.epochs)
         if o.calibrateSteps > 0 {
             if floatModel == nil {
                 print("note: calibrating an untrained model: its activation ranges come from random weights (combine --calibrate-steps with --float-epochs or --from-float)")
@@ -153,11 +166,11 @@ final class TrainRun {
             metrics.epochs.append(result)
             metrics.quantTestAccuracy = result.testAccuracy
             progress.epoch(result, epochs: o.epochs)
-            try Checkpoint.save(quantModel, to: file("model.safetensors"))
+            if writesFiles { try Checkpoint.save(quantModel, to: file("model.safetensors")) }
             completed += 1
             try saveProgress()
         }
-        let exports = ONNXFiles.write(quantModel, example: data.test.batch(at: [0]).inputs, folder: outURL)
+        let exports = writesFiles ? ONNXFiles.write(quantModel, example: data.test.batch(at: [0]).inputs, folder: outURL) : []
         metrics.completed = true
         try saveProgress()
         let summary = RunSummary(metrics: metrics, spec: spec, exports: exports)
@@ -166,13 +179,19 @@ final class TrainRun {
         return .completed(summary)
     }
 
-    func makeTrainer(_ model: QuantSequential, _ data: DataSplits, phase: String, epochs: Int) -> Trainer {
+    func makeTrainer(_ model: QuantSequential, _ data: DataSplits, phase: String, epochs: Int) throws -> Trainer {
         let o = options
         let trainer = Trainer(model: model, data: data, phase: phase, epochs: epochs, batchSize: o.batchSize,
                               optimizer: o.optimizer, learningRate: o.learningRate, seed: o.seed)
         trainer.shouldStop = shouldStop
         let progress = self.progress
         trainer.onBatch = { progress.batch($0) }
+        if let communicator {
+            let parallel = DataParallel(model: model, communicator: communicator)
+            try parallel.broadcastState()
+            if syncBatchNorm { SyncBatchNorm.convert(model, communicator: communicator) }
+            trainer.parallel = parallel
+        }
         return trainer
     }
 

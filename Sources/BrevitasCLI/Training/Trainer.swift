@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import NN
 import QuantCore
@@ -55,6 +56,8 @@ final class Trainer {
     let phase: String
     var shouldStop: () -> Bool = { false }
     var onBatch: (BatchProgress) -> Void = { _ in }
+    /// Data parallelism over MPI ranks (`--distributed`); `nil` trains on the whole batch here.
+    var parallel: DataParallel?
 
     convenience init(model: QuantSequential, data: DataSplits, phase: String, epochs: Int, batchSize: Int,
                      optimizer: OptimizerChoice, learningRate: Float, seed: UInt64) {
@@ -82,6 +85,7 @@ final class Trainer {
     @discardableResult
     func calibrate(steps: Int) throws -> Bool {
         guard steps > 0 else { return true }
+        if let parallel { return try calibrate(steps: steps, parallel) }
         model.train()
         let batches = loader.batches(epoch: 0)
         for step in 0..<steps {
@@ -102,6 +106,7 @@ final class Trainer {
     func runEpoch(_ epoch: Int) throws -> EpochResult? {
         let lr = schedule.learningRate(epoch: epoch, base: Double("\(baseLearningRate)") ?? Double(baseLearningRate))
         optimizer.learningRate = Float(lr)
+        if let parallel { return try runEpoch(epoch, learningRate: lr, parallel) }
         model.train()
         let batches = loader.batches(epoch: epoch)
         let start = Date()
@@ -124,7 +129,12 @@ final class Trainer {
                                   loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
                                   samples: seen, elapsed: Date().timeIntervalSince(start)))
         }
-        let seconds = Date().timeIntervalSince(start)
+        return try result(epoch: epoch, lossSum: lossSum, correct: correct, seen: seen, learningRate: lr,
+                          seconds: Date().timeIntervalSince(start))
+    }
+
+    /// The epoch's result from its training figures, with the evaluation on the test split.
+    func result(epoch: Int, lossSum: Double, correct: Int, seen: Int, learningRate lr: Double, seconds: Double) throws -> EpochResult {
         let test = try Self.evaluate(module: model, forward: forward, data.test)
         return EpochResult(phase: phase, epoch: epoch + 1, loss: lossSum / Double(max(seen, 1)),
                            trainAccuracy: Double(correct) / Double(max(seen, 1)), testAccuracy: test.accuracy,

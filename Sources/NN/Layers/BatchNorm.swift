@@ -30,6 +30,11 @@ open class BatchNorm: Module, Layer {
     public let runningVar: Tensor?
     /// A scalar: the number of training batches seen; `nil` without `trackRunningStats`.
     public let numBatchesTracked: Tensor?
+    /// Training-mode normalisation with batch statistics taken over more than this process's
+    /// batch (the `Distributed` library's synchronised BatchNorm sets it); it receives what
+    /// `Tensor.batchNorm` would, with the running statistics to update. `nil`: local statistics.
+    public var synchronizedNormalization: ((_ x: Tensor, _ runningMean: Tensor?, _ runningVar: Tensor?, _ weight: Tensor?,
+                                            _ bias: Tensor?, _ momentum: Float, _ eps: Float) -> Tensor)?
 
     /// - Parameters:
     ///   - numFeatures: the number of channels `C`.
@@ -82,6 +87,9 @@ open class BatchNorm: Module, Layer {
             if momentum == nil { factor = 1 / count.item() }
         }
         let useRunning = trackRunningStats
+        if training, let synchronizedNormalization {
+            return synchronizedNormalization(x, useRunning ? runningMean : nil, useRunning ? runningVar : nil, weight, bias, factor, eps)
+        }
         return Tensor.batchNorm(
             x, runningMean: useRunning ? runningMean : nil, runningVar: useRunning ? runningVar : nil, weight: weight,
             bias: bias, training: training || !trackRunningStats, momentum: factor, eps: eps)
