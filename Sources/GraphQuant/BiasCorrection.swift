@@ -13,8 +13,10 @@ import TensorEngine
 /// and the **float** output goes on to the next layers, so errors do not accumulate. After the
 /// last batch `bias += Σ e / batches`.
 ///
-/// Layers with an output quantizer (Brevitas disables it for the stage) or without a bias (Brevitas
-/// adds one) are reported as unsupported before anything changes.
+/// A layer without a bias gets one, `Σ e / batches` (Brevitas's `register_parameter('bias', ...)`,
+/// `skip_if_no_bias=False`), quantized by the layer's bias quantizer from then on. Layers with an
+/// output quantizer (Brevitas disables it for the stage) are reported as unsupported before
+/// anything changes.
 ///
 /// ```swift
 /// try correctBias(q, batches: calibBC)
@@ -25,7 +27,6 @@ public func correctBias(_ graph: QuantGraphModule, batches: [Tensor]) throws {
         if l.outputQuant.isQuantEnabled {
             throw GraphQuantError.unsupported("bias correction of '\(path)', which has its own output quantizer")
         }
-        if l.bias == nil { throw GraphQuantError.unsupported("bias correction of '\(path)', which has no bias") }
     }
     let wasTraining = graph.training
     graph.eval()
@@ -64,7 +65,11 @@ public final class BiasCorrection {
 
     func apply(_ graph: Module) {
         for (path, sum) in correction {
-            guard let l = graph.module(at: path) as? QuantWeightBiasLayer, let bias = l.bias, let n = iterations[path] else { continue }
+            guard let l = graph.module(at: path) as? QuantWeightBiasLayer, let n = iterations[path] else { continue }
+            guard let bias = l.bias else {
+                l.addBias(Autograd.noGrad { (sum / Float(n)).contiguous() })
+                continue
+            }
             Autograd.noGrad { bias.assign(bias + sum / Float(n)) }
         }
     }

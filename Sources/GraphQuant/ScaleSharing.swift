@@ -16,6 +16,12 @@ import TensorEngine
 /// e.g. an unsigned 8-bit ReLU aligned to a signed 8-bit add quantizer has codes 0...255 and
 /// scale `buffer / 128`. The statistics buffer is the source's: calibration updates it from
 /// every quantizer that uses it.
+///
+/// In Brevitas the borrower's `scaling_impl` *is* the source's module, so its state-dict keys are
+/// the source's under the borrower's path (`relu.act_quant.fused_activation_quant_proxy.
+/// tensor_quant.scaling_impl.value`). This module registers the source's parameters, buffers and
+/// children (the same objects) under their own names, and answers for them as the source does
+/// (the saved `value` while collecting, the end of collection on load), so the keys are Brevitas's.
 public final class SharedScaling: Module, ScalingImpl {
     /// The quantizer whose scaling and integer threshold are borrowed.
     public let source: RescalingIntQuant
@@ -26,7 +32,24 @@ public final class SharedScaling: Module, ScalingImpl {
         self.source = source
         self.bits = bits
         super.init()
-        registerModule("shared_scaling_impl", source.scaling)
+        let scaling = source.scaling
+        for (name, t) in scaling.localParameters { registerParameter(name, t) }
+        for (name, t) in scaling.localBuffers { registerBuffer(name, t, persistent: scaling.isPersistentBuffer(name)) }
+        for (name, child) in scaling.children { registerModule(name, child) }
+    }
+
+    public override func stateDictValue(forLocal name: String, _ tensor: Tensor) -> Tensor {
+        source.scaling.stateDictValue(forLocal: name, tensor)
+    }
+
+    /// The source's module is this one's in Brevitas: it takes the mode set here (calibration
+    /// runs the borrower in training mode to collect statistics into the shared buffer).
+    public override func didSetTraining(_ on: Bool) {
+        if source.scaling.training != on { source.scaling.train(on) }
+    }
+
+    public override func didLoadState(localNames: Set<String>) {
+        source.scaling.didLoadState(localNames: localNames)
     }
 
     public var readsInput: Bool { source.scaling.readsInput }

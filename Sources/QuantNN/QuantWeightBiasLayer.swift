@@ -13,7 +13,8 @@ import TensorEngine
 /// bias `max(that, bias bits) + 1`; a float bias folds into the zero point `-bias / scale`.
 open class QuantWeightBiasLayer: Module, QuantLayer {
     public let weight: Tensor
-    public let bias: Tensor?
+    /// The float bias; a layer built without one can be given one by ``addBias(_:)``.
+    public private(set) var bias: Tensor?
     public let inputQuant: ActQuantProxy
     public let outputQuant: ActQuantProxy
     public let weightQuant: WeightQuantProxy
@@ -53,6 +54,17 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
         var s = [Int](repeating: 1, count: out.rank)
         s[1] = -1
         return s
+    }
+
+    /// Gives a layer built without a bias the bias `b` (one value per output channel), as
+    /// Brevitas's bias correction does (`module.register_parameter('bias', ...)`): from then on it
+    /// is a parameter of the layer (`L.bias` in the state dict) and is quantized by the layer's
+    /// bias quantizer (e.g. `Int32Bias`, in the accumulator's scale).
+    public func addBias(_ b: Tensor) {
+        precondition(bias == nil, "\(layerName).addBias: the layer already has a bias of shape \(bias!.shape)")
+        precondition(b.rank == 1, "\(layerName).addBias: a bias is one value per output channel, got shape \(b.shape)")
+        bias = b
+        registerParameter("bias", b)
     }
 
     /// The quantized weight (Brevitas `quant_weight()`).

@@ -3,6 +3,7 @@ import Graph
 import GraphQuant
 import NN
 import ONNXImport
+import QuantNN
 import TensorEngine
 
 #if canImport(Glibc)
@@ -104,6 +105,14 @@ enum GraphRun {
         }
         guard let q = work.quant else { throw CLIError("the stages of \(folder.path) do not quantize the model") }
         let state = try Checkpoint.read(folder.appendingPathComponent("model.safetensors"))
+        // Bias correction gives layers without a bias one: the checkpoint says which.
+        for case (let path, let l as QuantWeightBiasLayer) in q.namedModules() where l.bias == nil {
+            guard let b = state[path + ".bias"], l is QuantConv2d || l is QuantConv1d || l is QuantLinear else { continue }
+            guard b.shape == [l.weight.shape[0]] else {
+                throw CLIError("model.safetensors of \(folder.path): '\(path).bias' is \(b.shape), the layer has \(l.weight.shape[0]) output channels")
+            }
+            l.addBias(Tensor.zeros(b.shape))
+        }
         let problems = Checkpoint.mismatch(state, q)
         guard problems.isEmpty else {
             throw CLIError("model.safetensors of \(folder.path) does not fit its quantized graph: \(problems)")
