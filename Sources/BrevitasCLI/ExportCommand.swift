@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ONNXExport
+import TensorEngine
 
 /// `brevitas export`: a checkpoint to ONNX.
 struct ExportCommand: ParsableCommand {
@@ -38,7 +39,9 @@ struct ExportCommand: ParsableCommand {
             let url = URL(fileURLWithPath: output ?? folder.appendingPathComponent(ONNXFiles.fileName(format)).path)
             try AtomicFile.prepareDirectory(url.deletingLastPathComponent())
             do {
-                try exportONNX(q, example: ONNXFiles.example(config.inputShape), format: format, dynamicBatch: dynamicBatch, to: url)
+                let b = config.importBatch ?? 1
+                let example = Tensor.cat((0..<b).map { _ in ONNXFiles.example(config.inputShape) }, dim: 0)
+                try exportONNX(q, example: example, format: format, dynamicBatch: dynamicBatch, to: url)
             } catch let e as ONNXExportError {
                 throw CLIError("\(e)")
             }

@@ -116,6 +116,29 @@ public enum ONNXImporter {
         }
     }
 
+    /// The external data files the model's tensors name (`location`, relative to the model's
+    /// folder), each once, in order of first use: what must travel with the `.onnx` file.
+    public static func externalDataFiles(_ url: URL) throws -> [String] {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw ONNXImportError(file: url.path, problem: .io("cannot read: \(error.localizedDescription)"))
+        }
+        let model: Onnx_ModelProto
+        do {
+            model = try Onnx_ModelProto(serializedBytes: data)
+        } catch {
+            throw ONNXImportError(file: url.path, problem: .invalidProtobuf("\(error)"))
+        }
+        let tensors = model.graph.initializer + model.graph.node.flatMap { $0.attribute.filter { $0.hasT }.map(\.t) }
+        var files: [String] = []
+        for t in tensors where t.dataLocation == .external {
+            for entry in t.externalData where entry.key == "location" && !files.contains(entry.value) { files.append(entry.value) }
+        }
+        return files
+    }
+
     /// The ops the importer handles.
     public static var supportedOps: [String] { GraphImporter.handlers.keys.sorted() }
 }

@@ -98,6 +98,31 @@ struct QuantizeCommandTests {
         #expect(try VerifyCommand.parse([folder.path]).report().1)
     }
 
+    /// The zoo's models fix the batch size (2) and one keeps its weights in an external data
+    /// file: calibration runs in batches of that size and the folder carries the data file.
+    @Test(.enabled(if: RunCommandTests.zoo != nil, "skipped: ../shared/zoo is absent"), arguments: ["resnet_dynamo", "transformer"])
+    func zooModelsQuantize(_ name: String) throws {
+        let zoo = try #require(RunCommandTests.zoo)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("quantize-zoo-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = zoo.appendingPathComponent("\(name).input.npy")
+        let box = TextBox()
+        let run = QuantizeRun(model: zoo.appendingPathComponent("\(name).onnx").path, calib: input.path, test: nil, labels: nil,
+                              settings: QuantizeSettings(), out: dir.path, progress: Progress(live: false, write: { box.text += $0 }),
+                              print: { box.text += $0 + "\n" })
+        let result = try run.execute()
+        #expect(box.text.contains("note: the model fixes the batch size to 2"), "\(box.text)")
+        #expect(result.exports.allSatisfy { $0.problem == nil }, "\(result.exports)")
+        if name == "resnet_dynamo" {
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("resnet_dynamo.onnx.data").path))
+        }
+        let x = try NumPy.readTensor(input)
+        #expect(try GraphRun.output(dir.path, input: x, file: input.path).scalars == (try result.model.output(x)).scalars)
+        // Batches the model cannot take are an error, not a crash.
+        let three = Tensor.cat([x, x.narrow(dim: 0, start: 0, length: 1)], dim: 0)
+        #expect(throws: CLIError.self) { _ = try GraphRun.output(dir.path, input: three, file: "three.npy") }
+    }
+
     @Test func optionsChangeTheQuantizers() throws {
         let dir = try Self.workspace()
         defer { try? FileManager.default.removeItem(at: dir) }

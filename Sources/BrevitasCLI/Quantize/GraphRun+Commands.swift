@@ -32,10 +32,13 @@ extension GraphRun {
         let start = Date()
         let (q, config) = try load(URL(fileURLWithPath: path))
         let (data, name) = try testData(config, test: test, labels: labels, dataset: dataset, dataDir: dataDir, split: split)
-        let result = try Trainer.evaluate(module: q, forward: { try q.output($0) }, data)
-        let correct = Int((result.accuracy * Double(data.count)).rounded())
-        return "\(path): graph-quantized \(config.quantize.summary) on \(name): accuracy \(percent(result.accuracy)) "
-            + "(\(correct)/\(data.count)), loss \(f(result.loss, 4)), \(f(Date().timeIntervalSince(start), 2)) s"
+        if let b = config.importBatch, data.count % b != 0 {
+            throw CLIError("the model of \(path) fixes the batch size to \(b); the test data has \(data.count) examples, not a multiple of \(b)")
+        }
+        let correct = try QuantizeReport.correct(data.inputs, data.labels, batch: config.importBatch ?? 500) { try q.output($0) }
+        let accuracy = Double(correct) / Double(max(data.count, 1))
+        return "\(path): graph-quantized \(config.quantize.summary) on \(name): accuracy \(percent(accuracy)) "
+            + "(\(correct)/\(data.count)), \(f(Date().timeIntervalSince(start), 2)) s"
     }
 
     /// `brevitas inspect RUN`: the quantized graph, its quantization points with their scales and
@@ -47,11 +50,11 @@ extension GraphRun {
         let what: String
         if let test = config.test, FileManager.default.fileExists(atPath: test) {
             let t = try QuantizeRun.readTensor(test, "test")
-            x = t.narrow(dim: 0, start: 0, length: min(batch, t.shape[0])).contiguous()
+            x = t.narrow(dim: 0, start: 0, length: min(config.importBatch ?? batch, t.shape[0])).contiguous()
             what = "the first \(x.shape[0]) test examples"
         } else if let calib = config.calib, FileManager.default.fileExists(atPath: calib) {
             let t = try QuantizeRun.readTensor(calib, "calibration")
-            x = t.narrow(dim: 0, start: 0, length: min(batch, t.shape[0])).contiguous()
+            x = t.narrow(dim: 0, start: 0, length: min(config.importBatch ?? batch, t.shape[0])).contiguous()
             what = "the first \(x.shape[0]) calibration examples"
         } else {
             throw CLIError("the data files of \(path) (config.json: calib, test) are gone: inspect needs examples to run")
@@ -60,7 +63,7 @@ extension GraphRun {
             throw CLIError("the recorded data has examples of shape \(Array(x.shape.dropFirst())), but the model takes \(config.inputShape)")
         }
         let float = try importFloat(folder.appendingPathComponent(GraphRunConfig.floatModelFile), input: config.input,
-                                    exampleShape: config.inputShape, batch: 1)
+                                    exampleShape: config.inputShape, batch: config.importBatch ?? 1)
         try preprocessForQuantize(float)
         let report: QuantizeReport
         do {
@@ -83,6 +86,19 @@ extension GraphRun {
         guard x.rank == config.inputShape.count + 1, Array(x.shape.dropFirst()) == config.inputShape else {
             throw CLIError("\(file) has shape \(x.shape), the model takes [N] + \(config.inputShape)")
         }
-        do { return try Autograd.noGrad { try q.output(x) } } catch let e as GraphQuantError { throw CLIError(e.description) }
+        guard let b = config.importBatch else {
+            do { return try Autograd.noGrad { try q.output(x) } } catch let e as GraphQuantError { throw CLIError(e.description) }
+        }
+        guard x.shape[0] % b == 0 else {
+            throw CLIError("the model of \(path) fixes the batch size to \(b); \(file) has \(x.shape[0]) examples, not a multiple of \(b)")
+        }
+        do {
+            let parts = try stride(from: 0, to: x.shape[0], by: b).map { at in
+                try Autograd.noGrad { try q.output(x.narrow(dim: 0, start: at, length: b).contiguous()) }
+            }
+            return Tensor.cat(parts, dim: 0)
+        } catch let e as GraphQuantError {
+            throw CLIError(e.description)
+        }
     }
 }

@@ -23,6 +23,8 @@ struct GraphRunConfig: Codable, Equatable {
     /// The ONNX input name and one example's shape (without the batch dimension).
     var input: String
     var inputShape: [Int]
+    /// The batch size the ONNX file fixes (`nil`: symbolic); the import is specialised to it.
+    var importBatch: Int?
     /// Where the float model came from (informative; the folder holds its copy).
     var source: String
     var quantize: QuantizeSettings
@@ -96,7 +98,7 @@ enum GraphRun {
     static func load(_ folder: URL) throws -> (model: QuantGraphModule, config: GraphRunConfig) {
         let config = try GraphRunConfig.load(folder.appendingPathComponent("config.json"))
         let float = try importFloat(folder.appendingPathComponent(GraphRunConfig.floatModelFile), input: config.input,
-                                    exampleShape: config.inputShape, batch: 1)
+                                    exampleShape: config.inputShape, batch: config.importBatch ?? 1)
         let work = QuantizeWork(settings: config.quantize, graph: float, calibration: Tensor.zeros([1] + config.inputShape))
         do {
             try QuantizePipeline.rebuild(work, stages: QuantizePipeline.stages(config.quantize))

@@ -110,12 +110,12 @@ struct QuantizeReport: Codable {
         }
     }
 
-    /// Correct predictions (argmax, ties to the lowest index) of `forward` on `x`, in batches of 500.
-    static func correct(_ x: Tensor, _ labels: [Int], _ forward: (Tensor) throws -> Tensor) throws -> Int {
+    /// Correct predictions (argmax, ties to the lowest index) of `forward` on `x`, in batches of `batch`.
+    static func correct(_ x: Tensor, _ labels: [Int], batch: Int = 500, _ forward: (Tensor) throws -> Tensor) throws -> Int {
         var correct = 0, at = 0
         let n = x.shape[0]
         while at < n {
-            let m = min(500, n - at)
+            let m = min(batch, n - at)
             let logits = try Autograd.noGrad { try forward(x.narrow(dim: 0, start: at, length: m).contiguous()) }
             guard logits.rank == 2 else {
                 throw CLIError("the model's output is \(logits.shape), not [N, classes]: accuracy needs class scores")

@@ -78,7 +78,8 @@ final class QuantizeRun {
 
     /// The model's one input and one example's shape, checked against `x` (named `file`):
     /// a wrong shape is an error naming both.
-    static func modelInput(_ url: URL, data x: Tensor, file: String, what: String) throws -> (name: String, example: [Int]) {
+    /// `batch`: the batch size the file fixes (`nil` when symbolic); the import is specialised to it.
+    static func modelInput(_ url: URL, data x: Tensor, file: String, what: String) throws -> (name: String, example: [Int], batch: Int?) {
         let declared: [(name: String, shape: [Int?]?)]
         do { declared = try ONNXImporter.declaredInputs(url) } catch let e as ONNXImportError { throw CLIError(e.description) }
         guard declared.count == 1 else {
@@ -86,14 +87,16 @@ final class QuantizeRun {
         }
         let example = Array(x.shape.dropFirst())
         guard x.rank >= 1, x.shape[0] > 0 else { throw CLIError("\(what) '\(file)' has shape \(x.shape): no examples") }
+        var batch: Int?
         if let dims = declared[0].shape {
+            batch = dims.first ?? nil
             let shown = "[" + dims.enumerated().map { i, d in d.map(String.init) ?? (i == 0 ? "N" : "?") }.joined(separator: ", ") + "]"
             let fits = dims.count == x.rank && zip(dims.dropFirst(), example).allSatisfy { d, e in d == nil || d == e }
             guard fits else {
                 throw CLIError("\(what) '\(file)' has shape \(x.shape), but the model's input '\(declared[0].name)' takes \(shown)")
             }
         }
-        return (declared[0].name, example)
+        return (declared[0].name, example, batch)
     }
 
     func run() throws {
@@ -109,17 +112,32 @@ final class QuantizeRun {
         let problems = settings.problems()
         guard problems.isEmpty else { throw CLIError(problems.joined(separator: "; ")) }
         let x = try Self.readTensor(calib, "calibration")
-        let (inputName, example) = try Self.modelInput(modelURL, data: x, file: calib, what: "calibration data")
+        let (inputName, example, fixedBatch) = try Self.modelInput(modelURL, data: x, file: calib, what: "calibration data")
+        let importBatch = fixedBatch ?? 1
+        var settings = self.settings
+        if let b = fixedBatch {
+            // A file that fixes the batch (shape arithmetic folded for it) runs on batches of that size only.
+            guard x.shape[0] % b == 0 else {
+                throw CLIError("the model '\(model)' fixes the batch size to \(b); the calibration data '\(calib)' has \(x.shape[0]) examples, not a multiple of \(b)")
+            }
+            if settings.calibrationBatchSize != b {
+                print("note: the model fixes the batch size to \(b): calibrating in batches of \(b)")
+                settings.calibrationBatchSize = b
+            }
+        }
         var testSet: (x: Tensor, labels: [Int])?
         if let test {
             let tx = try Self.readTensor(test, "test")
+            if let b = fixedBatch, tx.shape[0] % b != 0 {
+                throw CLIError("the model '\(model)' fixes the batch size to \(b); the test data '\(test)' has \(tx.shape[0]) examples, not a multiple of \(b)")
+            }
             guard Array(tx.shape.dropFirst()) == example else {
                 throw CLIError("test data '\(test)' has shape \(tx.shape), the calibration data \(x.shape): their examples must have the same shape")
             }
             testSet = (tx, try labels.map { try Self.readLabels($0, count: tx.shape[0], testFile: test) } ?? [])
         }
 
-        let graph = try GraphRun.importFloat(modelURL, input: inputName, exampleShape: example, batch: 1)
+        let graph = try GraphRun.importFloat(modelURL, input: inputName, exampleShape: example, batch: importBatch)
         print("brevitas quantize \(model): \(settings.summary); calibration \(x.shape[0]) examples of \(example)")
         let work = QuantizeWork(settings: settings, graph: graph, calibration: x)
         work.shouldStop = shouldStop
@@ -138,19 +156,19 @@ final class QuantizeRun {
         let q = work.quantized("report")
 
         // The report: a float twin (BatchNorms merged, nothing quantized) to measure against.
-        let float = try GraphRun.importFloat(modelURL, input: inputName, exampleShape: example, batch: 1)
+        let float = try GraphRun.importFloat(modelURL, input: inputName, exampleShape: example, batch: importBatch)
         try preprocessForQuantize(float)
         var accuracy: QuantizeReport.Accuracy?
         if let t = testSet, !t.labels.isEmpty {
-            let fc = try QuantizeReport.correct(t.x, t.labels) { float($0) }
-            let qc = try QuantizeReport.correct(t.x, t.labels) { try q.output($0) }
+            let fc = try QuantizeReport.correct(t.x, t.labels, batch: fixedBatch ?? 500) { float($0) }
+            let qc = try QuantizeReport.correct(t.x, t.labels, batch: fixedBatch ?? 500) { try q.output($0) }
             let n = t.labels.count
             accuracy = .init(examples: n, floatCorrect: fc, quantizedCorrect: qc, float: Double(fc) / Double(n), quantized: Double(qc) / Double(n))
         }
         let sampleX: Tensor
         let sample: String
         if let t = testSet {
-            let n = min(256, t.x.shape[0])
+            let n = fixedBatch ?? min(256, t.x.shape[0])
             sampleX = t.x.narrow(dim: 0, start: 0, length: n).contiguous()
             sample = "the first \(n) test examples"
         } else {
@@ -168,14 +186,14 @@ final class QuantizeRun {
         }
         if shouldStop() { throw QuantizeInterrupted() }
 
-        let config = GraphRunConfig(input: inputName, inputShape: example, source: Self.absolute(model), quantize: settings,
+        let config = GraphRunConfig(input: inputName, inputShape: example, importBatch: fixedBatch, source: Self.absolute(model), quantize: settings,
                                     stages: stages.map(\.name), calib: Self.absolute(calib), test: test.map(Self.absolute),
                                     labels: labels.map(Self.absolute), training: nil)
         let outURL = URL(fileURLWithPath: out)
         var exports: [(file: String, problem: String?)] = []
         try GraphRun.writeAtomically(outURL) { dir in
             exports = try Self.writeFolder(dir, model: q, floatModel: modelURL, config: config, report: report,
-                                           example: sampleX.narrow(dim: 0, start: 0, length: 1).contiguous())
+                                           example: sampleX.narrow(dim: 0, start: 0, length: importBatch).contiguous())
         }
         if let a = accuracy {
             print("accuracy on \(a.examples) test examples: float \(percent(a.float)) (\(a.floatCorrect)), quantized \(percent(a.quantized)) (\(a.quantizedCorrect))")
@@ -187,17 +205,34 @@ final class QuantizeRun {
     }
 
     /// The files of a graph run folder.
+    /// Copies the float model into `dir` as `float.onnx`, with the external data files it names
+    /// (at the same relative paths, so the copy loads as the original does).
+    static func copyFloatModel(_ floatModel: URL, into dir: URL) throws {
+        let fm = FileManager.default
+        let files: [String]
+        do { files = try ONNXImporter.externalDataFiles(floatModel) } catch let e as ONNXImportError { throw CLIError(e.description) }
+        do {
+            let copy = dir.appendingPathComponent(GraphRunConfig.floatModelFile)
+            if fm.fileExists(atPath: copy.path) { try fm.removeItem(at: copy) }
+            try fm.copyItem(at: floatModel, to: copy)
+            for file in files {
+                let target = dir.appendingPathComponent(file)
+                try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+                if fm.fileExists(atPath: target.path) { try fm.removeItem(at: target) }
+                try fm.copyItem(at: floatModel.deletingLastPathComponent().appendingPathComponent(file), to: target)
+            }
+        } catch {
+            throw CLIError("cannot copy \(floatModel.path) and its data into the run folder: \(AtomicFile.reason(error))")
+        }
+    }
+
     /// Returns the ONNX exports (`model.qcdq.onnx`, `model.qonnx.onnx`, dynamic batch, traced on
     /// `example`), each with the reason it could not be written (`nil` when it was): a model the
     /// format cannot express (QCDQ above 8 bits, an op without translation) is not an error of the run.
     @discardableResult
     static func writeFolder(_ dir: URL, model q: QuantGraphModule, floatModel: URL, config: GraphRunConfig, report: QuantizeReport?,
                             example: Tensor) throws -> [(file: String, problem: String?)] {
-        do {
-            try FileManager.default.copyItem(at: floatModel, to: dir.appendingPathComponent(GraphRunConfig.floatModelFile))
-        } catch {
-            throw CLIError("cannot copy \(floatModel.path) into the run folder: \(AtomicFile.reason(error))")
-        }
+        try copyFloatModel(floatModel, into: dir)
         try Checkpoint.save(q, to: dir.appendingPathComponent("model.safetensors"))
         try AtomicFile.writeJSON(config, to: dir.appendingPathComponent("config.json"))
         if let report {

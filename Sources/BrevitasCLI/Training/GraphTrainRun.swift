@@ -81,6 +81,9 @@ final class GraphTrainRun {
             throw CLIError("--from '\(o.from)' is not a run folder of `brevitas quantize` (no config.json of format \(GraphRunConfig.formatName))")
         }
         let (q, fromConfig) = try GraphRun.load(fromURL)
+        if let b = fromConfig.importBatch {
+            throw CLIError("the model of '\(o.from)' fixes the batch size to \(b) (its ONNX input has no symbolic batch dimension); fine-tuning needs one: export it with a dynamic batch axis")
+        }
         let (data, dataName) = try data(fromConfig)
         let outURL = URL(fileURLWithPath: o.out)
         guard outURL.standardizedFileURL.path != fromURL.standardizedFileURL.path else {
@@ -90,13 +93,7 @@ final class GraphTrainRun {
         var config = fromConfig
         config.training = GraphTraining(from: QuantizeRun.absolute(o.from), epochs: o.epochs, batchSize: o.batchSize,
                                         learningRate: o.learningRate, optimizer: o.optimizer, seed: o.seed, data: dataName)
-        let floatURL = fromURL.appendingPathComponent(GraphRunConfig.floatModelFile)
-        let floatCopy = outURL.appendingPathComponent(GraphRunConfig.floatModelFile)
-        do {
-            try AtomicFile.write(try Data(contentsOf: floatURL), to: floatCopy)
-        } catch let e as CLIError { throw e } catch {
-            throw CLIError("cannot copy \(floatURL.path): \(AtomicFile.reason(error))")
-        }
+        try QuantizeRun.copyFloatModel(fromURL.appendingPathComponent(GraphRunConfig.floatModelFile), into: outURL)
         try AtomicFile.writeJSON(config, to: outURL.appendingPathComponent("config.json"))
 
         let before = try Trainer.evaluate(module: q, forward: { try q.output($0) }, data.test)
@@ -139,7 +136,7 @@ final class GraphTrainRun {
     /// The report of the fine-tuned model: accuracy, per-layer error and quantization points on the test split.
     func finalReport(_ q: QuantGraphModule, config: GraphRunConfig, folder: URL, data: DataSplits, epochs: [EpochResult]) throws -> QuantizeReport {
         let float = try GraphRun.importFloat(folder.appendingPathComponent(GraphRunConfig.floatModelFile), input: config.input,
-                                             exampleShape: config.inputShape, batch: 1)
+                                             exampleShape: config.inputShape, batch: config.importBatch ?? 1)
         try preprocessForQuantize(float)
         let x = data.test.inputs, labels = data.test.labels
         let fc = try QuantizeReport.correct(x, labels) { float($0) }
