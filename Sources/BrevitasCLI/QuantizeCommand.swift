@@ -19,9 +19,11 @@ struct QuantizeCommand: ParsableCommand {
             percentile), then optionally GPFQ, GPTQ and bias correction over the same batches.
 
             --out gets: model.safetensors (Brevitas state-dict keys), config.json, float.onnx (a copy \
-            of MODEL), report.json and report.txt (the time of each stage, float vs quantized accuracy \
-            with --test/--labels, per-layer SQNR, every quantization point with its scale). The folder \
-            appears whole or not at all. `brevitas eval`, `inspect`, `run` and `train --from` read it.
+            of MODEL and its external data), report.json and report.txt (the time of each stage, float \
+            vs quantized accuracy with --test/--labels, per-layer SQNR, every quantization point with \
+            its scale), model.qcdq.onnx and model.qonnx.onnx (dynamic batch). The folder appears whole \
+            or not at all. `brevitas eval`, `inspect`, `run`, `export`, `verify`, `deploy` and \
+            `train --from` read it. A model whose ONNX input fixes the batch size runs in batches of it.
 
             --override LAYER:key=value sets a keyword on one layer (the float graph's node name): \
             bits=N, per_channel=true|false, or any Brevitas keyword of the layer (weight_bit_width, \
