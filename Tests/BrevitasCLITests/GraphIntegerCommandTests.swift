@@ -112,5 +112,20 @@ import Testing
         #expect(report.contains(".add ("), "\(report)")
         print("GraphIntegerCommandTests: residual CNN: \(last)")
         try expectDeploymentRuns(run, in: dir, examples: 50)
+
+        // --onnx: the graph's QCDQ export in ONNX Runtime, with and without its QDQ fusion (100 of
+        // 100 here; one prediction of slack because fused integer kernels round differently on other CPUs).
+        guard (try? ONNXRuntimeCheck.python()) != nil else {
+            print("GraphIntegerCommandTests: skipped verify --onnx, no Python with onnxruntime")
+            return
+        }
+        let (withONNX, ok) = try VerifyCommand.parse([run.path, "--onnx", "--limit", "100"]).report()
+        #expect(ok, "\(withONNX)")
+        let runtime = withONNX.split(separator: "\n").filter { $0.contains("ONNX Runtime, ") }
+        #expect(runtime.count == 2, "\(withONNX)")
+        for line in runtime {
+            print("GraphIntegerCommandTests: \(line.trimmingCharacters(in: .whitespaces))")
+            #expect(line.contains(": 100 of 100 predictions agree") || line.contains(": 99 of 100 predictions agree"), "\(line)")
+        }
     }
 }
