@@ -100,7 +100,7 @@ let package = Package(
         ),
         // Data-parallel training over MPI (Open MPI: libopenmpi-dev, scripts/install-deps.sh).
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
-        .target(name: "Distributed", dependencies: ["CMPI", "TensorEngine", "NN", "QuantCore"]),
+        .target(name: "Distributed", dependencies: ["CMPI", "TensorEngine", "NN", "QuantCore", "QuantNN"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TensorEngine", "NN", "QuantNN", "Quantizers", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorEngine", "NN", "QuantNN", "TestSupport"]),
         // The umbrella: `import Brevitas` re-exports every public library.

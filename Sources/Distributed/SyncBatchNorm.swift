@@ -1,5 +1,6 @@
 import Foundation
 import NN
+import QuantNN
 import TensorEngine
 
 /// Synchronised BatchNorm (PyTorch's `SyncBatchNorm`, `--sync-bn`): in training mode every
@@ -15,12 +16,14 @@ import TensorEngine
 /// Without it (the default, as with DDP) each rank normalises with its shard's statistics and
 /// the running statistics of rank 0 are kept (see ``DataParallel``).
 public enum SyncBatchNorm {
-    /// Makes every BatchNorm in `model` synchronised over `communicator` in training mode.
-    /// Returns how many were converted.
+    /// Makes every BatchNorm in `model` synchronised over `communicator` in training mode,
+    /// including those a quantized model wraps in a `FloatLayer` (which registers the layer's
+    /// tensors, not the layer, in the module tree). Returns how many were converted.
     @discardableResult
     public static func convert(_ model: Module, communicator: any Collectives) -> Int {
         var converted = 0
-        for case let bn as BatchNorm in model.modules() {
+        let layers = model.modules().compactMap { ($0 as? BatchNorm) ?? ($0 as? FloatLayer)?.layer as? BatchNorm }
+        for bn in layers {
             bn.synchronizedNormalization = { x, runningMean, runningVar, weight, bias, momentum, eps in
                 normalize(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias, momentum: momentum,
                           eps: eps, communicator: communicator)

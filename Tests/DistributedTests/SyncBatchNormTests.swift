@@ -1,4 +1,5 @@
 import NN
+import QuantNN
 import TensorEngine
 import Testing
 import TestSupport
@@ -111,5 +112,14 @@ import TestSupport
         expectClose(Tensor.cat([rank0.x.grad! * weights[0], rank1.x.grad! * weights[1]]), x.grad, rtol: 1e-3, atol: 1e-5, "input gradient")
         expectClose(rank0.w.grad! * weights[0] + rank1.w.grad! * weights[1], w.grad, rtol: 1e-4, atol: 1e-5, "weight gradient")
         expectClose(rank0.b.grad! * weights[0] + rank1.b.grad! * weights[1], b.grad, rtol: 1e-4, atol: 1e-5, "bias gradient")
+    }
+
+    /// Every BatchNorm is found, also one a quantized model wraps in a FloatLayer.
+    @Test func convertFindsWrappedBatchNorms() throws {
+        let wrapped = BatchNorm2d(3), plain = BatchNorm2d(3)
+        let model = QuantSequential([FloatLayer(wrapped), try QuantReLU(), FloatLayer(Sequential(plain))])
+        #expect(SyncBatchNorm.convert(model, communicator: ScriptedRanks(rank: 0, size: 1)) == 2)
+        #expect(wrapped.synchronizedNormalization != nil && plain.synchronizedNormalization != nil)
+        #expect(SyncBatchNorm.convert(Sequential(Linear(2, 2)), communicator: ScriptedRanks(rank: 0, size: 1)) == 0)
     }
 }

@@ -189,7 +189,9 @@ final class TrainRun {
         if let communicator {
             let parallel = DataParallel(model: model, communicator: communicator)
             try parallel.broadcastState()
-            if syncBatchNorm { SyncBatchNorm.convert(model, communicator: communicator) }
+            if syncBatchNorm && SyncBatchNorm.convert(model, communicator: communicator) == 0 {
+                print("note: --sync-bn: the \(phase) model has no BatchNorm layer")
+            }
             trainer.parallel = parallel
         }
         return trainer
