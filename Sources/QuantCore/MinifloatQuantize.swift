@@ -170,6 +170,51 @@ public enum MinifloatQuantize {
         return (gy / s, g * q - gy * x / (s * s))
     }
 
+    /// `elementGrad` on eight lanes: the same float32 operations in the same order (the
+    /// quantization as in `forwardSegment`), so every lane is bit for bit the scalar result.
+    /// Valid for mantissas up to 21 bits (`forwardSegment`'s rounding trick).
+    @inline(__always)
+    static func laneGrad(_ x: SIMD8<Float>, _ s: SIMD8<Float>, _ g: SIMD8<Float>, _ c: Consts) -> (SIMD8<Float>, SIMD8<Float>) {
+        typealias V = SIMD8<Float>
+        typealias I = SIMD8<Int32>
+        typealias U = SIMD8<UInt32>
+        let tiny = V(repeating: Float.leastNormalMagnitude), magic = V(repeating: 12_582_912), maxV = V(repeating: c.maxValue)
+        let expMask = U(repeating: 0x7F80_0000), signMask = U(repeating: 0x8000_0000)
+        let y = x / s
+        let yb = unsafeBitCast(y, to: U.self)
+        let nonFinite = (yb & expMask) .== expMask
+        let v = unsafeBitCast(yb & ~signMask, to: V.self) + tiny
+        let e = I(truncatingIfNeeded: (unsafeBitCast(v, to: U.self) &>> 23) & 0xFF) &- 127
+        let raw = e &- I(repeating: Int32(c.m))
+        let minK = I(repeating: Int32(c.minK))
+        let expGrad = raw .>= minK
+        let k = raw.replacing(with: minK, where: .!expGrad)
+        let normalBits = U(truncatingIfNeeded: (k &+ 127) &<< 23)
+        let subBits = U(repeating: 1) &<< U(truncatingIfNeeded: (k &+ 149).replacing(with: 0, where: k .< -149))
+        let step = unsafeBitCast(normalBits.replacing(with: subBits, where: k .< -126), to: V.self)
+        let w = y / step
+        let rMag = (w + magic) - magic
+        let r = unsafeBitCast((unsafeBitCast(rMag, to: U.self) & ~signMask) | (unsafeBitCast(w, to: U.self) & signMask), to: V.self)
+        var q = r * step
+        q.replace(with: .nan, where: nonFinite)
+        // In range: straight-through round, and the exponent term where k is free and y != 0.
+        let gq = g * s
+        let gA = gq * (q - y)
+        let signedGA = gA.replacing(with: -gA, where: .!(y .> 0))
+        let gy = (gq + signedGA / v).replacing(with: gq, where: .!(expGrad .& (y .!= 0)))
+        var gx = gy / s
+        var gs = g * q - gy * x / (s * s)
+        // Clamped: no gradient to x, the constant ±M to the scale; NaN propagates.
+        let hi = q .> maxV, lo = q .< -maxV
+        gx.replace(with: 0, where: hi .| lo)
+        gs.replace(with: g * maxV, where: hi)
+        gs.replace(with: g * -maxV, where: lo)
+        let nan = q .!= q
+        gx.replace(with: g * q, where: nan)
+        gs.replace(with: g * q, where: nan)
+        return (gx, gs)
+    }
+
     static func backward(
         _ g: Tensor, _ x: Tensor, _ scale: Tensor, _ c: Consts, elementwise: Bool, needX: Bool, needS: Bool
     ) -> [Tensor?] {
@@ -180,10 +225,21 @@ public enum MinifloatQuantize {
             let pgs = gs.storage.pointer
             Parallel.forRanges((x.count + block - 1) / block, costPerItem: block) { r in
                 for k in r {
-                    for i in (k * block)..<Swift.min(x.count, (k + 1) * block) {
+                    var i = k * block
+                    let end = Swift.min(x.count, (k + 1) * block)
+                    if c.m <= 21 {
+                        while i + 8 <= end {
+                            let (a, b) = laneGrad(load(px + i), load(ps + i), load(pg + i), c)
+                            if needX { store(a, pgx + i) }
+                            if needS { store(b, pgs + i) }
+                            i += 8
+                        }
+                    }
+                    while i < end {
                         let (a, b) = elementGrad(px[i], ps[i], pg[i], c)
                         if needX { pgx[i] = a }
                         if needS { pgs[i] = b }
+                        i += 1
                     }
                 }
             }
@@ -198,10 +254,23 @@ public enum MinifloatQuantize {
             for k in r {
                 let s = ps[seg.sIndex(k)]
                 var acc: Double = 0
-                for i in seg.range(k) {
+                var i = seg.range(k).lowerBound
+                let end = seg.range(k).upperBound
+                if c.m <= 21 {
+                    let vs = SIMD8<Float>(repeating: s)
+                    while i + 8 <= end {
+                        let (a, b) = laneGrad(load(px + i), vs, load(pg + i), c)
+                        if needX { store(a, pgx + i) }
+                        // Lane by lane, in element order: the same sum as the scalar loop.
+                        for j in 0..<8 { acc += Double(b[j]) }
+                        i += 8
+                    }
+                }
+                while i < end {
                     let (a, b) = elementGrad(px[i], s, pg[i], c)
                     if needX { pgx[i] = a }
                     acc += Double(b)
+                    i += 1
                 }
                 partial[k] = acc
             }
@@ -214,4 +283,10 @@ public enum MinifloatQuantize {
         }
         return [needX ? gx : nil, gs]
     }
+
+    @inline(__always)
+    static func load(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+    @inline(__always)
+    static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self) }
 }

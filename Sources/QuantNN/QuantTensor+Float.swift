@@ -62,6 +62,25 @@ extension QuantTensor {
         return "\(kind.rawValue)(value=\(value), scale=\(scale), zero_point=\(zeroPoint)\(groupPart), exponent_bit_width=tensor(\(Float(f.exponentBitWidth))), mantissa_bit_width=tensor(\(Float(f.mantissaBitWidth))), exponent_bias=tensor(\(Float(f.exponentBias))), saturating_t=tensor(\(b(f.saturating))), inf_values=\(codes(f.infValues)), nan_values=\(codes(f.nanValues)), signed_t=tensor(\(b(signed))), training_t=tensor(\(b(training))))"
     }
 
+    /// `-x` of a signed float kind (Brevitas `FloatQuantTensor.__neg__`): `(-minifloat - z) · s`,
+    /// metadata unchanged (the grid is symmetric). Unsigned float tensors are an error, as in
+    /// Brevitas (`NotImplementedError`).
+    func floatNegated() throws -> QuantTensor {
+        guard signed else {
+            throw QuantTensorError.incompatible(op: "neg", reason: "negating an unsigned \(kind.rawValue) is not defined (Brevitas raises NotImplementedError)", lhs: describe(), rhs: "")
+        }
+        return with(value: (-(try minifloatValue()) - zeroPoint) * scale)
+    }
+
+    /// `|x|` of a signed float kind (Brevitas `FloatQuantTensor.__abs__`): `(|minifloat| - z) · s`,
+    /// now unsigned; an unsigned tensor is returned as is.
+    func floatAbs() throws -> QuantTensor {
+        guard signed else { return self }
+        var out = with(value: ((try minifloatValue()).abs() - zeroPoint) * scale)
+        out.signed = false
+        return out
+    }
+
     /// Throws for the integer algebra on float kinds (Brevitas computes those on plain values).
     func requireInteger(_ op: String, _ other: QuantTensor? = nil) throws {
         for t in [self] + (other.map { [$0] } ?? []) where t.minifloat != nil {

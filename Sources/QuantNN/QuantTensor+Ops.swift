@@ -73,7 +73,10 @@ extension QuantTensor {
             if qt.minifloat != first.minifloat || qt.group != first.group {
                 throw QuantTensorError.incompatible(op: "cat", reason: "formats differ (\(first.kind.rawValue) vs \(qt.kind.rawValue))", lhs: first.describe(), rhs: qt.describe())
             }
-            try first.requireInteger("cat")
+            if first.minifloat == nil { try first.requireInteger("cat") }
+            if first.minifloat != nil && first.group != nil {
+                throw QuantTensorError.incompatible(op: "cat", reason: "group-wise (\(first.kind.rawValue)) tensors have a scale per group; cat their values", lhs: first.describe(), rhs: qt.describe())
+            }
             try first.requireSameScale(qt, "cat")
             if !first.training && !first.zeroPoint.isClose(to: qt.zeroPoint) {
                 throw QuantTensorError.incompatible(op: "cat", reason: "zero points differ", lhs: first.describe(), rhs: qt.describe())
@@ -93,7 +96,7 @@ extension QuantTensor {
                 tensors.dropFirst().reduce(tensors[0][keyPath: kp]) { $0 + $1[keyPath: kp] } / n
             }
             return QuantTensor(value: value, scale: mean(\.scale), zeroPoint: mean(\.zeroPoint), bitWidth: mean(\.bitWidth),
-                               signed: first.signed, training: true)
+                               signed: first.signed, training: true, minifloat: first.minifloat)
         }
         return first.with(value: value).withTraining(false)
     }
@@ -106,6 +109,7 @@ extension QuantTensor {
 
     /// `-x` on the integer grid; an unsigned tensor becomes signed with one more bit.
     public func negated() throws -> QuantTensor {
+        if minifloat != nil { return try floatNegated() }
         try requireInteger("neg")
         let v = (-(try int()) - zeroPoint) * scale
         if signed { return with(value: v) }
@@ -114,6 +118,7 @@ extension QuantTensor {
 
     /// `|x|` on the integer grid; a signed tensor becomes unsigned with one bit less.
     public func abs() throws -> QuantTensor {
+        if minifloat != nil { return try floatAbs() }
         try requireInteger("abs")
         guard signed else { return self }
         let v = ((try int()).abs() - zeroPoint) * scale

@@ -209,4 +209,48 @@ import TensorEngine
             }
         }
     }
+
+    /// The eight-lane backward gives the scalar `elementGrad`'s bits for every element (input
+    /// and, for a full-shape scale, scale gradients), and the per-tensor scale gradient is the
+    /// element-order Double sum of the scalar ones: random values, every edge value, NaN/inf.
+    @Test(arguments: [
+        MinifloatFormat.ocp(exponentBitWidth: 4, mantissaBitWidth: 3),
+        .ocp(exponentBitWidth: 5, mantissaBitWidth: 2, saturating: false),
+        .ocp(exponentBitWidth: 4, mantissaBitWidth: 3, saturating: false),
+        .fnuz(exponentBitWidth: 4, mantissaBitWidth: 3), .ocp(exponentBitWidth: 2, mantissaBitWidth: 1),
+        .ocp(exponentBitWidth: 3, mantissaBitWidth: 0), .fnuz(exponentBitWidth: 8, mantissaBitWidth: 7),
+    ])
+    func vectorBackwardMatchesScalar(format: MinifloatFormat) {
+        var xs = (RandomGenerator(seed: 19).normal([1003]) * 40).scalars
+        xs += [0, -0.0, .nan, .infinity, -.infinity, Float.leastNonzeroMagnitude, -Float.leastNormalMagnitude,
+               Float.greatestFiniteMagnitude, 0.0009765625, -0.0029296875, 461.44, 492.8, 1e-30, -3e38, 1.1, -1.1]
+        let gs = (RandomGenerator(seed: 20).normal([xs.count])).scalars
+        let c = MinifloatQuantize.Consts(format)
+        func same(_ a: Float, _ b: Float) -> Bool { a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) }
+        for sv: Float in [1, 0.37, 3e-3] {
+            let x = Tensor(xs, requiresGrad: true)
+            let s = Tensor(shape: [1], [sv], requiresGrad: true)
+            (MinifloatQuantize.apply(x, scale: s, format: format) * Tensor(gs)).sum().backward()
+            var sum: Double = 0
+            for i in xs.indices {
+                let (a, b) = MinifloatQuantize.elementGrad(xs[i], sv, gs[i], c)
+                sum += Double(b)
+                if !same(x.grad!.scalars[i], a) {
+                    Issue.record("\(format) s=\(sv) x=\(xs[i]): dx vector \(x.grad!.scalars[i]) scalar \(a)")
+                    break
+                }
+            }
+            #expect(same(s.grad!.item(), Float(sum)), "\(format) s=\(sv): ds \(s.grad!.item()) vs \(Float(sum))")
+            let xf = Tensor(xs, requiresGrad: true)
+            let full = Tensor([Float](repeating: sv, count: xs.count), requiresGrad: true)
+            (MinifloatQuantize.apply(xf, scale: full, format: format) * Tensor(gs)).sum().backward()
+            for i in xs.indices {
+                let (a, b) = MinifloatQuantize.elementGrad(xs[i], sv, gs[i], c)
+                if !same(xf.grad!.scalars[i], a) || !same(full.grad!.scalars[i], b) {
+                    Issue.record("\(format) s=\(sv) x=\(xs[i]) (full-shape scale): vector (\(xf.grad!.scalars[i]), \(full.grad!.scalars[i])) scalar (\(a), \(b))")
+                    break
+                }
+            }
+        }
+    }
 }
