@@ -12,7 +12,10 @@ struct BenchCommand: ParsableCommand {
             QuantConv2d(64,64,3)+QuantReLU forward+backward against a float Conv2d+ReLU, and one SGD \
             step of the script's LeNet-5 (w4a4, 64x1x28x28) in float, during and after collection, \
             and with constant or learned activation scales (the script's torch fake-quant rows). \
-            Median of repeated runs after 2 warm-up calls, as the script.
+            Median of repeated runs after 2 warm-up calls, as the script. With --threads above 1, \
+            every row is also timed on one thread (columns "1 thread ms" and "scaling"; JSON fields \
+            one_thread_median_ms, one_thread_min_ms, thread_speedup); the results do not depend on \
+            the thread count.
 
             --json writes the script's schema with its row names, so the two files pair row by row; \
             --compare FILE (a JSON written by bench_brevitas.py --json) prints both side by side. \
@@ -25,7 +28,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Fewer repetitions and smaller large shapes (the script's --quick).")
     var quick = false
 
-    @Option(help: "Only these workloads: relu (groups i, ii), conv (iii), lenet (iv, v); repeatable.")
+    @Option(help: "Only these workloads: relu (groups i, ii), conv (iii), lenet (iv, v), resnet (vi), formats (vii); repeatable.")
     var only: [BenchWorkloads.Family] = []
 
     @Option(help: "Also write the results to this JSON file.", completion: .file(extensions: ["json"]))
@@ -44,20 +47,23 @@ struct BenchCommand: ParsableCommand {
         if let json { try AtomicFile.prepareDirectory(URL(fileURLWithPath: json).deletingLastPathComponent()) }
         Threads.apply(threads)
         print("swift-brevitas, threads \(Parallel.threadCount), \(BLAS.info)")
-        var workloads = BenchWorkloads(quick: quick)
+        var workloads = BenchWorkloads(quick: quick, threads: threads)
         workloads.report = { r in
+            let one = r.one_thread_median_ms.map { String(format: "   1 thread %10.3f ms", $0) } ?? ""
             print("  \(r.group.padding(toLength: 5, withPad: " ", startingAt: 0)) \(r.name.padding(toLength: 52, withPad: " ", startingAt: 0)) "
-                  + "\(r.shape.padding(toLength: 18, withPad: " ", startingAt: 0)) \(String(format: "%10.3f", r.median_ms)) ms")
+                  + "\(r.shape.padding(toLength: 18, withPad: " ", startingAt: 0)) \(String(format: "%10.3f", r.median_ms)) ms\(one)")
             fflush(stdout)
         }
         try workloads.run(only.isEmpty ? Set(BenchWorkloads.Family.allCases) : Set(only))
         let rows = workloads.rows
         print("")
-        print("| group | benchmark | shape | median ms | min ms | reps | vs float |")
-        print("|---|---|---|---:|---:|---:|---:|")
+        print("| group | benchmark | shape | median ms | min ms | reps | vs float | 1 thread ms | scaling |")
+        print("|---|---|---|---:|---:|---:|---:|---:|---:|")
         for r in rows {
             let ratio = r.ratio_vs_float.map { String(format: "%.2fx", $0) } ?? ""
-            print("| \(r.group) | \(r.name) | \(r.shape) | \(f(r.median_ms, 3)) | \(f(r.min_ms, 3)) | \(r.reps) | \(ratio) |")
+            let one = r.one_thread_median_ms.map { f($0, 3) } ?? ""
+            let scaling = r.thread_speedup.map { String(format: "%.2fx", $0) } ?? ""
+            print("| \(r.group) | \(r.name) | \(r.shape) | \(f(r.median_ms, 3)) | \(f(r.min_ms, 3)) | \(r.reps) | \(ratio) | \(one) | \(scaling) |")
         }
         if let json {
             let report = BenchReport(torch_version: "none", brevitas_version: "swift-brevitas", threads: Parallel.threadCount,
@@ -111,6 +117,8 @@ enum BenchComparison {
             ("LeNet Brevitas w4a4: SGD step after collection", "64x1x28x28", 4),
             ("LeNet Brevitas w4a4: SGD step during collection", "64x1x28x28", 4),
             ("QuantConv2d(64,64,3,p=1)+QuantReLU fwd+bwd", "8x64x56x56", 2),
+            ("QuantReLU train fwd+bwd (after collection)", "64x64x56x56", 40),
+            ("ResNet-8 Brevitas w4a4: SGD step after collection", "32x3x32x32", 3),
         ]
         let paired = pairs(ours: ours, reference: reference.rows)
         for (name, shape, goal) in targets {
@@ -118,6 +126,19 @@ enum BenchComparison {
             let speedup = ref.median_ms / r.median_ms
             lines.append("target \(name) \(shape): \(f(speedup, 2))x faster than Brevitas (goal >= \(f(goal, 0))x): "
                          + (speedup >= goal ? "met" : "MISSED"))
+        }
+        // Quantized rows that must be no slower than the reference's float PyTorch row.
+        let floatTargets: [(String, String, String)] = [
+            ("QuantConv2d(64,64,3,p=1)+QuantReLU fwd+bwd", "torch Conv2d+ReLU fwd+bwd (baseline)", "8x64x56x56"),
+            ("QuantConv2d(64,64,3,p=1)+QuantReLU fwd+bwd", "torch Conv2d+ReLU fwd+bwd (baseline)", "32x64x56x56"),
+            ("ResNet-8 Brevitas w4a4: SGD step after collection", "ResNet-8 float: SGD step", "32x3x32x32"),
+        ]
+        for (name, floatName, shape) in floatTargets {
+            guard let r = ours.first(where: { $0.name == name && $0.shape == shape }),
+                  let ref = reference.rows.first(where: { $0.name == floatName && $0.shape == shape }) else { continue }
+            let ratio = ref.median_ms / r.median_ms
+            lines.append("target \(name) \(shape): \(f(ratio, 2))x the speed of PyTorch's float \"\(floatName)\" (goal >= 1x): "
+                         + (ratio >= 1 ? "met" : "MISSED"))
         }
         return lines.joined(separator: "\n")
     }

@@ -33,6 +33,27 @@ import Testing
         #expect(Set(row.keys) == ["group", "name", "shape", "median_ms", "min_ms", "reps", "note"])
     }
 
+    /// With two threads every row is timed on two threads and then on one, and both land in the
+    /// row; the thread count is restored afterwards.
+    @Test func benchTimesEveryRowOnOneThreadToo() throws {
+        var workloads = BenchWorkloads(quick: true, threads: 2)
+        var current = 0, seen: [Int] = []
+        workloads.setThreads = { current = $0 }
+        workloads.add("i", "probe", "1") { seen.append(current) }
+        #expect(seen.count >= 2 * (2 + 3))
+        #expect(Set(seen) == [1, 2] && seen.first == 2 && seen.last == 1)
+        #expect(current == 2)
+        let row = try #require(workloads.rows.first)
+        let one = try #require(row.one_thread_median_ms)
+        #expect(row.thread_speedup == one / row.median_ms)
+        let decoded = try JSONDecoder().decode(BenchRow.self, from: JSONEncoder().encode(row))
+        #expect(decoded == row)
+        var single = BenchWorkloads(quick: true, threads: 1)
+        single.setThreads = { _ in }
+        single.add("i", "probe", "1") {}
+        #expect(single.rows[0].one_thread_median_ms == nil && single.rows[0].thread_speedup == nil)
+    }
+
     @Test func tablesAlignColumns() {
         var t = TextTable(["model", "accuracy"])
         t.add(["float", "97.50%"])

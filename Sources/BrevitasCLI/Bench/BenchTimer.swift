@@ -37,7 +37,10 @@ struct BenchTimer {
     }
 }
 
-/// One row of `--json`, named as `bench_brevitas.py` names its rows.
+/// One row of `--json`, named as `bench_brevitas.py` names its rows. `median_ms`/`min_ms`/`reps`
+/// are measured with `--threads` threads (the script's figures); the `one_thread_*` fields with one
+/// thread, on the same workload right before, so `thread_speedup = one_thread_median_ms / median_ms`
+/// is the row's scaling (absent when `--threads` is 1 or the file comes from the script).
 struct BenchRow: Codable, Equatable {
     var group: String
     var name: String
@@ -47,6 +50,18 @@ struct BenchRow: Codable, Equatable {
     var reps: Int
     var note: String
     var ratio_vs_float: Double?
+    var one_thread_median_ms: Double?
+    var one_thread_min_ms: Double?
+    var thread_speedup: Double?
+
+    init(group: String, name: String, shape: String, median_ms: Double, min_ms: Double, reps: Int, note: String,
+         ratio_vs_float: Double? = nil, one_thread_median_ms: Double? = nil, one_thread_min_ms: Double? = nil) {
+        (self.group, self.name, self.shape, self.note) = (group, name, shape, note)
+        (self.median_ms, self.min_ms, self.reps, self.ratio_vs_float) = (median_ms, min_ms, reps, ratio_vs_float)
+        self.one_thread_median_ms = one_thread_median_ms
+        self.one_thread_min_ms = one_thread_min_ms
+        thread_speedup = one_thread_median_ms.map { median_ms > 0 ? $0 / median_ms : 0 }
+    }
 }
 
 /// The `--json` document: `bench_brevitas.py`'s keys, with this implementation's versions.

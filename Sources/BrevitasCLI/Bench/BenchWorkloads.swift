@@ -7,15 +7,25 @@ import TensorEngine
 import Models
 
 /// The workloads of `bench_brevitas.py`, with its shapes, its LeNet and its row names.
+///
+/// Every row is timed twice, with `threads` threads (the figure that pairs with the script's) and
+/// with one thread, so the table shows each workload's scaling; the computation itself does not
+/// depend on the thread count (`Parallel`'s fixed chunks, BLAS blocks of fixed shape).
 struct BenchWorkloads {
     let timer: BenchTimer
     let quick: Bool
+    /// The thread count of the main figures; 1 skips the one-thread timing.
+    let threads: Int
+    /// Sets the thread count of the kernels (`Parallel.threadCount`; replaceable in tests).
+    var setThreads: (Int) -> Void = { Parallel.threadCount = $0 }
     /// Called with each row as soon as it is measured.
     var report: (BenchRow) -> Void = { _ in }
     private(set) var rows: [BenchRow] = []
 
-    init(quick: Bool) {
+    init(quick: Bool, threads: Int = Parallel.threadCount) {
+        precondition(threads >= 1, "BenchWorkloads: threads must be >= 1, got \(threads)")
         self.quick = quick
+        self.threads = threads
         timer = quick ? BenchTimer(minReps: 3, maxReps: 10, budget: 1) : BenchTimer(minReps: 5, maxReps: 50, budget: 3)
     }
 
@@ -25,9 +35,16 @@ struct BenchWorkloads {
     @discardableResult
     mutating func add(_ group: String, _ name: String, _ shape: String, note: String = "", reps: Int? = nil,
                       _ body: () throws -> Void) rethrows -> Double {
+        setThreads(threads)
         let r = try timer.time(reps: reps, body)
+        var one: BenchTimer.Result? = nil
+        if threads > 1 {
+            setThreads(1)
+            defer { setThreads(threads) }
+            one = try timer.time(reps: reps, body)
+        }
         let row = BenchRow(group: group, name: name, shape: shape, median_ms: r.median * 1e3, min_ms: r.min * 1e3, reps: r.reps,
-                           note: note, ratio_vs_float: nil)
+                           note: note, one_thread_median_ms: one.map { $0.median * 1e3 }, one_thread_min_ms: one.map { $0.min * 1e3 })
         rows.append(row)
         report(row)
         return r.median
@@ -45,10 +62,10 @@ struct BenchWorkloads {
 
     static func shapeString(_ s: [Int]) -> String { s.map(String.init).joined(separator: "x") }
 
-    /// The workload families: QuantReLU (groups i and ii), conv (iii), LeNet (iv and v), FP8 and
-    /// MX quantizers (vii).
+    /// The workload families: QuantReLU (groups i and ii), conv (iii), LeNet (iv and v), ResNet-8
+    /// (vi), FP8 and MX quantizers (vii).
     enum Family: String, CaseIterable {
-        case relu, conv, lenet, formats
+        case relu, conv, lenet, resnet, formats
     }
 
     mutating func run(_ families: Set<Family> = Set(Family.allCases)) throws {
@@ -56,6 +73,7 @@ struct BenchWorkloads {
         if families.contains(.relu) { try quantReLU(g) }
         if families.contains(.conv) { try convReLU(g) }
         if families.contains(.lenet) { try lenet() }
+        if families.contains(.resnet) { try resnet8() }
         if families.contains(.formats) { try formats(g) }
     }
 
