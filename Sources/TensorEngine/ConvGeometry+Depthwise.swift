@@ -10,17 +10,40 @@ extension ConvGeometry {
 
     /// `out[img, o] = bias[o] + Σ_taps w[o, tap] · x[img, o / og] shifted`, one output plane per
     /// task.
+    ///
+    /// With column stride and dilation 1 (the common 3x3 depthwise layer), each output row is
+    /// summed in registers, eight outputs at a time (`registerPlane`); a padded input plane is
+    /// first copied into a zero-bordered scratch plane (a few KB, in L1), so the same loop runs
+    /// without bounds checks. Other strides and dilations take the general loop. Both sum the bias
+    /// first and then the taps in order, so they agree bit for bit.
     func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>) {
         let l = self.l, og = self.og
         let taps = kH * kW
-        let unpadded = pH == 0 && pW == 0 && sW == 1 && dW == 1
+        let registers = sW == 1 && dW == 1
+        let padded = pH > 0 || pW > 0
+        let pitch = inW + 2 * pW, paddedCount = (inH + 2 * pH) * pitch
         Parallel.forRanges(n * outC, costPerItem: l * taps) { r in
+            if registers && padded {
+                Workspace.withBuffer(paddedCount) { scratch in
+                    // Zero the borders once; every plane overwrites only the interior.
+                    scratch.update(repeating: 0, count: paddedCount)
+                    for plane in r {
+                        let img = plane / outC, o = plane % outC
+                        let src = x + (img * inC + o / og) * inH * inW
+                        for i in 0..<inH {
+                            (scratch + (i + pH) * pitch + pW).update(from: src + i * inW, count: inW)
+                        }
+                        registerPlane(scratch, pitch: pitch, w + o * taps, bias?[o] ?? 0, out + plane * l)
+                    }
+                }
+                return
+            }
             for plane in r {
                 let img = plane / outC, o = plane % outC
                 let src = x + (img * inC + o / og) * inH * inW
                 let dst = out + plane * l
-                if unpadded {
-                    unpaddedPlane(src, w + o * taps, bias?[o] ?? 0, dst)
+                if registers {
+                    registerPlane(src, pitch: inW, w + o * taps, bias?[o] ?? 0, dst)
                     continue
                 }
                 dst.update(repeating: bias?[o] ?? 0, count: l)
@@ -46,13 +69,14 @@ extension ConvGeometry {
         }
     }
 
-    /// One output plane of an unpadded, column-stride-1 depthwise convolution: eight outputs of
-    /// a row at a time, all taps summed in registers (bias first, then the taps in order, as the
-    /// general loop sums them).
+    /// One output plane of a column-stride-1, column-dilation-1 depthwise convolution over an
+    /// unpadded plane (`src`, rows `pitch` floats apart): eight outputs of a row at a time, all
+    /// taps summed in registers (bias first, then the taps in order, as the general loop sums
+    /// them).
     @inline(__always)
-    func unpaddedPlane(_ src: UnsafePointer<Float>, _ wo: UnsafePointer<Float>, _ b: Float, _ dst: UnsafeMutablePointer<Float>) {
+    func registerPlane(_ src: UnsafePointer<Float>, pitch inW: Int, _ wo: UnsafePointer<Float>, _ b: Float, _ dst: UnsafeMutablePointer<Float>) {
         typealias V = SIMD8<Float>
-        let (kH, kW, sH, dH, inW, outH, outW) = (self.kH, self.kW, self.sH, self.dH, self.inW, self.outH, self.outW)
+        let (kH, kW, sH, dH, outH, outW) = (self.kH, self.kW, self.sH, self.dH, self.outH, self.outW)
         for oh in 0..<outH {
             let srow = src + oh * sH * inW, drow = dst + oh * outW
             var ow = 0

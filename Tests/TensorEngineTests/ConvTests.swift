@@ -150,6 +150,36 @@ import TestSupport
         }
     }
 
+    /// Padded depthwise convolutions with column stride 1 copy each plane into a zero-bordered
+    /// scratch plane and sum in registers: they match the direct sum, and bit for bit the same
+    /// convolution of an explicitly zero-padded input (rows shorter and longer than one 8-wide
+    /// vector, symmetric and asymmetric padding, a row stride, a channel multiplier, no bias).
+    @Test func paddedDepthwiseMatchesTheDirectSumAndExplicitPadding() {
+        let configs: [([Int], [Int], (Int, Int), (Int, Int), Bool)] = [
+            ([2, 4, 7, 5], [4, 1, 3, 3], (1, 1), (1, 1), true),
+            ([1, 3, 19, 17], [6, 1, 3, 3], (1, 1), (1, 1), true),
+            ([2, 5, 12, 56], [5, 1, 3, 3], (2, 1), (1, 1), false),
+            ([1, 2, 9, 23], [2, 1, 3, 5], (1, 1), (2, 0), true),
+            ([1, 2, 8, 8], [2, 1, 3, 3], (1, 1), (0, 2), true),
+        ]
+        for (i, (xs, ws, s, p, hasBias)) in configs.enumerated() {
+            let x = randn(xs, seed: 600 + UInt64(i)), w = randn(ws, seed: 700 + UInt64(i))
+            let b = hasBias ? randn([ws[0]], seed: 800 + UInt64(i)) : nil
+            let y = Tensor.conv2d(x, weight: w, bias: b, stride: s, padding: p, groups: xs[1])
+            let ref = Self.naiveConv2d(x, w, b, stride: s, padding: p, dilation: (1, 1), groups: xs[1])
+            expectClose(y, ref, rtol: 1e-5, atol: 1e-5, "config \(i)")
+            let xp = Tensor.zeros([xs[0], xs[1], xs[2] + 2 * p.0, xs[3] + 2 * p.1])
+            for img in 0..<xs[0] { for c in 0..<xs[1] { for r in 0..<xs[2] { for col in 0..<xs[3] {
+                xp[img, c, r + p.0, col + p.1] = x[img, c, r, col]
+            }}}}
+            let yp = Tensor.conv2d(xp, weight: w, bias: b, stride: s, groups: xs[1])
+            #expect(y.shape == yp.shape && y.scalars == yp.scalars, "config \(i)")
+        }
+        gradCheck([randn([1, 2, 5, 6], seed: 9), randn([2, 1, 3, 3], seed: 10)]) { t in
+            (Tensor.conv2d(t[0], weight: t[1], padding: (1, 1), groups: 2) * randn([1, 2, 5, 6], seed: 11)).sum()
+        }
+    }
+
     @Test func winogradMatchesTheDirectSum() {
         // 3x3 stride-1 convolutions with at least 16 channels run as Winograd F(2x2, 3x3) (on
         // AVX2 processors): odd and even output sizes (partial tiles at the right and bottom),
