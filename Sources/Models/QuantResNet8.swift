@@ -68,8 +68,10 @@ public final class QuantBasicBlock: Module, QuantLayer {
     public override var typeName: String { "QuantBasicBlock" }
 
     public func forward(_ input: QuantValue) throws -> QuantValue {
-        var y = try relu1.forward(bn1.forward(conv1.forward(input)))
-        y = try bn2.forward(conv2.forward(y))
+        // Fused where the layers allow (LayerFusion): BatchNorm folded into the convolution in
+        // evaluation, BatchNorm + ReLU in one op in the float twin.
+        var y = try LayerFusion.apply([conv1, bn1, relu1], to: input)
+        y = try LayerFusion.apply([conv2, bn2], to: y)
         let s = try shortcut?.forward(input) ?? input
         return try relu2.forward(add.forward([y, s]))
     }

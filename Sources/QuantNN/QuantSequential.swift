@@ -40,10 +40,10 @@ public final class QuantSequential: Module, QuantLayer {
 
     public override var typeName: String { "Sequential" }
 
+    /// Applies the layers in order; adjacent layers that fuse (a convolution and the BatchNorm
+    /// after it in evaluation, a BatchNorm and a plain ReLU) run as one op (`LayerFusion`).
     public func forward(_ input: QuantValue) throws -> QuantValue {
-        var x = input
-        for l in layers { x = try l.forward(x) }
-        return x
+        try LayerFusion.apply(layers, to: input)
     }
 
     /// The model's output values (dequantized).

@@ -34,6 +34,46 @@ import TestSupport
         expectClose(g[2], e.t("grad_bias"), "grad_bias")
     }
 
+    /// `batchNorm(relu: true)` is `relu(batchNorm(x))` in one op: the same values bit for bit,
+    /// the same gradients, in training and evaluation, for planes shorter and longer than one
+    /// eight-lane vector; NaN stays NaN as in `relu()`.
+    @Test(arguments: [([3, 4, 5, 3], true), ([2, 3, 9, 11], true), ([4, 2, 17], false), ([2, 3, 9, 11], false)])
+    func batchNormReLUIsReLUOfBatchNorm(shape: [Int], training: Bool) {
+        let c = shape[1]
+        let x = randn(shape, seed: 90), w = randn([c], seed: 91), b = randn([c], seed: 92), g = randn(shape, seed: 93)
+        let rm = randn([c], seed: 94), rv = randn([c], seed: 95).abs() + 0.5
+        func run(_ fused: Bool) -> (Tensor, [Tensor?], [Float], [Float]) {
+            let (m, v) = (rm.copy(), rv.copy())
+            let (out, grads) = forwardBackward([x, w, b], g: g) { t in
+                fused
+                    ? Tensor.batchNorm(t[0]!, runningMean: m, runningVar: v, weight: t[1], bias: t[2], training: training, relu: true)
+                    : Tensor.batchNorm(t[0]!, runningMean: m, runningVar: v, weight: t[1], bias: t[2], training: training).relu()
+            }
+            return (out, grads, m.scalars, v.scalars)
+        }
+        let fused = run(true), plain = run(false)
+        #expect(fused.0.scalars == plain.0.scalars)
+        #expect(fused.0.scalars.contains(0) && fused.0.scalars.contains { $0 > 0 })
+        #expect(fused.2 == plain.2 && fused.3 == plain.3)
+        for k in 0..<3 { expectClose(fused.1[k], plain.1[k], rtol: 1e-5, atol: 1e-6, "grad \(k)") }
+        let withNaN = x.copy()
+        withNaN.storage.pointer[1] = .nan
+        let y = Tensor.batchNorm(withNaN, runningMean: rm, runningVar: rv, weight: w, bias: b, training: false, relu: true)
+        #expect(y.storage.pointer[1].isNaN && !y.storage.pointer[0].isNaN)
+    }
+
+    @Test func batchNormReLUGradChecks() {
+        let x = randn([3, 2, 10], seed: 80), w = randn([2], seed: 81), b = randn([2], seed: 82)
+        let g = randn([3, 2, 10], seed: 83)
+        for training in [true, false] {
+            let rm = Tensor([0.1, -0.2]), rv = Tensor([0.7, 1.3])
+            gradCheck([x, w, b], eps: 1e-3) { t in
+                (Tensor.batchNorm(t[0], runningMean: training ? nil : rm, runningVar: training ? nil : rv, weight: t[1], bias: t[2],
+                                  training: training, relu: true) * g).sum()
+            }
+        }
+    }
+
     @Test func batchNormGradChecks() {
         let x = randn([3, 2, 4], seed: 70), w = randn([2], seed: 71), b = randn([2], seed: 72)
         let g = randn([3, 2, 4], seed: 73)

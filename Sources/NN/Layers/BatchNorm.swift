@@ -78,7 +78,14 @@ open class BatchNorm: Module, Layer {
         precondition(x.rank >= 2 && x.shape[1] == numFeatures, "\(typeName): expected [N, \(numFeatures), ...], got \(x.shape)")
     }
 
-    open func callAsFunction(_ x: Tensor) -> Tensor {
+    open func callAsFunction(_ x: Tensor) -> Tensor { apply(x, relu: false) }
+
+    /// `relu(self(x))` as one fused op (`Tensor.batchNorm(relu: true)`), for a ReLU that is the
+    /// only consumer of this layer's output: the same values and gradients, two passes over
+    /// memory fewer each way.
+    public func forwardReLU(_ x: Tensor) -> Tensor { apply(x, relu: true) }
+
+    func apply(_ x: Tensor, relu: Bool) -> Tensor {
         checkInput(x)
         let updating = training && trackRunningStats
         var factor = momentum ?? 0
@@ -92,7 +99,7 @@ open class BatchNorm: Module, Layer {
         }
         return Tensor.batchNorm(
             x, runningMean: useRunning ? runningMean : nil, runningVar: useRunning ? runningVar : nil, weight: weight,
-            bias: bias, training: training || !trackRunningStats, momentum: factor, eps: eps)
+            bias: bias, training: training || !trackRunningStats, momentum: factor, eps: eps, relu: relu)
     }
 
     open override var extraRepr: String {
