@@ -56,6 +56,7 @@ struct BenchCommand: ParsableCommand {
         }
         try workloads.run(only.isEmpty ? Set(BenchWorkloads.Family.allCases) : Set(only))
         let rows = workloads.rows
+        print("\ntensor allocator: \(CachingAllocator.shared.statistics)")
         print("")
         print("| group | benchmark | shape | median ms | min ms | reps | vs float | 1 thread ms | scaling |")
         print("|---|---|---|---:|---:|---:|---:|---:|---:|")
@@ -67,7 +68,8 @@ struct BenchCommand: ParsableCommand {
         }
         if let json {
             let report = BenchReport(torch_version: "none", brevitas_version: "swift-brevitas", threads: Parallel.threadCount,
-                                     rows: rows, implementation: "swift-brevitas", blas: BLAS.info)
+                                     rows: rows, implementation: "swift-brevitas", blas: BLAS.info,
+                                     allocator: CachingAllocator.shared.statistics.description)
             try AtomicFile.writeJSON(report, to: URL(fileURLWithPath: json))
             print("\nwrote \(json)")
         }

@@ -72,4 +72,6 @@ struct BenchReport: Codable {
     var rows: [BenchRow]
     var implementation: String?
     var blas: String?
+    /// The tensor allocator's statistics at the end of the run (`CachingAllocator.Statistics`).
+    var allocator: String? = nil
 }
