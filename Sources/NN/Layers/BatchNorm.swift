@@ -95,7 +95,8 @@ open class BatchNorm: Module, Layer {
         }
         let useRunning = trackRunningStats
         if training, let synchronizedNormalization {
-            return synchronizedNormalization(x, useRunning ? runningMean : nil, useRunning ? runningVar : nil, weight, bias, factor, eps)
+            let y = synchronizedNormalization(x, useRunning ? runningMean : nil, useRunning ? runningVar : nil, weight, bias, factor, eps)
+            return relu ? y.relu() : y
         }
         return Tensor.batchNorm(
             x, runningMean: useRunning ? runningMean : nil, runningVar: useRunning ? runningVar : nil, weight: weight,
