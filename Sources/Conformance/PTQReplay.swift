@@ -49,6 +49,8 @@ struct PTQReplay {
         var quantized: Bool { quantPoints != nil }
         /// Whether a GPTQ/GPFQ stage ran.
         var afterGreedy = false
+        /// The cross-layer equalization regions of the preprocessed graph.
+        var regions: [EqualizationRegion]?
         /// The quantization points of the quantized model on the test batch (README-ptq
         /// "Quantization points"), as the stage that quantizes records them: a list of
         /// `{"key", "kind", "calls", "scale", "zero_point", "bit_width", "signed",
@@ -74,8 +76,9 @@ struct PTQReplay {
             let o = JSONObject()
             for name in layerNames {
                 guard let path = [name, name + ".layer"].first(where: { model.tensor(at: $0 + ".weight") != nil }) else { continue }
-                o[name] = .object(JSONObject([("weight", Records.record(model.tensor(at: path + ".weight"))),
-                                              ("bias", Records.record(model.tensor(at: path + ".bias")))]))
+                var fields = [("weight", Records.record(model.tensor(at: path + ".weight"))), ("bias", Records.record(model.tensor(at: path + ".bias")))]
+                if let e = model.module(at: name) as? EqualizedModule { fields.append(("input_scale", Records.record(e.scale.weight))) }
+                o[name] = .object(JSONObject(fields))
             }
             return .object(o)
         }
@@ -176,10 +179,11 @@ struct PTQReplay {
             if let v = kwargs?["merge_bn"]?.bool { o.mergeBatchNorm = v }
             if let v = kwargs?["equalize_merge_bias"]?.bool { o.equalizeMergeBias = v }
             if let v = kwargs?["equalize_iters"]?.int { o.equalizeIterations = v }
-            if o.equalizeIterations > 0 {
-                throw ReplayError.unsupported("pipeline stage preprocess_for_quantize with equalize_iters = \(o.equalizeIterations) (cross-layer equalization)")
+            for key in ["equalize_bias_shrinkage", "equalize_scale_computation"] where kwargs?[key] != nil {
+                throw ReplayError.unsupported("preprocess_for_quantize with \(key) other than its default")
             }
             try preprocessForQuantize(state.graph, options: o)
+            state.regions = EqualizeGraph.regions(of: state.graph)
         case .quantize:
             guard state.quant == nil else { throw ReplayError.malformed("quantize of a model that is already quantized") }
             let maps = try QuantizeMaps(json: Self.foundation(stageSpec) as? [String: Any] ?? [:])
@@ -202,7 +206,13 @@ struct PTQReplay {
             try gpfqMode(quant, batches: try batches(stageSpec, data), actOrder: stageSpec["kwargs"]?["act_order"]?.bool ?? false)
             state.afterGreedy = true
         case .activationEqualizationMode:
-            throw ReplayError.unsupported("pipeline stage \(stage.rawValue)")
+            guard state.quant == nil else { throw ReplayError.malformed("activation_equalization_mode of a quantized model") }
+            let layerwise = kwargs?["layerwise"]?.bool ?? true
+            if !layerwise && kwargs?["add_mul_node"]?.bool != false {
+                throw ReplayError.unsupported("graph activation equalization with add_mul_node=True (mul nodes after scale-varying activations)")
+            }
+            guard let alpha = kwargs?["alpha"]?.double else { throw ReplayError.malformed("activation_equalization_mode without alpha") }
+            _ = try activationEqualization(state.graph, batches: try batches(stageSpec, data), alpha: alpha, scope: layerwise ? .layerwise : .graph)
         }
     }
 
@@ -225,8 +235,13 @@ struct PTQReplay {
         }
         for (layer, r) in theirs.pairs {
             guard let ro = r.object else { throw ReplayError.malformed("\(p)/weights/\(layer) is not an object") }
-            for key in ro.keys where key != "weight" && key != "bias" {
-                throw ReplayError.unsupported("\(p)/weights/\(layer)/\(key) (activation-equalization multipliers)")
+            for key in ro.keys where !["weight", "bias", "input_scale"].contains(key) {
+                throw ReplayError.malformed("\(p)/weights/\(layer)/\(key) is not a weight record")
+            }
+            if let ref = ro["input_scale"] {
+                compareMultiplier("\(p)/weights/\(layer)/input_scale", ours[layer]!["input_scale"] ?? .null, ref)
+            } else if ours[layer]!["input_scale"] != nil {
+                chk.fail("\(p)/weights/\(layer)/input_scale", "ours has an input multiplier, the reference does not")
             }
             for key in ["weight", "bias"] {
                 let path = "\(p)/weights/\(layer)/\(key)"
@@ -234,6 +249,12 @@ struct PTQReplay {
                 let got = ours[layer]![key] ?? .null
                 if state.afterGreedy { chk.normwise(path, got, ref, 2e-3) } else { chk.compare(path, got, ref) }
             }
+        }
+        if let ref = record["equalization_regions"] {
+            let ours = JSON.array((state.regions ?? []).map { r in
+                .object(JSONObject([("srcs", .array(r.sourceNames.map(JSON.string))), ("sinks", .array(r.sinkNames.map(JSON.string)))]))
+            })
+            if ours != ref { chk.fail("\(p)/equalization_regions", "ours \(ours) != reference \(ref)") }
         }
         switch (record["quant_points"], state.quantPoints) {
         case (nil, nil): break
@@ -288,6 +309,17 @@ struct PTQReplay {
                     chk.fail("\(q)/\(f)", "\(a[f] == nil ? "missing in ours" : "missing in the reference")")
                 }
             }
+        }
+    }
+
+    /// Activation-equalization multipliers (README-ptq "Tolerances" 2):
+    /// `|a - b| <= 1e-4·|b| + 1e-6·max|b|` per element.
+    func compareMultiplier(_ path: String, _ got: JSON, _ ref: JSON) {
+        guard let (a, b) = chk.arrays(path, got, ref) else { return }
+        let m = b.reduce(0) { Swift.max($0, Swift.abs($1)) }
+        let bad = zip(a, b).enumerated().filter { !(Swift.abs($0.element.0 - $0.element.1) <= 1e-4 * Swift.abs($0.element.1) + 1e-6 * m) }
+        if let first = bad.first {
+            chk.fail(path, "\(bad.count) of \(a.count) outside 1e-4 relative (first at \(first.offset): ours \(first.element.0) vs reference \(first.element.1))")
         }
     }
 

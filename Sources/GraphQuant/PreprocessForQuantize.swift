@@ -30,16 +30,18 @@ public struct PreprocessOptions: Sendable {
 /// 3. ``MergeBatchNorm`` (`mergeBatchNorm`);
 /// 4. stochastic modules: Brevitas removes only nodes named `stochastic_depth`; **Dropout stays**
 ///    (identity in eval mode, and transparent to quantization: it preserves sign and precision);
-/// 5. cross-layer equalization (`equalizeIterations > 0`): not built yet, an error says so.
+/// 5. cross-layer equalization (`equalizeIterations > 0`): ``EqualizeGraph`` with those
+///    iterations, `equalizeMergeBias`, Vitis AI's bias shrinkage and threshold 0.05.
 ///
 /// The graph is changed in place and returned; it is left in eval mode.
 @discardableResult
 public func preprocessForQuantize(_ graph: GraphModule, options: PreprocessOptions = PreprocessOptions()) throws -> GraphModule {
+    precondition(options.equalizeIterations >= 0, "preprocessForQuantize: equalizeIterations \(options.equalizeIterations) < 0")
     graph.eval()
     if options.relu6ToReLU { ReLU6ToReLU.apply(to: graph) }
     if options.mergeBatchNorm { MergeBatchNorm.apply(to: graph) }
     if options.equalizeIterations > 0 {
-        throw GraphQuantError.unsupported("cross-layer equalization (equalize_iters = \(options.equalizeIterations)) is not built yet; use equalizeIterations: 0")
+        EqualizeGraph(iterations: options.equalizeIterations, mergeBias: options.equalizeMergeBias).apply(to: graph)
     }
     return graph
 }

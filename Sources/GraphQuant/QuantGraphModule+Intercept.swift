@@ -17,6 +17,7 @@ extension QuantGraphModule {
     ///     print(name, input.value.shape); return nil
     /// }
     /// ```
+    /// An ``EqualizedModule`` is seen as its inner layer with the multiplied input.
     /// `replace`, when given, runs before each module node; a non-nil result is that node's value
     /// and the module is not run (e.g. a float forward of a quantized model).
     public func forwardIntercepting(_ inputs: [QuantValue], replace: ((_ node: String, _ module: Module, _ input: QuantValue) throws -> QuantValue?)? = nil,
@@ -27,7 +28,8 @@ extension QuantGraphModule {
         for (name, x) in zip(inputNames, inputs) { values[name] = x }
         for node in nodes {
             let args = node.inputs.map { values[$0]! }
-            if let replace, case .module(let path) = node.op, let m = module(at: path), let v = try replace(node.name, m, args[0]) {
+            if let replace, case .module(let path) = node.op, let outer = module(at: path),
+                case let (m, input, _) = Self.unwrapped(outer, args[0], path), let v = try replace(node.name, m, input) {
                 values[node.name] = v
                 continue
             }

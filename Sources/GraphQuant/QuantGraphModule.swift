@@ -102,14 +102,15 @@ public final class QuantGraphModule: GraphModule {
     func evaluate(_ node: GraphNode, _ args: [QuantValue], mode: Mode, record: Recorder?) throws -> QuantValue {
         switch node.op {
         case .module(let path):
-            guard let m = module(at: path) else { preconditionFailure("QuantGraphModule: node '\(node.name)' calls '\(path)', which is not registered") }
+            guard let outer = module(at: path) else { preconditionFailure("QuantGraphModule: node '\(node.name)' calls '\(path)', which is not registered") }
+            let (m, input, at) = Self.unwrapped(outer, args[0], path)
             let out: QuantValue
             if case .biasCorrection(let bc) = mode, let l = m as? QuantWeightBiasLayer {
-                out = try bc.observe(l, at: path, args[0])
+                out = try bc.observe(l, at: at, input)
             } else {
-                out = try apply(m, args[0], mode: mode)
+                out = try apply(m, input, mode: mode)
             }
-            record?(node, m, args[0], out)
+            record?(node, m, input, out)
             return out
         case .parameter(let key):
             guard let t = tensor(at: key) else { preconditionFailure("QuantGraphModule: node '\(node.name)' reads '\(key)', which is not registered") }
@@ -132,6 +133,13 @@ public final class QuantGraphModule: GraphModule {
         default:
             return .float(node.op.apply(args.map(\.value)))
         }
+    }
+
+    /// The layer a module node runs, its input and its path: an ``EqualizedModule``'s inner layer
+    /// on the multiplied input (a plain tensor, as Brevitas's QuantTensor times a tensor is).
+    static func unwrapped(_ m: Module, _ x: QuantValue, _ path: String) -> (Module, QuantValue, String) {
+        guard let e = m as? EqualizedModule else { return (m, x, path) }
+        return (e.layer, .float(e.scale(x.value)), path + ".layer")
     }
 
     /// One module on one value.

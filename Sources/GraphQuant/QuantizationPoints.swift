@@ -46,7 +46,9 @@ extension QuantGraphModule {
         let byModule = Dictionary(grouping: points, by: \.module)
         _ = try Autograd.noGrad {
             try run([.float(x)], mode: .quantized) { node, module, input, output in
-                guard let path = node.modulePath, let specs = byModule[path] else { return }
+                guard let outer = node.modulePath else { return }
+                let path = self.module(at: outer) is EqualizedModule ? outer + ".layer" : outer
+                guard let specs = byModule[path] else { return }
                 for spec in specs {
                     calls[spec.key, default: 0] += 1
                     if let q = Self.metadata(spec, module, input, output) { meta[spec.key] = q }

@@ -87,6 +87,8 @@ public enum PTQError: Error, CustomStringConvertible, Equatable {
     case hessianNotPositiveDefinite(group: Int)
     /// A layer the algorithm cannot handle.
     case unsupportedLayer(layer: String, reason: String)
+    /// An option value or combination that cannot work, with what to do.
+    case invalidOption(String)
 
     public var description: String {
         switch self {
@@ -94,6 +96,8 @@ public enum PTQError: Error, CustomStringConvertible, Equatable {
             return "GPTQ: the damped Hessian of group \(g) is not positive definite; run more calibration samples"
         case .unsupportedLayer(let l, let r):
             return "layer \(l): \(r)"
+        case .invalidOption(let m):
+            return m
         }
     }
 }

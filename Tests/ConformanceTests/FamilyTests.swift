@@ -106,8 +106,24 @@ func tamperedCase(_ family: String, _ name: String, _ edit: (JSON) throws -> Voi
         #expect(r.family == "ptq")
         let gptq = try tamperedCase("ptq", "res_quantize_calibrate_gptq") { _ in }
         #expect(gptq.passed, "\(gptq.errors)")
-        let unbuilt = try tamperedCase("ptq", "mlp_act_equalization_layerwise") { _ in }
-        #expect(unbuilt.errors == ["not supported yet: pipeline stage activation_equalization_mode"], "\(unbuilt.errors)")
+        let actEq = try tamperedCase("ptq", "mlp_act_equalization_layerwise") { _ in }
+        #expect(actEq.passed, "\(actEq.errors)")
+        let multiplier = try tamperedCase("ptq", "mlp_act_equalization_layerwise") { j in
+            j["stages"]!.array![1]["weights"]!["fc2"]!.editData("input_scale") { $0[2] *= 1.0002 }
+        }
+        #expect(multiplier.errors.count == 1 && multiplier.errors[0].hasPrefix("stages[1]/weights/fc2/input_scale: 1 of 16 outside 1e-4 relative"), "\(multiplier.errors)")
+        let unbuilt = try tamperedCase("ptq", "mlp_act_equalization_layerwise") { j in
+            j["spec"]!["pipeline"]!.array![1]["kwargs"]!.object!["layerwise"] = .bool(false)
+        }
+        #expect(unbuilt.errors == ["not supported yet: graph activation equalization with add_mul_node=True (mul nodes after scale-varying activations)"], "\(unbuilt.errors)")
+        let regions = try tamperedCase("ptq", "dws_relu6_cle_quantize_calibrate") { j in
+            j["stages"]!.array![1].object!["equalization_regions"] = .array([])
+        }
+        #expect(regions.errors.count == 1 && regions.errors[0].hasPrefix("stages[1]/equalization_regions"), "\(regions.errors)")
+        let iterations = try tamperedCase("ptq", "dws_relu6_cle_quantize_calibrate") { j in
+            j["spec"]!["pipeline"]!.array![1]["kwargs"]!.object!["equalize_iters"] = .number(1)
+        }
+        #expect(iterations.errors.contains { $0.hasPrefix("stages[1]/weights/") }, "\(iterations.errors)")
         let scale = try tamperedCase("ptq", "mlp_quantize_calibrate") { j in
             j["stages"]!.array![3]["quant_points"]!.array![3].editData("scale") { $0[0] *= 1.001 }
         }

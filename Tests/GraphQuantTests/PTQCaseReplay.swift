@@ -72,6 +72,7 @@ struct PTQCaseReplay {
         let comparable = ((json["reference_error"] as? [String: Any])?["comparable_stages"] as? Int) ?? pipeline.count
         var graph: GraphModule = float
         var quant: QuantGraphModule? = nil
+        func record(_ k: Int) -> [String: Any] { records[k] }
         for (k, stage) in pipeline.enumerated() where k < comparable {
             let kind = stage["stage"] as! String
             let kwargs = stage["kwargs"] as? [String: Any] ?? [:]
@@ -81,8 +82,12 @@ struct PTQCaseReplay {
                 var o = PreprocessOptions()
                 if let v = kwargs["relu6_to_relu"] as? Bool { o.relu6ToReLU = v }
                 if let v = kwargs["equalize_iters"] as? Int { o.equalizeIterations = v }
-                if o.equalizeIterations > 0 { return }
+                if let v = kwargs["equalize_merge_bias"] as? Bool { o.equalizeMergeBias = v }
                 try preprocessForQuantize(graph, options: o)
+                if let regions = record(k)["equalization_regions"] as? [[String: [String]]] {
+                    let ours = EqualizeGraph.regions(of: graph).map { ["srcs": $0.sourceNames, "sinks": $0.sinkNames] }
+                    if ours != regions { failures.append("stages[\(k)] equalization_regions: ours \(ours), reference \(regions)") }
+                }
             case "quantize":
                 let q = try GraphQuant.quantize(graph, maps: try QuantizeMaps(json: stage))
                 (graph, quant) = (q, q)
