@@ -2,24 +2,30 @@ import NN
 import TensorEngine
 
 /// A per-channel multiplier in front of a layer (Brevitas `ScaleBias` without bias): `x · w`
-/// with `w` (`[C]`, parameter `weight`) viewed as `runtimeShape` (`[1, C]` for features last,
-/// `[1, C, 1, 1]` for NCHW).
+/// with `w` (`[C]`, parameter `weight`) along `channelAxis` of `x` (`1` for NCHW, `-1` for
+/// features last), i.e. viewed as Brevitas's `runtime_shape` `[1, C, 1, 1]` or `[1, C]`.
 public final class ScaleBias: Module, Layer {
     public let weight: Tensor
-    public let runtimeShape: [Int]
+    public let channelAxis: Int
 
-    public init(_ scale: [Float], runtimeShape: [Int]) {
-        precondition(runtimeShape.reduce(1, *) == scale.count,
-                     "ScaleBias: runtime shape \(runtimeShape) does not hold \(scale.count) factors")
-        self.runtimeShape = runtimeShape
+    public init(_ scale: [Float], channelAxis: Int) {
+        precondition(channelAxis == 1 || channelAxis == -1, "ScaleBias: channel axis \(channelAxis) is neither 1 (NCHW) nor -1 (features last)")
+        self.channelAxis = channelAxis
         weight = Tensor(shape: [scale.count], scale)
         super.init()
         _ = registerParameter("weight", weight)
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { x * weight.view(runtimeShape) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let axis = channelAxis < 0 ? x.rank + channelAxis : channelAxis
+        precondition(axis >= 0 && axis < x.rank && x.shape[axis] == weight.count,
+                     "ScaleBias: \(weight.count) factors for axis \(channelAxis) of an input of shape \(x.shape)")
+        var shape = [Int](repeating: 1, count: x.rank)
+        shape[axis] = weight.count
+        return x * weight.view(shape)
+    }
 
-    public override var extraRepr: String { "num_features=\(weight.count), runtime_shape=\(runtimeShape)" }
+    public override var extraRepr: String { "num_features=\(weight.count), channel_axis=\(channelAxis)" }
 }
 
 /// A layer behind an input multiplier (Brevitas `EqualizedModule`, what layerwise activation

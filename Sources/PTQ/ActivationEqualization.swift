@@ -51,13 +51,8 @@ public func activationEqualization(_ graph: GraphModule, batches: [Tensor], alph
         let acts = ranges.map { ($0!.ranges, $0!.shape) }
         var multiplier: (([Float]) -> Void)?
         if scope == .layerwise {
-            let path = region.sinkNames[0], shape = acts[0].1, axis = stats[path]!.axis
-            multiplier = { s in
-                var runtime = [Int](repeating: 1, count: shape.count + 1)
-                runtime[axis] = s.count
-                let layer = graph.module(at: path)!
-                graph.setModule(EqualizedModule(scale: ScaleBias(s, runtimeShape: runtime), layer: layer), at: path)
-            }
+            let path = region.sinkNames[0]
+            multiplier = { s in wrap(graph, path, s) }
         }
         if let s = CrossLayerEqualization.equalize(graph, region, mergeBias: false, alpha: alpha, activationRanges: acts, multiplier: multiplier) {
             report.equalized.append((region, s))
@@ -66,6 +61,28 @@ public func activationEqualization(_ graph: GraphModule, batches: [Tensor], alph
         }
     }
     return report
+}
+
+/// Wraps the layer at `path` as ``EqualizedModule`` with multiplier `s` along its input's channel
+/// axis (last for a Linear, 1 for a conv).
+func wrap(_ graph: GraphModule, _ path: String, _ s: [Float]) {
+    guard let layer = graph.module(at: path), let eq = EqualizableLayer(layer) else {
+        preconditionFailure("activation equalization: no layer with a weight at '\(path)'")
+    }
+    graph.setModule(EqualizedModule(scale: ScaleBias(s, channelAxis: eq.actAxis == -1 ? -1 : 1), layer: layer), at: path)
+}
+
+/// The structure layerwise activation equalization leaves, with multipliers 1: every layer it
+/// would equalize wrapped as ``EqualizedModule``, for loading a saved state into (the factors
+/// and weights come from the state). Returns the wrapped paths.
+@discardableResult
+public func wrapForActivationEqualization(_ graph: GraphModule) -> [String] {
+    let paths = layerwiseRegions(graph).map { $0.sinkNames[0] }
+    for path in paths {
+        guard let l = graph.module(at: path).flatMap(EqualizableLayer.init) else { continue }
+        wrap(graph, path, [Float](repeating: 1, count: l.sinkChannels))
+    }
+    return paths
 }
 
 /// Where ``activationEqualization(_:batches:alpha:scope:)`` looks for regions.

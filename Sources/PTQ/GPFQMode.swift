@@ -74,18 +74,19 @@ public func gpfqMode(_ graph: QuantGraphModule, batches: [Tensor], actOrder: Boo
             groups = xq.count
             columns = xq[0].count / m
             if h.isEmpty { h = [Double](repeating: 0, count: groups * columns * columns); g = h }
-            let c = 1 / Double(m).squareRoot()
+            // H += xq·xqᵀ / m, G += xq·xᵀ / m (BLAS, Float64).
+            let n = columns
             for gr in 0..<groups {
-                let a = xq[gr].map { Double($0) * c }, b = xf[gr].map { Double($0) * c }
-                for i in 0..<columns {
-                    for j in 0..<columns {
-                        var sh = 0.0, sg = 0.0
-                        for t in 0..<m {
-                            sh += a[i * m + t] * a[j * m + t]
-                            sg += a[i * m + t] * b[j * m + t]
+                let a = xq[gr].map(Double.init), b = xf[gr].map(Double.init)
+                a.withUnsafeBufferPointer { ab in
+                    b.withUnsafeBufferPointer { bb in
+                        h.withUnsafeMutableBufferPointer { hb in
+                            BLAS.dsyrk(n: n, k: m, alpha: 1 / Double(m), a: ab.baseAddress!, lda: m, beta: 1, c: hb.baseAddress! + gr * n * n, ldc: n)
                         }
-                        h[gr * columns * columns + i * columns + j] += sh
-                        g[gr * columns * columns + i * columns + j] += sg
+                        g.withUnsafeMutableBufferPointer { gb in
+                            BLAS.dgemm(transA: false, transB: true, m: n, n: n, k: m, alpha: 1 / Double(m), a: ab.baseAddress!, lda: m,
+                                       b: bb.baseAddress!, ldb: m, beta: 1, c: gb.baseAddress! + gr * n * n, ldc: n)
+                        }
                     }
                 }
             }

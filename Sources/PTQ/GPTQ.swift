@@ -38,12 +38,16 @@ public enum GPTQ {
         let n = columns
         var perms: [[Int]] = []
         var us: [[Double]] = []
+        // Dead columns of every group first, as Brevitas does before it factorizes (so a failed
+        // factorization leaves them zeroed).
         for g in 0..<groups {
-            var h = Array(hessian[(g * n * n)..<((g + 1) * n * n)])
-            for i in 0..<n where h[i * n + i] == 0 {
-                h[i * n + i] = 1
+            for i in 0..<n where hessian[g * n * n + i * n + i] == 0 {
                 for r in 0..<rows { weight[(g * rows + r) * n + i] = 0 }
             }
+        }
+        for g in 0..<groups {
+            var h = Array(hessian[(g * n * n)..<((g + 1) * n * n)])
+            for i in 0..<n where h[i * n + i] == 0 { h[i * n + i] = 1 }
             var perm = Array(0..<n)
             if actOrder {
                 perm.sort { h[$0 * n + $0] > h[$1 * n + $1] || (h[$0 * n + $0] == h[$1 * n + $1] && $0 < $1) }

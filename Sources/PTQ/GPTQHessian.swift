@@ -3,8 +3,8 @@ import TensorEngine
 
 /// The running GPTQ Hessian of one layer (Brevitas `GPTQ.update_batch`), per group
 /// `[columns, columns]`, Float64. For a batch whose layer input gives `m` samples
-/// `x: [columns, m]` (``LayerColumns``): `H *= n/(n+m)`, `n += m`, `H += (√(2/n)·x)(√(2/n)·x)ᵀ`.
-/// It lives only while its layer is processed.
+/// `x: [columns, m]` (``LayerColumns``): `H *= n/(n+m)`, `n += m`, `H += (2/n)·x·xᵀ` (one BLAS
+/// `dsyrk` per group). It lives only while its layer is processed.
 public struct GPTQHessian {
     public let groups: Int, columns: Int
     public private(set) var h: [Double]
@@ -20,20 +20,16 @@ public struct GPTQHessian {
     public mutating func add(_ x: [[Float]], samples m: Int) {
         precondition(x.count == groups && x.allSatisfy { $0.count == columns * m },
                      "GPTQHessian.add: expected \(groups) groups of \(columns) x \(m) values")
+        guard m > 0 else { return }
         let n = columns
         let decay = Double(samples) / Double(samples + m)
         samples += m
-        let c = (2.0 / Double(samples)).squareRoot()
+        let alpha = 2.0 / Double(samples)
         for g in 0..<groups {
-            let base = g * n * n
-            for k in 0..<(n * n) { h[base + k] *= decay }
-            let xs = x[g].map { Double($0) * c }
-            for i in 0..<n {
-                for j in i..<n {
-                    var s = 0.0
-                    for t in 0..<m { s += xs[i * m + t] * xs[j * m + t] }
-                    h[base + i * n + j] += s
-                    if i != j { h[base + j * n + i] += s }
+            let xs = x[g].map(Double.init)
+            xs.withUnsafeBufferPointer { xb in
+                h.withUnsafeMutableBufferPointer { hb in
+                    BLAS.dsyrk(n: n, k: m, alpha: alpha, a: xb.baseAddress!, lda: m, beta: decay, c: hb.baseAddress! + g * n * n, ldc: n)
                 }
             }
         }

@@ -16,10 +16,16 @@ import TensorEngine
 /// per-tensor scale `max|W[:, i]| / 127`); for a grouped conv the whole current weight is
 /// quantized and column i taken from it.
 ///
+/// A layer whose damped Hessian is not positive definite (too few samples for its columns) is
+/// left as it is, apart from its dead columns set to 0, and listed in the result: Brevitas warns
+/// "Failed to compute the inverse of the Hessian ... GPTQ will not be applied" and goes on.
+///
 /// ```swift
-/// try gptqMode(q, batches: calib, actOrder: true)
+/// let skipped = try gptqMode(q, batches: calib, actOrder: true)   // [] when every layer was updated
 /// ```
-public func gptqMode(_ graph: QuantGraphModule, batches: [Tensor], actOrder: Bool = false) throws {
+@discardableResult
+public func gptqMode(_ graph: QuantGraphModule, batches: [Tensor], actOrder: Bool = false) throws -> [(layer: String, reason: String)] {
+    var skipped: [(layer: String, reason: String)] = []
     let wasTraining = graph.training
     graph.eval()
     defer { graph.train(wasTraining) }
@@ -46,7 +52,7 @@ public func gptqMode(_ graph: QuantGraphModule, batches: [Tensor], actOrder: Boo
         let groups = h.groups, columns = h.columns, rows = l.weight.shape[0] / groups
         var w = l.weight.scalars
         let slice = groups == 1
-        try GPTQ.update(weight: &w, groups: groups, rows: rows, columns: columns, hessian: h.h, actOrder: actOrder) { cur, cols in
+        let quantizeColumns = { (cur: [Float], cols: [Int]) -> [[Float]] in
             if slice {
                 var col = [Float](repeating: 0, count: rows)
                 for r in 0..<rows { col[r] = cur[r * columns + cols[0]] }
@@ -57,8 +63,14 @@ public func gptqMode(_ graph: QuantGraphModule, batches: [Tensor], actOrder: Boo
             let q = l.weightQuant(Tensor(shape: l.weight.shape, cur)).value.scalars
             return (0..<groups).map { g in (0..<rows).map { r in q[(g * rows + r) * columns + cols[g]] } }
         }
+        do {
+            try GPTQ.update(weight: &w, groups: groups, rows: rows, columns: columns, hessian: h.h, actOrder: actOrder, quantize: quantizeColumns)
+        } catch {
+            skipped.append((name, "\(error) (\(h.samples) samples for \(columns) columns); GPTQ was not applied to it"))
+        }
         l.weight.assign(Tensor(shape: l.weight.shape, w))
     }
+    return skipped
 }
 
 /// The weight layers of a quantized graph.

@@ -37,7 +37,7 @@ import Testing
         let r = (0..<3).map { c in (0..<4).map { abs(w[$0 * 3 + c]) }.max()! }
         let s = (0..<3).map { c in Foundation.pow(r[c], Float(1 - alpha)) / Foundation.pow(a[c], Float(alpha)) }
         #expect(e.scale.weight.scalars == s)
-        #expect(e.scale.runtimeShape == [1, 3])
+        #expect(e.scale.channelAxis == -1)
         #expect(model.tensor(at: "fc1.layer.weight")!.scalars == (0..<12).map { w[$0] * (1 / s[$0 % 3]) })
         let after = model(x).scalars
         let m = before.map(abs).max()!
@@ -90,6 +90,21 @@ import Testing
         model.eval()
         let report = try activationEqualization(model, batches: [RandomGenerator(seed: 1).uniform([2, 1, 1, 1], low: -1, high: 1)], scope: .graph)
         #expect(report.equalized.isEmpty && report.skipped.count == 1)
+    }
+
+    /// The structure for loading a saved state: the same wrappers, multipliers 1, the function
+    /// unchanged; loading the equalized state gives the equalized model.
+    @Test func wrappersForLoading() throws {
+        let saved = try mlp()
+        _ = try activationEqualization(saved, batches: batches, alpha: 0.5)
+        let fresh = try mlp()
+        let x = RandomGenerator(seed: 6).uniform([4, 3], low: -1, high: 1)
+        let before = fresh(x).scalars
+        #expect(wrapForActivationEqualization(fresh) == ["fc1", "fc2", "fc3"])
+        #expect(fresh(x).scalars == before)
+        #expect(fresh.namedParameters().map(\.name) == saved.namedParameters().map(\.name))
+        for (k, t) in saved.namedParameters() { fresh.tensor(at: k)!.assign(t) }
+        #expect(fresh(x).scalars == saved(x).scalars)
     }
 
     @Test func badOptionsAreErrors() throws {
