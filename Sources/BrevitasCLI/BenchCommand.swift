@@ -28,8 +28,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Fewer repetitions and smaller large shapes (the script's --quick).")
     var quick = false
 
-    @Option(help: "Only these workloads: relu (groups i, ii), conv (iii), lenet (iv, v), resnet (vi), formats (vii); repeatable.")
+    @Option(help: "Only these workloads: relu (groups i, ii), conv (iii), lenet (iv, v), resnet (vi), formats (vii), ptq (the rows of ptq_brevitas.py, with --ptq-dir); repeatable.")
     var only: [BenchWorkloads.Family] = []
+
+    @Option(help: ArgumentHelp("The folder ptq_brevitas.py --out wrote (float.onnx, calib.npy, test_x.npy, test_y.npy), for --only ptq.", valueName: "dir"),
+            completion: .directory)
+    var ptqDir: String?
 
     @Option(help: "Also write the results to this JSON file.", completion: .file(extensions: ["json"]))
     var json: String?
@@ -40,9 +44,26 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be >= 1, got \(threads)") }
+        if only.contains(.ptq) && ptqDir == nil { throw ValidationError("--only ptq needs --ptq-dir DIR (the folder ptq_brevitas.py --out wrote)") }
+        if ptqDir != nil && !only.isEmpty && !only.contains(.ptq) { throw ValidationError("--ptq-dir is for --only ptq") }
+        if ptqDir != nil && compare != nil && only != [.ptq] {
+            throw ValidationError("with --ptq-dir, --compare takes a ptq_brevitas.py --json file: use it with --only ptq alone")
+        }
     }
 
     func run() throws {
+        if let ptqDir, only.isEmpty || only.contains(.ptq) {
+            if let json { try AtomicFile.prepareDirectory(URL(fileURLWithPath: json).deletingLastPathComponent()) }
+            Threads.apply(threads)
+            print("swift-brevitas, threads \(Parallel.threadCount), \(BLAS.info); ptq rows on \(ptqDir)")
+            let report = try PTQBench.run(dir: ptqDir, only: []) { print($0); fflush(stdout) }
+            if let json {
+                try AtomicFile.writeJSON(report, to: URL(fileURLWithPath: json))
+                print("wrote \(json)")
+            }
+            if let compare { print(try PTQBench.render(report, reference: compare)) }
+            if only == [.ptq] { return }
+        }
         let reference = try compare.map(BenchComparison.loadReference)
         if let json { try AtomicFile.prepareDirectory(URL(fileURLWithPath: json).deletingLastPathComponent()) }
         Threads.apply(threads)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NN
+import PTQ
 import TensorEngine
 
 /// `brevitas quantize`: post-training quantization of a float ONNX model, Brevitas's
@@ -77,6 +78,15 @@ struct QuantizeCommand: ParsableCommand {
     @Flag(help: "GPFQ after calibration (gpfq_mode).")
     var gpfq = false
 
+    @Option(help: ArgumentHelp("Cross-layer equalization after preprocessing, up to N iterations (Brevitas's equalize_iters; 20 in ptq_evaluate.py).", valueName: "n"))
+    var equalize: Int?
+
+    @Option(help: ArgumentHelp("Activation equalization (SmoothQuant) with this alpha before quantize, over the calibration batches.", valueName: "alpha"))
+    var actEqualization: Double?
+
+    @Option(help: ArgumentHelp("graph: fold the factors into the preceding layer (default); layerwise: a multiplier in front of each layer (default with --layerwise; with graph quantization the layers then stay float, as in Brevitas).", valueName: "scope"))
+    var actEqualizationScope: ActivationEqualizationScope?
+
     @Option(help: ArgumentHelp("Examples per calibration batch.", valueName: "n"))
     var calibrationBatchSize = 64
 
@@ -111,6 +121,9 @@ struct QuantizeCommand: ParsableCommand {
         s.gptq = gptq
         s.actOrder = actOrder
         s.gpfq = gpfq
+        s.equalize = equalize
+        s.actEqualization = actEqualization
+        s.actEqualizationScope = actEqualizationScope
         return s
     }
 

@@ -66,6 +66,8 @@ struct BenchWorkloads {
     /// (vi), FP8 and MX quantizers (vii).
     enum Family: String, CaseIterable {
         case relu, conv, lenet, resnet, formats
+        /// The rows of `ptq_brevitas.py` (``PTQBench``), run by `BenchCommand` with `--ptq-dir`.
+        case ptq
     }
 
     mutating func run(_ families: Set<Family> = Set(Family.allCases)) throws {

@@ -78,7 +78,10 @@ struct StageRecord: Codable, Equatable {
 /// one more `QuantizeStage` returned by ``stages(_:)`` at its place in that order.
 enum QuantizePipeline {
     static func stages(_ s: QuantizeSettings) -> [QuantizeStage] {
-        var out = [preprocess, quantize]
+        var out = [preprocess]
+        if let n = s.equalize, n > 0 { out.append(equalize(n)) }
+        if let a = s.actEqualization { out.append(actEqualization(a, s.effectiveActEqualizationScope)) }
+        out.append(quantize)
         out.append(calibrate)
         if s.gpfq { out.append(gpfq) }
         if s.gptq { out.append(gptq) }
@@ -118,6 +121,44 @@ enum QuantizePipeline {
             return "\(bns - left) BatchNorm\(bns - left == 1 ? "" : "s") merged"
         },
         rebuild: { w in try preprocessForQuantize(w.graph) })
+
+    /// Checks, before any work, that the equalizations asked for have something to equalize
+    /// (`float` builds a fresh float graph): an error names the option and why.
+    static func check(_ s: QuantizeSettings, float: () throws -> GraphModule) throws {
+        let wantsCLE = (s.equalize ?? 0) > 0
+        let wantsGraphActEq = s.actEqualization != nil && s.effectiveActEqualizationScope == .graph
+        guard wantsCLE || wantsGraphActEq else { return }
+        let g = try float()
+        try preprocessForQuantize(g)
+        if EqualizeGraph.regions(of: g).isEmpty {
+            let what = wantsCLE ? "--equalize" : "--act-equalization (graph scope)"
+            throw CLIError("\(what): the graph has no foldable pair (a conv/linear whose output reaches other conv/linear layers only through ReLU, pools, dropout, flatten, adds or concats), so there is nothing to equalize\(wantsCLE ? "" : "; use --act-equalization-scope layerwise")")
+        }
+    }
+
+    /// Cross-layer equalization (the last step of Brevitas's `preprocess_for_quantize`).
+    static func equalize(_ iterations: Int) -> QuantizeStage {
+        QuantizeStage(
+            name: "equalize",
+            run: { w in
+                let (regions, ran) = EqualizeGraph(iterations: iterations).apply(to: w.graph)
+                return "\(regions.count) region\(regions.count == 1 ? "" : "s") (\(regions.map { $0.sourceNames.joined(separator: "+") + "->" + $0.sinkNames.joined(separator: "+") }.joined(separator: ", "))), \(ran) of \(iterations) iterations"
+            },
+            rebuild: nil)
+    }
+
+    /// Activation equalization (`activation_equalization_mode`) over the calibration batches.
+    static func actEqualization(_ alpha: Double, _ scope: ActivationEqualizationScope) -> QuantizeStage {
+        QuantizeStage(
+            name: "act equalization",
+            run: { w in
+                let r = try activationEqualization(w.graph, batches: try w.allBatches(), alpha: alpha, scope: scope)
+                var detail = "alpha \(alpha), \(scope.rawValue): \(r.equalized.count) region\(r.equalized.count == 1 ? "" : "s") equalized, \(r.skipped.count) left alone"
+                if w.settings.weightsStayFloat { detail += "; the wrapped layers stay float under graph quantization (Brevitas's behaviour)" }
+                return detail
+            },
+            rebuild: scope == .layerwise ? { w in wrapForActivationEqualization(w.graph) } : nil)
+    }
 
     /// `quantize` (or `layerwise_quantize`) with the settings' maps.
     static let quantize = QuantizeStage(

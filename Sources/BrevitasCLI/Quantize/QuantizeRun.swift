@@ -138,6 +138,7 @@ final class QuantizeRun {
         }
 
         let graph = try GraphRun.importFloat(modelURL, input: inputName, exampleShape: example, batch: importBatch)
+        try QuantizePipeline.check(settings) { try GraphRun.importFloat(modelURL, input: inputName, exampleShape: example, batch: importBatch) }
         print("brevitas quantize \(model): \(settings.summary); calibration \(x.shape[0]) examples of \(example)")
         let work = QuantizeWork(settings: settings, graph: graph, calibration: x)
         work.shouldStop = shouldStop

@@ -1,6 +1,7 @@
 import Foundation
 import Graph
 import GraphQuant
+import PTQ
 import NN
 import Quantizers
 
@@ -37,6 +38,25 @@ struct QuantizeSettings: Codable, Equatable {
     /// GPTQ/GPFQ process the columns in decreasing Hessian-diagonal order (`act_order`).
     var actOrder = false
     var gpfq = false
+    /// Cross-layer equalization iterations after preprocessing (`--equalize N`, Brevitas's
+    /// `equalize_iters`); `nil` or 0: off.
+    var equalize: Int?
+    /// SmoothQuant alpha of activation equalization before `quantize` (`--act-equalization ALPHA`);
+    /// `nil`: off.
+    var actEqualization: Double?
+    /// Where activation equalization acts (`--act-equalization-scope`); `nil`: `layerwise` with
+    /// `layerwise`, else `graph`.
+    var actEqualizationScope: ActivationEqualizationScope?
+
+    /// The activation-equalization scope in effect.
+    var effectiveActEqualizationScope: ActivationEqualizationScope {
+        actEqualizationScope ?? (layerwise ? .layerwise : .graph)
+    }
+
+    /// Whether the layers stay float after `quantize`: layerwise activation equalization wraps
+    /// each layer, and Brevitas's graph `quantize` matches layers by class (the `w4a8+act_eq` row
+    /// of ptq_brevitas.py).
+    var weightsStayFloat: Bool { actEqualization != nil && effectiveActEqualizationScope == .layerwise && !layerwise }
 
     /// One `--override LAYER:key=value`.
     struct LayerOverride: Codable, Equatable {
@@ -80,6 +100,8 @@ struct QuantizeSettings: Codable, Equatable {
     /// The stages after `quantize`, in Brevitas's order, for summaries.
     var algorithmNames: [String] {
         var out: [String] = []
+        if let n = equalize, n > 0 { out.append("equalize \(n)") }
+        if let a = actEqualization { out.append("act equalization \(a) (\(effectiveActEqualizationScope.rawValue))") }
         if gpfq { out.append("gpfq") }
         if gptq { out.append(actOrder ? "gptq (act_order)" : "gptq") }
         if biasCorrection { out.append("bias correction") }
@@ -105,6 +127,14 @@ struct QuantizeSettings: Codable, Equatable {
         if !(2...32).contains(biasBits) { out.append("--bias-bits must be in 2...32, got \(biasBits)") }
         if calibrationBatchSize < 1 { out.append("--calibration-batch-size must be >= 1, got \(calibrationBatchSize)") }
         if actOrder && !(gptq || gpfq) { out.append("--act-order needs --gptq or --gpfq") }
+        if let n = equalize, n < 0 { out.append("--equalize must be >= 0 iterations, got \(n)") }
+        if let a = actEqualization, !(a.isFinite && (0...1).contains(a)) {
+            out.append("--act-equalization takes alpha in [0, 1] (SmoothQuant uses 0.5), got \(a)")
+        }
+        if actEqualizationScope != nil && actEqualization == nil { out.append("--act-equalization-scope needs --act-equalization ALPHA") }
+        if weightsStayFloat && (gptq || gpfq || biasCorrection) {
+            out.append("--act-equalization-scope layerwise wraps every layer, and graph quantization (Brevitas's quantize()) leaves wrapped layers float: GPTQ, GPFQ and bias correction would have no quantized weights (use --act-equalization-scope graph, or --layerwise)")
+        }
         if layerwise && (gptq || gpfq || biasCorrection) {
             // Brevitas runs them on any quantized graph; ours need the quantize() form's layer outputs.
             out.append("--layerwise quantizes each layer's own input: GPTQ, GPFQ and bias correction run on graph quantization (drop --layerwise)")
