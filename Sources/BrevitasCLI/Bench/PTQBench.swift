@@ -77,7 +77,8 @@ enum PTQBench {
         let calib = try QuantizeRun.readTensor(try file("calib.npy"), "calibration")
         let testX = try QuantizeRun.readTensor(try file("test_x.npy"), "test")
         let labels = try QuantizeRun.readLabels(try file("test_y.npy"), count: testX.shape[0], testFile: "test_x.npy")
-        let (input, example) = try QuantizeRun.modelInput(model, data: calib, file: "calib.npy", what: "calibration data")
+        let (input, example, fixedBatch) = try QuantizeRun.modelInput(model, data: calib, file: "calib.npy", what: "calibration data")
+        guard fixedBatch == nil else { throw CLIError("float.onnx has a fixed batch size; ptq_brevitas.py exports a dynamic batch (re-run it)") }
         guard Array(testX.shape.dropFirst()) == example else {
             throw CLIError("test_x.npy has shape \(testX.shape), calib.npy \(calib.shape): their examples must have the same shape")
         }
