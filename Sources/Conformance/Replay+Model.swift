@@ -96,7 +96,7 @@ extension Replay {
                 let gp = Array(grads.dropFirst(leaves.count))
                 chk.compare("\(p)/loss", Records.record(loss), try need(s, "loss", p), "loss", .value(ex.loss))
                 chk.compare("\(p)/grad_inputs", gradRecord(leaves.map(\.0), gi), try need(s, "grad_inputs", p), "grad", .keyed(ex.grads))
-                chk.compare("\(p)/grad_params", gradRecord(params.map(\.name), gp), try need(s, "grad_params", p), "grad", .keyed(ex.grads))
+                chk.compare("\(p)/grad_params", gradRecord(params.map { canonicalName[$0.name] ?? $0.name }, gp), try need(s, "grad_params", p), "grad", .keyed(ex.grads))
                 if sgd { Training.step(optimizer!, grads: gp) }
             }
             chk.state("\(p)/state_after", moduleState(root), try need(s, "state_after", p), extra: stateExtra)
@@ -227,8 +227,46 @@ extension Replay {
     /// Calls the model; with `spec.outputs`, its tuple is named as the spec lays it out.
     func callOutputs(_ model: SpecModel, _ spec: JSON, _ args: [QuantValue]) throws -> CallResult {
         guard let structure = spec["outputs"] else { return .single(try callModel(model, spec, args)) }
-        if spec["call"] != nil { _ = try callModel(model, spec, []) as QuantValue? }  // rejects call features not built
-        return .named(try SpecModel.flatten(try model.callTuple(args), structure))
+        return .named(try SpecModel.flatten(try model.callTuple(try ModelCall(spec, args)), structure))
+    }
+}
+
+/// One call of a model as `spec.call` describes it (README-layers, spec_version 2).
+struct ModelCall {
+    /// Positional arguments: `call.args` by input name (a repeated name passes the same
+    /// tensor, so self-attention sees one tensor three times), else the inputs in order.
+    var args: [QuantValue]
+    /// `call.tensor_kwargs`: keyword → (input, whether its dtype is `bool`).
+    var tensorKwargs: [String: (value: QuantValue, boolean: Bool)] = [:]
+    /// `call.kwargs`.
+    var kwargs: [String: JSON] = [:]
+
+    /// `inputs` are the values of `spec.inputs`, in that order.
+    init(_ spec: JSON, _ inputs: [QuantValue]) throws {
+        let call = spec["call"]
+        for k in call?.object?.keys ?? [] where !["args", "kwargs", "tensor_kwargs", "as_list"].contains(k) {
+            throw ReplayError.unsupported("spec.call.\(k)")
+        }
+        let names = spec["inputs"]?.array?.compactMap(\.string) ?? []
+        var byName: [String: QuantValue] = [:]
+        for (n, v) in zip(names, inputs) { byName[n] = v }
+        func value(_ n: String) throws -> QuantValue {
+            guard let v = byName[n] else { throw ReplayError.malformed("spec.call names input '\(n)', which spec.inputs \(names) lacks") }
+            return v
+        }
+        for (kw, n) in call?["tensor_kwargs"]?.object?.pairs ?? [] {
+            guard let name = n.string else { throw ReplayError.malformed("spec.call.tensor_kwargs.\(kw) is not an input name") }
+            tensorKwargs[kw] = (try value(name), spec["input_dtypes"]?[name]?.string == "bool")
+        }
+        if let a = call?["args"] {
+            guard let list = a.array?.compactMap(\.string), list.count == a.array?.count else { throw ReplayError.malformed("spec.call.args is not a list of names") }
+            args = try list.map(value)
+        } else {
+            let kwInputs = Set((call?["tensor_kwargs"]?.object?.pairs ?? []).compactMap { $0.value.string })
+            args = zip(names, inputs).filter { !kwInputs.contains($0.0) }.map(\.1)
+            if names.isEmpty { args = inputs }
+        }
+        for (k, v) in call?["kwargs"]?.object?.pairs ?? [] { kwargs[k] = v }
     }
 }
 

@@ -49,9 +49,9 @@ struct Replay {
     let canonicalName: [String: String]
 
     init(json: JSON, chk: Checker) throws {
-        self.json = json
         self.chk = chk
         family = try CaseFamily.of(json)
+        self.json = family == .layers ? Self.foldingFastCellKeys(json) : json
         var aliases: [String: [String]] = [:], canonical: [String: String] = [:]
         for (name, others) in json["state_aliases"]?.object?.pairs ?? [] {
             guard let list = others.array?.compactMap(\.string), list.count == others.array?.count else {
@@ -62,6 +62,20 @@ struct Replay {
         }
         self.aliases = aliases
         canonicalName = canonical
+    }
+
+    /// The case with every `…_fast_cell.X.tensor_quant.…` key under this port's path
+    /// (``RecurrentStateKeys/canonical(_:)``). Brevitas's recurrent layers build a `_fast_cell`
+    /// on their first forward holding their cell's fused quantizers, so after a step the
+    /// recorded states and gradients name those tensors by the shorter `_fast_cell` path; the
+    /// port runs the same quantizers from the cell and has no second copy of the names.
+    static func foldingFastCellKeys(_ j: JSON) -> JSON {
+        switch j {
+        case .object(let o):
+            return .object(JSONObject(o.pairs.map { (RecurrentStateKeys.canonical($0.key), foldingFastCellKeys($0.value)) }))
+        case .array(let a): return .array(a.map(foldingFastCellKeys))
+        default: return j
+        }
     }
 
     /// Our module's state under the recorded names (`state_aliases` folded).
@@ -193,21 +207,20 @@ struct Replay {
         .object(JSONObject(zip(names, grads).map { ($0, Records.record($1)) }))
     }
 
-    /// Calls the model as `spec.call` says. Only QuantCat's `dim` keyword is understood; v2's
-    /// `call.args`, `call.tensor_kwargs` and other keywords are not built yet.
+    /// Calls the model as `spec.call` says: positional `args` (input names, possibly
+    /// repeated), `tensor_kwargs` and `kwargs` (QuantCat's `dim`, SDPA's `is_causal`; the
+    /// attention keywords go through ``callOutputs(_:_:_:)``). `args` are the inputs in the
+    /// order of `spec.inputs`.
     func callModel(_ model: SpecModel, _ spec: JSON, _ args: [QuantValue]) throws -> QuantValue {
-        let call = spec["call"]
-        for k in call?.object?.keys ?? [] where k != "kwargs" && k != "as_list" {
-            throw ReplayError.unsupported("spec.call.\(k)")
-        }
-        let kwargs = call?["kwargs"]?.object
-        if let causal = kwargs?["is_causal"]?.bool, kwargs?.keys.count == 1, case .multi(let layer) = model.kind,
-            let sdpa = layer as? QuantScaledDotProductAttention
+        let call = try ModelCall(spec, args)
+        if let causal = call.kwargs["is_causal"]?.bool, call.kwargs.keys.count == 1, call.tensorKwargs.isEmpty,
+            case .multi(let layer) = model.kind, let sdpa = layer as? QuantScaledDotProductAttention
         {
-            return try sdpa.forward(args, isCausal: causal)
+            return try sdpa.forward(call.args, isCausal: causal)
         }
-        for k in kwargs?.keys ?? [] where k != "dim" { throw ReplayError.unsupported("call keyword \(k)") }
-        return try model(args, dim: kwargs?["dim"]?.int)
+        for k in call.kwargs.keys where k != "dim" { throw ReplayError.unsupported("call keyword \(k)") }
+        if let k = call.tensorKwargs.keys.sorted().first { throw ReplayError.unsupported("call tensor keyword \(k) of a single-output model") }
+        return try model(call.args, dim: call.kwargs["dim"]?.int)
     }
 
     /// Runs `body` with every enabled quantizer proxy of `root` reporting its outputs, and

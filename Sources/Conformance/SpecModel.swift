@@ -17,6 +17,8 @@ final class SpecModel {
         case graph(inputs: [String], modules: [String: SpecModel], nodes: [JSON], output: String)
         /// QuantRNN, QuantLSTM: the output sequence and the final states (`spec.outputs`).
         case recurrent(RecurrentLayer)
+        /// QuantMultiheadAttention: the attention output and weights (`spec.outputs`).
+        case attention(QuantMultiheadAttention)
     }
 
     let kind: Kind
@@ -32,11 +34,17 @@ final class SpecModel {
     /// stateless op `{"op": "flatten", ...}`.
     static func build(_ spec: JSON) throws -> SpecModel {
         if let cls = spec["class"]?.string {
-            guard LayerFactory.classNames.contains(cls) || LayerFactory.recurrentClassNames.contains(cls) else {
+            guard LayerFactory.classNames.contains(cls) || LayerFactory.recurrentClassNames.contains(cls)
+                || LayerFactory.attentionClassNames.contains(cls)
+            else {
                 throw ReplayError.unsupported("layer class \(cls)")
             }
             var kwargs: [String: ConfigValue] = [:]
             for (k, v) in spec["kwargs"]?.object?.pairs ?? [] { kwargs[k] = try configValue(v) }
+            if LayerFactory.attentionClassNames.contains(cls) {
+                let l = try LayerFactory.makeAttention(className: cls, kwargs: kwargs)
+                return SpecModel(kind: .attention(l), module: l)
+            }
             if LayerFactory.recurrentClassNames.contains(cls) {
                 let l = try LayerFactory.makeRecurrent(className: cls, kwargs: kwargs)
                 return SpecModel(kind: .recurrent(l), module: l)
@@ -127,7 +135,7 @@ final class SpecModel {
             var v = args[0]
             for c in children { v = try c([v]) }
             return v
-        case .recurrent(let l):
+        case .recurrent(let l as Module), .attention(let l as Module):
             throw ReplayError.malformed("\(l.typeName) returns several outputs: the spec must name them (spec.outputs)")
         case .graph(let inputs, let modules, let nodes, let output):
             guard args.count == inputs.count else { throw ReplayError.unsupported("graph takes \(inputs.count) inputs, got \(args.count)") }
@@ -148,15 +156,39 @@ extension SpecModel {
         case tuple([Output])
     }
 
-    /// Runs a model that returns a tuple (QuantRNN/QuantLSTM: `(out, h_n)` / `(out, (h_n, c_n))`).
-    func callTuple(_ args: [QuantValue]) throws -> Output {
-        guard case .recurrent(let l) = kind else {
-            throw ReplayError.unsupported("several outputs (spec.outputs) of a model other than QuantRNN and QuantLSTM")
+    /// Runs a model that returns a tuple (QuantRNN/QuantLSTM: `(out, h_n)` / `(out, (h_n, c_n))`;
+    /// QuantMultiheadAttention: `(attn_output, attn_weights | None)`).
+    func callTuple(_ call: ModelCall) throws -> Output {
+        switch kind {
+        case .recurrent(let l):
+            guard call.args.count == 1 else { throw ReplayError.unsupported("\(l.typeName) takes one input, got \(call.args.count)") }
+            if let k = (Array(call.kwargs.keys) + Array(call.tensorKwargs.keys)).sorted().first {
+                throw ReplayError.unsupported("call keyword \(k) of \(l.typeName)")
+            }
+            let o = try l(call.args[0])
+            let state: Output = o.cell.map { .tuple([.value(o.hidden), .value($0)]) } ?? .value(o.hidden)
+            return .tuple([.value(o.output), state])
+        case .attention(let l):
+            guard call.args.count == 3 else { throw ReplayError.unsupported("\(l.typeName) takes query, key and value, got \(call.args.count) inputs") }
+            var needWeights = true, average = true
+            for (k, v) in call.kwargs {
+                switch (k, v.bool) {
+                case ("need_weights", let b?): needWeights = b
+                case ("average_attn_weights", let b?): average = b
+                default: throw ReplayError.unsupported("call keyword \(k)=\(v) of \(l.typeName)")
+                }
+            }
+            var masks: [String: AttentionMask] = [:]
+            for (k, v) in call.tensorKwargs {
+                guard k == "attn_mask" || k == "key_padding_mask" else { throw ReplayError.unsupported("call tensor keyword \(k) of \(l.typeName)") }
+                masks[k] = v.boolean ? .boolean(v.value.value) : .additive(v.value.value)
+            }
+            let o = try l(query: call.args[0], key: call.args[1], value: call.args[2], attnMask: masks["attn_mask"],
+                          keyPaddingMask: masks["key_padding_mask"], needWeights: needWeights, averageAttnWeights: average)
+            return .tuple([.value(o.output), o.weights.map { .value(.float($0)) } ?? .none])
+        default:
+            throw ReplayError.unsupported("several outputs (spec.outputs) of a model other than QuantRNN, QuantLSTM and QuantMultiheadAttention")
         }
-        guard args.count == 1 else { throw ReplayError.unsupported("\(l.typeName) takes one input, got \(args.count)") }
-        let o = try l(args[0])
-        let state: Output = o.cell.map { .tuple([.value(o.hidden), .value($0)]) } ?? .value(o.hidden)
-        return .tuple([.value(o.output), state])
     }
 
     /// The named values of `output` laid out as `structure` (a nested list of names, e.g.

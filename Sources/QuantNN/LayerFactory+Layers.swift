@@ -10,7 +10,7 @@ extension LayerFactory {
     static let moreLayerClassNames = [
         "QuantConvTranspose1d", "QuantConvTranspose2d", "QuantConv3d", "QuantEmbedding", "QuantScaleBias",
         "BatchNorm2dToQuantScaleBias", "QuantUpsample", "QuantUpsamplingNearest2d", "QuantUpsamplingBilinear2d",
-        "HadamardClassifier", "QuantScaledDotProductAttention",
+        "HadamardClassifier", "QuantScaledDotProductAttention", "TruncQuantAccumulator", "ClampQuantAccumulator",
     ]
 
     static func moreLayers(_ a: inout Args) throws(QuantConfigError) -> Built {
@@ -113,6 +113,14 @@ extension LayerFactory {
                 softmaxInputQuant: quant["softmax_input"]!, attnOutputWeightsQuant: quant["attn_output_weights"]!,
                 qScaledQuant: quant["q_scaled"]!, kTransposedQuant: quant["k_transposed"]!, vQuant: quant["v"]!,
                 sdpaOutputQuant: quant["sdpa_output"]!))
+        case "TruncQuantAccumulator":
+            let trunc = a.truncQuantizer(default: nil)
+            return .single(TruncQuantAccumulator(truncQuant: trunc, returnQuantTensor: a.bool("return_quant_tensor", true)))
+        case "ClampQuantAccumulator":
+            if let v = a.take("clamp_quant"), v != .null {
+                throw QuantConfigError(context: name, problems: [.init(key: "clamp_quant", message: "Brevitas 0.13.4 has no clamp quantizer (only NoneClampQuant); pass None or leave it out, got \(v)")])
+            }
+            return .single(ClampQuantAccumulator(returnQuantTensor: a.bool("return_quant_tensor", true)))
         default:
             throw QuantConfigError(context: name, problems: [.init(key: "class", message: "not a layer of this builder")])
         }

@@ -272,8 +272,8 @@ public enum LayerFactory {
             return try q.applying(overrides, context: "\(className).bias_quant")
         }
 
-        mutating func truncQuantizer() -> TruncQuant? {
-            guard let v = take("trunc_quant") else { return .roundTo8bit }
+        mutating func truncQuantizer(default def: TruncQuant? = .roundTo8bit) -> TruncQuant? {
+            guard let v = take("trunc_quant") else { return def }
             switch v {
             case .null: return nil
             case .quantizer(let name):

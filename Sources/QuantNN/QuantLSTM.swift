@@ -50,7 +50,6 @@ final class QuantLSTMLayer: Module {
         (self.reverse, self.batchFirst, self.quantizeOutputOnly) = (reverse, batchFirst, quantizeOutputOnly)
         (self.returnQuantTensor, self.hiddenSize) = (returnQuantTensor, hiddenSize)
         super.init()
-        registerModule("io_quant", ioQuant)
         let cell = Module()
         cell.registerModule("output_quant", ioQuant)
         cell.registerModule("cell_state_quant", cellStateQuant)
@@ -60,7 +59,10 @@ final class QuantLSTMLayer: Module {
         cell.registerModule("cell_tanh_quant", cellTanh)
         cell.registerModule("output_sigmoid_quant", outputSigmoid)
         cell.registerModule("hidden_state_tanh_quant", hiddenTanh)
+        // The cell first, then `io_quant` (Brevitas's order: its intermediates name the shared
+        // io quantizer `cell.output_quant`).
         registerModule("cell", cell)
+        registerModule("io_quant", ioQuant)
         let stdv = 1 / Float(hiddenSize).squareRoot()
         for (g, p) in zip(Self.gates, gateParams) {
             registerModule("\(g)_gate_params", p)
@@ -83,19 +85,21 @@ final class QuantLSTMLayer: Module {
         func gate(_ k: Int, _ x: Tensor) -> Tensor {
             var pre = Tensor.linear(x, weight: w[k].ih) + Tensor.linear(h, weight: w[k].hh)
             if let b = w[k].bias { pre = pre + b }
-            return accQuant[k](.float(pre)).value
+            return accQuant[k].quantize(.float(pre)).value
         }
+        // Per-step quantizers run as Brevitas's `_fast_cell` runs them: the fused quantizers
+        // without their proxies, so observers see only the input, weight and bias quantizers.
         for t in (reverse ? Array(xs.indices.reversed()) : Array(xs.indices)) {
             let x = xs[t]
-            let i = inputSigmoid(.float(gate(0, x))).value
-            let f = forgetSigmoid(.float(gate(1, x))).value
-            let g = cellTanh(.float(gate(2, x))).value
-            let o = outputSigmoid(.float(gate(3, x))).value
-            let fc = cellStateQuant(.float(f * c)).value
-            let ig = cellStateQuant(.float(i * g)).value
-            lastC = cellStateQuant(.float(fc + ig))
+            let i = inputSigmoid.quantize(.float(gate(0, x))).value
+            let f = forgetSigmoid.quantize(.float(gate(1, x))).value
+            let g = cellTanh.quantize(.float(gate(2, x))).value
+            let o = outputSigmoid.quantize(.float(gate(3, x))).value
+            let fc = cellStateQuant.quantize(.float(f * c)).value
+            let ig = cellStateQuant.quantize(.float(i * g)).value
+            lastC = cellStateQuant.quantize(.float(fc + ig))
             c = lastC.value
-            let out = ioQuant(.float(o * hiddenTanh(.float(c)).value))
+            let out = ioQuant.quantize(.float(o * hiddenTanh.quantize(.float(c)).value))
             outs.append(out)
             h = out.value
         }

@@ -27,11 +27,13 @@ final class QuantRNNLayer: Module {
         (self.relu, self.reverse, self.batchFirst) = (relu, reverse, batchFirst)
         (self.quantizeOutputOnly, self.returnQuantTensor, self.hiddenSize) = (quantizeOutputOnly, returnQuantTensor, hiddenSize)
         super.init()
-        registerModule("io_quant", ioQuant)
+        // Brevitas registers the cell before `io_quant`, so a module walk meets the shared io
+        // quantizer first as `cell.output_quant` (the name its intermediates are recorded under).
         let cell = Module()
         cell.registerModule("gate_acc_quant", self.gateAccQuant)
         cell.registerModule("output_quant", ioQuant)
         registerModule("cell", cell)
+        registerModule("io_quant", ioQuant)
         registerModule("gate_params", gateParams)
         // Brevitas `reset_parameters`: every parameter whose name contains "gate", including the
         // learned scale of gate_acc_quant, uniform in ±1/sqrt(hidden).
@@ -54,8 +56,10 @@ final class QuantRNNLayer: Module {
         for t in (reverse ? Array(xs.indices.reversed()) : Array(xs.indices)) {
             var pre = Tensor.linear(xs[t], weight: wih) + Tensor.linear(h, weight: whh)
             if let b { pre = pre + b }
-            let acc = gateAccQuant(.float(pre)).value
-            let o = ioQuant(.float(relu ? acc.relu() : acc.tanh()))
+            // Per-step quantizers run as Brevitas's `_fast_cell` runs them: the fused quantizer
+            // without its proxy, so observers see only the input, weight and bias quantizers.
+            let acc = gateAccQuant.quantize(.float(pre)).value
+            let o = ioQuant.quantize(.float(relu ? acc.relu() : acc.tanh()))
             outs.append(o)
             h = o.value
         }
