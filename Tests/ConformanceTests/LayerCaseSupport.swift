@@ -102,7 +102,14 @@ struct LayerCase {
         var kwargs: [String: ConfigValue] = [:]
         for (k, v) in spec["kwargs"]?.object?.pairs ?? [] { kwargs[k] = try SpecModel.configValue(v) }
         let model = try LayerFactory.makeRecurrent(className: try #require(spec["class"]?.string), kwargs: kwargs)
-        let ours = ModuleState(of: model)
+        // The io quantizer is reachable as `cell.output_quant` (Brevitas's module order) and as
+        // `io_quant` (its recorded, shortest name): fold the case's `state_aliases`.
+        var aliases: [String: [String]] = [:], canonicalName: [String: String] = [:]
+        for (n, others) in json["state_aliases"]?.object?.pairs ?? [] {
+            aliases[n] = others.array?.compactMap(\.string) ?? []
+            for o in aliases[n]! { canonicalName[o] = n }
+        }
+        let ours = ModuleState(of: model).canonicalized(canonicalName)
         let initial = try #require(json["initial_state"])
         #expect(ours.params.keys.sorted() == (initial["params"]?.object?.keys ?? []).sorted(), "\(name): parameter keys", sourceLocation: sourceLocation)
         #expect(ours.buffers.keys.sorted() == (initial["buffers"]?.object?.keys ?? []).sorted(), "\(name): buffer keys", sourceLocation: sourceLocation)
@@ -115,9 +122,10 @@ struct LayerCase {
             }
             return .object(o)
         }
-        try ModuleState.load(initial, into: model)
+        try ModuleState.load(initial, into: model, aliases: aliases)
         let lr = json["sgd"]?["lr"]?.double.map(Float.init)
-        let params = Dictionary(model.namedParameters(), uniquingKeysWith: { a, _ in a })
+        var params = Dictionary(model.namedParameters(), uniquingKeysWith: { a, _ in a })
+        for (n, others) in aliases where params[n] == nil { params[n] = others.lazy.compactMap { params[$0] }.first }
         func normwise(_ a: Tensor?, _ ref: JSON?, _ t: Float, _ what: String) throws {
             guard let ref, !ref.isNull else { return }
             let b = try Records.tensor(ref)
@@ -131,7 +139,7 @@ struct LayerCase {
             #expect(d <= t * m + 1e-7, "\(what): max|diff| \(d) > \(t)·max|ref| (\(m))", sourceLocation: sourceLocation)
         }
         for (k, step) in steps.enumerated() {
-            if k > 0, let before = steps[k - 1]["state_after"] { try ModuleState.load(canonical(before), into: model) }
+            if k > 0, let before = steps[k - 1]["state_after"] { try ModuleState.load(canonical(before), into: model, aliases: aliases) }
             model.zeroGrad()
             model.train(step["mode"]?.string == "train")
             let (_, x) = try #require(try inputs(step).first)
