@@ -34,7 +34,7 @@ struct TrainCommand: ParsableCommand {
             data_batch_5.bin, test_batch.bin). Nothing is downloaded.
             """)
 
-    @Option(help: "Network: LeNet-5-style CNN, multi-layer perceptron, or a small ResNet with BatchNorm.")
+    @Option(help: "Network: LeNet-5-style CNN, multi-layer perceptron, a small ResNet with BatchNorm, or an LSTM reading the image row by row.")
     var arch: Architecture = .lenet
 
     @Option(help: "Data set; digits is bundled, the others are read from --data-dir.")

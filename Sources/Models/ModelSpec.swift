@@ -5,7 +5,7 @@ import TensorEngine
 
 /// The architectures `brevitas train` can build.
 public enum Architecture: String, CaseIterable, Codable, Sendable {
-    case lenet, mlp, resnet8
+    case lenet, mlp, resnet8, lstm
 
     /// The smallest input side (height and width) the architecture accepts.
     public var minimumInputSide: Int {
@@ -13,6 +13,7 @@ public enum Architecture: String, CaseIterable, Codable, Sendable {
         case .lenet: return 4
         case .mlp: return 1
         case .resnet8: return 4
+        case .lstm: return 1
         }
     }
 }
@@ -129,6 +130,7 @@ public struct ModelSpec: Codable, Equatable {
         case .lenet: model = try QuantLeNet.make(self, q, generator: generator)
         case .mlp: model = try QuantMLP.make(self, q, generator: generator)
         case .resnet8: model = try QuantResNet8.make(self, q, generator: generator)
+        case .lstm: model = try QuantRowLSTM.make(self, q, generator: generator)
         }
         if let bits = accumulatorBits, quantized {
             for case (_, let l as QuantWeightBiasLayer) in model.namedModules() {

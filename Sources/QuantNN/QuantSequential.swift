@@ -72,7 +72,10 @@ public final class QuantFlatten: Module, QuantLayer {
 }
 
 /// A float layer inside a quantized model (BatchNorm, Dropout, ...): it sees dequantized values
-/// and returns a plain tensor (the metadata does not survive a float op).
+/// and returns a plain tensor (the metadata does not survive a float op), except `Dropout`,
+/// which Brevitas treats as quant-invariant (its `F.dropout` QuantTensor handler applies the
+/// dropout to the value and keeps scale, zero point, bit width and sign; in training the
+/// surviving values are scaled by `1/(1 − p)`, off the grid, so `isValid` is false there).
 public final class FloatLayer: Module, QuantLayer {
     public let layer: any Layer
 
@@ -90,5 +93,8 @@ public final class FloatLayer: Module, QuantLayer {
     public override var description: String { layer.description }
     public override func didSetTraining(_ training: Bool) { layer.train(training) }
 
-    public func forward(_ input: QuantValue) throws -> QuantValue { .float(layer(input.value)) }
+    public func forward(_ input: QuantValue) throws -> QuantValue {
+        if let dropout = layer as? Dropout, case .quant(let q) = input { return .quant(q.with(value: dropout(q.value))) }
+        return .float(layer(input.value))
+    }
 }

@@ -24,7 +24,7 @@ import Testing
     }
 
     @Test(arguments: [
-        (["train", "--arch", "vgg"], ["vgg", "lenet", "mlp", "resnet8"]),
+        (["train", "--arch", "vgg"], ["vgg", "lenet", "mlp", "resnet8", "lstm"]),
         (["train", "--dataset", "imagenet"], ["imagenet", "digits", "mnist", "fashion-mnist", "cifar10"]),
         (["train", "--optimizer", "rmsprop"], ["rmsprop", "sgd", "adam", "adamw"]),
         (["train", "--dataset", "mnist"], ["--data-dir", "train-images-idx3-ubyte"]),
