@@ -147,6 +147,9 @@ public struct ModelSpec: Codable, Equatable {
                let w = layer.weightQuant.config {
                 return (tensor.count, w.bitWidth)
             }
+            if key.hasSuffix(".weight"), let gate = model.module(at: String(key.dropLast(7))) as? GateWeight, let w = gate.weightQuant.config {
+                return (tensor.count, w.bitWidth)
+            }
             if key.hasSuffix(".value") { return nil }  // learned quantizer ranges: a handful of scalars
             return (tensor.count, 32)
         }

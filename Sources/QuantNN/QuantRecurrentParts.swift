@@ -5,9 +5,9 @@ import TensorEngine
 
 /// One recurrent weight (Brevitas `GateWeight`): parameter `weight` `[hidden, in]` and its
 /// `weight_quant`, which the input and hidden weights of a gate share.
-final class GateWeight: Module {
-    let weight: Tensor
-    let weightQuant: WeightQuantProxy
+public final class GateWeight: Module {
+    public let weight: Tensor
+    public let weightQuant: WeightQuantProxy
 
     init(_ weight: Tensor, quant: WeightQuantProxy) {
         self.weight = weight
@@ -17,7 +17,7 @@ final class GateWeight: Module {
         registerModule("weight_quant", quant)
     }
 
-    override var typeName: String { "GateWeight" }
+    public override var typeName: String { "GateWeight" }
 }
 
 /// A gate's parameters (Brevitas `GateParams`): `input_weight` `[hidden, in]`, `hidden_weight`

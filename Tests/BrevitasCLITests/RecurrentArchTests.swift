@@ -14,10 +14,11 @@ import Models
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("run")
-        let run = try CapturedRun(["--arch", "lstm", "--epochs", "3", "--limit", "400", "--batch-size", "32", "--collect-stats-steps", "5",
+        let run = try CapturedRun(["--arch", "lstm", "--epochs", "5", "--lr", "0.01", "--limit", "400", "--batch-size", "32", "--collect-stats-steps", "5",
                                    "--out", out.path])
         guard case .completed(let summary) = try run.start() else { Issue.record("not completed: \(run.output)"); return }
         #expect(summary.quantAccuracy > 0.5, "chance is 0.1: \(run.output)")
+        #expect(summary.quantSizeBytes * 5 < summary.floatSizeBytes, "the LSTM's gate weights count at 4 bits")
         let config = try RunConfig.load(out.appendingPathComponent("config.json"))
         #expect(config.model.arch == .lstm)
         let (model, kind) = try Checkpoint.loadModel(out.appendingPathComponent("model.safetensors"), spec: config.model)
