@@ -124,3 +124,23 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// libFuzzer targets, one per reader of outside files (Fuzz/README.md). They exist only when
+// scripts/fuzz.sh builds them (BREVITAS_FUZZ=1, own --build-path, -sanitize=fuzzer,address), so
+// `swift build` and `swift test` never see them.
+if Context.environment["BREVITAS_FUZZ"] == "1" {
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("FuzzSafeTensors", ["NN", "TensorEngine"]),
+        ("FuzzONNXImport", ["ONNXImport", "NN", "TensorEngine"]),
+        ("FuzzNumPy", ["NN", "TensorEngine"]),
+        ("FuzzIDX", ["NN", "TensorEngine"]),
+        ("FuzzCIFAR", ["NN", "TensorEngine"]),
+        ("FuzzRunConfig", ["BrevitasCLI", "Models"]),
+        ("FuzzConformanceCase", ["Conformance", "TensorEngine"]),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(.executableTarget(
+            name: target.name, dependencies: target.dependencies, path: "Fuzz/\(target.name)",
+            exclude: ["corpus"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+    }
+}

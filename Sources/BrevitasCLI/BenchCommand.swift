@@ -111,9 +111,12 @@ enum BenchComparison {
             throw CLIError("cannot read \(path): \(AtomicFile.reason(error))")
         }
         do {
+            try InputLimits.checkJSONDepth(data)
             return try JSONDecoder().decode(BenchReport.self, from: data)
+        } catch let error as InputLimitExceeded {
+            throw CLIError("\(path) is not a bench_brevitas.py --json file: it \(error)")
         } catch {
-            throw CLIError("\(path) is not a bench_brevitas.py --json file: \(RunConfig.describe(error))")
+            throw CLIError("\(path) is not a bench_brevitas.py --json file: \(RunConfig.oneLine(RunConfig.describe(error)))")
         }
     }
 

@@ -220,7 +220,7 @@ public final class Checker {
         for n in names {
             let gs = got[n]!["shape"]?.doubles ?? [], rs = ref[n]!["shape"]?.doubles ?? []
             if gs != rs {
-                fail("\(path)/\(n)", "shape \(gs.map { Int($0) }) != \(rs.map { Int($0) })")
+                fail("\(path)/\(n)", "shape \(JSON.shapeText(gs)) != \(JSON.shapeText(rs))")
                 return
             }
             a += got[n]!["data"]?.doubles ?? []
@@ -238,11 +238,11 @@ public final class Checker {
         }
         let rs = ref["shape"]?.doubles ?? []
         if gs != rs {
-            fail(path, "shape \(gs.map { Int($0) }) != \(rs.map { Int($0) })")
+            fail(path, "shape \(JSON.shapeText(gs)) != \(JSON.shapeText(rs))")
             return nil
         }
         guard let b = ref["data"]?.doubles, b.count == Int(rs.reduce(1, *)) else {
-            fail(path, "the reference tensor's data does not match its shape \(rs.map { Int($0) })")
+            fail(path, "the reference tensor's data does not match its shape \(JSON.shapeText(rs))")
             return nil
         }
         guard let a = got["data"]?.doubles, a.count == b.count else {

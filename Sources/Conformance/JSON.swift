@@ -1,4 +1,5 @@
 import Foundation
+import TensorEngine
 
 #if canImport(Glibc)
     import Glibc
@@ -112,10 +113,14 @@ public indirect enum JSON: Equatable, CustomStringConvertible {
         case .numbers(let d): return "[" + d.prefix(8).map(JSON.format).joined(separator: ", ") + (d.count > 8 ? ", ...]" : "]")
         case .array(let a): return "[" + a.prefix(8).map(\.description).joined(separator: ", ") + (a.count > 8 ? ", ...]" : "]")
         case .object(let o):
-            if isTensor, let s = o.values["shape"]?.doubles { return "tensor\(s.map { Int($0) })" }
+            if isTensor, let s = o.values["shape"]?.doubles { return "tensor" + JSON.shapeText(s) }
             return "{" + o.keys.prefix(8).map { "\($0): \(o.values[$0]!)" }.joined(separator: ", ") + (o.keys.count > 8 ? ", ...}" : "}")
         }
     }
+
+    /// A recorded shape as text, `[2, 3]`; any number (even `1e300` or NaN from a hostile file)
+    /// prints without trapping.
+    static func shapeText(_ dims: [Double]) -> String { "[" + dims.map(format).joined(separator: ", ") + "]" }
 
     /// Shortest round-tripping text of a number, integers without a fraction.
     static func format(_ d: Double) -> String {
@@ -186,6 +191,9 @@ struct JSONParser {
     let buf: UnsafeBufferPointer<UInt8>
     let count: Int
     var pos = 0
+    /// Arrays and objects open around `pos`; past ``InputLimits/maxJSONDepth`` is an error, so
+    /// a hostile file cannot exhaust the stack of this recursive parser.
+    var depth = 0
 
     init(buf: UnsafeBufferPointer<UInt8>, count: Int) {
         self.buf = buf
@@ -243,7 +251,16 @@ struct JSONParser {
         return d
     }
 
+    mutating func enter() throws {
+        depth += 1
+        guard depth <= InputLimits.maxJSONDepth else {
+            throw error("arrays and objects nested deeper than the limit of \(InputLimits.maxJSONDepth)")
+        }
+    }
+
     mutating func array() throws -> JSON {
+        try enter()
+        defer { depth -= 1 }
         pos += 1  // [
         skipWhitespace()
         if current == 0x5D {
@@ -285,6 +302,8 @@ struct JSONParser {
     }
 
     mutating func object() throws -> JSONObject {
+        try enter()
+        defer { depth -= 1 }
         pos += 1  // {
         let o = JSONObject()
         skipWhitespace()
@@ -358,7 +377,8 @@ struct JSONParser {
                 if scalar >= 0xD800 && scalar < 0xDC00, current == 0x5C, buf[pos + 1] == 0x75 {
                     pos += 2
                     let low = try hex4()
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00)
+                    // A high surrogate without its low half is not a scalar: U+FFFD below.
+                    scalar = (0xDC00..<0xE000).contains(low) ? 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00) : 0xD800
                 }
                 let u = UnicodeScalar(scalar) ?? "\u{FFFD}"
                 out.append(contentsOf: Array(String(Character(u)).utf8))

@@ -8,10 +8,15 @@ enum Records {
     /// A recorded tensor as a `Tensor` (data parsed as float64, then rounded to float32: exact for
     /// the recorded float32 values).
     static func tensor(_ d: JSON) throws -> Tensor {
-        guard let shape = d["shape"]?.doubles?.map({ Int($0) }), let data = d["data"]?.doubles else {
+        guard let dims = d["shape"]?.doubles, let data = d["data"]?.doubles else {
             throw ReplayError.malformed("expected a tensor {shape, data}, got \(d)")
         }
-        let n = shape.reduce(1, *)
+        guard dims.allSatisfy({ $0 >= 0 && $0 <= Double(InputLimits.maxElements) && $0 == $0.rounded() }) else {
+            throw ReplayError.malformed("tensor shape \(JSON.shapeText(Array(dims.prefix(8)))) is not a list of dimensions in 0...\(InputLimits.maxElements)")
+        }
+        let shape = dims.map { Int($0) }
+        let n: Int
+        do { n = try InputLimits.elementCount(shape) } catch { throw ReplayError.malformed("tensor \(error)") }
         guard n == data.count else {
             throw ReplayError.malformed("tensor of shape \(shape) has \(data.count) elements")
         }

@@ -16,7 +16,7 @@ extension Replay {
         let y = try Records.tensor(try need(data, target, "data")).scalars
         var labels: [Int] = []
         for v in y {
-            guard v == v.rounded(), v >= 0 else { throw ReplayError.malformed("data.\(target): \(v) is not a class index") }
+            guard v == v.rounded(), v >= 0, v < 1e9 else { throw ReplayError.malformed("data.\(target): \(v) is not a class index") }
             labels.append(Int(v))
         }
         return (x, labels)

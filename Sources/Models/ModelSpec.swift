@@ -57,7 +57,14 @@ public struct ModelSpec: Codable, Equatable {
         self.overflow = overflow
     }
 
-    /// Checks the bit widths and the input size against the architecture; every problem at once.
+    /// The largest input a spec may ask for (a hostile `config.json` cannot make a model allocate
+    /// without bound): channels, side, and classes.
+    public static let maxInputChannels = 64
+    public static let maxInputSide = 1024
+    public static let maxClasses = 100_000
+
+    /// Checks the bit widths and the input size against the architecture and the limits above;
+    /// every problem at once.
     public func problems() -> [String] {
         var out: [String] = []
         for (name, bits) in [("--weight-bits", weightBits), ("--act-bits", actBits), ("--input-bits", inputBits)]
@@ -70,7 +77,14 @@ public struct ModelSpec: Codable, Equatable {
         } else if min(inputShape[1], inputShape[2]) < arch.minimumInputSide {
             out.append("\(arch.rawValue) needs inputs of at least \(arch.minimumInputSide)x\(arch.minimumInputSide), the data has \(inputShape[1])x\(inputShape[2])")
         }
+        if inputShape.count == 3, inputShape.allSatisfy({ $0 >= 1 }) {
+            for (name, value, limit) in [("channels", inputShape[0], Self.maxInputChannels), ("height", inputShape[1], Self.maxInputSide),
+                                         ("width", inputShape[2], Self.maxInputSide)] where value > limit {
+                out.append("the input \(name) \(value) exceeds the limit of \(limit)")
+            }
+        }
         if classes < 2 { out.append("need at least 2 classes, got \(classes)") }
+        if classes > Self.maxClasses { out.append("\(classes) classes exceeds the limit of \(Self.maxClasses)") }
         if let b = accumulatorBits, !(2...62).contains(b) { out.append("the accumulator width must be in 2...62, got \(b)") }
         let formatName = (format ?? .int).description
         for p in (format ?? .int).problems(groupSize: groupSize) {

@@ -90,11 +90,11 @@ struct ConstValue {
 
     /// Elementwise `f` with NumPy broadcasting; integers stay integers when both are integers.
     static func broadcasting(_ a: ConstValue, _ b: ConstValue, shape: [Int], float: (Float, Float) -> Float,
-                             int: (Int64, Int64) -> Int64) -> ConstValue {
+                             int: (Int64, Int64) throws -> Int64) rethrows -> ConstValue {
         let ia = broadcastIndices(from: a.shape, to: shape), ib = broadcastIndices(from: b.shape, to: shape)
         switch (a.data, b.data) {
         case (.int(let x), .int(let y)):
-            return ConstValue(shape: shape, data: .int(zip(ia, ib).map { int(x[$0], y[$1]) }))
+            return ConstValue(shape: shape, data: .int(try zip(ia, ib).map { try int(x[$0], y[$1]) }))
         default:
             let x = a.tensor.scalars, y = b.tensor.scalars
             return ConstValue(shape: shape, data: .float(zip(ia, ib).map { float(x[$0], y[$1]) }))

@@ -1,3 +1,5 @@
+import TensorEngine
+
 /// Why an ONNX file could not be imported: the file, and what is wrong where.
 ///
 /// ```
@@ -37,6 +39,8 @@ public struct ONNXImportError: Error, Equatable, CustomStringConvertible {
         /// The graph input's declared shape has symbolic or unknown dimensions and no shape was
         /// given, or the given shape contradicts the declared one.
         case inputShape(input: String, reason: String)
+        /// The model asks for more than ``InputLimits`` allows (nodes, tensors, elements, rank).
+        case limit(InputLimitExceeded)
     }
 
     /// The path of the model file (or a description of its source).
@@ -71,6 +75,7 @@ public struct ONNXImportError: Error, Equatable, CustomStringConvertible {
         case .invalidNode(let node, let op, let reason): text = "node '\(node)' (\(op)): \(reason)"
         case .shapeMismatch(let node, let op, let reason): text = "node '\(node)' (\(op)): \(reason)"
         case .inputShape(let input, let reason): text = "graph input '\(input)': \(reason)"
+        case .limit(let exceeded): text = "the model \(exceeded)"
         }
         return "\(file): \(text)"
     }

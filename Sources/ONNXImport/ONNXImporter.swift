@@ -72,7 +72,7 @@ public enum ONNXImporter {
     }
 
     /// The names of the graph inputs the file declares (initializers listed as inputs left out),
-    /// without importing the graph.
+    /// without importing the graph; a file without a graph or without inputs is an error.
     public static func inputNames(_ url: URL) throws -> [String] {
         let data: Data
         do {
@@ -82,12 +82,18 @@ public enum ONNXImporter {
         }
         let model: Onnx_ModelProto
         do {
-            model = try Onnx_ModelProto(serializedBytes: data)
+            var options = BinaryDecodingOptions()
+            options.messageDepthLimit = 64
+            model = try Onnx_ModelProto(serializedBytes: data, options: options)
         } catch {
             throw ONNXImportError(file: url.path, problem: .invalidProtobuf("\(error)"))
         }
+        // An empty file is a valid (empty) protobuf message: not a model.
+        guard model.hasGraph else { throw ONNXImportError(file: url.path, problem: .emptyModel("the model has no graph")) }
         let initializers = Set(model.graph.initializer.map(\.name))
-        return model.graph.input.map(\.name).filter { !initializers.contains($0) }
+        let names = model.graph.input.map(\.name).filter { !initializers.contains($0) }
+        guard !names.isEmpty else { throw ONNXImportError(file: url.path, problem: .emptyModel("the graph has no inputs")) }
+        return names
     }
 
     /// The graph inputs the file declares, each with its declared shape (`nil` for a symbolic or
@@ -191,8 +197,19 @@ struct GraphImporter {
 
     func fail(_ problem: ONNXImportError.Problem) -> ONNXImportError { ONNXImportError(file: file, problem: problem) }
 
+    /// Throws the ``InputLimits`` error when `shape` has too many elements or dimensions (or
+    /// dimensions whose product overflows): every value's shape is checked, and every folded
+    /// constant's before it is computed.
+    func checkedShape(_ shape: [Int]) throws {
+        do { _ = try InputLimits.elementCount(shape) } catch { throw fail(.limit(error)) }
+    }
+
     mutating func run(inputShapes: [String: [Int]]) throws -> ImportedModel {
         let graph = model.graph
+        do {
+            try InputLimits.check(graph.node.count, InputLimits.maxGraphNodes, limit: "graph nodes", what: "nodes")
+            try InputLimits.check(graph.initializer.count, InputLimits.maxTensors, limit: "tensors per file", what: "initializers")
+        } catch { throw fail(.limit(error)) }
         // Initializers.
         for t in graph.initializer {
             guard !t.name.isEmpty else { throw fail(.invalidTensor(name: "", reason: "an initializer has no name")) }
@@ -226,6 +243,7 @@ struct GraphImporter {
                 throw fail(.unsupportedOp(node: context.name, op: node.opType, supported: ONNXImporter.supportedOps))
             }
             let outputs = try handler(&self, context)
+            for value in outputs { try checkedShape(value.shape) }
             let declared = node.output
             if declared.count > outputs.count {
                 let missing = Set(declared[outputs.count...].filter { !$0.isEmpty })
@@ -262,6 +280,7 @@ struct GraphImporter {
         }
         if let given {
             guard given.allSatisfy({ $0 >= 0 }) else { throw fail(.inputShape(input: info.name, reason: "shape \(given) has a negative dimension")) }
+            do { _ = try InputLimits.elementCount(given) } catch { throw fail(.limit(error)) }
             if let declared {
                 let text = "[" + declared.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]"
                 guard declared.count == given.count, zip(declared, given).allSatisfy({ $0 == nil || $0 == $1 }) else {
@@ -273,7 +292,9 @@ struct GraphImporter {
         guard let declared, declared.allSatisfy({ $0 != nil }) else {
             throw fail(.inputShape(input: info.name, reason: "the declared shape has symbolic or unknown dimensions; give the input's shape (e.g. run it on data)"))
         }
-        return declared.map { $0! }
+        let shape = declared.map { $0! }
+        do { _ = try InputLimits.elementCount(shape) } catch { throw fail(.limit(error)) }
+        return shape
     }
 
     /// The nodes in an order where every value is defined before it is read (Kahn's algorithm,

@@ -42,12 +42,8 @@ extension GraphImporter {
         try c.expectInputs(1...1)
         let dims = try constant(c, 0, "shape").ints
         guard dims.allSatisfy({ $0 >= 0 }) else { throw c.shapeError("shape \(dims) has a negative dimension") }
-        var count = 1
-        for d in dims {
-            let (p, o) = count.multipliedReportingOverflow(by: d)
-            guard !o, p <= 1 << 28 else { throw c.shapeError("shape \(dims) has too many elements") }
-            count = p
-        }
+        let count: Int
+        do { count = try InputLimits.elementCount(dims) } catch { throw fail(.limit(error)) }
         var fill = ConstValue(shape: [1], data: .float([0]))
         if let t = try c.tensor("value") {
             fill = try reader.read(t, name: "\(c.name).value")

@@ -11,10 +11,12 @@ extension GraphImporter {
     func broadcast(_ c: NodeContext, _ a: [Int], _ b: [Int]) throws -> [Int] {
         let rank = max(a.count, b.count)
         let pa = [Int](repeating: 1, count: rank - a.count) + a, pb = [Int](repeating: 1, count: rank - b.count) + b
-        return try zip(pa, pb).map { x, y in
+        let out = try zip(pa, pb).map { x, y in
             guard x == y || x == 1 || y == 1 else { throw c.shapeError("shapes \(a) and \(b) do not broadcast") }
             return x == 1 ? y : x
         }
+        try checkedShape(out)
+        return out
     }
 
     mutating func binary(_ c: NodeContext) throws -> [ImportValue] {
@@ -28,14 +30,21 @@ extension GraphImporter {
         if case .const(let x, _) = a, case .const(let y, _) = b {
             let folded: ConstValue
             switch c.op {
-            case "Add": folded = ConstValue.broadcasting(x, y, shape: shape, float: +, int: { $0 &+ $1 })
-            case "Sub": folded = ConstValue.broadcasting(x, y, shape: shape, float: -, int: { $0 &- $1 })
-            case "Mul": folded = ConstValue.broadcasting(x, y, shape: shape, float: *, int: { $0 &* $1 })
+            case "Add": folded = try ConstValue.broadcasting(x, y, shape: shape, float: +, int: { $0 &+ $1 })
+            case "Sub": folded = try ConstValue.broadcasting(x, y, shape: shape, float: -, int: { $0 &- $1 })
+            case "Mul": folded = try ConstValue.broadcasting(x, y, shape: shape, float: *, int: { $0 &* $1 })
             case "Div":
                 if case .int = x.data, case .int = y.data, y.ints.contains(0) { throw c.error("integer division by zero") }
-                folded = ConstValue.broadcasting(x, y, shape: shape, float: /, int: { $0 / $1 })
+                // Int64.min / -1 wraps, as in C and NumPy, rather than trapping.
+                folded = try ConstValue.broadcasting(x, y, shape: shape, float: /, int: { $0.dividedReportingOverflow(by: $1).partialValue })
             default:
-                folded = ConstValue.broadcasting(x, y, shape: shape, float: { Foundation.pow($0, $1) }, int: { Int64(Foundation.pow(Double($0), Double($1))) })
+                folded = try ConstValue.broadcasting(x, y, shape: shape, float: { Foundation.pow($0, $1) }) { base, exponent in
+                    let p = Foundation.pow(Double(base), Double(exponent))
+                    guard let v = Int64(exactly: p.rounded(.towardZero)) else {
+                        throw c.error("integer Pow \(base)^\(exponent) does not fit INT64")
+                    }
+                    return v
+                }
             }
             return [.const(folded, initializer: nil)]
         }

@@ -65,10 +65,12 @@ extension GraphImporter {
         guard v.allSatisfy({ $0.count == 1 }) else { throw c.shapeError("start, limit and delta must be scalars, got \(v.map(\.shape))") }
         let (start, limit, delta) = (v[0].doubles[0], v[1].doubles[0], v[2].doubles[0])
         guard delta != 0, delta.isFinite, start.isFinite, limit.isFinite else { throw c.error("delta must be a finite non-zero value") }
-        let n = max(Int(((limit - start) / delta).rounded(.up)), 0)
-        guard n <= 1 << 24 else { throw c.shapeError("the range has \(n) elements") }
+        let count = ((limit - start) / delta).rounded(.up)
+        guard !(count > Double(1 << 24)) else { throw c.shapeError("the range from \(start) to \(limit) by \(delta) has \(count) elements (at most \(1 << 24))") }
+        let n = max(Int(count.isNaN ? 0 : count), 0)
         let values = (0..<n).map { start + Double($0) * delta }
         if v.allSatisfy({ !$0.isFloat }) {
+            guard values.allSatisfy({ Swift.abs($0) < 9.2e18 }) else { throw c.error("the range from \(start) to \(limit) leaves INT64") }
             return [.const(ConstValue(shape: [n], data: .int(values.map { Int64($0) })), initializer: nil)]
         }
         return [.const(ConstValue(shape: [n], data: .float(values.map { Float($0) })), initializer: nil)]

@@ -8,6 +8,7 @@ import TensorEngine
 extension GraphImporter {
     /// Runtime result, or folded through `fold` when the data is constant.
     mutating func shapeOp(_ c: NodeContext, _ op: GraphOp, shape: [Int], fold: (ConstValue) throws -> ConstValue) throws -> ImportValue {
+        try checkedShape(shape)
         if case .const(let v, _) = try input(c, 0) { return .const(try fold(v), initializer: nil) }
         let (vx, _) = try runtime(c, 0)
         return emit(op, [vx], shape: shape)

@@ -1,4 +1,5 @@
 import Foundation
+import TensorEngine
 import ONNXProto
 
 /// Decodes ONNX `TensorProto`s (initializers, `Constant` values, attribute tensors) into
@@ -57,17 +58,13 @@ struct TensorProtoReader {
         let name = name ?? t.name
         if t.hasSegment { throw fail(name, "segmented tensors are not supported") }
         let type = try elementType(t)
-        var count = 1
-        for d in t.dims {
-            guard d >= 0 else { throw fail(name, "negative dimension in dims \(t.dims)") }
-            guard d <= Int64(Int.max) else { throw fail(name, "dims \(t.dims) overflow") }
-            let (c, o) = count.multipliedReportingOverflow(by: Int(d))
-            guard !o else { throw fail(name, "the element count of dims \(t.dims) overflows") }
-            count = c
-        }
-        let (byteCount, o) = count.multipliedReportingOverflow(by: type.size)
-        guard !o else { throw fail(name, "the byte count of dims \(t.dims) overflows") }
+        guard t.dims.allSatisfy({ $0 >= 0 }) else { throw fail(name, "negative dimension in dims \(t.dims)") }
         let shape = t.dims.map { Int($0) }
+        let count: Int
+        do { count = try InputLimits.elementCount(shape) } catch {
+            throw ONNXImportError(file: file, problem: .limit(InputLimitExceeded(limit: error.limit, value: error.value, found: "tensor '\(name)': \(error.found)")))
+        }
+        let byteCount = count * type.size  // at most 2^28 * 8
 
         let external = t.dataLocation == .external
         let typed = [t.floatData.count, t.int32Data.count, t.int64Data.count, t.doubleData.count, t.uint64Data.count].filter { $0 > 0 }.count

@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import TensorEngine
 
 /// The training settings recorded in `config.json`.
 struct TrainingSettings: Codable, Equatable {
@@ -32,16 +33,31 @@ struct RunConfig: Codable, Equatable {
         do { data = try Data(contentsOf: url) } catch {
             throw CLIError("cannot read \(url.path): \(AtomicFile.reason(error))")
         }
+        return try decode(data, file: url.path)
+    }
+
+    /// Parses and validates the bytes of a `config.json`; `file` names it in errors.
+    static func decode(_ data: Data, file: String) throws -> RunConfig {
+        do { try InputLimits.checkJSONDepth(data) } catch {
+            throw CLIError("\(file) is not a swift-brevitas run config: it \(error)")
+        }
         let config: RunConfig
         do { config = try JSONDecoder().decode(RunConfig.self, from: data) } catch {
-            throw CLIError("\(url.path) is not a swift-brevitas run config: \(describe(error))")
+            throw CLIError("\(file) is not a swift-brevitas run config: \(oneLine(describe(error)))")
         }
         guard config.format == formatName else {
-            throw CLIError("\(url.path) has format '\(config.format)', expected '\(formatName)'")
+            throw CLIError("\(file) has format '\(oneLine(config.format))', expected '\(formatName)'")
         }
         let problems = config.model.problems()
-        guard problems.isEmpty else { throw CLIError("\(url.path): " + problems.joined(separator: "; ")) }
+        guard problems.isEmpty else { throw CLIError("\(file): " + problems.joined(separator: "; ")) }
         return config
+    }
+
+    /// `text` on one line (line breaks shown as `\\n`), at most 200 characters: values from the
+    /// file go into one-line errors.
+    static func oneLine(_ text: String) -> String {
+        let flat = text.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
+        return flat.count > 200 ? String(flat.prefix(200)) + "..." : flat
     }
 
     static func describe(_ error: Error) -> String {

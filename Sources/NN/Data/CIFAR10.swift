@@ -35,22 +35,36 @@ public enum CIFAR10 {
         var pixels: [Float] = []
         var labels: [Int] = []
         for url in batchFiles {
-            let bytes = try FileBytes.read(url)
-            guard !bytes.isEmpty, bytes.count % recordSize == 0 else {
-                throw DataError(file: url.path, problem: .unexpectedLayout(
-                    "\(bytes.count) bytes is not a whole number of \(recordSize)-byte records (label + 3×32×32 pixels)"))
-            }
-            pixels.reserveCapacity(pixels.count + bytes.count)
-            for record in 0..<bytes.count / recordSize {
-                let start = record * recordSize
-                let label = Int(bytes[start])
-                guard label < classNames.count else {
-                    throw DataError(file: url.path, problem: .labelOutOfRange(index: record, label: label, classes: classNames.count))
-                }
-                labels.append(label)
-                pixels += bytes[(start + 1)..<(start + recordSize)].map { Float($0) / 255 }
-            }
+            try appendRecords(FileBytes.read(url), file: url.path, pixels: &pixels, labels: &labels)
         }
         return TensorDataset(inputs: Tensor(shape: [labels.count, 3, 32, 32], pixels), labels: labels)
+    }
+
+    /// The records of one batch file's bytes; `file` names it in errors.
+    ///
+    /// - Throws: ``DataError``: a size that is not a whole, non-zero number of records, or a
+    ///   label above 9.
+    public static func decode(_ bytes: [UInt8], file: String) throws -> TensorDataset {
+        var pixels: [Float] = []
+        var labels: [Int] = []
+        try appendRecords(bytes, file: file, pixels: &pixels, labels: &labels)
+        return TensorDataset(inputs: Tensor(shape: [labels.count, 3, 32, 32], pixels), labels: labels)
+    }
+
+    static func appendRecords(_ bytes: [UInt8], file: String, pixels: inout [Float], labels: inout [Int]) throws {
+        guard !bytes.isEmpty, bytes.count % recordSize == 0 else {
+            throw DataError(file: file, problem: .unexpectedLayout(
+                "\(bytes.count) bytes is not a whole number of \(recordSize)-byte records (label + 3×32×32 pixels)"))
+        }
+        pixels.reserveCapacity(pixels.count + bytes.count)
+        for record in 0..<bytes.count / recordSize {
+            let start = record * recordSize
+            let label = Int(bytes[start])
+            guard label < classNames.count else {
+                throw DataError(file: file, problem: .labelOutOfRange(index: record, label: label, classes: classNames.count))
+            }
+            labels.append(label)
+            pixels += bytes[(start + 1)..<(start + recordSize)].map { Float($0) / 255 }
+        }
     }
 }

@@ -1,3 +1,5 @@
+import TensorEngine
+
 /// Why a data file could not be read: the file and the problem.
 public struct DataError: Error, Equatable, CustomStringConvertible {
     /// What is wrong with the file.
@@ -22,6 +24,8 @@ public struct DataError: Error, Equatable, CustomStringConvertible {
         case labelOutOfRange(index: Int, label: Int, classes: Int)
         /// A text row that does not parse (1-based line number).
         case malformedRow(line: Int, reason: String)
+        /// The file asks for more than ``InputLimits`` allows (rank, elements, decompressed size).
+        case limit(InputLimitExceeded)
     }
 
     /// The path of the file.
@@ -48,6 +52,7 @@ public struct DataError: Error, Equatable, CustomStringConvertible {
         case .countMismatch(let images, let labels): text = "\(images) images but \(labels) labels"
         case .labelOutOfRange(let index, let label, let classes): text = "label \(label) of example \(index) is outside 0..<\(classes)"
         case .malformedRow(let line, let reason): text = "line \(line): \(reason)"
+        case .limit(let exceeded): text = "\(exceeded)"
         }
         return "\(file): \(text)"
     }

@@ -43,12 +43,9 @@ public enum IDX {
         let headerSize = 4 + 4 * rank
         guard bytes.count >= headerSize else { throw fail(.truncated(expectedBytes: headerSize, actualBytes: bytes.count)) }
         let shape = (0..<rank).map { Int(bigEndian32(4 + 4 * $0)) }
-        let (count, overflow) = shape.reduce((1, false)) { acc, d in
-            let (p, o) = acc.0.multipliedReportingOverflow(by: d)
-            return (p, acc.1 || o)
-        }
-        guard !overflow, count <= Int.max / 8 - headerSize else { throw fail(.unexpectedLayout("dimensions \(shape) are too large")) }
-        let expected = headerSize + count * size
+        let count: Int
+        do { count = try InputLimits.elementCount(shape) } catch { throw fail(.limit(error)) }
+        let expected = headerSize + count * size  // count <= 2^28, size <= 8
         guard bytes.count >= expected else { throw fail(.truncated(expectedBytes: expected, actualBytes: bytes.count)) }
         guard bytes.count == expected else { throw fail(.trailingBytes(expectedBytes: expected, actualBytes: bytes.count)) }
         let out = Tensor.empty(shape)

@@ -98,6 +98,8 @@ public struct NumPyArray: Equatable, Sendable {
 /// ``NumPyError`` naming the problem; nothing is read outside the file.
 public enum NumPy {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]
+    /// The longest header read, NumPy's own `max_header_size` (a 64-dimension shape needs ~1,400).
+    public static let maxHeaderLength = 10_000
 
     /// Reads and validates the file at `url`.
     public static func read(_ url: URL) throws -> NumPyArray {
@@ -182,6 +184,9 @@ public enum NumPy {
         let start = 8 + lengthBytes
         guard bytes.count >= start else { throw fail(.truncatedHeader(needed: start, available: bytes.count)) }
         let headerLength = bytes[8..<start].reversed().reduce(0) { $0 << 8 | Int($1) }
+        do {
+            try InputLimits.check(headerLength, maxHeaderLength, limit: "header bytes", what: "a header length of")
+        } catch { throw fail(.limit(error)) }
         let dataStart = start + headerLength
         guard bytes.count >= dataStart else { throw fail(.truncatedHeader(needed: dataStart, available: bytes.count)) }
         let headerBytes = bytes[start..<dataStart]
@@ -198,14 +203,9 @@ public enum NumPy {
         }
         if header.fortranOrder { throw fail(.fortranOrder) }
         if header.shape.contains(where: { $0 < 0 }) { throw fail(.negativeDimension(shape: header.shape)) }
-        var count = 1
-        for d in header.shape {
-            let (c, overflow) = count.multipliedReportingOverflow(by: d)
-            guard !overflow else { throw fail(.sizeOverflow(shape: header.shape)) }
-            count = c
-        }
-        let (byteCount, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
-        guard !overflow else { throw fail(.sizeOverflow(shape: header.shape)) }
+        let count: Int
+        do { count = try InputLimits.elementCount(header.shape) } catch { throw fail(.limit(error)) }
+        let byteCount = count * dtype.byteSize  // at most 2^28 * 8
         let available = bytes.count - dataStart
         guard byteCount == available else {
             throw fail(.sizeMismatch(shape: header.shape, dtype: dtype.rawValue, expectedBytes: byteCount, actualBytes: available))

@@ -1,3 +1,5 @@
+import TensorEngine
+
 /// Why a NumPy `.npy` file could not be read or written: the file and the problem.
 ///
 /// ```
@@ -26,12 +28,12 @@ public struct NumPyError: Error, Equatable, CustomStringConvertible {
         case fortranOrder
         /// A dimension is negative.
         case negativeDimension(shape: [Int])
-        /// The element count or byte count overflows `Int`.
-        case sizeOverflow(shape: [Int])
         /// The bytes after the header are not the number the header describes.
         case sizeMismatch(shape: [Int], dtype: String, expectedBytes: Int, actualBytes: Int)
         /// An integer value does not fit a `Float` exactly (beyond 2²⁴), so it cannot become a tensor.
         case valueNotRepresentable(dtype: String, value: String)
+        /// The header asks for more than ``InputLimits`` allows (header bytes, rank, elements).
+        case limit(InputLimitExceeded)
     }
 
     /// The path of the file.
@@ -63,11 +65,11 @@ public struct NumPyError: Error, Equatable, CustomStringConvertible {
         case .fortranOrder:
             text = "the array is stored in Fortran order; save it in C order (numpy: np.ascontiguousarray(a))"
         case .negativeDimension(let shape): text = "the shape \(shape) has a negative dimension"
-        case .sizeOverflow(let shape): text = "the shape \(shape) has more elements than can be addressed"
         case .sizeMismatch(let shape, let dtype, let expected, let actual):
             text = "the header describes shape \(shape) of \(dtype) (\(expected) bytes) but \(actual) data bytes follow it"
         case .valueNotRepresentable(let dtype, let value):
             text = "the \(dtype) value \(value) cannot be represented exactly as a Float32 tensor element"
+        case .limit(let exceeded): text = "the header \(exceeded)"
         }
         return "\(file): \(text)"
     }

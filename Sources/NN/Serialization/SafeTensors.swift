@@ -173,6 +173,7 @@ public enum SafeTensors {
     ) throws -> ([Entry], [String: String]) {
         guard header.first == UInt8(ascii: "{") else { throw fail(.invalidHeader("it does not start with '{'")) }
         guard String(bytes: header, encoding: .utf8) != nil else { throw fail(.invalidHeader("it is not valid UTF-8")) }
+        do { try InputLimits.checkJSONDepth(header) } catch { throw fail(.limit(error)) }
         let object: [String: Any]
         do {
             guard let parsed = try JSONSerialization.jsonObject(with: Data(header)) as? [String: Any] else {
@@ -191,6 +192,9 @@ public enum SafeTensors {
             }
             metadata = m.mapValues { $0 as! String }
         }
+        do {
+            try InputLimits.check(object.count, InputLimits.maxTensors, limit: "tensors per file", what: "header entries")
+        } catch { throw fail(.limit(error)) }
         var entries: [Entry] = []
         for (name, value) in object where name != "__metadata__" {
             guard let info = value as? [String: Any] else { throw fail(.invalidHeader("entry '\(name)' is not an object")) }
@@ -206,14 +210,11 @@ public enum SafeTensors {
             guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
                 throw fail(.unsupportedDType(tensor: name, dtype: dtypeName))
             }
-            var elements = 1
-            for d in shape {
-                let (product, overflow) = elements.multipliedReportingOverflow(by: d)
-                guard !overflow else { throw fail(.invalidHeader("entry '\(name)': shape \(shape) overflows")) }
-                elements = product
+            let elements: Int
+            do { elements = try InputLimits.elementCount(shape) } catch {
+                throw fail(.limit(InputLimitExceeded(limit: error.limit, value: error.value, found: "tensor '\(name)': \(error.found)")))
             }
-            let (needed, overflow) = elements.multipliedReportingOverflow(by: dtype.size)
-            guard !overflow else { throw fail(.invalidHeader("entry '\(name)': shape \(shape) overflows")) }
+            let needed = elements * dtype.size  // at most 2^28 * 8
             guard needed == offsets[1] - offsets[0] else {
                 throw fail(.sizeMismatch(tensor: name, expectedBytes: needed, actualBytes: offsets[1] - offsets[0]))
             }

@@ -1,3 +1,5 @@
+import TensorEngine
+
 /// Why a safetensors file could not be read or written: the file and the problem.
 ///
 /// ```
@@ -30,6 +32,8 @@ public struct SafeTensorsError: Error, Equatable, CustomStringConvertible {
         case trailingData(expectedBytes: Int, actualBytes: Int)
         /// An integer value does not fit a `Float` exactly (beyond 2²⁴).
         case valueNotRepresentable(tensor: String, dtype: String, value: String)
+        /// The header asks for more than ``InputLimits`` allows (tensors, elements, rank, nesting).
+        case limit(InputLimitExceeded)
     }
 
     /// The path of the file.
@@ -67,6 +71,7 @@ public struct SafeTensorsError: Error, Equatable, CustomStringConvertible {
             text = "\(actual - expected) bytes after the last tensor (data section \(actual) bytes, tensors cover \(expected))"
         case .valueNotRepresentable(let tensor, let dtype, let value):
             text = "tensor '\(tensor)' (\(dtype)) holds \(value), which Float32 cannot represent exactly"
+        case .limit(let exceeded): text = "the header \(exceeded)"
         }
         return "\(file): \(text)"
     }
