@@ -7,7 +7,7 @@
 #
 # Findings (crash-*, oom-*, timeout-*) are written to .build-fuzz/findings/<target>/; the grown
 # corpus is kept in .build-fuzz/corpus/<target>/ (the committed seeds are never modified).
-# Exit status: 0 when no target found anything.
+# FUZZ_SKIP_BUILD=1 runs the targets already built. Exit status: 0 when no target found anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH="${1:-60}"
@@ -19,6 +19,7 @@ export BREVITAS_FUZZ=1
 FLAGS=(--build-path "$BUILD" --sanitize=fuzzer --sanitize=address
        -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table)
 for t in "${TARGETS[@]}"; do
+    [ "${FUZZ_SKIP_BUILD:-0}" = 1 ] && break
     echo "building $t" >&2
     swift build "${FLAGS[@]}" --product "$t" 2>&1 | grep -v "ld.gold: warning: Cannot export local symbol" | grep -E "error|warning: unre|Compiling|Build complete" | tail -3 >&2
 done
