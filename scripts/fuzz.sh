@@ -30,13 +30,15 @@ for t in "${TARGETS[@]}"; do
     corpus="$BUILD/corpus/$t" findings="$BUILD/findings/$t"
     mkdir -p "$corpus" "$findings"
     log="$BUILD/$t.log"
+    marker="$BUILD/$t.started"
+    touch "$marker"  # only findings newer than it are this run's
     # -rss_limit_mb: a file that makes a reader allocate past 2 GB is a finding (a missing limit).
     "$BIN/$t" "$corpus" "Fuzz/$t/corpus" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
         -max_len=65536 -artifact_prefix="$findings/" -print_final_stats=1 >"$log" 2>&1 || true
     last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || sed -n 's/^#\([0-9]*\).*/\1/p' <<<"$last")
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last"); ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
-    crashes=$(find "$findings" -type f | wc -l)
+    crashes=$(find "$findings" -type f -newer "$marker" | wc -l)
     if grep -q "ERROR: libFuzzer\|ERROR: AddressSanitizer\|Fatal error\|SUMMARY:" "$log"; then
         crashes=$((crashes > 0 ? crashes : 1))
     fi
