@@ -8,7 +8,14 @@ import TensorEngine
 /// | pattern | fused op |
 /// |---|---|
 /// | `BatchNorm` (in a `FloatLayer`) → `QuantReLU` without quantizers | `Tensor.batchNorm(relu: true)` |
+///
+/// Fusion changes float rounding (a folded weight is rounded once more), so code that must
+/// reproduce the layer-by-layer arithmetic exactly (the ONNX exporter, whose graph has the
+/// unfused nodes) turns it off for its extent with `LayerFusion.$isEnabled.withValue(false) { ... }`.
 public enum LayerFusion {
+    /// Whether `apply` fuses; on by default, task-local.
+    @TaskLocal public static var isEnabled = true
+
     /// `relu(bn(x))` in one op when `bn` is a `FloatLayer` around a `BatchNorm` and `relu` a
     /// plain `QuantReLU` (quantizers off, no observers, returning a float tensor); `nil` when the
     /// pair does not fuse (apply the layers one by one).
@@ -66,7 +73,7 @@ extension LayerFusion {
         var x = x
         var i = 0
         while i < layers.count {
-            if i + 1 < layers.count {
+            if isEnabled, i + 1 < layers.count {
                 if let y = try convBatchNorm(layers[i], layers[i + 1], x) ?? batchNormReLU(layers[i], layers[i + 1], x) {
                     x = y
                     i += 2
