@@ -23,7 +23,7 @@ for t in "${TARGETS[@]}"; do
     echo "building $t" >&2
     swift build "${FLAGS[@]}" --product "$t" 2>&1 | grep -v "ld.gold: warning: Cannot export local symbol" | grep -E "error|warning: unre|Compiling|Build complete" | tail -3 >&2
 done
-BIN="$(swift build "${FLAGS[@]}" --show-bin-path)"
+BIN="$(swift build "${FLAGS[@]}" --show-bin-path | tail -1)"
 printf '%-22s %12s %8s %8s %8s\n' target runs cov ft crashes
 failed=0
 for t in "${TARGETS[@]}"; do
