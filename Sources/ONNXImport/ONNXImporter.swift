@@ -44,29 +44,42 @@ public enum ONNXImporter {
     /// The supported opset versions of the default (`ai.onnx`) domain.
     public static let opsets: ClosedRange<Int64> = 13...21
 
-    /// Imports the model at `url`. `inputShapes` gives the shape of graph inputs by name (needed
-    /// when the file declares symbolic dimensions; must agree with fixed declared ones).
-    public static func load(_ url: URL, inputShapes: [String: [Int]] = [:]) throws -> ImportedModel {
-        let data: Data
+    /// The file's bytes; an unreadable file is an `.io` error naming it.
+    static func readFile(_ url: URL) throws -> Data {
         do {
-            data = try Data(contentsOf: url)
+            return try Data(contentsOf: url)
         } catch {
             throw ONNXImportError(file: url.path, problem: .io("cannot read: \(error.localizedDescription)"))
         }
-        return try load(data: data, file: url.path, folder: url.deletingLastPathComponent(), inputShapes: inputShapes)
+    }
+
+    /// Decodes a model with protobuf nesting bounded at 64 messages (a hostile file cannot
+    /// recurse the decoder without limit); undecodable bytes are `.invalidProtobuf`.
+    static func decodeModel(_ data: Data, file: String) throws -> Onnx_ModelProto {
+        do {
+            var options = BinaryDecodingOptions()
+            options.messageDepthLimit = 64
+            return try Onnx_ModelProto(serializedBytes: data, options: options)
+        } catch {
+            throw ONNXImportError(file: file, problem: .invalidProtobuf("\(error)"))
+        }
+    }
+
+    /// `readFile` then `decodeModel`: what every reader of a model file's metadata starts with.
+    static func readModel(_ url: URL) throws -> Onnx_ModelProto {
+        try decodeModel(readFile(url), file: url.path)
+    }
+
+    /// Imports the model at `url`. `inputShapes` gives the shape of graph inputs by name (needed
+    /// when the file declares symbolic dimensions; must agree with fixed declared ones).
+    public static func load(_ url: URL, inputShapes: [String: [Int]] = [:]) throws -> ImportedModel {
+        try load(data: readFile(url), file: url.path, folder: url.deletingLastPathComponent(), inputShapes: inputShapes)
     }
 
     /// Imports a model from its bytes; `file` names it in errors, `folder` is where external
     /// data files are looked up (`nil` refuses external data).
     public static func load(data: Data, file: String, folder: URL?, inputShapes: [String: [Int]] = [:]) throws -> ImportedModel {
-        let model: Onnx_ModelProto
-        do {
-            var options = BinaryDecodingOptions()
-            options.messageDepthLimit = 64
-            model = try Onnx_ModelProto(serializedBytes: data, options: options)
-        } catch {
-            throw ONNXImportError(file: file, problem: .invalidProtobuf("\(error)"))
-        }
+        let model = try decodeModel(data, file: file)
         var importer = try GraphImporter(model: model, file: file, folder: folder)
         return try importer.run(inputShapes: inputShapes)
     }
@@ -74,20 +87,7 @@ public enum ONNXImporter {
     /// The names of the graph inputs the file declares (initializers listed as inputs left out),
     /// without importing the graph; a file without a graph or without inputs is an error.
     public static func inputNames(_ url: URL) throws -> [String] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw ONNXImportError(file: url.path, problem: .io("cannot read: \(error.localizedDescription)"))
-        }
-        let model: Onnx_ModelProto
-        do {
-            var options = BinaryDecodingOptions()
-            options.messageDepthLimit = 64
-            model = try Onnx_ModelProto(serializedBytes: data, options: options)
-        } catch {
-            throw ONNXImportError(file: url.path, problem: .invalidProtobuf("\(error)"))
-        }
+        let model = try readModel(url)
         // An empty file is a valid (empty) protobuf message: not a model.
         guard model.hasGraph else { throw ONNXImportError(file: url.path, problem: .emptyModel("the model has no graph")) }
         let initializers = Set(model.graph.initializer.map(\.name))
@@ -99,18 +99,7 @@ public enum ONNXImporter {
     /// The graph inputs the file declares, each with its declared shape (`nil` for a symbolic or
     /// missing dimension, `shape == nil` when the file gives no shape), without importing the graph.
     public static func declaredInputs(_ url: URL) throws -> [(name: String, shape: [Int?]?)] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw ONNXImportError(file: url.path, problem: .io("cannot read: \(error.localizedDescription)"))
-        }
-        let model: Onnx_ModelProto
-        do {
-            model = try Onnx_ModelProto(serializedBytes: data)
-        } catch {
-            throw ONNXImportError(file: url.path, problem: .invalidProtobuf("\(error)"))
-        }
+        let model = try readModel(url)
         let initializers = Set(model.graph.initializer.map(\.name))
         return model.graph.input.filter { !initializers.contains($0.name) }.map { input in
             guard input.type.tensorType.hasShape else { return (input.name, nil) }
@@ -125,18 +114,7 @@ public enum ONNXImporter {
     /// The external data files the model's tensors name (`location`, relative to the model's
     /// folder), each once, in order of first use: what must travel with the `.onnx` file.
     public static func externalDataFiles(_ url: URL) throws -> [String] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw ONNXImportError(file: url.path, problem: .io("cannot read: \(error.localizedDescription)"))
-        }
-        let model: Onnx_ModelProto
-        do {
-            model = try Onnx_ModelProto(serializedBytes: data)
-        } catch {
-            throw ONNXImportError(file: url.path, problem: .invalidProtobuf("\(error)"))
-        }
+        let model = try readModel(url)
         let tensors = model.graph.initializer + model.graph.node.flatMap { $0.attribute.filter { $0.hasT }.map(\.t) }
         var files: [String] = []
         for t in tensors where t.dataLocation == .external {
