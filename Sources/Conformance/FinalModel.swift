@@ -56,6 +56,8 @@ public struct FinalModel {
         switch model.kind {
         case .single(let l): return l
         case .multi(let l): return l
+        // A QuantLSTM exports to QONNX (QuantLSTMCell); a QuantRNN is refused by the exporter.
+        case .recurrent(let r): return r
         case .sequential(let children):
             var layers: [QuantLayer] = []
             for c in children {

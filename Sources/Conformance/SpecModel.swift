@@ -161,11 +161,15 @@ extension SpecModel {
     func callTuple(_ call: ModelCall) throws -> Output {
         switch kind {
         case .recurrent(let l):
-            guard call.args.count == 1 else { throw ReplayError.unsupported("\(l.typeName) takes one input, got \(call.args.count)") }
+            // forward(inp, hx=None[, cx=None]): the input, then the initial states.
+            let maxArgs = l is QuantLSTM ? 3 : 2
+            guard (1...maxArgs).contains(call.args.count) else {
+                throw ReplayError.unsupported("\(l.typeName) takes the input and at most \(maxArgs - 1) initial state(s), got \(call.args.count) inputs")
+            }
             if let k = (Array(call.kwargs.keys) + Array(call.tensorKwargs.keys)).sorted().first {
                 throw ReplayError.unsupported("call keyword \(k) of \(l.typeName)")
             }
-            let o = try l(call.args[0])
+            let o = try l(call.args[0], states: call.args.dropFirst().map(\.value))
             let state: Output = o.cell.map { .tuple([.value(o.hidden), .value($0)]) } ?? .value(o.hidden)
             return .tuple([.value(o.output), state])
         case .attention(let l):

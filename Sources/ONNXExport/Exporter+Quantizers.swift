@@ -41,6 +41,14 @@ extension Exporter {
                 throw ONNXExportError.inconsistent(layer: layer, reason: "quantizer bit width \(range.bitWidth) differs from its output's \(q.bitWidth.item())")
             }
             return .int(range)
+        case let a as AccumulatorAwareWeightQuant:
+            // A2Q / A2Q+: narrow signed integers (zero point 0) on the post-clipping scale.
+            let range = IntRange(bitWidth: a.bitWidth, signed: true, narrowRange: true)
+            guard Int(q.bitWidth.item()) == range.bitWidth else {
+                throw ONNXExportError.inconsistent(layer: layer, reason: "quantizer bit width \(range.bitWidth) differs from its output's \(q.bitWidth.item())")
+            }
+            try requireZeroZeroPoint(q, layer: layer, what: "accumulator-aware")
+            return .int(range)
         case is BinaryQuant: return .binary
         case let t as TernaryQuant: return .ternary(threshold: t.threshold)
         default:

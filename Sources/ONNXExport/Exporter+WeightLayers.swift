@@ -16,15 +16,15 @@ extension Exporter {
              is QuantScaleBias: break
         default: throw ONNXExportError.unsupportedModule(layer: layer, reason: "unknown weight layer \(l.typeName)")
         }
-        if l.weightQuant.accumulatorAware != nil {
-            throw ONNXExportError.notExpressible(
-                layer: layer, format: format,
-                reason: "accumulator-aware (A2Q/A2Q+) weight quantization is not exported yet (its weights depend on the quantized input); export a per-tensor or per-channel weight quantizer")
-        }
         let expected = try forward(l, x, path)
 
         let inp = try emitActProxy(l.inputQuant, x, prefix: prefix + "/input_quant", layer: layer + " input_quant")
-        let qw = l.quantWeight()
+        // The weight as the layer quantizes it for this input (A2Q/A2Q+ bound it by the input's
+        // bit width and sign; other quantizers ignore the input).
+        let qw: QuantValue
+        do { qw = try l.weightQuant(l.weight, input: inp.value, layer: l.typeName) } catch {
+            throw ONNXExportError.forwardFailed(layer: layer, message: "\(error)")
+        }
         let wName = try emitWeight(l.weight, l.weightQuant, qw, path: path, prefix: prefix + "/weight_quant", layer: layer + " weight_quant")
         var bName: String? = nil
         var qbValue: Tensor? = nil
@@ -92,10 +92,18 @@ extension Exporter {
 
     /// A layer's weight: the float initializer when its quantizer is disabled, else the
     /// quantized weight in the format's form.
+    ///
+    /// Accumulator-aware weights (A2Q / A2Q+) are integers `q = clamp(round_toward_zero(V/pre))`
+    /// times the post-clipping scale `s` (narrow 8-bit, zero point 0). QCDQ stores `q` and `s`
+    /// exactly as Brevitas does. QONNX has no op for the pre-scale and the rounding toward zero,
+    /// so the `Quant(w, s, 0, 8, narrow)` node takes the already quantized weight `q·s` (on its
+    /// own grid, so the node returns it unchanged): the graph computes the layer. Brevitas's
+    /// QONNX file feeds the float weight to the same node, which rounds `W/s` to nearest instead,
+    /// so its graph differs from its own layer by up to about one output step (README-layers).
     func emitWeight(_ weight: Tensor, _ proxy: WeightQuantProxy, _ qw: QuantValue, path: String, prefix: String,
                     layer: String) throws -> String {
         let key = Self.join(path, "weight")
-        guard let q = qw.quantTensor, let tq = proxy.tensorQuant else {
+        guard let q = qw.quantTensor, let tq = (proxy.tensorQuant as Module?) ?? proxy.accumulatorAware else {
             return b.constant(key, tensor: weight)
         }
         let kind = try quantizerKind(tq, q, layer: layer)
@@ -135,7 +143,7 @@ extension Exporter {
             return b.node("DequantizeLinear", [clipped, s, z], name: prefix + "/DequantizeLinear", attributes: attrs,
                           type: .float, shape: shape)
         case .qonnx:
-            let w = b.constant(key, tensor: weight)
+            let w = b.constant(key, tensor: proxy.accumulatorAware == nil ? weight : q.value)
             switch kind {
             case .int(let range):
                 return quantNode(w, q.scale, q.zeroPoint, range, roundingMode: "ROUND", prefix: prefix, shape: shape)

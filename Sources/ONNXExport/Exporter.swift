@@ -46,8 +46,17 @@ final class Exporter {
             return Traced(name: b.addInput(name, shape: t.shape, type: model is QuantEmbedding ? .int64 : .float), value: .float(t))
         }
         let out: Traced
+        // Further graph outputs after "output" (a QuantLSTM's h_n and c_n).
+        var extra: [(name: String, traced: Traced)] = []
         if let graph {
             out = try emitGraph(graph, inputs)
+        } else if let lstm = model as? QuantLSTM {
+            guard inputs.count == 1 else {
+                throw ONNXExportError.badExample(reason: "\(root) takes one input sequence, \(inputs.count) examples given")
+            }
+            let r = try emitLSTM(lstm, inputs[0], path: "")
+            out = r.output
+            extra = [("h_n", r.hidden), ("c_n", r.cell)]
         } else if let multi = model as? QuantMultiInputLayer {
             out = try emitMultiInput(multi, inputs, path: "")
         } else {
@@ -69,6 +78,11 @@ final class Exporter {
                 : p
         }
         b.addOutput("output")
+        for e in extra {
+            precondition(b.isNodeOutput(e.traced.name) && e.traced.name != outName, "Exporter: extra output \(e.name) must be a distinct node output")
+            b.rename(e.traced.name, to: e.name)
+            b.addOutput(e.name)
+        }
 
         var model = Onnx_ModelProto()
         model.producerName = "swift-brevitas"
@@ -95,7 +109,8 @@ final class Exporter {
             throw ONNXExportError.inconsistent(layer: root, reason: "protobuf serialization failed: \(error)")
         }
         return ONNXExportResult(data: data, format: format, inputNames: inputs.map(\.name), outputName: "output",
-                                output: out.value.value, outputQuant: out.value.quantTensor, quantPoints: quantPoints)
+                                output: out.value.value, outputQuant: out.value.quantTensor, quantPoints: quantPoints,
+                                additionalOutputs: extra.map { (name: $0.name, value: $0.traced.value.value) })
     }
 
     // MARK: Naming
@@ -135,10 +150,14 @@ final class Exporter {
             return Traced(name: name, value: expected)
         case let l as QuantEmbedding: return try emitEmbedding(l, x, path: path)
         case let l as QuantUpsample: return try emitUpsample(l, x, path: path)
-        case is QuantLSTM, is QuantRNN:
+        case is QuantRNN:
             throw ONNXExportError.notExpressible(
                 layer: describe(m, path), format: format,
-                reason: "recurrent layers are not exported: Brevitas 0.13.4 has no QCDQ form for a quantized LSTM and no export handler for QuantRNN, and its QONNX QuantLSTMCell op has no executor in qonnx to check it against")
+                reason: "a QuantRNN has no ONNX form: Brevitas 0.13.4 has no export handler for it in QCDQ or QONNX (a QuantLSTM exports to QONNX as QuantLSTMCell)")
+        case is QuantLSTM:
+            throw ONNXExportError.unsupportedModule(
+                layer: describe(m, path),
+                reason: "a QuantLSTM exports as the whole model (graph outputs: the sequence, h_n and c_n), not inside another layer")
         case let l as TruncAvgPool2d: return try emitTruncAvgPool(l, x, path: path)
         case let l as TruncAdaptiveAvgPool2d: return try emitTruncAdaptiveAvgPool(l, x, path: path)
         case let l as QuantFlatten:

@@ -156,6 +156,25 @@ final class GraphBuilder {
         return out
     }
 
+    /// A node with several outputs (QONNX `QuantLSTMCell`: the output sequence, the last hidden
+    /// and cell states), named `<node>_output_<k>`.
+    func node(_ opType: String, _ inputs: [String], name: String, domain: String = "",
+              attributes: [Onnx_AttributeProto] = [], outputs: [(type: ElementType, shape: [Int])]) -> [String] {
+        let nodeName = unique(name)
+        let outs = outputs.indices.map { unique(nodeName + "_output_\($0)") }
+        var n = Onnx_NodeProto()
+        n.opType = opType
+        n.name = nodeName
+        n.domain = domain
+        n.input = inputs
+        n.output = outs
+        n.attribute = attributes
+        nodes.append(n)
+        for (o, t) in zip(outs, outputs) { types[o] = t }
+        produced.append(contentsOf: outs)
+        return outs
+    }
+
     /// Renames the tensor `old` (a node output) to `new` everywhere.
     func rename(_ old: String, to newName: String) {
         precondition(!used.contains(newName) || newName == old, "rename: \(newName) is taken")

@@ -25,6 +25,8 @@ import Darwin
 /// |---|---|---|
 /// | activation quantizer | `[Relu/Sigmoid/Tanh/Clip] -> QuantizeLinear -> [Clip] -> DequantizeLinear` | `[act] -> Quant` (`BipolarQuant` for binary) |
 /// | weight | int8/uint8 codes `-> [Clip] -> DequantizeLinear` (axis 0 per channel) | float weight `-> Quant` / `BipolarQuant` |
+/// | A2Q / A2Q+ weight | its integer weights `-> Clip(±127) -> DequantizeLinear` | quantized weight `-> Quant` (narrow, 8 bits) |
+/// | QuantLSTM (the model) | refused, as Brevitas | `Quant` (input, weights, 32-bit biases) `-> QuantLSTMCell -> Unsqueeze` per layer and direction; outputs `output`, `h_n`, `c_n` |
 /// | quantized bias | int8/int32 codes `-> DequantizeLinear` (scale s_in·s_w) | float bias `-> Quant` (bit width 32 for Int32Bias) |
 /// | float bias | float initializer | float initializer |
 /// | FP8 activation (OCP/FNUZ e4m3, e5m2) | `QuantizeLinear -> DequantizeLinear` with a float8 zero point (opset 19, IR 9) | `FloatQuant` (also FP6/FP4) |
@@ -42,7 +44,8 @@ import Darwin
 /// The `Clip` after `QuantizeLinear` appears when the integer range is narrower than the 8-bit
 /// container (fewer bits, or a narrow range). Anything that has no exact form in the chosen
 /// format is refused with an ``ONNXExportError`` naming the layer: group-wise (MX) quantizers,
-/// minifloats other than OCP/FNUZ FP8 in QCDQ, A2Q weights, QuantLSTM/QuantRNN.
+/// minifloats other than OCP/FNUZ FP8 in QCDQ, QuantLSTM in QCDQ (Brevitas raises too),
+/// QuantRNN (Brevitas has no handler).
 public enum ONNXFormat: String, CaseIterable, Sendable, CustomStringConvertible {
     /// Standard ONNX (opset 13): activations as `QuantizeLinear -> [Clip] -> DequantizeLinear`,
     /// weights and biases as stored integers `-> [Clip] -> DequantizeLinear`. Runs in ONNX Runtime,
@@ -129,6 +132,8 @@ public struct ONNXExportResult {
     public let outputQuant: QuantTensor?
     /// Every quantized activation of the graph, in graph order.
     public let quantPoints: [ONNXQuantPoint]
+    /// Graph outputs after `output`, with Swift's values: `h_n` and `c_n` of a `QuantLSTM`.
+    public var additionalOutputs: [(name: String, value: Tensor)] = []
 }
 
 /// Exports `model` in eval mode, traced on `example` (the input shape becomes static in the

@@ -8,7 +8,7 @@ extension LayerFactory {
     public static let attentionClassNames = ["QuantMultiheadAttention"]
 
     /// Builds a `QuantMultiheadAttention` from Brevitas keywords: `embed_dim`, `num_heads`,
-    /// `dropout`, `bias`, `kdim`, `vdim`, `packed_in_proj`, `batch_first`,
+    /// `dropout`, `bias`, `kdim`, `vdim`, `packed_in_proj`, `add_bias_kv`, `add_zero_attn`, `batch_first`,
     /// `return_quant_tensor`; the projections' quantizers `in_proj_{input,weight,bias}_quant` and
     /// `out_proj_{input,weight,bias,output}_quant` with their `in_proj_*` / `out_proj_*`
     /// keywords (e.g. `in_proj_weight_bit_width`), and `softmax_input_quant`,
@@ -26,9 +26,7 @@ extension LayerFactory {
         let kdim = a.optionalInt("kdim"), vdim = a.optionalInt("vdim")
         let packed = a.bool("packed_in_proj", true), batchFirst = a.bool("batch_first", false)
         let rqt = a.bool("return_quant_tensor", false)
-        for key in ["add_bias_kv", "add_zero_attn"] where a.bool(key, false) {
-            a.problems.append(.init(key: key, message: "True is not supported by this port (Brevitas's extra key/value bias and zero attention); leave it False"))
-        }
+        let addBiasKV = a.bool("add_bias_kv", false), addZeroAttn = a.bool("add_zero_attn", false)
         var inArgs = Args(className: "\(className).in_proj", kwargs: a.prefixed("in_proj_", valid: []))
         var outArgs = Args(className: "\(className).out_proj", kwargs: a.prefixed("out_proj_", valid: []))
         let inQuant = try inArgs.projectionQuant()
@@ -46,7 +44,8 @@ extension LayerFactory {
             embedDim: e, numHeads: h, dropout: dropout, bias: hasBias, kdim: kdim, vdim: vdim, packedInProj: packed, inProjQuant: inQuant,
             softmaxInputQuant: quant["softmax_input"]!, attnOutputWeightsQuant: quant["attn_output_weights"]!,
             qScaledQuant: quant["q_scaled"]!, kTransposedQuant: quant["k_transposed"]!, vQuant: quant["v"]!,
-            outProjQuant: outQuant, outProjOutputQuant: outOutput, batchFirst: batchFirst, returnQuantTensor: rqt)
+            outProjQuant: outQuant, outProjOutputQuant: outOutput, addBiasKV: addBiasKV, addZeroAttn: addZeroAttn, batchFirst: batchFirst,
+            returnQuantTensor: rqt)
     }
 }
 

@@ -130,6 +130,8 @@ extension LayerFactory {
 /// A recurrent layer built by the factory: returns the output sequence and its states.
 public protocol RecurrentLayer: Module {
     func callAsFunction(_ input: QuantValue) throws -> RecurrentOutput
+    /// With initial states (`[hx]` for a QuantRNN, `[hx, cx]` for a QuantLSTM; fewer: zeros).
+    func callAsFunction(_ input: QuantValue, states: [Tensor]) throws -> RecurrentOutput
 }
 
 extension QuantRNN: RecurrentLayer {}

@@ -14,8 +14,9 @@ import TensorEngine
 /// ```
 /// `σ_*` are sigmoid quantizers (default `Uint8ActPerTensorFloat`), `tanh_*` tanh quantizers
 /// (`Int8ActPerTensorFloat`), `cs` the cell-state quantizer (applied three times), `io` the
-/// output quantizer; `h_0 = c_0 = 0`. The io and cell-state quantizers are shared by every
-/// layer and direction.
+/// output quantizer; `h_0 = c_0 = 0` unless initial states are given (then
+/// `h_0 = io(hx)`, `c_0 = cs(cx)`). The io and cell-state quantizers are shared by every layer
+/// and direction.
 final class QuantLSTMLayer: Module {
     static let gates = ["input", "forget", "cell", "output"]
     let ioQuant: ActQuantProxy, cellStateQuant: ActQuantProxy
@@ -72,14 +73,17 @@ final class QuantLSTMLayer: Module {
 
     override var typeName: String { "_QuantLSTMLayer" }
 
-    /// Runs the sequence; returns the output sequence and the last hidden and cell states
+    /// Runs the sequence from the initial states `h0`, `c0` (`[N, hidden]`; zeros when `nil`,
+    /// else quantized by `io_quant` and the cell-state quantizer, Brevitas's
+    /// `maybe_quantize_state`); returns the output sequence and the last hidden and cell states
     /// (`[1, N, hidden]` each).
-    func forward(_ input: QuantValue, layer: String) throws -> (QuantValue, QuantValue, QuantValue) {
+    func forward(_ input: QuantValue, h0: Tensor? = nil, c0: Tensor? = nil, layer: String) throws -> (QuantValue, QuantValue, QuantValue) {
         let qi = quantizeOutputOnly ? input : ioQuant(input)
         let w = try gateParams.map { try $0.quantized(input: qi, layer: layer) }
         let xs = Recurrent.unbind(qi.value, batchFirst: batchFirst)
-        let n = xs.first?.shape[0] ?? 0
-        var h = Tensor.zeros([n, hiddenSize]), c = Tensor.zeros([n, hiddenSize])
+        let n = qi.value.shape[batchFirst ? 0 : 1]
+        var h = h0.map { ioQuant(.float($0)).value } ?? Tensor.zeros([n, hiddenSize])
+        var c = c0.map { cellStateQuant(.float($0)).value } ?? Tensor.zeros([n, hiddenSize])
         var outs: [QuantValue] = []
         var lastC: QuantValue = .float(c)
         func gate(_ k: Int, _ x: Tensor) -> Tensor {
@@ -162,12 +166,34 @@ public final class QuantLSTM: Module {
 
     public override var typeName: String { "QuantLSTM" }
 
-    /// Runs the sequence (`[T, N, in]`, or `[N, T, in]` with `batchFirst`).
-    public func callAsFunction(_ input: QuantValue) throws -> RecurrentOutput {
+    /// Runs the sequence (`[T, N, in]`, or `[N, T, in]` with `batchFirst`) from the initial
+    /// states `hx`, `cx` (Brevitas `forward(inp, hx=None, cx=None)`): `[S, N, hidden]` each,
+    /// layer `l` direction `d` starting from `hx[2·l + d]` and `cx[2·l + d]` (Brevitas's
+    /// indexing; for `bidirectional` that is PyTorch's `[layers·2, N, hidden]` layout), which it
+    /// quantizes with `io_quant` and the cell-state quantizer. `nil`: zeros, not quantized.
+    ///
+    /// ```swift
+    /// let r = try lstm(.float(x), hx: h0, cx: c0)   // h0, c0 [1, N, hidden]
+    /// ```
+    public func callAsFunction(_ input: QuantValue, hx: Tensor?, cx: Tensor? = nil) throws -> RecurrentOutput {
         guard input.value.rank == 3, input.value.shape[2] == inputSize else {
             throw QuantLayerError.missingQuantInput(layer: "QuantLSTM", reason: "input must be \(batchFirst ? "[N, T, \(inputSize)]" : "[T, N, \(inputSize)]"), got \(input.value.shape)")
         }
-        return try Recurrent.runStack(layers.map { $0.map { l in { (x: QuantValue) throws -> (QuantValue, QuantValue, QuantValue?) in
-            let (o, h, c) = try l.forward(x, layer: "QuantLSTM"); return (o, h, c) } } }, input: input, layer: "QuantLSTM")
+        let n = input.value.shape[batchFirst ? 0 : 1]
+        return try Recurrent.runStack(layers.map { $0.map { l in { (x: QuantValue, i: Int) throws -> (QuantValue, QuantValue, QuantValue?) in
+            let h0 = try Recurrent.initialState(hx, index: i, batch: n, hidden: self.hiddenSize, name: "hx", layer: "QuantLSTM")
+            let c0 = try Recurrent.initialState(cx, index: i, batch: n, hidden: self.hiddenSize, name: "cx", layer: "QuantLSTM")
+            let (o, h, c) = try l.forward(x, h0: h0, c0: c0, layer: "QuantLSTM"); return (o, h, c) } } }, input: input, layer: "QuantLSTM")
+    }
+
+    /// Runs the sequence from zero states.
+    public func callAsFunction(_ input: QuantValue) throws -> RecurrentOutput { try self(input, hx: nil, cx: nil) }
+
+    /// `states`: `[]`, `[hx]` or `[hx, cx]` (the positional arguments after the input).
+    public func callAsFunction(_ input: QuantValue, states: [Tensor]) throws -> RecurrentOutput {
+        guard states.count <= 2 else {
+            throw QuantLayerError.missingQuantInput(layer: "QuantLSTM", reason: "takes at most two initial states (hx, cx), got \(states.count)")
+        }
+        return try self(input, hx: states.first, cx: states.count > 1 ? states[1] : nil)
     }
 }

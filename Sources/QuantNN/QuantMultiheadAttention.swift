@@ -45,6 +45,11 @@ public struct AttentionOutput {
 ///            o   = w · v_quant(v)
 /// out = out_proj(concat of the heads)          weights = w averaged over heads (sum / H)
 /// ```
+/// With `addBiasKV` (PyTorch's `add_bias_kv`) the learned rows `bias_k`, `bias_v` (`[1, 1, E]`,
+/// Xavier-normal) are appended to the projected keys and values of every batch element
+/// (`S → S + 1`); with `addZeroAttn` an all-zero row is appended to every head's keys and
+/// values after the head split (`S → S + 1`). Both happen before the `k_transposed_quant` and
+/// `v_quant` quantizers; the masks get a column of "may attend" (0) per added row.
 /// Projections are `QuantLinear`s with Int8 input, Int8 weights and Int32 bias by default;
 /// `q_scaled_quant`, `k_transposed_quant`, `v_quant` are Int8, `attn_output_weights_quant`
 /// Uint8, `softmax_input_quant` off. The packed `in_proj` (`[3E, E]`) needs self-attention
@@ -64,6 +69,10 @@ public final class QuantMultiheadAttention: Module {
     public let outProj: QuantLinear
     public let softmaxInputQuant: QuantIdentity, attnOutputWeightsQuant: QuantIdentity
     public let qScaledQuant: QuantIdentity, kTransposedQuant: QuantIdentity, vQuant: QuantIdentity
+    /// `add_bias_kv`: the key and value rows `[1, 1, E]` (state-dict keys `bias_k`, `bias_v`).
+    public let biasK: Tensor?, biasV: Tensor?
+    /// `add_zero_attn`.
+    public let addZeroAttn: Bool
     let generator: RandomGenerator
 
     /// The quantizers of the projections (Brevitas `in_proj_*`, `out_proj_*` keywords).
@@ -80,7 +89,8 @@ public final class QuantMultiheadAttention: Module {
                 packedInProj: Bool = true, inProjQuant: ProjectionQuant = .init(), softmaxInputQuant: ActQuant? = nil,
                 attnOutputWeightsQuant: ActQuant? = .uint8ActPerTensorFloat, qScaledQuant: ActQuant? = .int8ActPerTensorFloat,
                 kTransposedQuant: ActQuant? = .int8ActPerTensorFloat, vQuant: ActQuant? = .int8ActPerTensorFloat,
-                outProjQuant: ProjectionQuant = .init(), outProjOutputQuant: ActQuant? = nil, batchFirst: Bool = false,
+                outProjQuant: ProjectionQuant = .init(), outProjOutputQuant: ActQuant? = nil, addBiasKV: Bool = false,
+                addZeroAttn: Bool = false, batchFirst: Bool = false,
                 returnQuantTensor: Bool = false, generator: RandomGenerator = .global) throws(QuantConfigError) {
         let kdim = kdim ?? embedDim, vdim = vdim ?? embedDim
         var problems: [QuantConfigError.Problem] = []
@@ -113,6 +123,8 @@ public final class QuantMultiheadAttention: Module {
         self.qScaledQuant = try QuantIdentity(actQuant: qScaledQuant)
         self.kTransposedQuant = try QuantIdentity(actQuant: kTransposedQuant)
         self.vQuant = try QuantIdentity(actQuant: vQuant)
+        (biasK, biasV) = addBiasKV ? (Tensor.zeros([1, 1, embedDim]), Tensor.zeros([1, 1, embedDim])) : (nil, nil)
+        self.addZeroAttn = addZeroAttn
         super.init()
         if let inProj {
             registerModule("in_proj", inProj)
@@ -122,6 +134,10 @@ public final class QuantMultiheadAttention: Module {
             registerModule("v_proj", vProj!)
         }
         registerModule("out_proj", outProj)
+        if let biasK, let biasV {
+            registerParameter("bias_k", biasK)
+            registerParameter("bias_v", biasV)
+        }
         registerModule("softmax_input_quant", self.softmaxInputQuant)
         registerModule("attn_output_weights_quant", self.attnOutputWeightsQuant)
         registerModule("q_scaled_quant", self.qScaledQuant)
@@ -141,6 +157,10 @@ public final class QuantMultiheadAttention: Module {
             p.bias?.assign(Tensor.zeros(p.bias!.shape))
         }
         outProj.bias?.assign(Tensor.zeros(outProj.bias!.shape))
+        // xavier_normal_ on [1, 1, E]: fan_in = fan_out = E, std = sqrt(2 / (2E)).
+        for b in [biasK, biasV].compactMap({ $0 }) {
+            b.assign(generator.normal(b.shape) * (1 / Float(embedDim)).squareRoot())
+        }
     }
 
     /// Self-attention: `query`, `key` and `value` are all `x`.
@@ -178,7 +198,7 @@ public final class QuantMultiheadAttention: Module {
         guard k0.value.shape[2] == kdim, v0.value.shape[2] == vdim else {
             throw fail("key features \(k0.value.shape[2]) and value features \(v0.value.shape[2]) must be kdim \(kdim) and vdim \(vdim)")
         }
-        let src = k0.value.shape[0]
+        let keys = k0.value.shape[0]
 
         var q: Tensor, k: Tensor, v: Tensor
         if let inProj {
@@ -187,13 +207,31 @@ public final class QuantMultiheadAttention: Module {
         } else {
             (q, k, v) = (try qProj!.forward(q0).value, try kProj!.forward(k0).value, try vProj!.forward(v0).value)
         }
-        let mask = try attentionBias(attnMask, keyPaddingMask, bsz: bsz, tgt: tgt, src: src, unbatched: rank == 2)
+        // The masks are checked against the given keys, then padded for the added rows.
+        var mask = try attentionBias(attnMask, keyPaddingMask, bsz: bsz, tgt: tgt, src: keys, unbatched: rank == 2)
+        var src = keys
+        if let biasK, let biasV {
+            // add_bias_kv: one more key and value per batch element, [S, N, E] -> [S + 1, N, E].
+            k = Tensor.cat([k, biasK.expand([1, bsz, embedDim])], dim: 0)
+            v = Tensor.cat([v, biasV.expand([1, bsz, embedDim])], dim: 0)
+            src += 1
+        }
 
         // [L, N, E] -> [N·H, L, d]
         let h = numHeads, d = headDim
         q = q.reshape([tgt, bsz * h, d]).transpose(0, 1)
         k = k.reshape([src, bsz * h, d]).transpose(0, 1)
         v = v.reshape([src, bsz * h, d]).transpose(0, 1)
+        if addZeroAttn {
+            // add_zero_attn: an all-zero key and value per head, [N·H, S, d] -> [N·H, S + 1, d].
+            let zeros = Tensor.zeros([bsz * h, 1, d])
+            k = Tensor.cat([k, zeros], dim: 1)
+            v = Tensor.cat([v, zeros], dim: 1)
+            src += 1
+        }
+        if let m = mask, src > keys {
+            mask = Tensor.cat([m, Tensor.zeros([m.shape[0], m.shape[1], src - keys])], dim: 2)
+        }
         let qs = try qScaledQuant.forward(.float(q / Float(Double(d).squareRoot()))).value
         let kt = try kTransposedQuant.forward(.float(k.transpose(1, 2))).value
         var logits = qs.matmul(kt)

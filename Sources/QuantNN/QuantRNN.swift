@@ -7,7 +7,7 @@ import TensorEngine
 /// One direction of one layer of a `QuantRNN` (Brevitas `_QuantRNNLayer` with its
 /// `_QuantRNNCell`). Per time step `t`:
 /// `h_t = io_quant(act(gate_acc_quant(x_t·W_ihᵀ + h_{t−1}·W_hhᵀ + b)))`, `act` tanh or relu,
-/// `h_0 = 0` (not quantized). The input sequence is quantized once by `io_quant` unless this
+/// `h_0 = 0` (not quantized), or `io_quant(hx)` when an initial state is given. The input sequence is quantized once by `io_quant` unless this
 /// layer only quantizes its output (deeper layers). Keys: `io_quant`, `cell.gate_acc_quant`,
 /// `cell.output_quant` (= `io_quant`), `gate_params.{input_weight, hidden_weight, bias, bias_quant}`.
 final class QuantRNNLayer: Module {
@@ -46,12 +46,13 @@ final class QuantRNNLayer: Module {
 
     override var typeName: String { "_QuantRNNLayer" }
 
-    /// Runs the sequence; returns the output sequence and the last hidden state `[1, N, hidden]`.
-    func forward(_ input: QuantValue, layer: String) throws -> (QuantValue, QuantValue) {
+    /// Runs the sequence from `h0` (`[N, hidden]`, quantized by `io_quant`; zeros when `nil`);
+    /// returns the output sequence and the last hidden state `[1, N, hidden]`.
+    func forward(_ input: QuantValue, h0: Tensor? = nil, layer: String) throws -> (QuantValue, QuantValue) {
         let qi = quantizeOutputOnly ? input : ioQuant(input)
         let (wih, whh, b) = try { let q = try gateParams.quantized(input: qi, layer: layer); return (q.ih, q.hh, q.bias) }()
         let xs = Recurrent.unbind(qi.value, batchFirst: batchFirst)
-        var h = Tensor.zeros([xs.first?.shape[0] ?? 0, hiddenSize])
+        var h = h0.map { ioQuant(.float($0)).value } ?? Tensor.zeros([qi.value.shape[batchFirst ? 0 : 1], hiddenSize])
         var outs: [QuantValue] = []
         for t in (reverse ? Array(xs.indices.reversed()) : Array(xs.indices)) {
             var pre = Tensor.linear(xs[t], weight: wih) + Tensor.linear(h, weight: whh)
@@ -121,26 +122,42 @@ public final class QuantRNN: Module {
 
     public override var typeName: String { "QuantRNN" }
 
-    /// Runs the sequence (`[T, N, in]`, or `[N, T, in]` with `batchFirst`).
-    public func callAsFunction(_ input: QuantValue) throws -> RecurrentOutput {
+    /// Runs the sequence (`[T, N, in]`, or `[N, T, in]` with `batchFirst`) from the initial
+    /// state `hx` (Brevitas `forward(inp, hx=None)`): `[S, N, hidden]`, layer `l` direction `d`
+    /// starting from `io_quant(hx[2·l + d])`; `nil`: zeros.
+    public func callAsFunction(_ input: QuantValue, hx: Tensor?) throws -> RecurrentOutput {
         guard input.value.rank == 3, input.value.shape[2] == inputSize else {
             throw QuantLayerError.missingQuantInput(layer: "QuantRNN", reason: "input must be \(batchFirst ? "[N, T, \(inputSize)]" : "[T, N, \(inputSize)]"), got \(input.value.shape)")
         }
-        return try Recurrent.runStack(layers.map { $0.map { l in { (x: QuantValue) throws -> (QuantValue, QuantValue, QuantValue?) in
-            let (o, h) = try l.forward(x, layer: "QuantRNN"); return (o, h, nil) } } }, input: input, layer: "QuantRNN")
+        let n = input.value.shape[batchFirst ? 0 : 1]
+        return try Recurrent.runStack(layers.map { $0.map { l in { (x: QuantValue, i: Int) throws -> (QuantValue, QuantValue, QuantValue?) in
+            let h0 = try Recurrent.initialState(hx, index: i, batch: n, hidden: self.hiddenSize, name: "hx", layer: "QuantRNN")
+            let (o, h) = try l.forward(x, h0: h0, layer: "QuantRNN"); return (o, h, nil) } } }, input: input, layer: "QuantRNN")
+    }
+
+    /// Runs the sequence from zero states.
+    public func callAsFunction(_ input: QuantValue) throws -> RecurrentOutput { try self(input, hx: nil) }
+
+    /// `states`: `[]` or `[hx]` (the positional arguments after the input).
+    public func callAsFunction(_ input: QuantValue, states: [Tensor]) throws -> RecurrentOutput {
+        guard states.count <= 1 else {
+            throw QuantLayerError.missingQuantInput(layer: "QuantRNN", reason: "takes at most one initial state (hx), got \(states.count)")
+        }
+        return try self(input, hx: states.first)
     }
 }
 
 extension Recurrent {
     /// Brevitas `QuantRecurrentStackBase.forward`: directions of a layer concatenated on the last
-    /// axis, states of all layers and directions concatenated on axis 0.
-    static func runStack(_ layers: [[(QuantValue) throws -> (QuantValue, QuantValue, QuantValue?)]], input: QuantValue, layer: String) throws -> RecurrentOutput {
+    /// axis, states of all layers and directions concatenated on axis 0. Each direction runs
+    /// with the index `2·l + d` of its initial state (Brevitas's `hx[2 * l + d]`).
+    static func runStack(_ layers: [[(QuantValue, Int) throws -> (QuantValue, QuantValue, QuantValue?)]], input: QuantValue, layer: String) throws -> RecurrentOutput {
         var x = input
         var hs: [QuantValue] = [], cs: [QuantValue] = []
-        for dirs in layers {
+        for (l, dirs) in layers.enumerated() {
             var outs: [QuantValue] = []
-            for run in dirs {
-                let (o, h, c) = try run(x)
+            for (d, run) in dirs.enumerated() {
+                let (o, h, c) = try run(x, 2 * l + d)
                 outs.append(o)
                 hs.append(h)
                 if let c { cs.append(c) }
@@ -150,5 +167,21 @@ extension Recurrent {
         let h = hs.count > 1 ? try cat(hs, dim: 0, layer: layer) : hs[0]
         let c = cs.isEmpty ? nil : (cs.count > 1 ? try cat(cs, dim: 0, layer: layer) : cs[0])
         return RecurrentOutput(output: x, hidden: h, cell: c)
+    }
+
+    /// The initial state `states[index]` (`[N, hidden]`) of one layer and direction, or `nil`
+    /// without `states`. Brevitas indexes `hx[2·l + d]` whatever the number of directions, so a
+    /// unidirectional stack of `L` layers needs `2·L − 1` states (layer `l` reads `hx[2·l]`);
+    /// a bidirectional one PyTorch's `2·L`. Throws when `states` is not `[S, N, hidden]` or
+    /// `index >= S`, naming the shapes.
+    static func initialState(_ states: Tensor?, index: Int, batch: Int, hidden: Int, name: String, layer: String) throws -> Tensor? {
+        guard let states else { return nil }
+        guard states.rank == 3, states.shape[1] == batch, states.shape[2] == hidden else {
+            throw QuantLayerError.missingQuantInput(layer: layer, reason: "\(name) must be [states, \(batch), \(hidden)] ([layers·directions, N, hidden_size]), got \(states.shape)")
+        }
+        guard index < states.shape[0] else {
+            throw QuantLayerError.missingQuantInput(layer: layer, reason: "\(name) has \(states.shape[0]) states, but layer \(index / 2) direction \(index % 2) reads \(name)[\(index)] (Brevitas indexes \(name)[2·layer + direction])")
+        }
+        return states.narrow(dim: 0, start: index, length: 1).reshape([batch, hidden])
     }
 }

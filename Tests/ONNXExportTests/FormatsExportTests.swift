@@ -8,7 +8,7 @@ import QuantNN
 @testable import ONNXExport
 
 /// Minifloat export: FP8 (OCP, FNUZ) in QCDQ with ONNX's float8 types and in QONNX as
-/// `FloatQuant`; FP6/FP4 in QONNX only; group-wise (MX) and A2Q quantizers are clear errors.
+/// `FloatQuant`; FP6/FP4 in QONNX only; group-wise (MX) quantizers are clear errors; A2Q/A2Q+ weights export.
 @Suite struct FormatsExportTests {
     func reason(_ body: () throws -> Void) -> String? {
         do {
@@ -112,13 +112,58 @@ import QuantNN
         #expect(type.encode(0.3) == nil)  // off the grid
     }
 
-    /// An A2Q layer's quantized weight depends on its quantized input: a clear error, not a stop.
-    @Test(arguments: [ONNXFormat.qcdq, .qonnx])
-    func accumulatorAwareWeightsAreNotExpressible(format: ONNXFormat) throws {
-        let a2q = try QuantLinear(4, 2, bias: false, weightQuant: .int8AccumulatorAwareWeightQuant.with(\.accumulatorBitWidth, 16),
-                                  inputQuant: .int8ActPerTensorFloat)
+    /// A2Q / A2Q+ weights export as narrow 8-bit integers on the post-clipping scale: QCDQ stores
+    /// the integer weights (whose per-channel l1 norm respects the accumulator bound), QONNX a
+    /// `Quant` node fed the already quantized weight, so that both graphs replay the layer (the
+    /// exporter's replay check) and ONNX Runtime / qonnx runs are checked in
+    /// ConformanceExportTests against Brevitas's files.
+    @Test(arguments: [ONNXFormat.qcdq, .qonnx], [false, true])
+    func accumulatorAwareWeightsExport(format: ONNXFormat, zeroCenter: Bool) throws {
+        let preset: WeightQuant = zeroCenter ? .int8AccumulatorAwareZeroCenterWeightQuant : .int8AccumulatorAwareWeightQuant
+        let a2q = try QuantLinear(16, 3, bias: false, weightQuant: preset.with(\.accumulatorBitWidth, 12),
+                                  inputQuant: .int8ActPerTensorFloat, generator: RandomGenerator(seed: 3))
         a2q.eval()
-        let r = reason { _ = try exportONNX(a2q, example: Tensor.ones([1, 4]), format: format) }
-        #expect(r?.contains("accumulator-aware") == true, "\(r ?? "no error")")
+        let x = RandomGenerator(seed: 4).uniform([2, 16], low: -1, high: 1)
+        let data = try exportONNX(a2q, example: x, format: format)
+        let m = try decode(data)
+        let inits = Dictionary(m.graph.initializer.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let qi = try a2q.inputQuant(.float(x))
+        let qw = try a2q.weightQuant(a2q.weight, input: qi, layer: "QuantLinear").quantTensor!
+        let codes = (qw.value / qw.scale).rounded()
+        switch format {
+        case .qcdq:
+            // int8 codes -> Clip(-127, 127) -> DequantizeLinear(axis 0)
+            let deq = try #require(m.graph.node.first { $0.opType == "DequantizeLinear" && $0.name.contains("weight_quant") })
+            let clip = try #require(m.graph.node.first { $0.output.first == deq.input[0] })
+            #expect(clip.opType == "Clip")
+            let stored = try #require(inits[clip.input[0]])
+            #expect(stored.dataType == 3)  // int8
+            #expect(stored.rawData.map { Float(Int8(bitPattern: $0)) } == codes.scalars)
+            let lo = try #require(inits[clip.input[1]]), hi = try #require(inits[clip.input[2]])
+            #expect(Int8(bitPattern: lo.rawData[0]) == -127 && Int8(bitPattern: hi.rawData[0]) == 127)
+        case .qonnx:
+            let quant = try #require(m.graph.node.first { $0.opType == "Quant" && $0.name.contains("weight_quant") })
+            #expect(attribute(quant, "narrow")?.i == 1 && attribute(quant, "signed")?.i == 1)
+            let w = try #require(inits[quant.input[0]])
+            let stored = w.rawData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            #expect(stored == qw.value.scalars)
+        }
+        // The l1 bound the integer weights keep: sum |q_c| <= T = (2^(P-1) - 1) * 2^(1 - 8)
+        // for A2Q with a signed 8-bit input, (2^P - 2) / (2^8 - 1) for A2Q+.
+        let t: Float = zeroCenter ? Float((1 << 12) - 2) / 255 : Float((1 << 11) - 1) / 128
+        for c in 0..<3 { #expect(codes.narrow(dim: 0, start: c, length: 1).abs().sum().item() <= t) }
+    }
+
+    /// Without a quantized input an A2Q layer has no weight: the export fails naming the layer.
+    @Test func accumulatorAwareWeightsNeedAQuantizedInput() throws {
+        let a2q = try QuantLinear(4, 2, bias: false, weightQuant: .int8AccumulatorAwareWeightQuant.with(\.accumulatorBitWidth, 16))
+        a2q.eval()
+        do {
+            _ = try exportONNX(a2q, example: Tensor.ones([1, 4]), format: .qcdq)
+            Issue.record("exported an A2Q layer without an input quantizer")
+        } catch let ONNXExportError.forwardFailed(layer, message) {
+            #expect(layer.contains("QuantLinear"))
+            #expect(message.contains("input_quant"), "\(message)")
+        }
     }
 }

@@ -68,15 +68,59 @@ import TensorEngine
         #expect(m.graph.node.map(\.opType).suffix(2) == ["DequantizeLinear", "Gather"])
     }
 
+    /// QuantLSTM: QCDQ is refused (Brevitas raises too); QONNX exports QuantLSTMCell (checked
+    /// against Brevitas's file in BrevitasStructureTests and ConformanceExportTests). QuantRNN:
+    /// refused in both formats (Brevitas has no handler).
     @Test(arguments: [ONNXFormat.qcdq, .qonnx])
-    func recurrentLayersAreNotExpressible(format: ONNXFormat) throws {
+    func recurrentLayersExportWhereBrevitasDoes(format: ONNXFormat) throws {
         let lstm = try QuantLSTM(inputSize: 4, hiddenSize: 5)
+        let x = RandomGenerator(seed: 2).normal([3, 2, 4])
+        switch format {
+        case .qcdq:
+            do {
+                _ = try exportONNX(lstm, example: x, format: format)
+                Issue.record("exported a QuantLSTM to QCDQ")
+            } catch let ONNXExportError.notExpressible(layer, f, reason) {
+                #expect(layer.contains("QuantLSTM") && f == format)
+                #expect(reason.contains("QuantLSTMCell"))
+            }
+        case .qonnx:
+            let r = try exportONNX(lstm, examples: [x], format: format)
+            let m = try ONNXProto.Onnx_ModelProto(serializedBytes: r.data)
+            #expect(m.graph.output.map(\.name) == ["output", "h_n", "c_n"])
+            #expect(m.graph.node.filter { $0.opType == "QuantLSTMCell" }.count == 1)
+            #expect(r.additionalOutputs.map(\.name) == ["h_n", "c_n"] && r.additionalOutputs[0].value.shape == [1, 2, 5])
+            // Two layers, both directions: four cells, the sequences and states concatenated.
+            let deep = try QuantLSTM(inputSize: 4, hiddenSize: 3, numLayers: 2, batchFirst: true, bidirectional: true)
+            let d = try ONNXProto.Onnx_ModelProto(serializedBytes: try exportONNX(deep, example: RandomGenerator(seed: 3).normal([2, 3, 4]), format: format))
+            let cells = d.graph.node.filter { $0.opType == "QuantLSTMCell" }
+            #expect(cells.count == 4)
+            #expect(cells.map { c in c.attribute.first { $0.name == "reverse_input" }!.i } == [0, 1, 0, 1])
+            #expect(cells.allSatisfy { c in c.attribute.first { $0.name == "batch_first" }!.i == 1 })
+            // Each direction of layer 0 quantizes the input (as Brevitas's); layer 1 takes layer
+            // 0's quantized output: no Quant between the Concat and the layer-1 cells.
+            #expect(d.graph.node.filter { $0.opType == "Quant" && $0.input[0] == d.graph.input[0].name }.count == 2)
+            let concat = try #require(d.graph.node.first { $0.opType == "Concat" && $0.name.contains("layers/0") })
+            #expect(cells[2].input[0] == concat.output[0] && cells[3].input[0] == concat.output[0])
+        }
+        let rnn = try QuantRNN(inputSize: 4, hiddenSize: 5)
         do {
-            _ = try exportONNX(lstm, example: Tensor.zeros([3, 2, 4]), format: format)
-            Issue.record("exported a QuantLSTM")
+            _ = try exportONNX(rnn, example: x, format: format)
+            Issue.record("exported a QuantRNN")
         } catch let ONNXExportError.notExpressible(layer, f, reason) {
-            #expect(layer.contains("QuantLSTM") && f == format)
-            #expect(reason.contains("QuantLSTMCell"))
+            #expect(layer.contains("QuantRNN") && f == format)
+            #expect(reason.contains("no export handler"))
+        }
+    }
+
+    /// A QuantLSTM whose cell is only partly quantized has no QuantLSTMCell form.
+    @Test func partiallyQuantizedLSTMCellIsRefused() throws {
+        let lstm = try QuantLSTM(inputSize: 4, hiddenSize: 5, sigmoidQuant: nil)
+        do {
+            _ = try exportONNX(lstm, example: RandomGenerator(seed: 2).normal([3, 2, 4]), format: .qonnx)
+            Issue.record("exported a partially quantized QuantLSTM")
+        } catch let ONNXExportError.notExpressible(_, _, reason) {
+            #expect(reason.contains("input_sigmoid, forget_sigmoid, output_sigmoid are disabled"), "\(reason)")
         }
     }
 }

@@ -126,8 +126,10 @@ final class CheckBatch {
     /// Exports `model` in `format` (through the file-writing API) and registers the case.
     /// `reference`: another output to report the distance to (Brevitas's recorded output);
     /// `referenceONNX`: another ONNX file to run on the same inputs and compare with.
+    /// `extraReferences`: recorded values of the graph's further outputs (a QuantLSTM's h_n,
+    /// c_n), in order.
     func add(_ name: String, _ model: Module, _ examples: [Tensor], _ format: ONNXFormat,
-             reference: Tensor? = nil, referenceONNX: URL? = nil) throws {
+             reference: Tensor? = nil, extraReferences: [Tensor] = [], referenceONNX: URL? = nil) throws {
         let file = "\(name).\(format.rawValue).onnx"
         let r = try exportONNX(model, examples: examples, format: format, to: dir.appendingPathComponent(file))
         var inputs: [[String: Any]] = []
@@ -149,6 +151,14 @@ final class CheckBatch {
         }
         var c: [String: Any] = ["name": name, "format": format.rawValue, "model": file, "inputs": inputs, "output": out,
                                 "probes": probes]
+        if !r.additionalOutputs.isEmpty {
+            c["extra_outputs"] = try r.additionalOutputs.map { o -> [String: Any] in
+                var d = try write(o.value)
+                d["name"] = o.name
+                return d
+            }
+        }
+        if !extraReferences.isEmpty { c["extra_references"] = try extraReferences.map { try write($0) } }
         if let reference { c["reference"] = try write(reference) }
         if let referenceONNX { c["reference_onnx"] = referenceONNX.path }
         cases.append(c)

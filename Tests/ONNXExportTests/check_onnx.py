@@ -38,6 +38,13 @@ For every case:
      downstream, so the output tolerance is then reported but not enforced.
   4. With "reference" / "reference_onnx": the output must also be within 1e-5 * max|ref| of the
      reference tensor and of the other file's output (Brevitas's export run the same way).
+  5. "extra_outputs" (optional, [{"name", "file", "shape"}]): further graph outputs (a QuantLSTM's
+     h_n and c_n), each within 1e-5 * max|Swift| of Swift's value, of "extra_references" (aligned,
+     optional) and of the reference file's outputs 1, 2, ... in order.
+
+QONNX graphs with a QuantLSTMCell (Brevitas's QONNX LSTM) run in the numpy reference executor:
+qonnx has no executor for that op. Its semantics (_ref_quant_lstm_cell) are Brevitas's
+_QuantLSTMCell; running Brevitas's own file through it reproduces Brevitas's recorded output.
 """
 import json
 import math
@@ -138,6 +145,64 @@ def _ref_trunc(node, ctx):
     return ((y - zp / ts) * oscale).astype(np.float32)
 
 
+LSTM_QUANTIZERS = ("output", "cell_state", "input_acc", "forget_acc", "cell_acc", "output_acc", "input_sigmoid",
+                   "forget_sigmoid", "cell_tanh", "output_sigmoid", "hidden_state_tanh")
+
+
+def _quant_values(x, scale, zp, bits, signed, narrow, rm):
+    """qonnx's Quant on float32 values (as _ref_quant)."""
+    lo, hi = _min_max_int(signed, narrow, int(bits))
+    y = np.clip(x / scale + zp, lo, hi).astype(np.float32)
+    return ((_round(rm, y) - zp) * scale).astype(np.float32)
+
+
+def _ref_quant_lstm_cell(node, ctx):
+    """QONNX QuantLSTMCell as Brevitas 0.13.4 defines it (qonnx has no executor for it):
+    `_QuantLSTMCell.forward` with each quantizer a Quant with the node's scale / zero point /
+    bit width inputs and <name>_signed / _narrow / _rounding_mode attributes (Brevitas names one
+    of them output_sigmoid_narrow_range). Per step: i = Q_isig(sigmoid(Q_iacc(x W_ii^T + h W_hi^T
+    + b_i))), f, g (tanh), o likewise; c = Q_cs(Q_cs(f c) + Q_cs(i g)); h = Q_out(o Q_htanh(tanh(c))).
+    Returns the output sequence (in input order), the last h and the last c."""
+    a = _attrs(node)
+    ins = [ctx[n] for n in node.input]
+    x, h, c = ins[0], ins[1], ins[2]
+    w_i, w_h, bias = ins[3:7], ins[7:11], ins[11:15]
+    if a.get("cifg", 0):
+        raise ValueError("QuantLSTMCell with cifg=1 is not implemented by this reference executor")
+    q = {}
+    for k, name in enumerate(LSTM_QUANTIZERS):
+        sc, zp, bw = ins[15 + 3 * k:18 + 3 * k]
+        narrow = a.get(name + "_narrow", a.get(name + "_narrow_range", 0))
+        rm = a.get(name + "_rounding_mode", b"ROUND")
+        rm = rm.decode() if isinstance(rm, bytes) else rm
+        q[name] = (np.float32(sc), np.float32(zp), int(bw), a.get(name + "_signed", 1), narrow, rm)
+    Q = lambda name, v: _quant_values(np.asarray(v, dtype=np.float32), *q[name])
+    sig = lambda v: (1.0 / (1.0 + np.exp(-v.astype(np.float64)))).astype(np.float32)
+    tanh = lambda v: np.tanh(v.astype(np.float64)).astype(np.float32)
+    seq_dim = 1 if a.get("batch_first", 0) else 0
+    steps = list(range(x.shape[seq_dim]))
+    if a.get("reverse_input", 0):
+        steps.reverse()
+    outs = {}
+    for t in steps:
+        xt = np.take(x, t, axis=seq_dim)
+        acc = [(xt @ w_i[k].T + h @ w_h[k].T + bias[k]).astype(np.float32) for k in range(4)]
+        i = Q("input_sigmoid", sig(Q("input_acc", acc[0])))
+        f = Q("forget_sigmoid", sig(Q("forget_acc", acc[1])))
+        g = Q("cell_tanh", tanh(Q("cell_acc", acc[2])))
+        o = Q("output_sigmoid", sig(Q("output_acc", acc[3])))
+        c = Q("cell_state", Q("cell_state", f * c) + Q("cell_state", i * g))
+        h = Q("output", o * Q("hidden_state_tanh", tanh(c)))
+        outs[t] = h
+    seq = np.stack([outs[t] for t in range(x.shape[seq_dim])], axis=seq_dim).astype(np.float32)
+    return seq, h, c
+
+
+def graph_needs_reference(model):
+    """Whether the graph has an op qonnx's executor cannot run (QuantLSTMCell)."""
+    return any(n.op_type == "QuantLSTMCell" for n in model.graph.node)
+
+
 def reference_execute(model, feeds):
     """Node-by-node execution: numpy for the qonnx ops, ONNX Runtime for one-node standard models."""
     import onnx
@@ -150,6 +215,10 @@ def reference_execute(model, feeds):
     infos = {v.name: v for v in list(g.input) + list(g.output) + list(g.value_info)}
     opset = {o.domain: o.version for o in model.opset_import}
     for node in g.node:
+        if node.domain == "qonnx.custom_op.general" and node.op_type == "QuantLSTMCell":
+            for n, r in zip(node.output, _ref_quant_lstm_cell(node, ctx)):
+                ctx[n] = r
+            continue
         if node.domain == "qonnx.custom_op.general":
             fn = {"Quant": _ref_quant, "BipolarQuant": _ref_bipolar, "Trunc": _ref_trunc}[node.op_type]
             ctx[node.output[0]] = np.asarray(fn(node, ctx), dtype=np.float32)
@@ -246,7 +315,10 @@ def run_case(base, case, caps):
             runs.append((label, values))
         result["executor"] = "onnxruntime " + ort.__version__
     else:
-        if caps.get("qonnx"):
+        if graph_needs_reference(model):
+            result["executor"] = "numpy-reference (QuantLSTMCell: qonnx has no executor for it)"
+            values = reference_execute(model, feeds)
+        elif caps.get("qonnx"):
             from qonnx.core.modelwrapper import ModelWrapper
             from qonnx.core.onnx_exec import execute_onnx
             result["executor"] = "qonnx " + caps["qonnx"]
@@ -293,6 +365,11 @@ def run_case(base, case, caps):
 
 def run_other(path, fmt, x, caps):
     """Output 0 of another exporter's file (Brevitas's) on input x, in the deciding runtime."""
+    return run_other_all(path, fmt, x, caps)[0]
+
+
+def run_other_all(path, fmt, x, caps):
+    """Every output of another exporter's file (Brevitas's) on input x, in graph order."""
     import onnx
     if fmt == "qcdq":
         import onnxruntime as ort
@@ -302,17 +379,19 @@ def run_other(path, fmt, x, caps):
         sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
         if sess.get_inputs()[0].type == "tensor(int64)":
             x = x.astype(np.int64)
-        return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        return sess.run(None, {sess.get_inputs()[0].name: x})
     model = onnx.load(path)
-    if caps.get("qonnx"):
+    if caps.get("qonnx") and not graph_needs_reference(model):
         from qonnx.core.modelwrapper import ModelWrapper
         from qonnx.core.onnx_exec import execute_onnx
         from qonnx.transformation.infer_shapes import InferShapes
         mw = ModelWrapper(model).transform(InferShapes())
         if mw.graph.input[0].type.tensor_type.elem_type == 7:
             x = x.astype(np.int64)
-        return execute_onnx(mw, {mw.graph.input[0].name: x})[mw.graph.output[0].name]
-    return reference_execute(model, {model.graph.input[0].name: x})[model.graph.output[0].name]
+        values = execute_onnx(mw, {mw.graph.input[0].name: x})
+        return [values[o.name] for o in mw.graph.output]
+    values = reference_execute(model, {model.graph.input[0].name: x})
+    return [values[o.name] for o in model.graph.output]
 
 
 def compare_references(base, case, values, feeds, caps, result):
@@ -326,14 +405,35 @@ def compare_references(base, case, values, feeds, caps, result):
         result["reference_max_abs"] = m
         if d > OUT_RTOL * m:
             result["problems"].append("output differs from the reference output by %.3g > %.3g" % (d, OUT_RTOL * m))
+    extras = case.get("extra_outputs", [])
+    for k, ref_spec in enumerate(case.get("extra_references", [])):
+        e = extras[k]
+        g = np.asarray(values[e["name"]], dtype=np.float64)
+        ref = load_tensor(base, ref_spec).astype(np.float64)
+        d = float(np.max(np.abs(g - ref.reshape(g.shape))))
+        m = float(np.max(np.abs(ref)))
+        result["vs_export_output_" + e["name"]] = d
+        if d > OUT_RTOL * m:
+            result["problems"].append("%s differs from the reference by %.3g > %.3g" % (e["name"], d, OUT_RTOL * m))
     if "reference_onnx" in case:
         x = feeds[case["inputs"][0]["name"]]
-        other = np.asarray(run_other(case["reference_onnx"], case["format"], x, caps), dtype=np.float64)
+        others = run_other_all(case["reference_onnx"], case["format"], x, caps)
+        other = np.asarray(others[0], dtype=np.float64)
         d = float(np.max(np.abs(got - other.reshape(got.shape))))
         m = float(np.max(np.abs(other)))
         result["vs_brevitas_onnx"] = d
         if d > OUT_RTOL * m:
             result["problems"].append("output differs from %s's by %.3g > %.3g" % (os.path.basename(case["reference_onnx"]), d, OUT_RTOL * m))
+        # Further outputs in order (a QuantLSTM's h_n, c_n: Brevitas's outputs 1 and 2).
+        for k, e in enumerate(extras):
+            g = np.asarray(values[e["name"]], dtype=np.float64)
+            o = np.asarray(others[k + 1], dtype=np.float64)
+            d = float(np.max(np.abs(g - o.reshape(g.shape))))
+            m = float(np.max(np.abs(o)))
+            result["vs_brevitas_onnx_" + e["name"]] = d
+            if d > OUT_RTOL * m:
+                result["problems"].append("%s differs from %s's output %d by %.3g > %.3g"
+                                          % (e["name"], os.path.basename(case["reference_onnx"]), k + 1, d, OUT_RTOL * m))
 
 
 def compare(base, case, values):
@@ -360,6 +460,18 @@ def compare(base, case, values):
     stats["max_abs_diff"] = diff
     stats["max_abs_ref"] = m
     stats["tolerance"] = OUT_RTOL * m
+
+    for e in case.get("extra_outputs", []):
+        eref = load_tensor(base, e).astype(np.float64)
+        egot = np.asarray(values[e["name"]], dtype=np.float64)
+        if egot.shape != eref.shape:
+            problems.append("%s shape %s, Swift %s" % (e["name"], egot.shape, eref.shape))
+            continue
+        d = float(np.max(np.abs(egot - eref))) if eref.size else 0.0
+        em = float(np.max(np.abs(eref))) if eref.size else 0.0
+        stats["max_abs_diff_" + e["name"]] = d
+        if d > OUT_RTOL * em:
+            problems.append("%s max |diff| %.3g > %.3g" % (e["name"], d, OUT_RTOL * em))
 
     flips_total = 0
     codes_checked = 0

@@ -10,11 +10,13 @@ import TestSupport
 /// finite-difference gradients, packing, masks, layouts and bad input.
 @Suite struct QuantMultiheadAttentionTests {
     /// Every quantizer off: a float multi-head attention.
-    static func floatMHA(_ e: Int, _ h: Int, packed: Bool = true, batchFirst: Bool = false, seed: UInt64 = 3) throws -> QuantMultiheadAttention {
+    static func floatMHA(_ e: Int, _ h: Int, packed: Bool = true, batchFirst: Bool = false, addBiasKV: Bool = false,
+                         addZeroAttn: Bool = false, seed: UInt64 = 3) throws -> QuantMultiheadAttention {
         let off = QuantMultiheadAttention.ProjectionQuant(input: nil, weight: nil, bias: nil)
         return try QuantMultiheadAttention(embedDim: e, numHeads: h, packedInProj: packed, inProjQuant: off, attnOutputWeightsQuant: nil,
                                            qScaledQuant: nil, kTransposedQuant: nil, vQuant: nil, outProjQuant: off,
-                                           batchFirst: batchFirst, generator: RandomGenerator(seed: seed))
+                                           addBiasKV: addBiasKV, addZeroAttn: addZeroAttn, batchFirst: batchFirst,
+                                           generator: RandomGenerator(seed: seed))
     }
 
     static func randn(_ shape: [Int], seed: UInt64) -> Tensor { RandomGenerator(seed: seed).normal(shape) }
@@ -80,10 +82,14 @@ import TestSupport
 
     /// Central finite differences of `Σ out·G + Σ weights·H` with respect to the input and every
     /// parameter, through the float composition (reshapes, transposes, batched products, softmax).
-    @Test(arguments: [true, false]) func gradientsMatchFiniteDifferences(_ packed: Bool) throws {
-        let m = try Self.floatMHA(6, 3, packed: packed, seed: 11)
+    /// With `add_bias_kv` (bias_k, bias_v among the parameters) and `add_zero_attn` the keys grow
+    /// to S + 1 or S + 2 and the mask gets zero columns.
+    @Test(arguments: [(true, false, false), (false, false, false), (true, true, false), (false, false, true), (true, true, true)])
+    func gradientsMatchFiniteDifferences(_ packed: Bool, _ addBiasKV: Bool, _ addZeroAttn: Bool) throws {
+        let m = try Self.floatMHA(6, 3, packed: packed, addBiasKV: addBiasKV, addZeroAttn: addZeroAttn, seed: 11)
         for p in m.parameters() { p.assign(Self.randn(p.shape, seed: UInt64(p.count)) * 0.5) }
-        let x = Self.randn([3, 2, 6], seed: 12), g = Self.randn([3, 2, 6], seed: 13), hw = Self.randn([2, 3, 3], seed: 14)
+        let extra = (addBiasKV ? 1 : 0) + (addZeroAttn ? 1 : 0)
+        let x = Self.randn([3, 2, 6], seed: 12), g = Self.randn([3, 2, 6], seed: 13), hw = Self.randn([2, 3, 3 + extra], seed: 14)
         let mask = AttentionMask.additive(Self.randn([3, 3], seed: 15))
         let targets = [x] + m.parameters()
         func loss() throws -> Tensor {
@@ -163,7 +169,10 @@ import TestSupport
         #expect { _ = try u(query: .float(x), key: .float(Self.randn([4, 3, 8], seed: 3)), value: .float(Self.randn([4, 3, 8], seed: 4))) } throws: {
             "\($0)".contains("sequence and batch dimensions")
         }
-        #expect(throws: QuantConfigError.self) { _ = try LayerFactory.makeAttention(className: "QuantMultiheadAttention", kwargs: ["embed_dim": .number(4), "num_heads": .number(2), "add_bias_kv": .bool(true)]) }
+        #expect(throws: QuantConfigError.self) { _ = try LayerFactory.makeAttention(className: "QuantMultiheadAttention", kwargs: ["embed_dim": .number(4), "num_heads": .number(2), "add_bias_kvv": .bool(true)]) }
+        let kv = try LayerFactory.makeAttention(className: "QuantMultiheadAttention", kwargs: ["embed_dim": .number(4), "num_heads": .number(2), "add_bias_kv": .bool(true), "add_zero_attn": .bool(true)])
+        #expect(kv.biasK?.shape == [1, 1, 4] && kv.biasV?.shape == [1, 1, 4] && kv.addZeroAttn)
+        #expect(kv.namedParameters().map(\.0).contains("bias_k"))
     }
 
     /// Unbatched `[L, E]` input: the same as a batch of one, squeezed.
