@@ -44,16 +44,20 @@ struct ConformanceCommand: ParsableCommand {
     @Option(name: .long, help: .hidden)
     var caseFile: [String] = []
 
-    func validate() throws {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-            throw ValidationError("'\(directory)' is not a directory of conformance cases")
-        }
-    }
-
     func run() throws {
+        // Checked here, not in validate(): an error about a file is one line, without the usage.
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) else {
+            throw CLIError("'\(directory)' does not exist; give a directory of conformance cases (NAME.json)")
+        }
+        guard isDir.boolValue else { throw CLIError("'\(directory)' is a file, not a directory of conformance cases (NAME.json)") }
         let runner = ConformanceRunner(directory: URL(fileURLWithPath: directory), only: only, skip: skip)
-        let files = caseFile.isEmpty ? try runner.caseFiles() : caseFile.map { URL(fileURLWithPath: $0) }
+        let files: [URL]
+        do {
+            files = caseFile.isEmpty ? try runner.caseFiles() : caseFile.map { URL(fileURLWithPath: $0) }
+        } catch {
+            throw CLIError("cannot list the cases in '\(directory)': \(AtomicFile.reason(error))")
+        }
         if worker {
             _ = try runner.run(files: files, willStart: { CaseWorker.announce($0) }, report: { CaseWorker.send($0) })
             return

@@ -63,8 +63,7 @@ struct DeployCommand: ParsableCommand {
     }
 }
 
-/// Writes a folder of files whole or not at all: into a hidden sibling folder first, which is
-/// then renamed to the target.
+/// Writes a folder of files whole or not at all (``AtomicWrite/folder(_:_:)``).
 enum AtomicFolder {
     static func write(_ files: [String: Data], to dir: URL) throws {
         let fm = FileManager.default
@@ -73,18 +72,14 @@ enum AtomicFolder {
             guard isDir.boolValue, (try? fm.contentsOfDirectory(atPath: dir.path))?.isEmpty == true else {
                 throw CLIError("'\(dir.path)' already exists and is not an empty folder; choose another --out or remove it")
             }
-            try fm.removeItem(at: dir)
         }
-        let parent = dir.deletingLastPathComponent()
-        try AtomicFile.prepareDirectory(parent)
-        let tmp = parent.appendingPathComponent(".\(dir.lastPathComponent).\(UUID().uuidString).tmp")
+        try AtomicFile.prepareDirectory(dir.deletingLastPathComponent())
         do {
-            try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
-            for (name, data) in files { try data.write(to: tmp.appendingPathComponent(name)) }
-            try fm.moveItem(at: tmp, to: dir)
-        } catch {
-            try? fm.removeItem(at: tmp)
-            throw CLIError("cannot write \(dir.path): \(error.localizedDescription)")
+            try AtomicWrite.folder(dir) { tmp in
+                for (name, data) in files.sorted(by: { $0.key < $1.key }) { try AtomicWrite.write(data, to: tmp.appendingPathComponent(name)) }
+            }
+        } catch let e as AtomicWriteError {
+            throw CLIError(e.description)
         }
     }
 }

@@ -149,18 +149,34 @@ public struct ConformanceRunner {
         return summary
     }
 
-    /// Loads and replays one case file; a case that cannot be read or replayed fails with the reason.
+    /// Loads and replays one case file; a case that cannot be read or replayed fails with the
+    /// reason. A file that cannot be read, is not JSON, or is not a case of a known family fails
+    /// with one error naming the file (`PATH is not a JSON case file: JSON parse error at byte 3: ...`).
     public static func replay(file: URL) -> CaseResult {
         let start = Date()
         var name = file.deletingPathExtension().lastPathComponent
+        func unreadable(_ why: String) -> CaseResult {
+            CaseResult(name: name, errors: ["\(file.path) \(why)"], seconds: Date().timeIntervalSince(start))
+        }
+        let json: JSON
+        do {
+            json = try JSON.load(contentsOf: file)
+        } catch let e as JSONParseError {
+            return unreadable("is not a JSON case file: \(e)")
+        } catch {
+            return unreadable("cannot be read: \(Self.reason(error))")
+        }
+        if let n = json["name"]?.string { name = n }
+        let family: String
+        do {
+            family = try CaseFamily.of(json).rawValue
+        } catch {
+            return unreadable(json.object == nil ? "is not a conformance case (a JSON object)" : "is not a conformance case: \(error)")
+        }
         let chk = Checker()
         var note: String? = nil
-        var family: String? = nil
         var errors: [String]
         do {
-            let json = try JSON.load(contentsOf: file)
-            if let n = json["name"]?.string { name = n }
-            family = try? CaseFamily.of(json).rawValue
             note = try Replay(json: json, chk: chk).run()
             errors = chk.errors
         } catch let e as ReplayError {
@@ -169,5 +185,12 @@ public struct ConformanceRunner {
             errors = chk.errors + ["replay raised \(error)"]
         }
         return CaseResult(name: name, errors: errors, note: note, family: family, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// The system's words for a failed read (`No such file or directory`), not Foundation's sentence.
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { return String(cString: strerror(Int32(underlying.code))) }
+        return ns.localizedDescription
     }
 }

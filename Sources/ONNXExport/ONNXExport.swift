@@ -175,16 +175,9 @@ public func exportONNX(_ model: Module, examples: [Tensor], format: ONNXFormat, 
 }
 
 func writeAtomically(_ data: Data, to url: URL) throws {
-    let dir = url.deletingLastPathComponent()
-    let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
     do {
-        try data.write(to: tmp)
-    } catch {
-        throw ONNXExportError.writeFailed(path: url.path, reason: "\(error.localizedDescription)")
-    }
-    if rename(tmp.path, url.path) != 0 {
-        let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: tmp)
-        throw ONNXExportError.writeFailed(path: url.path, reason: reason)
+        try AtomicWrite.write(data, to: url)
+    } catch let e as AtomicWriteError {
+        throw ONNXExportError.writeFailed(path: url.path, reason: e.reason)
     }
 }

@@ -9,12 +9,15 @@ import TestSupport
 
 @testable import BrevitasCLI
 
-/// Interrupted work loses nothing: a `brevitas train` or `brevitas export` killed with SIGKILL
+/// Interrupted work loses nothing: a `brevitas train`, `export` or `quantize` killed with SIGKILL
 /// at random moments (the built binary, as a child process) leaves every file of the previous
 /// run intact and readable. Every output is written to a temporary file and renamed over the
-/// old one, so each file is always either the old version or a complete new one. The re-runs
-/// use the previous run's arguments, and training is deterministic, so a complete new version
-/// of a file written once per run is byte-identical to the old one.
+/// old one (``AtomicWrite``), so each file is always either the old version or a complete new
+/// one; `quantize` fills a temporary folder and exchanges it with the run folder in one step.
+/// The re-runs use the previous run's arguments, and training and quantization are
+/// deterministic, so a complete new version of a file written once per run is byte-identical to
+/// the old one. The temporaries the kills leave (`.NAME.brevitas-tmp-PID-...`) are gone after
+/// the next complete run.
 @Suite(.serialized, .enabled(if: BrevitasBinary.url != nil, "skipped: the brevitas executable is not built"))
 struct KillTests {
     static let train = ["train", "--epochs", "2", "--limit", "300", "--seed", "3", "--threads", "1"]
@@ -58,9 +61,22 @@ struct KillTests {
         }
     }
 
+    /// The temporaries of interrupted writes in `dir` (``AtomicWrite/marker`` in the name).
+    static func leftovers(_ dir: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(AtomicWrite.marker) }.sorted()
+    }
+
     /// Runs `arguments` to completion once, then `kills` more times killed after a random delay
-    /// in the first run's duration, checking the folder after each kill.
-    static func killRepeatedly(_ arguments: [String], folder: URL, scratch: URL, kills: Int) throws {
+    /// in the first run's duration, checking the folder after each kill (`check`, default
+    /// ``expectIntact(_:before:_:)``), then once more to completion: that run removes every
+    /// temporary the kills left in `folder` and in `parent` (default: none checked).
+    ///
+    /// A kill lands before the temporaries exist more often than not, so before that last run a
+    /// temporary of each of `written` (targets the command writes) is planted as a killed
+    /// process leaves it (a file, or a folder for a folder target, under the id of a process
+    /// that has ended): the last run must remove those too.
+    static func killRepeatedly(_ arguments: [String], folder: URL, parent: URL? = nil, written: [URL], scratch: URL, kills: Int,
+                               check: ((_ before: [String: Data], _ context: String) throws -> Void)? = nil) throws {
         let started = Date()
         let first = try BrevitasBinary.run(arguments, scratch: scratch)
         try #require(first.status == 0, "\(arguments.joined(separator: " ")) failed: \(first.stderr)")
@@ -75,7 +91,22 @@ struct KillTests {
             p.waitUntilExit()
             try? FileManager.default.removeItem(at: out)
             try? FileManager.default.removeItem(at: err)
-            try expectIntact(folder, before: before, "\(arguments[0]) killed after \(String(format: "%.3f", delay)) s (kill \(k + 1))")
+            let context = "\(arguments[0]) killed after \(String(format: "%.3f", delay)) s (kill \(k + 1))"
+            if let check { try check(before, context) } else { try expectIntact(folder, before: before, context) }
+        }
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()
+        for target in written {
+            let planted = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent)\(AtomicWrite.marker)\(ended.processIdentifier)-planted")
+            try FileManager.default.createDirectory(at: planted.appendingPathComponent("half"), withIntermediateDirectories: true)
+        }
+        let last = try BrevitasBinary.run(arguments, scratch: scratch)
+        try #require(last.status == 0, "\(arguments.joined(separator: " ")) failed after the kills: \(last.stderr)")
+        for dir in [folder] + (parent.map { [$0] } ?? []) {
+            let left = try leftovers(dir)
+            #expect(left.isEmpty, "\(arguments[0]): temporaries left in \(dir.path) after a complete run: \(left)")
         }
     }
 
@@ -83,9 +114,46 @@ struct KillTests {
         let scratch = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
         let run = scratch.appendingPathComponent("run")
-        try Self.killRepeatedly(Self.train + ["--out", run.path], folder: run, scratch: scratch, kills: 4)
+        try Self.killRepeatedly(Self.train + ["--out", run.path], folder: run,
+                                written: ["model.safetensors", "config.json", "metrics.json", "curves.svg"].map(run.appendingPathComponent),
+                                scratch: scratch, kills: 4)
         #expect(try Set(Self.snapshot(run).keys).isSuperset(of: ["model.safetensors", "config.json", "metrics.json", "curves.svg"]))
-        try Self.killRepeatedly(["export", run.path, "--format", "qonnx"], folder: run, scratch: scratch, kills: 3)
+        try Self.killRepeatedly(["export", run.path, "--format", "qonnx"], folder: run, written: [run.appendingPathComponent("model.qonnx.onnx")],
+                                scratch: scratch, kills: 3)
         #expect(try Self.snapshot(run).keys.contains("model.qonnx.onnx"))
+    }
+
+    /// `brevitas quantize` killed at random points, over and over, onto the same `--out`: the
+    /// run folder there is at every instant the previous one, whole (the same files, the
+    /// deterministic ones byte-identical, the report complete) and readable (``GraphRun/load(_:)``
+    /// rebuilds its model); no file or folder of the killed run appears under a visible name, and
+    /// only the killed processes' own temporaries are left beside it, until the next complete run.
+    @Test func killedQuantizeKeepsThePreviousRunFolder() throws {
+        let scratch = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let model = scratch.appendingPathComponent("float.onnx"), calib = scratch.appendingPathComponent("calib.npy")
+        try FloatONNX.digitsCNN(FloatONNX.initialWeights()).write(to: model)
+        try NumPy.write(Digits.load(.train).batch(at: Array(0..<128)).inputs, to: calib)
+        let runs = scratch.appendingPathComponent("runs"), out = runs.appendingPathComponent("q")
+        let arguments = ["quantize", model.path, "--calib", calib.path, "--out", out.path, "--threads", "1"]
+        try Self.killRepeatedly(arguments, folder: out, parent: runs, written: [out], scratch: scratch, kills: 20) { before, context in
+            let after = try Self.snapshot(out)
+            #expect(after.keys.sorted() == before.keys.sorted(), "\(context): the files are \(after.keys.sorted()), were \(before.keys.sorted())")
+            for (name, old) in before {
+                guard let new = after[name] else { continue }
+                switch name {
+                case "report.json": #expect((try? JSONSerialization.jsonObject(with: new)) != nil, "\(context): report.json is not complete JSON")
+                case "report.txt": #expect(!new.isEmpty && new.last == 0x0A, "\(context): report.txt is cut off")
+                default: #expect(new == old, "\(context): \(name) changed (\(old.count) -> \(new.count) bytes)")
+                }
+            }
+            #expect((try? GraphRun.load(out)) != nil, "\(context): the run folder does not load")
+            let visible = try FileManager.default.contentsOfDirectory(atPath: runs.path).filter { !$0.hasPrefix(".") }
+            #expect(visible == ["q"], "\(context): \(runs.path) holds \(visible)")
+            for name in try Self.leftovers(runs) {
+                #expect(name.hasPrefix(".q\(AtomicWrite.marker)"), "\(context): \(name) beside the run folder")
+            }
+        }
+        #expect(try Set(Self.snapshot(out).keys).isSuperset(of: ["model.safetensors", "config.json", "float.onnx", "report.json", "model.qcdq.onnx"]))
     }
 }

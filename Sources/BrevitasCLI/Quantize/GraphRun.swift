@@ -124,14 +124,14 @@ enum GraphRun {
         return (q, config)
     }
 
-    /// Writes a run folder whole or not at all: `write` fills a temporary folder beside `out`,
-    /// which is then renamed to `out`. An existing `out` is replaced only if it is an earlier
-    /// run folder (graph run or `brevitas train` run) or empty; anything else is an error. If
-    /// `write` throws (or the process dies), `out` is untouched and the temporary folder removed
-    /// (on a kill, a hidden `.NAME.partial-*` folder may be left beside it, never `out` itself).
+    /// Writes a run folder whole or not at all (``AtomicWrite/folder(_:_:)``): `write` fills a
+    /// temporary folder beside `out`, which is then exchanged with `out` in one step. An existing
+    /// `out` is replaced only if it is an earlier run folder (graph run or `brevitas train` run)
+    /// or empty; anything else is an error. If `write` throws, or the process dies at any point,
+    /// `out` is untouched: the previous folder, whole. A kill leaves a hidden
+    /// `.NAME.brevitas-tmp-PID-*` folder beside it, which the next successful write removes.
     static func writeAtomically(_ out: URL, _ write: (URL) throws -> Void) throws {
         let fm = FileManager.default
-        let parent = out.deletingLastPathComponent()
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: out.path, isDirectory: &isDir) {
             guard isDir.boolValue else { throw CLIError("--out '\(out.path)' exists and is not a folder") }
@@ -140,35 +140,11 @@ enum GraphRun {
                 throw CLIError("--out '\(out.path)' exists and is not a run folder; choose a new folder")
             }
         }
-        try AtomicFile.prepareDirectory(parent)
-        let tmp = parent.appendingPathComponent(".\(out.lastPathComponent).partial-\(UUID().uuidString)")
+        try AtomicFile.prepareDirectory(out.deletingLastPathComponent())
         do {
-            try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
-        } catch {
-            throw CLIError("cannot create a folder in '\(parent.path)': \(AtomicFile.reason(error))")
+            try AtomicWrite.folder(out, write)
+        } catch let e as AtomicWriteError {
+            throw CLIError(e.description)
         }
-        do {
-            try write(tmp)
-        } catch {
-            try? fm.removeItem(at: tmp)
-            throw error
-        }
-        var old: URL?
-        if fm.fileExists(atPath: out.path) {
-            let aside = parent.appendingPathComponent(".\(out.lastPathComponent).old-\(UUID().uuidString)")
-            if rename(out.path, aside.path) != 0 {
-                let reason = String(cString: strerror(errno))
-                try? fm.removeItem(at: tmp)
-                throw CLIError("cannot replace '\(out.path)': \(reason)")
-            }
-            old = aside
-        }
-        if rename(tmp.path, out.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            if let old { _ = rename(old.path, out.path) }
-            try? fm.removeItem(at: tmp)
-            throw CLIError("cannot write '\(out.path)': \(reason)")
-        }
-        if let old { try? fm.removeItem(at: old) }
     }
 }

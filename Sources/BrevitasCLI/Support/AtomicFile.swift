@@ -1,4 +1,5 @@
 import Foundation
+import NN
 
 #if canImport(Glibc)
     import Glibc
@@ -6,22 +7,14 @@ import Foundation
     import Darwin
 #endif
 
-/// Writes files whole or not at all: the bytes go to a temporary file in the same directory,
-/// which is then renamed over the target, so a reader (or an interrupted run) never sees a
-/// half-written file.
+/// The CLI's writes, whole or not at all and durably (``AtomicWrite``, which every writer of the
+/// project shares), with failures as ``CLIError``s.
 enum AtomicFile {
     static func write(_ data: Data, to url: URL) throws {
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         do {
-            try data.write(to: tmp)
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw CLIError("cannot write \(url.path): \(error.localizedDescription)")
-        }
-        if rename(tmp.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: tmp)
-            throw CLIError("cannot write \(url.path): \(reason)")
+            try AtomicWrite.write(data, to: url)
+        } catch let e as AtomicWriteError {
+            throw CLIError(e.description)
         }
     }
 
@@ -48,11 +41,13 @@ enum AtomicFile {
                 throw CLIError("cannot create output folder '\(url.path)': \(Self.whyNotCreatable(url) ?? Self.reason(error))")
             }
         }
-        let probe = url.appendingPathComponent(".brevitas-write-test-\(UUID().uuidString)")
+        // A temporary name (a kill between the two calls leaves one that the next run removes).
+        let probe = AtomicWrite.temporaryURL(for: url.appendingPathComponent("brevitas-write-test"))
         guard fm.createFile(atPath: probe.path, contents: Data()) else {
             throw CLIError("output folder '\(url.path)' is not writable")
         }
         try? fm.removeItem(at: probe)
+        AtomicWrite.removeStale(for: url.appendingPathComponent("brevitas-write-test"))
     }
 
     /// Why a folder cannot be made at `url`: an ancestor that is a file, or one not writable.

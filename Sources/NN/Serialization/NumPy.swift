@@ -126,17 +126,10 @@ public enum NumPy {
     /// atomically: to a temporary file in the same folder, then renamed over `url`.
     public static func write(_ array: NumPyArray, to url: URL) throws {
         let data = encode(array)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         do {
-            try data.write(to: temporary)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw NumPyError(file: url.path, problem: .io("cannot write: \(error.localizedDescription)"))
-        }
-        if rename(temporary.path, url.path) != 0 {
-            let message = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw NumPyError(file: url.path, problem: .io("cannot replace the file: \(message)"))
+            try AtomicWrite.write(data, to: url)
+        } catch let e as AtomicWriteError {
+            throw NumPyError(file: url.path, problem: .io("cannot write: \(e.reason)"))
         }
     }
 

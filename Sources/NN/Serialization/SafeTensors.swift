@@ -52,18 +52,10 @@ public enum SafeTensors {
     /// - Throws: ``SafeTensorsError`` with `.io` when the file cannot be written.
     public static func write(_ tensors: StateDict, to url: URL, metadata: [String: String] = ["format": "pt"]) throws {
         let data = encode(tensors, metadata: metadata)
-        let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         do {
-            try data.write(to: temporary)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw SafeTensorsError(file: url.path, problem: .io("cannot write: \(error.localizedDescription)"))
-        }
-        if rename(temporary.path, url.path) != 0 {
-            let message = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw SafeTensorsError(file: url.path, problem: .io("cannot replace the file: \(message)"))
+            try AtomicWrite.write(data, to: url)
+        } catch let e as AtomicWriteError {
+            throw SafeTensorsError(file: url.path, problem: .io("cannot write: \(e.reason)"))
         }
     }
 
