@@ -68,7 +68,7 @@ extension Replay {
             }
             let args = leaves.map(\.1)
             if let err = s["error"] {
-                try expectError(p, err) { _ = try callModel(model, spec, args) }
+                try expectError(p, err) { _ = try callOutputs(model, spec, args) }
                 return
             }
             let refOut = try need(s, "output", p)
@@ -133,7 +133,8 @@ extension Replay {
     /// are no reference numbers, so the case is *not comparable*. Our layer must build (a
     /// construction-time defect may also be rejected by our configuration checks), match the
     /// recorded initial state and run every step (forward, and backward where the step has one)
-    /// without error; anything the runner cannot build fails as usual.
+    /// without error, except that at the step where the reference raised our layer may refuse
+    /// too with a typed error; anything the runner cannot build fails as usual.
     func referenceError(_ spec: JSON, _ re: JSON) throws -> String {
         let what = "the reference raised \(re["type"]?.string ?? "an error") (\(re["message"]?.string ?? ""))"
         try checkSpecFeatures(spec)
@@ -168,6 +169,10 @@ extension Replay {
             } catch let e as ReplayError {
                 throw e
             } catch {
+                // Where the reference failed, a typed error of ours is a refusal too.
+                if re["during"]?.string == "forward", re["step"]?.int == k {
+                    return "not comparable: \(what); our layer rejects it too: \(error)"
+                }
                 chk.fail("steps[\(k)]", "our layer raised \(error)")
             }
         }

@@ -213,14 +213,34 @@ struct Replay {
     /// order of `spec.inputs`.
     func callModel(_ model: SpecModel, _ spec: JSON, _ args: [QuantValue]) throws -> QuantValue {
         let call = try ModelCall(spec, args)
-        if let causal = call.kwargs["is_causal"]?.bool, call.kwargs.keys.count == 1, call.tensorKwargs.isEmpty,
-            case .multi(let layer) = model.kind, let sdpa = layer as? QuantScaledDotProductAttention
-        {
-            return try sdpa.forward(call.args, isCausal: causal)
+        if case .multi(let layer) = model.kind, let sdpa = layer as? QuantScaledDotProductAttention {
+            return try callSDPA(sdpa, call)
         }
         for k in call.kwargs.keys where k != "dim" { throw ReplayError.unsupported("call keyword \(k)") }
         if let k = call.tensorKwargs.keys.sorted().first { throw ReplayError.unsupported("call tensor keyword \(k) of a single-output model") }
         return try model(call.args, dim: call.kwargs["dim"]?.int)
+    }
+
+    /// `QuantScaledDotProductAttention(q, k, v, attn_mask=, dropout_p=0, is_causal=, scale=,
+    /// enable_gqa=)`: the keywords of Brevitas's forward (dropout must be 0: it is random).
+    func callSDPA(_ sdpa: QuantScaledDotProductAttention, _ call: ModelCall) throws -> QuantValue {
+        var causal = false, gqa = false
+        var scale: Float? = nil
+        for (k, v) in call.kwargs {
+            switch k {
+            case "is_causal": guard let b = v.bool else { throw ReplayError.malformed("call.kwargs.is_causal is not a boolean") }; causal = b
+            case "enable_gqa": guard let b = v.bool else { throw ReplayError.malformed("call.kwargs.enable_gqa is not a boolean") }; gqa = b
+            case "scale": if !v.isNull { guard let d = v.double else { throw ReplayError.malformed("call.kwargs.scale is not a number") }; scale = Float(d) }
+            case "dropout_p": guard v.double == 0 else { throw ReplayError.unsupported("dropout_p \(v) (random)") }
+            default: throw ReplayError.unsupported("call keyword \(k) of QuantScaledDotProductAttention")
+            }
+        }
+        var mask: Tensor? = nil, boolean = true
+        for (k, v) in call.tensorKwargs {
+            guard k == "attn_mask" else { throw ReplayError.unsupported("call tensor keyword \(k) of QuantScaledDotProductAttention") }
+            (mask, boolean) = (v.value.value, v.boolean)
+        }
+        return try sdpa.forward(call.args, mask: mask, maskIsBoolean: boolean, isCausal: causal, scale: scale, enableGQA: gqa)
     }
 
     /// Runs `body` with every enabled quantizer proxy of `root` reporting its outputs, and

@@ -71,10 +71,11 @@ public final class FloatQuant: Module, TensorQuantizer {
     public func callAsFunction(_ x: Tensor) -> QuantOutput {
         if let group {
             let v = GroupView(shape: x.shape, layout: group)
-            let s = scaling(x.reshape(v.groupedShape), threshold: Tensor(format.maxValue))
+            let xp = v.pad(x)
+            let s = scaling(xp.reshape(v.groupedShape), threshold: Tensor(format.maxValue))
             let full = v.expand(s)
             let y = v.inner == 1
-                ? MinifloatQuantize.apply(x.reshape([v.outer * v.groups, v.groupSize]), scale: s.reshape([v.outer * v.groups, 1]), format: format).reshape(x.shape)
+                ? v.unpad(MinifloatQuantize.apply(xp.reshape([v.outer * v.groups, v.groupSize]), scale: s.reshape([v.outer * v.groups, 1]), format: format).reshape(v.paddedShape))
                 : MinifloatQuantize.apply(x, scale: full, format: format)
             return QuantOutput(value: y, scale: full, zeroPoint: zero.value, bitWidth: bitWidthBuffer.value, minifloat: format, group: group)
         }

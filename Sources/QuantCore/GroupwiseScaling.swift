@@ -5,39 +5,66 @@ import TensorEngine
 /// `groupSize` consecutive elements along `groupDim` share one scale.
 ///
 /// A tensor of shape `[d0, ..., dk, ..., dn]` grouped along `k` is viewed as
-/// `[outer, groups, groupSize, inner]` with `outer = d0···d(k−1)`, `groups = dk / groupSize`,
-/// `inner = d(k+1)···dn`. Scales have shape `[outer, groups, 1, inner]`; `expand` gives them
-/// the full shape of the tensor, as group-wise QuantTensors carry them.
+/// `[outer, groups, groupSize, inner]` with `outer = d0···d(k−1)`, `groups = ceil(dk / groupSize)`,
+/// `inner = d(k+1)···dn`. When `groupSize` does not divide `dk`, the tensor is first padded with
+/// zeros along `k` to `groups · groupSize` (Brevitas `padding_to_multiple`: the zeros take part in
+/// the statistics of the last group) and results are cut back to `dk` (`groupwise_dequant_expand`).
+/// Scales have shape `[outer, groups, 1, inner]`; `expand` gives them the full shape of the
+/// tensor, as group-wise QuantTensors carry them.
 ///
 /// ```swift
 /// let v = GroupView(shape: [4, 64], layout: GroupLayout(groupSize: 32, groupDim: 1))
 /// v.groupedShape    // [4, 2, 32, 1]
+/// GroupView(shape: [4, 40], layout: GroupLayout(groupSize: 32, groupDim: 1)).groupedShape
+///                   // [4, 2, 32, 1]: 24 zeros pad the second group
 /// ```
 public struct GroupView: Equatable, Sendable {
     public let shape: [Int]
     public let outer: Int, groups: Int, groupSize: Int, inner: Int
+    /// The grouped dimension (non-negative).
+    public let dim: Int
 
-    /// `precondition`s that the grouped dimension is a multiple of the group size.
     public init(shape: [Int], layout: GroupLayout) {
         let k = layout.groupDim < 0 ? layout.groupDim + shape.count : layout.groupDim
         precondition(k >= 0 && k < shape.count, "group_dim \(layout.groupDim) is out of range for a tensor of shape \(shape)")
-        precondition(layout.groupSize > 0 && shape[k] % layout.groupSize == 0,
-                     "group_size \(layout.groupSize) does not divide dimension \(k) (\(shape[k])) of a tensor of shape \(shape)")
+        precondition(layout.groupSize > 0, "group_size must be positive, got \(layout.groupSize) for a tensor of shape \(shape)")
         self.shape = shape
+        dim = k
         outer = shape[..<k].reduce(1, *)
         groupSize = layout.groupSize
-        groups = shape[k] / layout.groupSize
+        groups = (shape[k] + layout.groupSize - 1) / layout.groupSize
         inner = shape[(k + 1)...].reduce(1, *)
     }
 
+    /// Zeros pad the grouped dimension (`groups · groupSize > dk`).
+    public var isPadded: Bool { groups * groupSize != shape[dim] }
+    /// The shape after padding: `dk` rounded up to a multiple of `groupSize`.
+    public var paddedShape: [Int] {
+        var p = shape
+        p[dim] = groups * groupSize
+        return p
+    }
     /// `[outer, groups, groupSize, inner]`.
     public var groupedShape: [Int] { [outer, groups, groupSize, inner] }
     /// `[outer, groups, 1, inner]`: one value per group.
     public var scaleShape: [Int] { [outer, groups, 1, inner] }
 
+    /// `x` (of `shape`) padded with zeros to `paddedShape` (itself when no padding is needed).
+    public func pad(_ x: Tensor) -> Tensor {
+        guard isPadded else { return x }
+        var z = shape
+        z[dim] = groups * groupSize - shape[dim]
+        return Tensor.cat([x, Tensor.zeros(z)], dim: dim)
+    }
+
+    /// A tensor of `paddedShape` cut back to `shape`.
+    public func unpad(_ y: Tensor) -> Tensor {
+        isPadded ? y.narrow(dim: dim, start: 0, length: shape[dim]) : y
+    }
+
     /// A per-group tensor (`scaleShape`) repeated over its group, in the shape of the tensor.
     public func expand(_ perGroup: Tensor) -> Tensor {
-        perGroup.reshape(scaleShape).expand(groupedShape).reshape(shape)
+        unpad(perGroup.reshape(scaleShape).expand(groupedShape).reshape(paddedShape))
     }
 }
 

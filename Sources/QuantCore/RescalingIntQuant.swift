@@ -106,7 +106,8 @@ extension RescalingIntQuant {
     func quantizeGrouped(_ x: Tensor, _ layout: GroupLayout) -> QuantOutput {
         let v = GroupView(shape: x.shape, layout: layout)
         let bw = bitWidthImpl()
-        let xg = x.reshape(v.groupedShape)
+        let xp = v.pad(x)
+        let xg = xp.reshape(v.groupedShape)
         let s = scaling(xg, threshold: Tensor(threshold))
         let z = zeroPoint(xg, scale: s, bitWidth: bw)
         let r = intRange.bounds
@@ -114,8 +115,8 @@ extension RescalingIntQuant {
         if v.inner == 1 {
             let rows = v.outer * v.groups
             let zr = z.count == 1 ? z.reshape([]) : z.reshape([rows, 1])
-            y = FakeQuantize.apply(x.reshape([rows, v.groupSize]), scale: s.reshape([rows, 1]), zeroPoint: zr,
-                                   minInt: r.min, maxInt: r.max, clampSte: clampSte).reshape(x.shape)
+            y = v.unpad(FakeQuantize.apply(xp.reshape([rows, v.groupSize]), scale: s.reshape([rows, 1]), zeroPoint: zr,
+                                           minInt: r.min, maxInt: r.max, clampSte: clampSte).reshape(v.paddedShape))
         } else {
             let zf = z.count == 1 ? z.reshape([]) : v.expand(z)
             y = intQuant.fakeQuantize(x, scale: v.expand(s), zeroPoint: zf, bitWidth: bw)

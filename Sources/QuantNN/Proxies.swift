@@ -157,15 +157,27 @@ public final class BiasQuantProxy: Module, QuantProxy {
     /// Receives every output when set (see ``QuantProxy``); off by default.
     public var observer: ((QuantValue) -> Void)? = nil
     public let config: BiasQuant?
-    public let tensorQuant: PrescaledRestrictIntQuant?
+    public private(set) var tensorQuant: PrescaledRestrictIntQuant?
 
-    public init(config: BiasQuant?, context: String) throws(QuantConfigError) {
+    /// `hasBias`: whether the layer has a bias to track. As in Brevitas
+    /// (`ParameterQuantProxyFromInjector.init_tensor_quant`), a proxy with nothing to track
+    /// builds no `tensor_quant` (no state, quantization disabled) until ``initTensorQuant()``
+    /// runs when a bias is registered later (bias correction).
+    public init(config: BiasQuant?, hasBias: Bool = true, context: String) throws(QuantConfigError) {
         try config?.validate(context: context)
         self.config = config
-        tensorQuant = config.map { PrescaledRestrictIntQuant(bitWidth: $0.bitWidth) }
         super.init()
         registerModule("_zero_hw_sentinel", StatelessBuffer(0))
-        if let tensorQuant { registerModule("tensor_quant", tensorQuant) }
+        if hasBias { initTensorQuant() }
+    }
+
+    /// Builds the integer quantizer of `config` (Brevitas re-runs `init_tensor_quant` when a
+    /// layer registers a `bias` parameter); nothing when quantization is off or already built.
+    public func initTensorQuant() {
+        guard tensorQuant == nil, let config else { return }
+        let tq = PrescaledRestrictIntQuant(bitWidth: config.bitWidth)
+        tensorQuant = tq
+        registerModule("tensor_quant", tq)
     }
 
     public var isQuantEnabled: Bool { tensorQuant != nil }

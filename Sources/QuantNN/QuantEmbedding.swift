@@ -47,13 +47,16 @@ public final class QuantEmbedding: Module, QuantLayer {
     /// Looks up the rows of `input` (integer-valued indices; a QuantTensor's value is used).
     public func forward(_ input: QuantValue) throws -> QuantValue {
         let qw = weightQuant(weight)
+        // Brevitas's QuantTensor `embedding` handler refuses any quantized weight whose scale,
+        // zero point or bit width has more than one element, whether or not the output is a
+        // QuantTensor ("Only per-tensor quantization is supported.").
+        if let q = qw.quantTensor, !(q.scale.count == 1 && q.zeroPoint.count == 1 && q.bitWidth.count == 1) {
+            throw QuantLayerError.notQuantized(layer: "QuantEmbedding", reason: "only per-tensor weight quantization is supported (scale \(q.scale.shape)); use a per-tensor weight quantizer such as Int8WeightPerTensorFloat")
+        }
         let out = Tensor.embedding(input.value, weight: qw.value, paddingIdx: paddingIdx)
         guard returnQuantTensor else { return .float(out) }
         guard let q = qw.quantTensor else {
             throw QuantLayerError.notQuantized(layer: "QuantEmbedding", reason: "weight quantization is disabled")
-        }
-        guard q.scale.count == 1 && q.zeroPoint.count == 1 && q.bitWidth.count == 1 else {
-            throw QuantLayerError.notQuantized(layer: "QuantEmbedding", reason: "only a per-tensor weight quantizer gives a QuantTensor output (scale \(q.scale.shape))")
         }
         return .quant(QuantTensor(value: out, scale: q.scale, zeroPoint: q.zeroPoint, bitWidth: q.bitWidth, signed: q.signed, training: q.training))
     }

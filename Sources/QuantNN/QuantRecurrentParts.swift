@@ -38,7 +38,7 @@ final class GateParams: Module {
         inputWeight = GateWeight(Tensor.zeros([hiddenSize, inputSize]), quant: proxy)
         hiddenWeight = GateWeight(Tensor.zeros([hiddenSize, hiddenSize]), quant: proxy)
         self.bias = bias ? Tensor.zeros([hiddenSize]) : nil
-        self.biasQuant = try BiasQuantProxy(config: biasQuant, context: "\(context).bias_quant")
+        self.biasQuant = try BiasQuantProxy(config: biasQuant, hasBias: bias, context: "\(context).bias_quant")
         super.init()
         if let b = self.bias { registerParameter("bias", b) }
         registerModule("bias_quant", self.biasQuant)

@@ -32,7 +32,7 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
         self.inputQuant = try ActQuantProxy(config: inputQuant, activation: .identity, fused: false, context: "\(name).input_quant")
         self.outputQuant = try ActQuantProxy(config: outputQuant, activation: .identity, fused: false, context: "\(name).output_quant")
         self.weightQuant = try WeightQuantProxy(config: weightQuant, weightShape: weight.shape, weight: weight, context: "\(name).weight_quant")
-        self.biasQuant = try BiasQuantProxy(config: biasQuant, context: "\(name).bias_quant")
+        self.biasQuant = try BiasQuantProxy(config: biasQuant, hasBias: bias != nil, context: "\(name).bias_quant")
         self.returnQuantTensor = returnQuantTensor
         super.init()
         registerParameter("weight", weight)
@@ -65,6 +65,7 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
         precondition(b.rank == 1, "\(layerName).addBias: a bias is one value per output channel, got shape \(b.shape)")
         bias = b
         registerParameter("bias", b)
+        biasQuant.initTensorQuant()
     }
 
     /// The quantized weight (Brevitas `quant_weight()`).

@@ -2,9 +2,8 @@ import QuantCore
 
 /// Checks of the group-wise settings shared by activation and weight quantizers: a group-wise
 /// scale needs a positive `group_size`, and is exclusive with per-channel scaling; the group
-/// keywords are errors where nothing uses them. (That the grouped dimension is a multiple of the
-/// group size is checked where the shape is known: at construction for weights, at every call
-/// for activations.)
+/// keywords are errors where nothing uses them. A grouped dimension need not be a multiple of the
+/// group size: as Brevitas does, the last group is padded with zeros (`GroupView`).
 func groupProblems(scalingPerGroup: Bool, groupSize: Int?, groupDim: Int?, perChannel: Bool,
                    overridden: Set<String>) -> [QuantConfigError.Problem] {
     var problems: [QuantConfigError.Problem] = []
@@ -33,9 +32,8 @@ extension WeightQuant {
         guard k >= 0 && k < weightShape.count else {
             return [.init(key: "group_dim", message: "\(layout.groupDim) is out of range for a weight of shape \(weightShape)")]
         }
-        if weightShape[k] % layout.groupSize != 0 {
-            return [.init(key: "group_size", message: "\(layout.groupSize) does not divide dimension \(k) (\(weightShape[k])) of the weight \(weightShape); use a divisor")]
-        }
+        // A group size that does not divide the dimension is fine: Brevitas pads the last group
+        // with zeros (see `GroupView`).
         return []
     }
 }

@@ -55,13 +55,28 @@ import QuantCore
         for (u, v) in zip(ga, gb) { #expect(Swift.abs(u - v) <= 1e-5 * Swift.max(1, Swift.abs(v))) }
     }
 
-    @Test func groupSizeMustDivideTheWeight() {
-        do {
-            _ = try QuantLinear(60, 4, weightQuant: .mxInt8Weight)
-            Issue.record("expected an error")
-        } catch {
-            #expect(error.problems.map(\.key) == ["group_size"])
-        }
+    /// A group size that does not divide the grouped dimension: as Brevitas
+    /// (`padding_to_multiple`), the last group is padded with zeros, which take part in its
+    /// statistics, and the result is cut back.
+    @Test func groupSizeNeedNotDivideTheWeight() throws {
+        let l = try QuantLinear(60, 4, weightQuant: .mxInt8Weight)
+        let padded = try QuantLinear(64, 4, weightQuant: .mxInt8Weight)
+        padded.weight.assign(Tensor.cat([l.weight, Tensor.zeros([4, 4])], dim: 1))
+        let q = try #require(l.quantWeight().quantTensor), p = try #require(padded.quantWeight().quantTensor)
+        #expect(q.value.shape == [4, 60] && q.scale.shape == [4, 60])
+        #expect(q.value.scalars == p.value.narrow(dim: 1, start: 0, length: 60).scalars)
+        #expect(q.scale.scalars == p.scale.narrow(dim: 1, start: 0, length: 60).scalars)
+        // Shifted groups: the padding zeros lower the minimum of the last group [0.5, 1, 1.5, 2]
+        // to 0, so its scale is (2 − 0) / 255 and its zero point 0, not (2 − 0.5) / 255.
+        let s = try QuantLinear(20, 1, bias: false, weightQuant: .shiftedUint8WeightGroupQuantFloat.with(\.groupSize, 16))
+        s.weight.assign(Tensor(shape: [1, 20], (0..<16).map { Float($0) / 8 - 1 } + [0.5, 1, 1.5, 2]))
+        let sq = try #require(s.quantWeight().quantTensor)
+        #expect(sq.scale.scalars[19] == Float(2) / 255)
+        #expect(sq.zeroPoint.scalars[19] == 0)
+        #expect(sq.scale.scalars[0] == Float(0.875 + 1) / 255)
+    }
+
+    @Test func groupKeywordsNeedAGroupwiseQuantizer() {
         // Group keywords on a per-tensor quantizer are errors, not ignored.
         #expect(throws: QuantConfigError.self) { try QuantLinear(64, 4, weightQuant: .int8WeightPerTensorFloat.with(\.groupSize, 16)) }
         // The shifted group preset has no default group size (as Brevitas).

@@ -1,0 +1,16 @@
+HIDDEN_PTQ = dict(
+    seed_offset=4242,
+    mlp=dict(fin=10, hidden=12, classes=3, batch=6, calib=4, test=5, drop=0.2),
+    cnn=dict(cin=2, c1=5, hw=8, k=3, pool=2, classes=3, batch=5, calib=2, test=4),
+    res=dict(cin=2, c=5, hw=5, classes=3, batch=3, calib=4, test=2),
+    cat=dict(cin=2, ca=3, cb=4, cout=5, hw=5, classes=4, batch=3, calib=2, test=4),
+    dws=dict(cin=2, c=4, c2=6, hw=5, classes=3, batch=3, calib=4, test=2),
+    custom=dict(wbits=3, abits=6),
+    gptq=dict(num_blocks=100),
+    gptq_blocks_act_order=dict(num_blocks=2),
+    gpfq=dict(act_order=True),
+    gptq_dws=dict(act_order=False, num_blocks=100),
+    cle=dict(iters=3),
+    act_eq=dict(alpha=0.6),
+    bias_corr_calib=3,
+)
