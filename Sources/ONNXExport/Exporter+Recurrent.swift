@@ -31,6 +31,11 @@ extension Exporter {
     /// The graph of a `QuantLSTM` model: its output sequence, `h_n` and `c_n`.
     func emitLSTM(_ lstm: QuantLSTM, _ x: Traced, path: String) throws -> (output: Traced, hidden: Traced, cell: Traced) {
         let layer = describe(lstm, path)
+        if b.dynamicBatch {
+            throw ONNXExportError.notExpressible(
+                layer: layer, format: format,
+                reason: "QuantLSTMCell's initial states are constants of the traced batch size (as in Brevitas's graph); export without a dynamic batch")
+        }
         guard format == .qonnx else {
             throw ONNXExportError.notExpressible(
                 layer: layer, format: format,

@@ -72,6 +72,54 @@ public final class ONNXDataflow {
         Value(traced: try exporter.emitMultiInput(module, inputs.map(\.traced), path: try submodulePath(module)))
     }
 
+    /// Applies the submodule `lstm` (a `QuantLSTM`, QONNX only: `QuantLSTMCell`) to the input
+    /// sequence; returns its output sequence and its last hidden and cell states.
+    public func apply(_ lstm: QuantLSTM, to input: Value) throws -> (output: Value, hidden: Value, cell: Value) {
+        let r = try exporter.emitLSTM(lstm, input.traced, path: try submodulePath(lstm))
+        return (Value(traced: r.output), Value(traced: r.hidden), Value(traced: r.cell))
+    }
+
+    /// `Transpose(perm: dims)`, as `Tensor.permute(dims)` (a per-tensor QuantTensor keeps its
+    /// metadata).
+    public func permute(_ x: Value, _ dims: [Int]) throws -> Value {
+        let v = try layout(x) { $0.permute(dims) }
+        let name = exporter.b.node("Transpose", [x.traced.name], name: "\(Exporter.nodePrefix(path))/Transpose",
+                                   attributes: [GraphBuilder.attr("perm", ints: dims)], type: .float, shape: v.value.shape)
+        return Value(traced: Traced(name: name, value: v))
+    }
+
+    /// `Reshape` to `shape` (`-1` not allowed; a leading dimension equal to the input's is
+    /// written as 0, ONNX's "copy", so a dynamic batch passes through).
+    public func reshape(_ x: Value, _ shape: [Int]) throws -> Value {
+        let v = try layout(x) { $0.reshape(shape) }
+        var target = shape.map(Int64.init)
+        if let first = shape.first, first == x.shape.first { target[0] = 0 }
+        let s = exporter.b.constant("\(Exporter.nodePrefix(path))/reshape_shape", integers: target, type: .int64, shape: [shape.count])
+        let name = exporter.b.node("Reshape", [x.traced.name, s], name: "\(Exporter.nodePrefix(path))/Reshape", type: .float, shape: v.value.shape)
+        return Value(traced: Traced(name: name, value: v))
+    }
+
+    /// `Squeeze` of the size-1 dimension `dim`.
+    public func squeeze(_ x: Value, dim: Int) throws -> Value {
+        let v = try layout(x) { $0.squeeze(dim) }
+        let axes = exporter.b.constant("\(Exporter.nodePrefix(path))/squeeze_axes", integers: [Int64(dim)], type: .int64, shape: [1])
+        let name = exporter.b.node("Squeeze", [x.traced.name, axes], name: "\(Exporter.nodePrefix(path))/Squeeze", type: .float, shape: v.value.shape)
+        return Value(traced: Traced(name: name, value: v))
+    }
+
+    /// A layout change of a value: its QuantTensor metadata is kept only when per-tensor.
+    private func layout(_ x: Value, _ f: (Tensor) -> Tensor) throws -> QuantValue {
+        switch x.traced.value {
+        case .float(let t): return .float(f(t))
+        case .quant(let q):
+            guard q.scale.count == 1, q.zeroPoint.count == 1 else {
+                throw ONNXExportError.unsupportedModule(layer: exporter.describe(composite, path),
+                                                        reason: "its dataflow moves the elements of a per-channel QuantTensor (scale of \(q.scale.count) values)")
+            }
+            return .quant(q.with(value: f(q.value)))
+        }
+    }
+
     /// The full path of a submodule; the graph's names follow it.
     private func submodulePath(_ module: Module) throws -> String {
         guard let relative = paths[ObjectIdentifier(module)] else {

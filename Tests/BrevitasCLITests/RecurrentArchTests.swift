@@ -25,6 +25,9 @@ import Models
         #expect(kind == .quantized)
         let keys = Set(model.namedParameters().map(\.name))
         #expect(keys.contains("0.lstm.layers.0.0.input_gate_params.input_weight.weight") && keys.contains("1.weight"), "\(keys.sorted())")
+        // The QONNX export is written (QuantLSTMCell); QCDQ has no form for a quantized LSTM cell.
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("model.qonnx.onnx").path), "\(run.output)")
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("model.qcdq.onnx").path))
         let test = try DataSplits(.digits, directory: nil, limit: 400).test
         #expect(try Trainer.evaluate(model, test).accuracy == summary.quantAccuracy, "the checkpoint reloads to the same accuracy")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import NN
 @testable import ONNXExport
 import ONNXProto
@@ -37,6 +38,12 @@ import TensorEngine
         let emb = try QuantEmbedding(7, 4, paddingIdx: 0, generator: g)
         let ids = Tensor(shape: [3, 4], [0, 1, 2, 3, 4, 5, 6, 0, 6, 6, 1, 2])
         out.append(ZooCase(name: "embedding_in_sequential", model: QuantSequential([emb, try QuantIdentity()]), examples: [ids]))
+        // `train --arch lstm`'s model: images read row by row by a QuantLSTM (QONNX QuantLSTMCell,
+        // run by the checker's numpy executor), its last hidden state into a QuantLinear.
+        let lstm = try QuantLSTM(inputSize: 12, hiddenSize: 6, batchFirst: true, returnQuantTensor: true, generator: g)
+        let rows = QuantSequential([RowSequenceLSTM(lstm), try QuantLinear(6, 3, biasQuant: .int32Bias, generator: g)])
+        try calibrate(rows, { _ = try rows($0) }, shape: [2, 2, 4, 6])
+        out.append(ZooCase(name: "row_lstm_classifier", model: rows, examples: [g.normal([2, 2, 4, 6])], formats: [.qonnx]))
         return out
     }
 

@@ -11,8 +11,10 @@ enum ONNXFiles {
 
     /// Writes both exports into `folder`, traced on `example` (`[1, C, H, W]`); returns each file
     /// name with `nil` when it was written, or the reason it was not. Every architecture exports
-    /// to both formats; what remains refused is a bit width the format cannot hold (QCDQ above 8
-    /// bits), which is not an error of the run: the summary names the file and the layer.
+    /// to both formats except `lstm`, whose quantized LSTM cell has a QONNX form only
+    /// (`QuantLSTMCell`; Brevitas refuses QCDQ too); what else remains refused is a bit width the
+    /// format cannot hold (QCDQ above 8 bits). Neither is an error of the run: the summary names
+    /// the file and the layer.
     /// `dynamicBatch`: a symbolic batch dimension (the graph runs of `brevitas quantize`).
     static func write(_ model: Module, example: Tensor, folder: URL, dynamicBatch: Bool = false) -> [(file: String, problem: String?)] {
         ONNXFormat.allCases.map { format in
