@@ -26,7 +26,7 @@ import Darwin
 /// | activation quantizer | `[Relu/Sigmoid/Tanh/Clip] -> QuantizeLinear -> [Clip] -> DequantizeLinear` | `[act] -> Quant` (`BipolarQuant` for binary) |
 /// | weight | int8/uint8 codes `-> [Clip] -> DequantizeLinear` (axis 0 per channel) | float weight `-> Quant` / `BipolarQuant` |
 /// | A2Q / A2Q+ weight | its integer weights `-> Clip(±127) -> DequantizeLinear` | quantized weight `-> Quant` (narrow, 8 bits) |
-/// | QuantLSTM | refused, as Brevitas | `Quant` (input, weights, 32-bit biases) `-> QuantLSTMCell -> Unsqueeze` per layer and direction; as the model: outputs `output`, `h_n`, `c_n`; inside a composite: ``ONNXDataflow/apply(_:to:)-(QuantLSTM,_)`` |
+/// | QuantLSTM | refused, as Brevitas | `Quant` (input, weights, 32-bit biases) `-> QuantLSTMCell -> Unsqueeze` per layer and direction; as the model: outputs `output`, `h_n`, `c_n`; inside a composite: `flow.apply(lstm, to: x)` (ONNXDataflow) |
 /// | quantized bias | int8/int32 codes `-> DequantizeLinear` (scale s_in·s_w) | float bias `-> Quant` (bit width 32 for Int32Bias) |
 /// | float bias | float initializer | float initializer |
 /// | FP8 activation (OCP/FNUZ e4m3, e5m2) | `QuantizeLinear -> DequantizeLinear` with a float8 zero point (opset 19, IR 9) | `FloatQuant` (also FP6/FP4) |
