@@ -181,6 +181,8 @@ public struct ConformanceRunner {
             errors = chk.errors
         } catch let e as ReplayError {
             errors = chk.errors + ["\(e)"]
+        } catch let e as CaseCheckError {
+            errors = chk.errors + ["the case asks for what the engine cannot take: \(e)"]
         } catch {
             errors = chk.errors + ["replay raised \(error)"]
         }

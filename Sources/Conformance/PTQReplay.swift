@@ -178,7 +178,10 @@ struct PTQReplay {
             if let v = kwargs?["relu6_to_relu"]?.bool { o.relu6ToReLU = v }
             if let v = kwargs?["merge_bn"]?.bool { o.mergeBatchNorm = v }
             if let v = kwargs?["equalize_merge_bias"]?.bool { o.equalizeMergeBias = v }
-            if let v = kwargs?["equalize_iters"]?.int { o.equalizeIterations = v }
+            if let v = kwargs?["equalize_iters"]?.int {
+                try CaseCheck.iterations(v, field: "spec.pipeline.preprocess_for_quantize.kwargs.equalize_iters")
+                o.equalizeIterations = v
+            }
             for key in ["equalize_bias_shrinkage", "equalize_scale_computation"] where kwargs?[key] != nil {
                 throw ReplayError.unsupported("preprocess_for_quantize with \(key) other than its default")
             }

@@ -291,18 +291,27 @@ enum CallResult {
     /// `sum(value · G)`, summed over the named non-null outputs in order (README-layers).
     func loss(_ upstream: JSON) throws -> Tensor {
         switch self {
-        case .single(let v): return (v.value * (try Records.tensor(upstream))).sum()
+        case .single(let v): return (v.value * (try Self.upstream(upstream, like: v, "upstream_grad"))).sum()
         case .named(let vs):
             var total: Tensor? = nil
             for (n, v) in vs {
                 guard let v else { continue }
                 guard let g = upstream[n] else { throw ReplayError.malformed("upstream_grad has no \(n)") }
-                let t = (v.value * (try Records.tensor(g))).sum()
+                let t = (v.value * (try Self.upstream(g, like: v, "upstream_grad.\(n)"))).sum()
                 total = total.map { $0 + t } ?? t
             }
             guard let total else { throw ReplayError.malformed("no output to take a loss of") }
             return total
         }
+    }
+
+    /// A recorded upstream gradient, which must have its output's shape (as `torch.autograd.backward`).
+    static func upstream(_ g: JSON, like output: QuantValue, _ field: String) throws -> Tensor {
+        let t = try Records.tensor(g)
+        guard t.shape == output.value.shape else {
+            throw ReplayError.malformed("\(field): shape \(t.shape), the output is \(output.value.shape)")
+        }
+        return t
     }
 
     /// The sum of every output value (a backward without recorded upstream gradients).

@@ -39,6 +39,7 @@ final class SpecModel {
             else {
                 throw ReplayError.unsupported("layer class \(cls)")
             }
+            try CaseCheck.keywords(cls, spec["kwargs"], path: "spec.model")
             var kwargs: [String: ConfigValue] = [:]
             for (k, v) in spec["kwargs"]?.object?.pairs ?? [] { kwargs[k] = try configValue(v) }
             if LayerFactory.attentionClassNames.contains(cls) {
@@ -120,15 +121,20 @@ final class SpecModel {
         switch kind {
         case .single(let l):
             guard args.count == 1 else { throw ReplayError.unsupported("\(l.typeName) takes one input, got \(args.count)") }
+            try CaseCheck.inputs(l, args)
             return try l.forward(args[0])
         case .multi(let l):
             if let dim {
                 guard let cat = l as? QuantCat else { throw ReplayError.unsupported("call keyword dim on \(l.typeName)") }
+                try CaseCheck.inputs(cat, args)
+                try CaseCheck.cat(args.map(\.value.shape), dim: dim, field: "QuantCat input")
                 return try cat.forward(args, dim: dim)
             }
+            try CaseCheck.inputs(l, args)
             return try l.forward(args)
         case .flatten(let s, let e):
             guard args.count == 1 else { throw ReplayError.unsupported("flatten takes one input") }
+            try CaseCheck.flatten(args[0].value.shape, start: s, end: e, field: "flatten input")
             return Ops.flatten(args[0], startDim: s, endDim: e)
         case .sequential(let children):
             guard args.count == 1 else { throw ReplayError.unsupported("a sequential model takes one input, got \(args.count)") }
@@ -275,9 +281,11 @@ enum Ops {
             switch op {
             case "add":
                 guard args.count == 2 else { throw ReplayError.malformed("add takes two inputs") }
+                try CaseCheck.broadcast(args[0].value.shape, args[1].value.shape, field: "node \(out) (add)")
                 v = try add(args[0], args[1])
             case "cat":
                 guard let dim = n["dim"]?.int else { throw ReplayError.malformed("cat without dim") }
+                try CaseCheck.cat(args.map(\.value.shape), dim: dim, field: "node \(out) (cat)")
                 let qs = args.compactMap(\.quantTensor)
                 if qs.count == args.count {
                     v = .quant(try QuantTensor.cat(qs, dim: dim))
@@ -289,7 +297,9 @@ enum Ops {
                 v = .float(args[0].value.relu())
             case "flatten":
                 guard args.count == 1 else { throw ReplayError.malformed("flatten takes one input") }
-                v = flatten(args[0], startDim: n["start_dim"]?.int ?? 1, endDim: n["end_dim"]?.int ?? -1)
+                let (start, end) = (n["start_dim"]?.int ?? 1, n["end_dim"]?.int ?? -1)
+                try CaseCheck.flatten(args[0].value.shape, start: start, end: end, field: "node \(out) (flatten)")
+                v = flatten(args[0], startDim: start, endDim: end)
             case "given":
                 guard let g = given[out] else { throw ReplayError.malformed("no recorded value for given '\(out)'") }
                 v = g
