@@ -85,18 +85,10 @@ public enum CEmitter {
         for (i, step) in program.steps.enumerated() {
             let s = i + 1
             switch step.op {
-            case .conv2d(let op):
-                c.append(array("w\(s)", op.weight))
-                if let b = op.bias { c.append(array("b\(s)", b)) }
-            case .convTranspose2d(let op):
-                c.append(array("w\(s)", op.weight))
-                if let b = op.bias { c.append(array("b\(s)", b)) }
-            case .conv3d(let op):
-                c.append(array("w\(s)", op.weight))
-                if let b = op.bias { c.append(array("b\(s)", b)) }
-            case .linear(let op):
-                c.append(array("w\(s)", op.weight))
-                if let b = op.bias { c.append(array("b\(s)", b)) }
+            case .conv2d(let op): c += weightArrays(slot: s, op.weight, op.bias)
+            case .convTranspose2d(let op): c += weightArrays(slot: s, op.weight, op.bias)
+            case .conv3d(let op): c += weightArrays(slot: s, op.weight, op.bias)
+            case .linear(let op): c += weightArrays(slot: s, op.weight, op.bias)
             case .requantize(let r):
                 c.append(array("m\(s)", r.fixedMultipliers))
                 c.append(array("sh\(s)", r.shifts.map(Int64.init)))
@@ -138,58 +130,6 @@ public enum CEmitter {
         return (header, c.joined(separator: "\n"))
     }
 
-    /// An example `main.c`: reads examples of input codes from a binary file (each example
-    /// `MODEL_INPUT_SIZE` values of `model_input_t`, little-endian) and prints the predicted
-    /// class of each, one per line; with `-o` it prints the outputs instead.
-    public static func exampleMain(name: String = "model") -> String {
-        let upper = name.uppercased()
-        return """
-            /* Example: predicted classes for the examples in a binary file of input codes.
-               Usage: ./\(name) INPUT.bin        one predicted class per line
-                      ./\(name) -o INPUT.bin     the output values of each example, space-separated */
-            #include <stdio.h>
-            #include <string.h>
-            #include "\(name).h"
-
-            static \(name)_input_t input[\(upper)_INPUT_SIZE];
-            static \(name)_output_t output[\(upper)_OUTPUT_SIZE];
-
-            int main(int argc, char **argv) {
-                int outputs = argc == 3 && strcmp(argv[1], "-o") == 0;
-                const char *path = argv[argc - 1];
-                FILE *f;
-                size_t got;
-                if (argc < 2 || argc > 3 || (argc == 3 && !outputs)) {
-                    fprintf(stderr, "usage: %s [-o] INPUT.bin\\n", argv[0]);
-                    return 2;
-                }
-                f = fopen(path, "rb");
-                if (f == NULL) {
-                    fprintf(stderr, "cannot open %s\\n", path);
-                    return 1;
-                }
-                while ((got = fread(input, sizeof(input[0]), \(upper)_INPUT_SIZE, f)) == \(upper)_INPUT_SIZE) {
-                    \(name)_run(input, output);
-                    if (outputs) {
-                        int k;
-                        for (k = 0; k < \(upper)_OUTPUT_SIZE; ++k) printf(k ? " %lld" : "%lld", (long long)output[k]);
-                        printf("\\n");
-                    } else {
-                        printf("%d\\n", \(name)_argmax(output));
-                    }
-                }
-                if (got != 0 || ferror(f)) {
-                    fprintf(stderr, "%s: the file does not hold whole examples of %d codes\\n", path, \(upper)_INPUT_SIZE);
-                    fclose(f);
-                    return 1;
-                }
-                fclose(f);
-                return 0;
-            }
-
-            """
-    }
-
     /// The C type of a slot.
     static func type(of v: IntegerProgram.Value) -> String {
         switch v {
@@ -219,181 +159,9 @@ public enum CEmitter {
         return "static const \(t) \(name)[\(v.count)] = {\n" + lines.joined(separator: ",\n") + "\n};"
     }
 
-    /// The loop nest of one step, reading its input slots and writing `out`.
-    static func body(_ p: IntegerProgram, _ step: IntegerProgram.Step, slot s: Int, out: String) -> [String] {
-        let x = step.inputs.map { "s\($0)" }
-        let inShape = p.shape(of: step.inputs[0])
-        let n = step.shape.reduce(1, *)
-        let outType = type(of: step.value)
-        switch step.op {
-        case .conv2d(let op):
-            let acc = type(of: step.value)
-            let (cin, h, w) = (inShape[0], inShape[1], inShape[2])
-            let (o, oh, ow) = (step.shape[0], step.shape[1], step.shape[2])
-            let (kh, kw) = (op.weightShape[2], op.weightShape[3])
-            let cg = cin / op.groups, og = o / op.groups
-            return [
-                "int o, y, x, c, i, j;",
-                "for (o = 0; o < \(o); ++o) {",
-                "    const int g = o / \(og);",
-                "    for (y = 0; y < \(oh); ++y) {",
-                "        for (x = 0; x < \(ow); ++x) {",
-                "            \(acc) acc = \(op.bias == nil ? "0" : "b\(s)[o]");",
-                "            for (c = 0; c < \(cg); ++c) {",
-                "                for (i = 0; i < \(kh); ++i) {",
-                "                    const int iy = y * \(op.strideH) + i * \(op.dilationH) - \(op.padH);",
-                "                    if (iy < 0 || iy >= \(h)) continue;",
-                "                    for (j = 0; j < \(kw); ++j) {",
-                "                        const int ix = x * \(op.strideW) + j * \(op.dilationW) - \(op.padW);",
-                "                        if (ix < 0 || ix >= \(w)) continue;",
-                "                        acc += (\(acc))w\(s)[((o * \(cg) + c) * \(kh) + i) * \(kw) + j] * (\(acc))\(x[0])[((g * \(cg) + c) * \(h) + iy) * \(w) + ix];",
-                "                    }",
-                "                }",
-                "            }",
-                "            \(out)[(o * \(oh) + y) * \(ow) + x] = acc;",
-                "        }",
-                "    }",
-                "}",
-            ]
-        case .conv3d(let op):
-            let acc = type(of: step.value)
-            let (cin, d, h, w) = (inShape[0], inShape[1], inShape[2], inShape[3])
-            let (o, od, oh, ow) = (step.shape[0], step.shape[1], step.shape[2], step.shape[3])
-            let (kd, kh, kw) = (op.weightShape[2], op.weightShape[3], op.weightShape[4])
-            let (st, pd, dl) = (op.stride, op.padding, op.dilation)
-            let cg = cin / op.groups, og = o / op.groups
-            return [
-                "int o, z, y, x, c, l, i, j;",
-                "for (o = 0; o < \(o); ++o) {",
-                "    const int g = o / \(og);",
-                "    for (z = 0; z < \(od); ++z) {",
-                "        for (y = 0; y < \(oh); ++y) {",
-                "            for (x = 0; x < \(ow); ++x) {",
-                "                \(acc) acc = \(op.bias == nil ? "0" : "b\(s)[o]");",
-                "                for (c = 0; c < \(cg); ++c) {",
-                "                    for (l = 0; l < \(kd); ++l) {",
-                "                        const int iz = z * \(st[0]) + l * \(dl[0]) - \(pd[0]);",
-                "                        if (iz < 0 || iz >= \(d)) continue;",
-                "                        for (i = 0; i < \(kh); ++i) {",
-                "                            const int iy = y * \(st[1]) + i * \(dl[1]) - \(pd[1]);",
-                "                            if (iy < 0 || iy >= \(h)) continue;",
-                "                            for (j = 0; j < \(kw); ++j) {",
-                "                                const int ix = x * \(st[2]) + j * \(dl[2]) - \(pd[2]);",
-                "                                if (ix < 0 || ix >= \(w)) continue;",
-                "                                acc += (\(acc))w\(s)[(((o * \(cg) + c) * \(kd) + l) * \(kh) + i) * \(kw) + j] * (\(acc))\(x[0])[(((g * \(cg) + c) * \(d) + iz) * \(h) + iy) * \(w) + ix];",
-                "                            }",
-                "                        }",
-                "                    }",
-                "                }",
-                "                \(out)[((o * \(od) + z) * \(oh) + y) * \(ow) + x] = acc;",
-                "            }",
-                "        }",
-                "    }",
-                "}",
-            ]
-        case .convTranspose2d(let op):
-            let acc = type(of: step.value)
-            let (cin, h, w) = (inShape[0], inShape[1], inShape[2])
-            let (o, oh, ow) = (step.shape[0], step.shape[1], step.shape[2])
-            let (kh, kw) = (op.weightShape[2], op.weightShape[3])
-            let cg = cin / op.groups, og = o / op.groups
-            return [
-                "int o, y, x, c, i, j;",
-                "for (o = 0; o < \(o); ++o) {",
-                "    const int g = o / \(og), ol = o % \(og);",
-                "    for (y = 0; y < \(oh); ++y) {",
-                "        for (x = 0; x < \(ow); ++x) {",
-                "            \(acc) acc = \(op.bias == nil ? "0" : "b\(s)[o]");",
-                "            for (c = g * \(cg); c < (g + 1) * \(cg); ++c) {",
-                "                for (i = 0; i < \(kh); ++i) {",
-                "                    const int ty = y + \(op.padH) - i * \(op.dilationH);",
-                "                    if (ty < 0 || ty % \(op.strideH) != 0 || ty / \(op.strideH) >= \(h)) continue;",
-                "                    for (j = 0; j < \(kw); ++j) {",
-                "                        const int tx = x + \(op.padW) - j * \(op.dilationW);",
-                "                        if (tx < 0 || tx % \(op.strideW) != 0 || tx / \(op.strideW) >= \(w)) continue;",
-                "                        acc += (\(acc))w\(s)[((c * \(og) + ol) * \(kh) + i) * \(kw) + j] * (\(acc))\(x[0])[(c * \(h) + ty / \(op.strideH)) * \(w) + tx / \(op.strideW)];",
-                "                    }",
-                "                }",
-                "            }",
-                "            \(out)[(o * \(oh) + y) * \(ow) + x] = acc;",
-                "        }",
-                "    }",
-                "}",
-            ]
-        case .linear(let op):
-            let acc = type(of: step.value)
-            return [
-                "int o, i;",
-                "for (o = 0; o < \(op.outFeatures); ++o) {",
-                "    \(acc) acc = \(op.bias == nil ? "0" : "b\(s)[o]");",
-                "    for (i = 0; i < \(op.inFeatures); ++i) acc += (\(acc))w\(s)[o * \(op.inFeatures) + i] * (\(acc))\(x[0])[i];",
-                "    \(out)[o] = acc;",
-                "}",
-            ]
-        case .requantize(let r):
-            let inner = step.shape.dropFirst().reduce(1, *)
-            let ch = r.isPerTensor ? "0" : "k / \(inner)"
-            return [
-                "int k;",
-                "for (k = 0; k < \(n); ++k) {",
-                "    const int c = \(ch);",
-                "    const int64_t t = ((int64_t)\(x[0])[k] - (\(r.inputZeroPoint))) * m\(s)[c] + o\(s)[c];",
-                "    \(out)[k] = (\(outType))clamp64(rshift_round_even(t, sh\(s)[c]) + (\(r.output.zeroPoint)), \(literal(r.output.min)), \(literal(r.output.max)));",
-                "}",
-            ]
-        case .maxPool2d(let pw), .sumPool2d(let pw), .truncAvgPool2d(let pw, _, _, _, _):
-            let (c, h, w) = (inShape[0], inShape[1], inShape[2])
-            let (oh, ow) = (step.shape[1], step.shape[2])
-            var finish: String
-            switch step.op {
-            case .maxPool2d: finish = "best"
-            case .sumPool2d: finish = "sum"
-            case .truncAvgPool2d(_, let shift, let floor, let lo, let hi):
-                let shifted = shift <= 0 ? "sum * \(Int64(1) << Int64(-shift))" : (floor ? "rshift_floor(sum, \(shift))" : "rshift_round_even(sum, \(shift))")
-                finish = "clamp64(\(shifted), \(literal(lo)), \(literal(hi)))"
-            default: preconditionFailure("CEmitter: pool")
-            }
-            return [
-                "int c, y, x, i, j;",
-                "for (c = 0; c < \(c); ++c) {",
-                "    for (y = 0; y < \(oh); ++y) {",
-                "        for (x = 0; x < \(ow); ++x) {",
-                "            int64_t best = INT64_MIN, sum = 0;",
-                "            for (i = 0; i < \(pw.kernelH); ++i) {",
-                "                const int iy = y * \(pw.strideH) + i - \(pw.padH);",
-                "                if (iy < 0 || iy >= \(h)) continue;",
-                "                for (j = 0; j < \(pw.kernelW); ++j) {",
-                "                    const int ix = x * \(pw.strideW) + j - \(pw.padW);",
-                "                    int64_t v;",
-                "                    if (ix < 0 || ix >= \(w)) continue;",
-                "                    v = \(x[0])[(c * \(h) + iy) * \(w) + ix];",
-                "                    if (v > best) best = v;",
-                "                    sum += v;",
-                "                }",
-                "            }",
-                "            (void)best;",
-                "            (void)sum;",
-                "            \(out)[(c * \(oh) + y) * \(ow) + x] = (\(outType))(\(finish));",
-                "        }",
-                "    }",
-                "}",
-            ]
-        case .add:
-            return ["int k;", "for (k = 0; k < \(n); ++k) \(out)[k] = (\(outType))((int64_t)\(x[0])[k] + (int64_t)\(x[1])[k]);"]
-        case .concat:
-            var lines = ["int k, at = 0;"]
-            for (j, input) in step.inputs.enumerated() {
-                let m = p.shape(of: input).reduce(1, *)
-                lines.append("for (k = 0; k < \(m); ++k) \(out)[at + k] = (\(outType))\(x[j])[k];")
-                lines.append("at += \(m);")
-            }
-            lines.append("(void)at;")
-            return lines
-        case .clampMin(let z):
-            return ["int k;", "for (k = 0; k < \(n); ++k) \(out)[k] = \(x[0])[k] < \(literal(z)) ? (\(outType))\(literal(z)) : \(x[0])[k];"]
-        case .reshape:
-            return ["int k;", "for (k = 0; k < \(n); ++k) \(out)[k] = \(x[0])[k];"]
-        }
+    /// `w<slot>` and, when there is a bias, `b<slot>`.
+    static func weightArrays(slot: Int, _ weight: [Int64], _ bias: [Int64]?) -> [String] {
+        [array("w\(slot)", weight)] + (bias.map { [array("b\(slot)", $0)] } ?? [])
     }
 
     static func literal(_ v: Int64) -> String { "INT64_C(\(v))" }
