@@ -9,25 +9,7 @@ import TestSupport
 /// `brevitas deploy`: the generated C, compiled by the system compiler with the strictest flags,
 /// computes the integer executor's outputs bit for bit.
 @Suite(.serialized) struct DeployTests {
-    static let compiler = "/usr/bin/cc"
-
-    /// Runs a program; returns its standard output, or records the failure.
-    static func shell(_ tool: String, _ args: [String], in dir: URL) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = args
-        p.currentDirectoryURL = dir
-        let pipe = Pipe(), errors = Pipe()
-        p.standardOutput = pipe
-        p.standardError = errors
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self) + String(decoding: err, as: UTF8.self))
-    }
-
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: DeployTests.compiler)), arguments: ["lenet", "resnet8"])
+    @Test(.enabled(if: StrictC.isAvailable), arguments: ["lenet", "resnet8"])
     func generatedCAgreesWithTheExecutorBitForBit(arch: String) throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -36,7 +18,7 @@ import TestSupport
         _ = try DeployCommand.parse([run.path, "--out", out.path, "--examples", "60"]).deploy()
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: out.path))
                 == ["model.h", "model.c", "main.c", "README.md", "model.json", "test_inputs.bin", "expected.txt"])
-        let build = try Self.shell(Self.compiler, ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o", "model", "main.c", "model.c"], in: out)
+        let build = try StrictC.build(["main.c", "model.c"], output: "model", in: out)
         #expect(build.status == 0, "\(build.output)")
         guard build.status == 0 else { return }
 
@@ -48,14 +30,14 @@ import TestSupport
         let codes = program.inputCodes(data.inputs.narrow(dim: 0, start: 0, length: 60))
         #expect(Deployment.inputFile(codes, grid: program.inputGrid) == (try Data(contentsOf: out.appendingPathComponent("test_inputs.bin"))))
         let expected = IntegerExecutor.run(program, input: codes)
-        let outputs = try Self.shell(out.appendingPathComponent("model").path, ["-o", "test_inputs.bin"], in: out)
+        let outputs = try runProcess(out.appendingPathComponent("model").path, ["-o", "test_inputs.bin"], in: out)
         #expect(outputs.status == 0)
-        let got = outputs.output.split(separator: "\n").map { $0.split(separator: " ").map { Int64($0)! } }
+        let got = outputs.stdout.split(separator: "\n").map { $0.split(separator: " ").map { Int64($0)! } }
         #expect(got.count == 60)
         #expect(got.flatMap { $0 } == expected.data)
-        let classes = try Self.shell(out.appendingPathComponent("model").path, ["test_inputs.bin"], in: out)
-        #expect(classes.output == (try String(contentsOf: out.appendingPathComponent("expected.txt"), encoding: .utf8)))
-        #expect(classes.output.split(separator: "\n").map { Int($0)! } == program.predictions(expected))
+        let classes = try runProcess(out.appendingPathComponent("model").path, ["test_inputs.bin"], in: out)
+        #expect(classes.stdout == (try String(contentsOf: out.appendingPathComponent("expected.txt"), encoding: .utf8)))
+        #expect(classes.stdout.split(separator: "\n").map { Int($0)! } == program.predictions(expected))
 
         // An existing folder with files is never overwritten.
         #expect(throws: CLIError.self) { try DeployCommand.parse([run.path, "--out", out.path]).deploy() }

@@ -3,6 +3,7 @@ import NN
 import ONNXProto
 import TensorEngine
 import Testing
+import TestSupport
 
 @testable import BrevitasCLI
 
@@ -15,16 +16,16 @@ import Testing
         let out = dir.appendingPathComponent("deploy")
         let summary = try DeployCommand.parse([run.path, "--out", out.path, "--examples", "\(examples)"]).deploy()
         #expect(summary.contains("test_inputs.bin (\(examples) examples)"), "\(summary)")
-        let build = try DeployTests.shell(DeployTests.compiler, ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o", "model", "main.c", "model.c"], in: out)
+        let build = try StrictC.build(["main.c", "model.c"], output: "model", in: out)
         #expect(build.status == 0, "\(build.output)")
         guard build.status == 0 else { return }
-        let classes = try DeployTests.shell(out.appendingPathComponent("model").path, ["test_inputs.bin"], in: out)
+        let classes = try runProcess(out.appendingPathComponent("model").path, ["test_inputs.bin"], in: out)
         #expect(classes.status == 0)
         let expected = try String(contentsOf: out.appendingPathComponent("expected.txt"), encoding: .utf8)
-        #expect(classes.output == expected && expected.split(separator: "\n").count == examples)
+        #expect(classes.stdout == expected && expected.split(separator: "\n").count == examples)
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: DeployTests.compiler)))
+    @Test(.enabled(if: StrictC.isAvailable))
     func digitsRunVerifiesDeploysAndEvaluatesAsIntegers() throws {
         let dir = try QuantizeCommandTests.workspace()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -74,22 +75,22 @@ import Testing
         model.opsetImport = [o]
         var graph = Onnx_GraphProto()
         graph.name = "main_graph"
-        graph.input = [FloatONNX.valueInfo("input", [-1, 1, 8, 8])]
-        graph.output = [FloatONNX.valueInfo("logits", [-1, 10])]
-        graph.initializer = [FloatONNX.floats("c1.weight", [4, 1, 3, 3], uniform(36, 0.33)), FloatONNX.floats("c1.bias", [4], uniform(4, 0.33)),
-                             FloatONNX.floats("c2.weight", [4, 4, 3, 3], uniform(144, 0.17)), FloatONNX.floats("c2.bias", [4], uniform(4, 0.17)),
-                             FloatONNX.floats("fc.weight", [10, 4], uniform(40, 0.5)), FloatONNX.floats("fc.bias", [10], uniform(10, 0.5))]
-        let conv = [FloatONNX.ints("pads", [1, 1, 1, 1]), FloatONNX.ints("kernel_shape", [3, 3]), FloatONNX.ints("strides", [1, 1])]
+        graph.input = [.floatTensor("input", [-1, 1, 8, 8])]
+        graph.output = [.floatTensor("logits", [-1, 10])]
+        graph.initializer = [.floats("c1.weight", [4, 1, 3, 3], uniform(36, 0.33)), .floats("c1.bias", [4], uniform(4, 0.33)),
+                             .floats("c2.weight", [4, 4, 3, 3], uniform(144, 0.17)), .floats("c2.bias", [4], uniform(4, 0.17)),
+                             .floats("fc.weight", [10, 4], uniform(40, 0.5)), .floats("fc.bias", [10], uniform(10, 0.5))]
+        let conv = [Onnx_AttributeProto.ints("pads", [1, 1, 1, 1]), .ints("kernel_shape", [3, 3]), .ints("strides", [1, 1])]
         graph.node = [
-            FloatONNX.node("Conv", ["input", "c1.weight", "c1.bias"], ["/c1/Conv_output_0"], name: "/c1/Conv", attributes: conv),
-            FloatONNX.node("Relu", ["/c1/Conv_output_0"], ["/r1/Relu_output_0"], name: "/r1/Relu"),
-            FloatONNX.node("Conv", ["/r1/Relu_output_0", "c2.weight", "c2.bias"], ["/c2/Conv_output_0"], name: "/c2/Conv", attributes: conv),
-            FloatONNX.node("Add", ["/c2/Conv_output_0", "/r1/Relu_output_0"], ["/Add_output_0"], name: "/Add"),
-            FloatONNX.node("Relu", ["/Add_output_0"], ["/r2/Relu_output_0"], name: "/r2/Relu"),
-            FloatONNX.node("GlobalAveragePool", ["/r2/Relu_output_0"], ["/pool/GlobalAveragePool_output_0"], name: "/pool/GlobalAveragePool"),
-            FloatONNX.node("Flatten", ["/pool/GlobalAveragePool_output_0"], ["/Flatten_output_0"], name: "/Flatten", attributes: [FloatONNX.int("axis", 1)]),
-            FloatONNX.node("Gemm", ["/Flatten_output_0", "fc.weight", "fc.bias"], ["logits"], name: "/fc/Gemm",
-                           attributes: [FloatONNX.float("alpha", 1), FloatONNX.float("beta", 1), FloatONNX.int("transB", 1)]),
+            Onnx_NodeProto("Conv", ["input", "c1.weight", "c1.bias"], ["/c1/Conv_output_0"], name: "/c1/Conv", attributes: conv),
+            Onnx_NodeProto("Relu", ["/c1/Conv_output_0"], ["/r1/Relu_output_0"], name: "/r1/Relu"),
+            Onnx_NodeProto("Conv", ["/r1/Relu_output_0", "c2.weight", "c2.bias"], ["/c2/Conv_output_0"], name: "/c2/Conv", attributes: conv),
+            Onnx_NodeProto("Add", ["/c2/Conv_output_0", "/r1/Relu_output_0"], ["/Add_output_0"], name: "/Add"),
+            Onnx_NodeProto("Relu", ["/Add_output_0"], ["/r2/Relu_output_0"], name: "/r2/Relu"),
+            Onnx_NodeProto("GlobalAveragePool", ["/r2/Relu_output_0"], ["/pool/GlobalAveragePool_output_0"], name: "/pool/GlobalAveragePool"),
+            Onnx_NodeProto("Flatten", ["/pool/GlobalAveragePool_output_0"], ["/Flatten_output_0"], name: "/Flatten", attributes: [.int("axis", 1)]),
+            Onnx_NodeProto("Gemm", ["/Flatten_output_0", "fc.weight", "fc.bias"], ["logits"], name: "/fc/Gemm",
+                           attributes: [.float("alpha", 1), .float("beta", 1), .int("transB", 1)]),
         ]
         model.graph = graph
         return try! model.serializedData()
@@ -98,7 +99,7 @@ import Testing
     /// A residual CNN (an add on a shared quantizer, a global average pool) quantized by
     /// `brevitas quantize` on the digits: verify agrees on every prediction, with ties at most,
     /// its program has the add, and its C runs.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: DeployTests.compiler)))
+    @Test(.enabled(if: StrictC.isAvailable))
     func residualRunVerifiesAndDeploys() throws {
         let dir = try QuantizeCommandTests.workspace()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -7,6 +7,7 @@ import QuantNN
 import Quantizers
 import TensorEngine
 import Testing
+import TestSupport
 
 @testable import IntegerInference
 
@@ -175,7 +176,7 @@ import Testing
     /// Compiles the program's C with the strictest flags, runs it on the codes of `x` and expects
     /// the executor's outputs bit for bit.
     func expectCMatchesExecutor(_ program: IntegerProgram, _ x: Tensor, title: String) throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/cc") else {
+        guard StrictC.isAvailable else {
             print("GraphLoweringTests: skipped the C check of \(title), no /usr/bin/cc")
             return
         }
@@ -185,12 +186,12 @@ import Testing
         for (name, data) in try Deployment.files(program, title: title) { try data.write(to: dir.appendingPathComponent(name)) }
         let codes = program.inputCodes(x)
         try Deployment.inputFile(codes, grid: program.inputGrid).write(to: dir.appendingPathComponent("in.bin"))
-        let build = try shell("/usr/bin/cc", ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o", "model", "main.c", "model.c"], in: dir)
+        let build = try StrictC.build(["main.c", "model.c"], output: "model", in: dir)
         #expect(build.status == 0, "\(build.output)")
         guard build.status == 0 else { return }
-        let outputs = try shell(dir.appendingPathComponent("model").path, ["-o", "in.bin"], in: dir)
+        let outputs = try runProcess(dir.appendingPathComponent("model").path, ["-o", "in.bin"], in: dir)
         #expect(outputs.status == 0)
-        let got = outputs.output.split(separator: "\n").flatMap { $0.split(separator: " ").map { Int64($0)! } }
+        let got = outputs.stdout.split(separator: "\n").flatMap { $0.split(separator: " ").map { Int64($0)! } }
         #expect(got == IntegerExecutor.run(program, input: codes).data)
     }
 
@@ -228,20 +229,5 @@ import Testing
         maps.signedIdentity = LayerRecipe("QuantIdentity", ["act_quant": .quantizer("ShiftedUint8ActPerTensorFloat"), "return_quant_tensor": .bool(true)])
         let message = try #require(loweringError(try Self.branchyGraph(maps: maps), shape: [2, 4, 4]))
         #expect(message.contains("layer 'conv_") && message.contains("zero point"), "\(message)")
-    }
-
-    func shell(_ tool: String, _ args: [String], in dir: URL) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = args
-        p.currentDirectoryURL = dir
-        let pipe = Pipe(), errors = Pipe()
-        p.standardOutput = pipe
-        p.standardError = errors
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self) + String(decoding: err, as: UTF8.self))
     }
 }

@@ -58,38 +58,14 @@ enum PythonEnv {
         "no Python with onnx + onnxruntime (tried \(candidates.joined(separator: ", "))); run scripts/setup-onnx-venv.sh or set BREVITAS_ONNX_PYTHON"
     }
 
-    struct Output { let status: Int32; let stdout: String; let stderr: String }
-
-    static func run(_ python: String, _ args: [String]) throws -> Output {
-        let p = Process()
-        if python.hasPrefix("/") {
-            p.executableURL = URL(fileURLWithPath: python)
-            p.arguments = args
-        } else {
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = [python] + args
-        }
+    /// Runs `python args` (a path, or a name looked up on the PATH) with Python's warnings and
+    /// ONNX Runtime's log below errors silenced.
+    static func run(_ python: String, _ args: [String]) throws -> ProcessOutput {
         var env = ProcessInfo.processInfo.environment
         env["PYTHONWARNINGS"] = "ignore"
         env["ORT_LOGGING_LEVEL"] = "3"
-        p.environment = env
-        // stdout through a pipe, stderr to a file: reading one pipe cannot block on the other.
-        let out = Pipe()
-        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("check-onnx-\(UUID().uuidString).err")
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let errHandle = try FileHandle(forWritingTo: errURL)
-        defer {
-            try? errHandle.close()
-            try? FileManager.default.removeItem(at: errURL)
-        }
-        p.standardOutput = out
-        p.standardError = errHandle
-        try p.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let errData = (try? Data(contentsOf: errURL)) ?? Data()
-        return Output(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        return python.hasPrefix("/") ? try runProcess(python, args, environment: env)
+                                     : try runProcess("/usr/bin/env", [python] + args, environment: env)
     }
 }
 

@@ -19,20 +19,9 @@ enum Python {
     /// Runs `script` with `arguments`; returns standard output, throws on a non-zero exit.
     @discardableResult
     static func run(_ interpreter: URL, _ script: String, _ arguments: [String] = []) throws -> String {
-        let process = Process()
-        process.executableURL = interpreter
-        process.arguments = ["-c", script] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw PythonError(message: String(decoding: errors, as: UTF8.self))
-        }
-        return String(decoding: output, as: UTF8.self)
+        let result = try runProcess(interpreter.path, ["-c", script] + arguments)
+        guard result.status == 0 else { throw PythonError(message: result.stderr) }
+        return result.stdout
     }
 
     struct PythonError: Error, CustomStringConvertible {
