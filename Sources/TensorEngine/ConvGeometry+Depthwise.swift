@@ -8,6 +8,29 @@ extension ConvGeometry {
         return (Swift.min(lo, outW), Swift.max(Swift.min(lo, outW), hi))
     }
 
+    /// Every kernel tap in order, `body(ki, tap, off, lo, hi)`: `tap = ki·kW + kj` indexes a
+    /// channel's weights, output column `ow` reads input column `ow·sW + off` (`off = kj·dW − pW`),
+    /// and `lo..<hi` are the output columns for which that lies inside the image (may be empty).
+    @inline(__always) func forEachTap(_ body: (_ ki: Int, _ tap: Int, _ off: Int, _ lo: Int, _ hi: Int) -> Void) {
+        for ki in 0..<kH {
+            for kj in 0..<kW {
+                let off = kj * dW - pW
+                let (lo, hi) = validColumns(off)
+                body(ki, ki * kW + kj, off, lo, hi)
+            }
+        }
+    }
+
+    /// The output rows `oh` whose input row `ih = oh·sH − pH + ki·dH` for tap row `ki` lies inside
+    /// the image, in order: `body(oh, ih)`.
+    @inline(__always) func forEachInsideRow(_ ki: Int, _ body: (_ oh: Int, _ ih: Int) -> Void) {
+        for oh in 0..<outH {
+            let ih = oh * sH - pH + ki * dH
+            if ih < 0 || ih >= inH { continue }
+            body(oh, ih)
+        }
+    }
+
     /// `out[img, o] = bias[o] + Σ_taps w[o, tap] · x[img, o / og] shifted`, one output plane per
     /// task.
     ///
@@ -16,6 +39,17 @@ extension ConvGeometry {
     /// first copied into a zero-bordered scratch plane (a few KB, in L1), so the same loop runs
     /// without bounds checks. Other strides and dilations take the general loop. Both sum the bias
     /// first and then the taps in order, so they agree bit for bit.
+    /// Every tap of channel weights `wo` and every output row it reaches inside the image, in
+    /// the order the sums run (taps, then rows): `body(wv, inputRow, outputRow, lo, hi)` where
+    /// output `outputRow + ow` meets input `inputRow + ow·sW` for `ow` in `lo..<hi`.
+    @inline(__always) func forEachTapRow(_ wo: UnsafePointer<Float>, _ body: (_ wv: Float, _ inputRow: Int, _ outputRow: Int, _ lo: Int, _ hi: Int) -> Void) {
+        forEachTap { ki, tap, off, lo, hi in
+            if lo >= hi { return }
+            let wv = wo[tap]
+            forEachInsideRow(ki) { oh, ih in body(wv, ih * inW + off, oh * outW, lo, hi) }
+        }
+    }
+
     func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>) {
         let l = self.l, og = self.og
         let taps = kH * kW
@@ -47,22 +81,12 @@ extension ConvGeometry {
                     continue
                 }
                 dst.update(repeating: bias?[o] ?? 0, count: l)
-                for ki in 0..<kH {
-                    for kj in 0..<kW {
-                        let wv = w[o * taps + ki * kW + kj]
-                        let off = kj * dW - pW
-                        let (lo, hi) = validColumns(off)
-                        if lo >= hi { continue }
-                        for oh in 0..<outH {
-                            let ih = oh * sH - pH + ki * dH
-                            if ih < 0 || ih >= inH { continue }
-                            let srow = src + ih * inW + off, drow = dst + oh * outW
-                            if sW == 1 {
-                                for ow in lo..<hi { drow[ow] += wv * srow[ow] }
-                            } else {
-                                for ow in lo..<hi { drow[ow] += wv * srow[ow * sW] }
-                            }
-                        }
+                forEachTapRow(w + o * taps) { wv, inputRow, outputRow, lo, hi in
+                    let srow = src + inputRow, drow = dst + outputRow
+                    if sW == 1 {
+                        for ow in lo..<hi { drow[ow] += wv * srow[ow] }
+                    } else {
+                        for ow in lo..<hi { drow[ow] += wv * srow[ow * sW] }
                     }
                 }
             }
@@ -118,22 +142,12 @@ extension ConvGeometry {
                     dst.update(repeating: 0, count: inH * inW)
                     for o in (c * og)..<((c + 1) * og) {
                         let gp = g + (img * outC + o) * l
-                        for ki in 0..<kH {
-                            for kj in 0..<kW {
-                                let wv = w[o * taps + ki * kW + kj]
-                                let off = kj * dW - pW
-                                let (lo, hi) = validColumns(off)
-                                if lo >= hi { continue }
-                                for oh in 0..<outH {
-                                    let ih = oh * sH - pH + ki * dH
-                                    if ih < 0 || ih >= inH { continue }
-                                    let drow = dst + ih * inW + off, grow = gp + oh * outW
-                                    if sW == 1 {
-                                        for ow in lo..<hi { drow[ow] += wv * grow[ow] }
-                                    } else {
-                                        for ow in lo..<hi { drow[ow * sW] += wv * grow[ow] }
-                                    }
-                                }
+                        forEachTapRow(w + o * taps) { wv, inputRow, outputRow, lo, hi in
+                            let drow = dst + inputRow, grow = gp + outputRow
+                            if sW == 1 {
+                                for ow in lo..<hi { drow[ow] += wv * grow[ow] }
+                            } else {
+                                for ow in lo..<hi { drow[ow * sW] += wv * grow[ow] }
                             }
                         }
                     }
@@ -145,30 +159,24 @@ extension ConvGeometry {
             Parallel.forRanges(outC, costPerItem: n * l * taps) { r in
                 for o in r {
                     let c = o / og
-                    for ki in 0..<kH {
-                        for kj in 0..<kW {
-                            let off = kj * dW - pW
-                            let (lo, hi) = validColumns(off)
-                            var acc: Double = 0
-                            if lo < hi {
-                                for img in 0..<n {
-                                    let gp = g + (img * outC + o) * l, src = x + (img * inC + c) * inH * inW
-                                    var part: Float = 0
-                                    for oh in 0..<outH {
-                                        let ih = oh * sH - pH + ki * dH
-                                        if ih < 0 || ih >= inH { continue }
-                                        let srow = src + ih * inW + off, grow = gp + oh * outW
-                                        if sW == 1 {
-                                            for ow in lo..<hi { part += grow[ow] * srow[ow] }
-                                        } else {
-                                            for ow in lo..<hi { part += grow[ow] * srow[ow * sW] }
-                                        }
+                    forEachTap { ki, tap, off, lo, hi in
+                        var acc: Double = 0
+                        if lo < hi {
+                            for img in 0..<n {
+                                let gp = g + (img * outC + o) * l, src = x + (img * inC + c) * inH * inW
+                                var part: Float = 0
+                                forEachInsideRow(ki) { oh, ih in
+                                    let srow = src + ih * inW + off, grow = gp + oh * outW
+                                    if sW == 1 {
+                                        for ow in lo..<hi { part += grow[ow] * srow[ow] }
+                                    } else {
+                                        for ow in lo..<hi { part += grow[ow] * srow[ow * sW] }
                                     }
-                                    acc += Double(part)
                                 }
+                                acc += Double(part)
                             }
-                            gw[o * taps + ki * kW + kj] = Float(acc)
                         }
+                        gw[o * taps + tap] = Float(acc)
                     }
                 }
             }
