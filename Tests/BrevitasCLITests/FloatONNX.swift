@@ -48,87 +48,25 @@ enum FloatONNX {
         model.opsetImport = [o]
         var graph = Onnx_GraphProto()
         graph.name = "main_graph"
-        graph.input = [valueInfo("input", [-1, 1, 8, 8])]
-        graph.output = [valueInfo("logits", [-1, 10])]
+        graph.input = [.floatTensor("input", [-1, 1, 8, 8])]
+        graph.output = [.floatTensor("logits", [-1, 10])]
         let shapes: [(String, [Int64])] = [("conv1.weight", [8, 1, 3, 3]), ("conv1.bias", [8]), ("bn1.weight", [8]), ("bn1.bias", [8]),
                                            ("bn1.running_mean", [8]), ("bn1.running_var", [8]), ("fc.weight", [10, 128]), ("fc.bias", [10])]
-        graph.initializer = shapes.map { floats($0.0, $0.1, weights[$0.0]!) }
+        graph.initializer = shapes.map { .floats($0.0, $0.1, weights[$0.0]!) }
         graph.node = [
-            node("Conv", ["input", "conv1.weight", "conv1.bias"], ["/conv1/Conv_output_0"], name: "/conv1/Conv",
-                 attributes: [ints("pads", [1, 1, 1, 1]), ints("kernel_shape", [3, 3]), ints("strides", [1, 1])]),
-            node("BatchNormalization", ["/conv1/Conv_output_0", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var"],
-                 ["/bn1/BatchNormalization_output_0"], name: "/bn1/BatchNormalization", attributes: [float("epsilon", 1e-5)]),
-            node("Relu", ["/bn1/BatchNormalization_output_0"], ["/relu1/Relu_output_0"], name: "/relu1/Relu"),
-            node("MaxPool", ["/relu1/Relu_output_0"], ["/pool/MaxPool_output_0"], name: "/pool/MaxPool",
-                 attributes: [ints("kernel_shape", [2, 2]), ints("strides", [2, 2])]),
-            node("Flatten", ["/pool/MaxPool_output_0"], ["/Flatten_output_0"], name: "/Flatten", attributes: [int("axis", 1)]),
-            node("Gemm", ["/Flatten_output_0", "fc.weight", "fc.bias"], ["logits"], name: "/fc/Gemm",
-                 attributes: [float("alpha", 1), float("beta", 1), int("transB", 1)]),
+            Onnx_NodeProto("Conv", ["input", "conv1.weight", "conv1.bias"], ["/conv1/Conv_output_0"], name: "/conv1/Conv",
+                           attributes: [.ints("pads", [1, 1, 1, 1]), .ints("kernel_shape", [3, 3]), .ints("strides", [1, 1])]),
+            Onnx_NodeProto("BatchNormalization", ["/conv1/Conv_output_0", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var"],
+                           ["/bn1/BatchNormalization_output_0"], name: "/bn1/BatchNormalization", attributes: [.float("epsilon", 1e-5)]),
+            Onnx_NodeProto("Relu", ["/bn1/BatchNormalization_output_0"], ["/relu1/Relu_output_0"], name: "/relu1/Relu"),
+            Onnx_NodeProto("MaxPool", ["/relu1/Relu_output_0"], ["/pool/MaxPool_output_0"], name: "/pool/MaxPool",
+                           attributes: [.ints("kernel_shape", [2, 2]), .ints("strides", [2, 2])]),
+            Onnx_NodeProto("Flatten", ["/pool/MaxPool_output_0"], ["/Flatten_output_0"], name: "/Flatten", attributes: [.int("axis", 1)]),
+            Onnx_NodeProto("Gemm", ["/Flatten_output_0", "fc.weight", "fc.bias"], ["logits"], name: "/fc/Gemm",
+                           attributes: [.float("alpha", 1), .float("beta", 1), .int("transB", 1)]),
         ]
         model.graph = graph
         return try! model.serializedData()
-    }
-
-    static func valueInfo(_ name: String, _ shape: [Int]) -> Onnx_ValueInfoProto {
-        var v = Onnx_ValueInfoProto()
-        v.name = name
-        var t = Onnx_TypeProto.Tensor()
-        t.elemType = 1
-        var s = Onnx_TensorShapeProto()
-        s.dim = shape.map { d in
-            var dim = Onnx_TensorShapeProto.Dimension()
-            if d >= 0 { dim.dimValue = Int64(d) } else { dim.dimParam = "batch" }
-            return dim
-        }
-        t.shape = s
-        var type = Onnx_TypeProto()
-        type.tensorType = t
-        v.type = type
-        return v
-    }
-
-    static func floats(_ name: String, _ dims: [Int64], _ values: [Float]) -> Onnx_TensorProto {
-        precondition(Int(dims.reduce(1, *)) == values.count, "FloatONNX: \(name) has \(values.count) values for \(dims)")
-        var t = Onnx_TensorProto()
-        t.name = name
-        t.dims = dims
-        t.dataType = 1
-        t.rawData = values.withUnsafeBytes { Data($0) }
-        return t
-    }
-
-    static func node(_ op: String, _ inputs: [String], _ outputs: [String], name: String, attributes: [Onnx_AttributeProto] = []) -> Onnx_NodeProto {
-        var n = Onnx_NodeProto()
-        n.opType = op
-        n.input = inputs
-        n.output = outputs
-        n.name = name
-        n.attribute = attributes
-        return n
-    }
-
-    static func ints(_ name: String, _ values: [Int]) -> Onnx_AttributeProto {
-        var a = Onnx_AttributeProto()
-        a.name = name
-        a.type = .ints
-        a.ints = values.map(Int64.init)
-        return a
-    }
-
-    static func int(_ name: String, _ value: Int) -> Onnx_AttributeProto {
-        var a = Onnx_AttributeProto()
-        a.name = name
-        a.type = .int
-        a.i = Int64(value)
-        return a
-    }
-
-    static func float(_ name: String, _ value: Float) -> Onnx_AttributeProto {
-        var a = Onnx_AttributeProto()
-        a.name = name
-        a.type = .float
-        a.f = value
-        return a
     }
 }
 

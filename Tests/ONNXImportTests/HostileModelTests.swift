@@ -50,15 +50,15 @@ import Testing
     }
 
     @Test func tensorsWithLyingDims() {
-        var overflow = ModelFactory.floats("conv.weight", [1 << 40, 1 << 40], [1])
+        var overflow = Onnx_TensorProto.floats("conv.weight", [1 << 40, 1 << 40], [1])
         #expect(problem(withInitializer(overflow)) == .limit(InputLimitExceeded(
             limit: "elements per tensor", value: 1 << 28, found: "tensor 'conv.weight': the shape [1099511627776, 1099511627776] has more than 9223372036854775807")))
         overflow.dims = [1 << 61, 1]
         #expect(problem(withInitializer(overflow)) == .limit(InputLimitExceeded(
             limit: "elements per tensor", value: 1 << 28, found: "tensor 'conv.weight': the shape [2305843009213693952, 1] has 2305843009213693952")))
-        let negative = ModelFactory.floats("conv.weight", [-1, 2, 3, 3], [1])
+        let negative = Onnx_TensorProto.floats("conv.weight", [-1, 2, 3, 3], [1])
         #expect(problem(withInitializer(negative)) == .invalidTensor(name: "conv.weight", reason: "negative dimension in dims [-1, 2, 3, 3]"))
-        let short = ModelFactory.floats("conv.weight", [3, 2, 3, 3], [1, 2, 3])
+        let short = Onnx_TensorProto.floats("conv.weight", [3, 2, 3, 3], [1, 2, 3])
         #expect(problem(withInitializer(short)) == .invalidTensor(name: "conv.weight", reason: "dims [3, 2, 3, 3] need 216 bytes of data, raw_data has 12"))
         var typed = Onnx_TensorProto()
         typed.name = "conv.weight"
@@ -118,8 +118,8 @@ import Testing
 
     @Test func graphStructureErrors() {
         var cycle = ModelFactory()
-        cycle.model.graph.node = [ModelFactory.node("Relu", ["b"], ["a"], name: "A"), ModelFactory.node("Relu", ["a"], ["b"], name: "B"),
-                                  ModelFactory.node("Add", ["x", "a"], ["y"], name: "C")]
+        cycle.model.graph.node = [Onnx_NodeProto("Relu", ["b"], ["a"], name: "A"), Onnx_NodeProto("Relu", ["a"], ["b"], name: "B"),
+                                  Onnx_NodeProto("Add", ["x", "a"], ["y"], name: "C")]
         #expect(problem(cycle.data) == .cycle(["A", "B", "C"]))
 
         var undefined = ModelFactory()
@@ -153,42 +153,42 @@ import Testing
 
     @Test func attributeErrorsNameNodeOpAndAttribute() {
         var dup = ModelFactory()
-        dup.model.graph.node[0].attribute.append(ModelFactory.ints("pads", [0, 0, 0, 0]))
+        dup.model.graph.node[0].attribute.append(Onnx_AttributeProto.ints("pads", [0, 0, 0, 0]))
         #expect(problem(dup.data) == .duplicateAttribute(node: "/conv/Conv", op: "Conv", attribute: "pads"))
 
         var unknown = ModelFactory()
-        unknown.model.graph.node[0].attribute.append(ModelFactory.int("foo", 1))
+        unknown.model.graph.node[0].attribute.append(Onnx_AttributeProto.int("foo", 1))
         #expect(problem(unknown.data) == .unsupportedAttribute(node: "/conv/Conv", op: "Conv", attribute: "foo",
                                                                reason: "not supported for Conv (supported attributes: auto_pad, dilations, group, kernel_shape, pads, strides)"))
         var asym = ModelFactory()
-        asym.model.graph.node[0].attribute = [ModelFactory.ints("pads", [1, 1, 0, 0])]
+        asym.model.graph.node[0].attribute = [Onnx_AttributeProto.ints("pads", [1, 1, 0, 0])]
         #expect(problem(asym.data) == .unsupportedAttribute(node: "/conv/Conv", op: "Conv", attribute: "pads",
                                                             reason: "[1, 1, 0, 0] are asymmetric; only equal padding at both ends is supported"))
         var samePad = ModelFactory()
-        samePad.model.graph.node[0].attribute = [{ var a = Onnx_AttributeProto(); a.name = "auto_pad"; a.type = .string; a.s = Data("SAME_UPPER".utf8); return a }()]
+        samePad.model.graph.node[0].attribute = [.string("auto_pad", "SAME_UPPER")]
         #expect(problem(samePad.data) == .unsupportedAttribute(node: "/conv/Conv", op: "Conv", attribute: "auto_pad",
                                                                reason: "'SAME_UPPER' is not supported (NOTSET, VALID are); export with explicit pads"))
     }
 
     @Test func shapeMismatchesNameBothShapes() {
         var channels = ModelFactory()
-        channels.model.graph.input = [ModelFactory.valueInfo("x", [1, 5, 4, 4])]
+        channels.model.graph.input = [.floatTensor("x", [1, 5, 4, 4])]
         #expect(problem(channels.data) == .shapeMismatch(node: "/conv/Conv", op: "Conv", reason: "input [1, 5, 4, 4] with 1 group(s) does not fit weight [3, 2, 3, 3]"))
 
         var add = ModelFactory()
-        add.model.graph.initializer.append(ModelFactory.floats("v", [5], [1, 2, 3, 4, 5]))
-        add.model.graph.node[1] = ModelFactory.node("Add", ["c", "v"], ["y"], name: "/Add")
+        add.model.graph.initializer.append(Onnx_TensorProto.floats("v", [5], [1, 2, 3, 4, 5]))
+        add.model.graph.node[1] = Onnx_NodeProto("Add", ["c", "v"], ["y"], name: "/Add")
         #expect(problem(add.data) == .shapeMismatch(node: "/Add", op: "Add", reason: "shapes [1, 3, 4, 4] and [5] do not broadcast"))
 
         var reshape = ModelFactory()
-        reshape.model.graph.initializer.append(ModelFactory.int64s("s", [7, -1]))
-        reshape.model.graph.node[1] = ModelFactory.node("Reshape", ["c", "s"], ["y"], name: "/Reshape")
+        reshape.model.graph.initializer.append(Onnx_TensorProto.int64s("s", [7, -1]))
+        reshape.model.graph.node[1] = Onnx_NodeProto("Reshape", ["c", "s"], ["y"], name: "/Reshape")
         #expect(problem(reshape.data) == .shapeMismatch(node: "/Reshape", op: "Reshape", reason: "cannot reshape [1, 3, 4, 4] (48 elements) to [7, -1]"))
 
         #expect(problem(ModelFactory().data, shapes: ["x": [2, 2, 5, 5]]) == .inputShape(input: "x", reason: "the data has shape [2, 2, 5, 5], the model expects [1, 2, 4, 4]"))
         #expect(problem(ModelFactory().data, shapes: ["z": [1]]) == .inputShape(input: "z", reason: "the model has no such input (inputs: x)"))
         var symbolic = ModelFactory()
-        symbolic.model.graph.input = [ModelFactory.valueInfo("x", [-1, 2, 4, 4])]
+        symbolic.model.graph.input = [.floatTensor("x", [-1, 2, 4, 4])]
         #expect(problem(symbolic.data) == .inputShape(input: "x", reason: "the declared shape has symbolic or unknown dimensions; give the input's shape (e.g. run it on data)"))
         #expect(problem(symbolic.data, shapes: ["x": [3, 2, 4, 4]]) == nil)
     }
