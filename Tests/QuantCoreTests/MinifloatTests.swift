@@ -186,19 +186,27 @@ import TensorEngine
         #expect(y.shape == [0, 4])
     }
 
-    /// The eight-lane forward (per-tensor and per-channel scales) gives the scalar loop's bits
-    /// (full-shape scales use the scalar loop), on random values and on every edge value.
-    @Test(arguments: [
-        MinifloatFormat.ocp(exponentBitWidth: 4, mantissaBitWidth: 3),
+    /// The formats the eight-lane paths are checked on: OCP and FNUZ, saturating or not, from
+    /// 3 to 16 bits (E3M0 has no mantissa, E8M7 is bfloat16's layout).
+    static let laneFormats: [MinifloatFormat] = [
+        .ocp(exponentBitWidth: 4, mantissaBitWidth: 3),
         .ocp(exponentBitWidth: 5, mantissaBitWidth: 2, saturating: false),
         .ocp(exponentBitWidth: 4, mantissaBitWidth: 3, saturating: false),
         .fnuz(exponentBitWidth: 4, mantissaBitWidth: 3), .ocp(exponentBitWidth: 2, mantissaBitWidth: 1),
         .ocp(exponentBitWidth: 3, mantissaBitWidth: 0), .fnuz(exponentBitWidth: 8, mantissaBitWidth: 7),
-    ])
+    ]
+
+    /// Signed zeros, NaN, infinities, the smallest subnormal and normal, the largest float, a few
+    /// hand-picked values between grid points, and values far under and over every range.
+    static let edgeValues: [Float] = [0, -0.0, .nan, .infinity, -.infinity, Float.leastNonzeroMagnitude, -Float.leastNormalMagnitude,
+                                      Float.greatestFiniteMagnitude, 0.0009765625, -0.0029296875, 461.44, 492.8, 1e-30, -3e38]
+
+    /// The eight-lane forward (per-tensor and per-channel scales) gives the scalar loop's bits
+    /// (full-shape scales use the scalar loop), on random values and on every edge value.
+    @Test(arguments: Self.laneFormats)
     func vectorAndScalarPathsAgree(format: MinifloatFormat) {
         var xs = (RandomGenerator(seed: 9).normal([997]) * 40).scalars
-        xs += [0, -0.0, .nan, .infinity, -.infinity, Float.leastNonzeroMagnitude, -Float.leastNormalMagnitude,
-               Float.greatestFiniteMagnitude, 0.0009765625, -0.0029296875, 461.44, 492.8, 1e-30, -3e38]
+        xs += Self.edgeValues
         for s: Float in [1, 0.37, 3e-3] {
             let x = Tensor(xs)
             let fast = MinifloatQuantize.apply(x, scale: Tensor(s), format: format).scalars
@@ -213,17 +221,10 @@ import TensorEngine
     /// The eight-lane backward gives the scalar `elementGrad`'s bits for every element (input
     /// and, for a full-shape scale, scale gradients), and the per-tensor scale gradient is the
     /// element-order Double sum of the scalar ones: random values, every edge value, NaN/inf.
-    @Test(arguments: [
-        MinifloatFormat.ocp(exponentBitWidth: 4, mantissaBitWidth: 3),
-        .ocp(exponentBitWidth: 5, mantissaBitWidth: 2, saturating: false),
-        .ocp(exponentBitWidth: 4, mantissaBitWidth: 3, saturating: false),
-        .fnuz(exponentBitWidth: 4, mantissaBitWidth: 3), .ocp(exponentBitWidth: 2, mantissaBitWidth: 1),
-        .ocp(exponentBitWidth: 3, mantissaBitWidth: 0), .fnuz(exponentBitWidth: 8, mantissaBitWidth: 7),
-    ])
+    @Test(arguments: Self.laneFormats)
     func vectorBackwardMatchesScalar(format: MinifloatFormat) {
         var xs = (RandomGenerator(seed: 19).normal([1003]) * 40).scalars
-        xs += [0, -0.0, .nan, .infinity, -.infinity, Float.leastNonzeroMagnitude, -Float.leastNormalMagnitude,
-               Float.greatestFiniteMagnitude, 0.0009765625, -0.0029296875, 461.44, 492.8, 1e-30, -3e38, 1.1, -1.1]
+        xs += Self.edgeValues + [1.1, -1.1]
         let gs = (RandomGenerator(seed: 20).normal([xs.count])).scalars
         let c = MinifloatQuantize.Consts(format)
         func same(_ a: Float, _ b: Float) -> Bool { a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) }
