@@ -26,7 +26,9 @@ import TensorEngine
 /// `c = Q_cs(Q_cs(f·c) + Q_cs(i·g))`, `h = Q_out(o · Q_htanh(tanh(c)))`.
 ///
 /// QCDQ has no form for it (Brevitas raises "Quantized LSTM cell is not supported for ONNX
-/// QCDQ"), nor has a `QuantRNN` in either format (Brevitas has no handler for it).
+/// QCDQ"), nor has a `QuantRNN` in either format (Brevitas has no handler for it). A float cell
+/// (every cell quantizer disabled, the weights quantized or not) is ONNX's `LSTM` op in both
+/// formats, as Brevitas's `LSTMCellFn` writes it.
 extension Exporter {
     /// The graph of a `QuantLSTM` model: its output sequence, `h_n` and `c_n`.
     func emitLSTM(_ lstm: QuantLSTM, _ x: Traced, path: String) throws -> (output: Traced, hidden: Traced, cell: Traced) {
@@ -36,10 +38,13 @@ extension Exporter {
                 layer: layer, format: format,
                 reason: "QuantLSTMCell's initial states are constants of the traced batch size (as in Brevitas's graph); export without a dynamic batch")
         }
-        guard format == .qonnx else {
+        let floatCell = (0..<lstm.numLayers).allSatisfy { l in
+            (0..<lstm.directionCount).allSatisfy { d in lstm.directionParts(layer: l, direction: d).cellQuantizers.allSatisfy { !$0.proxy.isQuantEnabled } }
+        }
+        guard format == .qonnx || floatCell else {
             throw ONNXExportError.notExpressible(
                 layer: layer, format: format,
-                reason: "a quantized LSTM cell has no QCDQ form (Brevitas 0.13.4 raises \"Quantized LSTM cell is not supported for ONNX QCDQ\"); export QONNX, where it is a QuantLSTMCell node")
+                reason: "a quantized LSTM cell has no QCDQ form (Brevitas 0.13.4 raises \"Quantized LSTM cell is not supported for ONNX QCDQ\"); export QONNX, where it is a QuantLSTMCell node (a float cell with quantized weights exports to both as ONNX's LSTM op)")
         }
         let expected: RecurrentOutput
         do { expected = try lstm(x.value) } catch {
@@ -81,6 +86,9 @@ extension Exporter {
         // Every cell quantizer enabled (Brevitas: "Export of a partially quantized LSTM cell not
         // supported"; with none enabled it writes ONNX's float LSTM op instead).
         let disabled = parts.cellQuantizers.filter { !$0.proxy.isQuantEnabled }.map(\.name)
+        if disabled.count == parts.cellQuantizers.count {
+            return try emitFloatLSTMDirection(lstm, l, d, x, parts, expected, prefix: prefix, path: dpath, layer: layer)
+        }
         guard disabled.isEmpty else {
             throw ONNXExportError.notExpressible(
                 layer: layer, format: format,
@@ -130,6 +138,65 @@ extension Exporter {
         let h = b.node("Unsqueeze", [outs[1], axes], name: prefix + "/Unsqueeze", type: .float, shape: [1, n, hidden])
         let c = b.node("Unsqueeze", [outs[2], axes], name: prefix + "/Unsqueeze_1", type: .float, shape: [1, n, hidden])
         return (Traced(name: outs[0], value: expected.output), Traced(name: h, value: expected.hidden), Traced(name: c, value: expected.cell))
+    }
+
+    /// A float cell (every cell quantizer disabled; the weights may be quantized): ONNX's `LSTM`
+    /// op (opset 14), as Brevitas's `LSTMCellFn` writes it: `W = [W_ii; W_io; W_if; W_ic]` and
+    /// `R` likewise (ONNX's gate order i, o, f, c) unsqueezed to `[1, 4H, ·]`, `B = [b_i, b_o,
+    /// b_f, b_c, 0 (4H)]`, `direction` forward or reverse, zero initial states `[1, N, H]`; the
+    /// sequence output `[T, 1, N, H]` squeezed (and transposed back for `batch_first`, which is
+    /// run sequence-first).
+    private func emitFloatLSTMDirection(_ lstm: QuantLSTM, _ l: Int, _ d: Int, _ x: Traced, _ parts: LSTMDirectionParts,
+                                        _ expected: (output: QuantValue, hidden: QuantValue, cell: QuantValue),
+                                        prefix: String, path dpath: String, layer: String) throws -> (Traced, Traced, Traced) {
+        let gates: [RecurrentGateParts]
+        do { gates = try lstm.gateParts(layer: l, direction: d, input: x.value) } catch {
+            throw ONNXExportError.forwardFailed(layer: layer, message: "\(error)")
+        }
+        if format == .qcdq { qcdqOpset = Swift.max(qcdqOpset, 14) }
+        let hidden = parts.hiddenSize, n = expected.hidden.value.shape[1]
+        var wi: [String] = [], wh: [String] = [], bs: [String] = []
+        for g in gates {
+            let gp = Self.join(dpath, "\(g.name)_gate_params")
+            let gprefix = prefix + "/\(g.name)_gate_params"
+            wi.append(try emitWeight(g.inputWeight, g.weightQuant, g.quantInputWeight, path: gp + ".input_weight",
+                                     prefix: gprefix + "/input_weight/weight_quant", layer: layer + " \(g.name) input weight"))
+            wh.append(try emitWeight(g.hiddenWeight, g.weightQuant, g.quantHiddenWeight, path: gp + ".hidden_weight",
+                                     prefix: gprefix + "/hidden_weight/weight_quant", layer: layer + " \(g.name) hidden weight"))
+            bs.append(g.bias == nil ? b.constant(gprefix + "/zero_bias", tensor: Tensor.zeros([hidden]))
+                                    : try emitGateBias(g, path: gp, prefix: gprefix + "/bias_quant", layer: layer + " \(g.name) bias"))
+        }
+        let order = [0, 3, 1, 2]  // ours i, f, c, o -> ONNX's i, o, f, c
+        let axes0 = b.constant(prefix + "/unsqueeze_axes", integers: [0], type: .int64, shape: [1])
+        func stacked(_ names: [String], _ cols: Int, _ what: String) -> String {
+            let c = b.node("Concat", order.map { names[$0] }, name: prefix + "/\(what)/Concat", attributes: [GraphBuilder.attr("axis", int: 0)],
+                           type: .float, shape: [4 * hidden, cols])
+            return b.node("Unsqueeze", [c, axes0], name: prefix + "/\(what)/Unsqueeze", type: .float, shape: [1, 4 * hidden, cols])
+        }
+        let inSize = x.shape[2]
+        let w = stacked(wi, inSize, "W"), r = stacked(wh, hidden, "R")
+        let zeros4 = b.constant(prefix + "/recurrence_bias", tensor: Tensor.zeros([4 * hidden]))
+        let bc = b.node("Concat", order.map { bs[$0] } + [zeros4], name: prefix + "/B/Concat", attributes: [GraphBuilder.attr("axis", int: 0)],
+                        type: .float, shape: [8 * hidden])
+        let bias = b.node("Unsqueeze", [bc, axes0], name: prefix + "/B/Unsqueeze", type: .float, shape: [1, 8 * hidden])
+        var seq = x.name
+        let t = x.shape[parts.batchFirst ? 1 : 0]
+        if parts.batchFirst {
+            seq = b.node("Transpose", [seq], name: prefix + "/input/Transpose", attributes: [GraphBuilder.attr("perm", ints: [1, 0, 2])],
+                         type: .float, shape: [t, n, inSize])
+        }
+        let zeros = b.constant(prefix + "/initial_state", tensor: Tensor.zeros([1, n, hidden]))
+        let outs = b.node("LSTM", [seq, w, r, bias, "", zeros, zeros], name: prefix + "/LSTM",
+                          attributes: [GraphBuilder.attr("direction", string: parts.reverse ? "reverse" : "forward"),
+                                       GraphBuilder.attr("hidden_size", int: hidden)],
+                          outputs: [(.float, [t, 1, n, hidden]), (.float, [1, n, hidden]), (.float, [1, n, hidden])])
+        let axes1 = b.constant(prefix + "/squeeze_axes", integers: [1], type: .int64, shape: [1])
+        var y = b.node("Squeeze", [outs[0], axes1], name: prefix + "/Squeeze", type: .float, shape: [t, n, hidden])
+        if parts.batchFirst {
+            y = b.node("Transpose", [y], name: prefix + "/output/Transpose", attributes: [GraphBuilder.attr("perm", ints: [1, 0, 2])],
+                       type: .float, shape: [n, t, hidden])
+        }
+        return (Traced(name: y, value: expected.output), Traced(name: outs[1], value: expected.hidden), Traced(name: outs[2], value: expected.cell))
     }
 
     /// A gate's bias: `Quant(b, s_in·s_w, 0, 32)` when quantized (Brevitas's `Int32Bias`), the

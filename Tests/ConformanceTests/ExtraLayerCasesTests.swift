@@ -5,7 +5,7 @@ import Testing
 
 /// The cases of `Tests/Fixtures/layers-extra`, recorded with Brevitas 0.13.4 by
 /// `gen_layers_extra.py` (QuantMultiheadAttention with `add_bias_kv` / `add_zero_attn`,
-/// QuantRNN / QuantLSTM with initial states), replayed by the runner like the shared layers
+/// QuantRNN / QuantLSTM with initial states, a weight-only QuantLSTM), replayed by the runner like the shared layers
 /// cases: outputs, intermediates, gradients of every input (the initial states included) and
 /// parameter (bias_k, bias_v included), and states after each step.
 @Suite struct ExtraLayerCasesTests {
@@ -14,7 +14,7 @@ import Testing
 
     @Test(arguments: ["mha_add_bias_kv_self", "mha_add_zero_attn_cross", "mha_bias_kv_zero_attn_padding_batch_first",
                       "lstm_initial_state", "lstm_initial_state_bidir_batch_first", "rnn_initial_state",
-                      "rnn_initial_state_bidir_2layers"])
+                      "rnn_initial_state_bidir_2layers", "lstm_weight_only_float_cell"])
     func casePasses(_ name: String) throws {
         let file = Self.directory.appendingPathComponent("\(name).json")
         #expect(FileManager.default.fileExists(atPath: file.path), "missing fixture \(file.path)")

@@ -134,4 +134,36 @@ import TensorEngine
         #expect(r.ok, "\(r.problems.joined(separator: "; "))")
         #expect(r.json["vs_brevitas_onnx_c_n"] != nil && r.codes > 0)
     }
+
+    /// A weight-only QuantLSTM (float cell, 4-bit weights), `Tests/Fixtures/layers-extra`: Brevitas
+    /// writes ONNX's LSTM op (opset 14), but its files do not load in ONNX Runtime (their Squeeze
+    /// of the sequence output takes the batch axis: recorded `check_error`), so ours are compared
+    /// with Brevitas's recorded eval output (out, h_n, c_n) in ONNX Runtime (QCDQ) and qonnx.
+    @Test(.enabled(if: PythonEnv.available, PythonEnv.skipReason))
+    func weightOnlyLSTMExportsMatchBrevitasEval() throws {
+        let env = PythonEnv.found!
+        let batch = try CheckBatch()
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/layers-extra/lstm_weight_only_float_cell.json")
+        let json = try JSON.load(contentsOf: file)
+        #expect(json["exports"]?["qcdq"]?["check_error"]?.string?.contains("Squeeze") == true)
+        let modelSpec = try #require(json["spec"]?["model"])
+        let model = try SpecModel.build(modelSpec)
+        let state = json["final_state"] ?? json["steps"]?.array?.last?["state_after"]
+        if let state, let root = model.module { try loadRecordedState(state, of: json, into: root) }
+        let lstm = try FinalModel.exportable(model, modelSpec)
+        let x = try Records.tensor(try #require(json["export_input"]?["x"]))
+        let expected = try #require(json["export_output"])
+        let refs = try ["out", "h_n", "c_n"].map { try Records.tensor(try #require(expected[$0])) }
+        for f in ONNXFormat.allCases {
+            try batch.add("lstm_weight_only_float_cell", lstm, [x], f, reference: refs[0], extraReferences: Array(refs[1...]))
+        }
+        let (results, stderr) = try batch.check(python: env.python)
+        for key in batch.caseKeys {
+            let r = try #require(results[key], "no result; stderr:\n\(stderr.suffix(3000))")
+            print("ONNXExportTests: \(key) \(r.executor): \(r.json.filter { $0.key.hasPrefix("vs_") || $0.key.hasPrefix("max_abs") })")
+            #expect(r.ok, "\(key): \(r.problems.joined(separator: "; "))")
+            #expect(r.json["vs_export_output_c_n"] != nil)
+        }
+    }
 }

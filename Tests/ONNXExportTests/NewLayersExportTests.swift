@@ -44,6 +44,16 @@ import TensorEngine
         let rows = QuantSequential([RowSequenceLSTM(lstm), try QuantLinear(6, 3, biasQuant: .int32Bias, generator: g)])
         try calibrate(rows, { _ = try rows($0) }, shape: [2, 2, 4, 6])
         out.append(ZooCase(name: "row_lstm_classifier", model: rows, examples: [g.normal([2, 2, 4, 6])], formats: [.qonnx]))
+        // A float cell with 4-bit weights (Brevitas's weight-only LSTM): ONNX's LSTM op in both
+        // formats, checked in ONNX Runtime and qonnx; outputs, h_n and c_n.
+        func floatCell(_ layers: Int, _ bidirectional: Bool, _ batchFirst: Bool, bias: Bool) throws -> QuantLSTM {
+            try QuantLSTM(inputSize: 3, hiddenSize: 5, numLayers: layers, bias: bias, batchFirst: batchFirst, bidirectional: bidirectional,
+                          weightQuant: .int8WeightPerTensorFloat.with(\.bitWidth, 4), biasQuant: nil, ioQuant: nil, gateAccQuant: nil,
+                          sigmoidQuant: nil, tanhQuant: nil, cellStateQuant: nil, generator: g)
+        }
+        out.append(ZooCase(name: "lstm_float_cell_int4_weights", model: try floatCell(1, false, false, bias: true), examples: [g.normal([4, 2, 3])]))
+        out.append(ZooCase(name: "lstm_float_cell_bidir_2layers_batch_first", model: try floatCell(2, true, true, bias: false),
+                           examples: [g.normal([2, 4, 3])]))
         return out
     }
 
@@ -86,7 +96,7 @@ import TensorEngine
         case .qcdq:
             do {
                 _ = try exportONNX(lstm, example: x, format: format)
-                Issue.record("exported a QuantLSTM to QCDQ")
+                Issue.record("exported a quantized QuantLSTM cell to QCDQ")
             } catch let ONNXExportError.notExpressible(layer, f, reason) {
                 #expect(layer.contains("QuantLSTM") && f == format)
                 #expect(reason.contains("QuantLSTMCell"))

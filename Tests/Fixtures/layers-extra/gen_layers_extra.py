@@ -8,7 +8,10 @@ What the shared generator (../shared/conformance/gen_layers.py) does not record:
     after the head split; masks padded with a column of "may attend"), with masks;
   * QuantRNN / QuantLSTM called with an initial state (hx, cx), which Brevitas quantizes with the
     cell's output quantizer (h) and cell-state quantizer (c) and indexes per layer and direction
-    as hx[2 * layer + direction].
+    as hx[2 * layer + direction];
+  * a weight-only QuantLSTM (every cell quantizer off), whose export Brevitas writes as ONNX's LSTM
+    op at opset 14: export_input / export_output and Brevitas's export results (its files fail
+    to load in ONNX Runtime, so they are not kept).
 
 The cases use gen_layers.py's machinery unchanged (same format, same recording of outputs,
 intermediates, gradients of every input and parameter, and states), so `brevitas conformance`
@@ -135,6 +138,37 @@ def main(argv=None):
     rec_state_case("rnn_initial_state_bidir_2layers", "QuantRNN", ", num_layers=2, bidirectional=True",
                    "two layers, both directions: layer l direction d starts from hx[2 l + d]",
                    3, 4, 3, 2, [("hx", 4)])
+
+    # --- weight-only LSTM (float cell): Brevitas exports ONNX's LSTM op (opset >= 14) -------
+    def lstm_weight_only():
+        import functools
+        import brevitas.export as bexp
+        kw = ("input_size=4, hidden_size=5, io_quant=None, gate_acc_quant=None, sigmoid_quant=None, "
+              "tanh_quant=None, cell_state_quant=None, bias_quant=None, weight_bit_width=4")
+        ctor = f"QuantLSTM({kw})"
+        name = "lstm_weight_only_float_cell"
+        c = gl.LCase(P, name, f"{ctor}: every cell quantizer off, 4-bit weights (Brevitas's weight-only LSTM, "
+                     "exported as ONNX's LSTM op at opset 14). Input (3, 2, 4); two training steps and one eval "
+                     "step with backward, then export (opset 14).", ctor)
+        c.set_spec(["x"], outputs=["out", ["h_n", "c_n"]])
+        m = c.build_model()
+        gl.run_steps(c, m, lambda: c.randn(3, 2, 4))
+        saved = (bexp.export_onnx_qcdq, bexp.export_qonnx)
+        bexp.export_onnx_qcdq = functools.partial(saved[0], opset_version=14)
+        bexp.export_qonnx = functools.partial(saved[1], opset_version=14)
+        try:
+            gl.export_model(c, m, {"x": c.randn(3, 2, 4)}, a.outdir)
+        finally:
+            bexp.export_onnx_qcdq, bexp.export_qonnx = saved
+        # Brevitas's files do not load in ONNX Runtime (its Squeeze of the output takes the
+        # batch axis; recorded as check_error): only the recorded eval output is kept.
+        for kind, e in c.d["exports"].items():
+            f = e.pop("file", None)
+            if f and os.path.exists(os.path.join(a.outdir, f)):
+                os.remove(os.path.join(a.outdir, f))
+        return c
+    lstm_weight_only.__name__ = "lstm_weight_only_float_cell"
+    add(lstm_weight_only)
 
     os.makedirs(a.outdir, exist_ok=True)
     failed = 0
