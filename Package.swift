@@ -89,7 +89,7 @@ let package = Package(
         .target(name: "GraphQuant", dependencies: ["Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine"]),
         .testTarget(name: "GraphQuantTests", dependencies: ["GraphQuant", "Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine"]),
         .target(name: "PTQ", dependencies: ["GraphQuant", "Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine"]),
-        .testTarget(name: "PTQTests", dependencies: ["PTQ", "GraphQuant", "Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine"]),
+        .testTarget(name: "PTQTests", dependencies: ["PTQ", "GraphQuant", "Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine", "TestSupport"]),
         .target(name: "IntegerInference", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Graph", "GraphQuant"]),
         .testTarget(name: "IntegerInferenceTests", dependencies: ["IntegerInference", "TensorEngine", "NN", "Quantizers", "QuantNN", "Graph", "GraphQuant", "ONNXImport", "TestSupport"]),
         .target(name: "Conformance", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "ONNXExport", "Graph", "GraphQuant", "PTQ"]),

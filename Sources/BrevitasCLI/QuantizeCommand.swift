@@ -17,7 +17,8 @@ struct QuantizeCommand: ParsableCommand {
             activations, unsigned after ReLU, residual adds on one shared quantizer; or --layerwise), \
             calibrate (the \
             activation scales from --calib in batches of 64, running mean of each batch's 99.999th \
-            percentile), then optionally GPFQ, GPTQ and bias correction over the same batches.
+            percentile), then optionally GPFQ, GPTQ, learned rounding (AdaRound) and bias correction \
+            over the same batches.
 
             --out gets: model.safetensors (Brevitas state-dict keys), config.json, float.onnx (a copy \
             of MODEL and its external data), report.json and report.txt (the time of each stage, float \
@@ -87,6 +88,21 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("graph: fold the factors into the preceding layer (default); layerwise: a multiplier in front of each layer (default with --layerwise; with graph quantization the layers then stay float, as in Brevitas).", valueName: "scope"))
     var actEqualizationScope: ActivationEqualizationScope?
 
+    @Option(help: ArgumentHelp("Learned rounding (AdaRound, Brevitas's hard sigmoid) after GPFQ/GPTQ: this many Adam steps per layer (Brevitas: 1000).", valueName: "iters"))
+    var learnedRound: Int?
+
+    @Option(help: ArgumentHelp("Learned rounding: Adam's learning rate.", valueName: "lr"))
+    var learnedRoundLr: Double?
+
+    @Option(help: ArgumentHelp("Learned rounding: calibration examples per step, drawn with replacement.", valueName: "n"))
+    var learnedRoundBatchSize: Int?
+
+    @Option(help: ArgumentHelp("Learned rounding: regularised_mse (MSE summed over channels plus the rounding regulariser) or mse.", valueName: "loss"))
+    var learnedRoundLoss: LearnedRoundOptions.Loss?
+
+    @Option(help: ArgumentHelp("Learned rounding: 'linear' lowers the learning rate linearly to 0 over the steps.", valueName: "schedule"))
+    var learnedRoundLrScheduler: LearnedRoundSchedule?
+
     @Option(help: ArgumentHelp("Examples per calibration batch.", valueName: "n"))
     var calibrationBatchSize = 64
 
@@ -103,6 +119,11 @@ struct QuantizeCommand: ParsableCommand {
         }
         if problems.isEmpty { problems += try settings().problems() }
         if labels != nil && test == nil { problems.append("--labels needs --test") }
+        if learnedRound == nil {
+            let given = [("--learned-round-lr", learnedRoundLr != nil), ("--learned-round-batch-size", learnedRoundBatchSize != nil),
+                         ("--learned-round-loss", learnedRoundLoss != nil), ("--learned-round-lr-scheduler", learnedRoundLrScheduler != nil)]
+            for (flag, set) in given where set { problems.append("\(flag) needs --learned-round ITERS") }
+        }
         if let threads, threads < 1 { problems.append("--threads must be >= 1, got \(threads)") }
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n       ")) }
     }
@@ -124,6 +145,14 @@ struct QuantizeCommand: ParsableCommand {
         s.equalize = equalize
         s.actEqualization = actEqualization
         s.actEqualizationScope = actEqualizationScope
+        if let iterations = learnedRound {
+            var lr = LearnedRoundSettings(iterations: iterations)
+            if let v = learnedRoundLr { lr.learningRate = v }
+            if let v = learnedRoundBatchSize { lr.batchSize = v }
+            if let v = learnedRoundLoss { lr.loss = v }
+            lr.linearSchedule = learnedRoundLrScheduler == .linear
+            s.learnedRound = lr
+        }
         return s
     }
 

@@ -18,10 +18,14 @@ import TensorEngine
 /// output quantizer (Brevitas disables it for the stage) are reported as unsupported before
 /// anything changes.
 ///
+/// `floatWeights` gives the float weight of a layer whose stored weight is no longer its float
+/// one (learned rounding stores the rounded weight; Brevitas keeps the float weight and rounds
+/// inside the quantizer), keyed by the layer's `ObjectIdentifier`.
+///
 /// ```swift
 /// try correctBias(q, batches: calibBC)
 /// ```
-public func correctBias(_ graph: QuantGraphModule, batches: [Tensor]) throws {
+public func correctBias(_ graph: QuantGraphModule, batches: [Tensor], floatWeights: [ObjectIdentifier: Tensor] = [:]) throws {
     for (path, m) in graph.namedModules() {
         guard let l = m as? QuantWeightBiasLayer else { continue }
         if l.outputQuant.isQuantEnabled {
@@ -30,7 +34,7 @@ public func correctBias(_ graph: QuantGraphModule, batches: [Tensor]) throws {
     }
     let wasTraining = graph.training
     graph.eval()
-    let bc = BiasCorrection()
+    let bc = BiasCorrection(floatWeights: floatWeights)
     for batch in batches {
         _ = try Autograd.noGrad { try graph.run([.float(batch)], mode: .biasCorrection(bc), record: nil) }
     }
@@ -42,8 +46,9 @@ public func correctBias(_ graph: QuantGraphModule, batches: [Tensor]) throws {
 public final class BiasCorrection {
     var correction: [String: Tensor] = [:]
     var iterations: [String: Int] = [:]
+    let floatWeights: [ObjectIdentifier: Tensor]
 
-    init() {}
+    init(floatWeights: [ObjectIdentifier: Tensor] = [:]) { self.floatWeights = floatWeights }
 
     /// Per-channel mean over every dimension but the channel one (`compute_mean`): channel dim 1
     /// (`[N, C, ...]`), or 2 for a 3-d linear input.
@@ -55,7 +60,7 @@ public final class BiasCorrection {
 
     func observe(_ l: QuantWeightBiasLayer, at path: String, _ x: QuantValue) throws -> QuantValue {
         let quant = try l.forward(x).value
-        let float = CalibrationForward.floatOutput(l, x.value)
+        let float = CalibrationForward.floatOutput(l, x.value, weight: floatWeights[ObjectIdentifier(l)])
         let linear = l is QuantLinear
         let e = Self.channelMean(float, linear: linear) - Self.channelMean(quant, linear: linear)
         correction[path] = correction[path].map { $0 + e } ?? e

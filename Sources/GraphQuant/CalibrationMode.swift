@@ -87,16 +87,17 @@ enum CalibrationForward {
         }
     }
 
-    /// A compute layer's output with every quantizer off: float weight and bias on `v`.
-    static func floatOutput(_ l: QuantWeightBiasLayer, _ v: Tensor) -> Tensor {
+    /// A compute layer's output with every quantizer off: float weight (`weight`, else the
+    /// layer's own) and bias on `v`.
+    static func floatOutput(_ l: QuantWeightBiasLayer, _ v: Tensor, weight: Tensor? = nil) -> Tensor {
         switch l {
         case let c as QuantConv2d:
-            return Tensor.conv2d(v, weight: c.weight, bias: c.bias, stride: c.stride.pair, padding: c.padding.pair,
+            return Tensor.conv2d(v, weight: weight ?? c.weight, bias: c.bias, stride: c.stride.pair, padding: c.padding.pair,
                                  dilation: c.dilation.pair, groups: c.groups)
         case let c as QuantConv1d:
-            return Tensor.conv1d(v, weight: c.weight, bias: c.bias, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+            return Tensor.conv1d(v, weight: weight ?? c.weight, bias: c.bias, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
         case let f as QuantLinear:
-            return Tensor.linear(v, weight: f.weight, bias: f.bias)
+            return Tensor.linear(v, weight: weight ?? f.weight, bias: f.bias)
         default:
             preconditionFailure("GraphQuant: \(l.typeName) has no float forward here (QuantConv1d, QuantConv2d, QuantLinear)")
         }
@@ -119,4 +120,11 @@ enum CalibrationForward {
         case .hardtanh(let lo, let hi): return x.hardtanh(min: lo, max: hi)
         }
     }
+}
+
+/// A compute layer's output with every quantizer off (Brevitas's layer under
+/// `disable_quant`): `weight` (default the layer's own float weight) and the float bias on `v`.
+/// QuantConv1d, QuantConv2d and QuantLinear; another layer is a programmer error.
+public func floatLayerOutput(_ l: QuantWeightBiasLayer, _ v: Tensor, weight: Tensor? = nil) -> Tensor {
+    CalibrationForward.floatOutput(l, v, weight: weight)
 }

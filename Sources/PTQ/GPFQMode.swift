@@ -42,31 +42,8 @@ public func gpfqMode(_ graph: QuantGraphModule, batches: [Tensor], actOrder: Boo
             var xf: [[Float]] = []
             do {
                 _ = try Autograd.noGrad {
-                    try graph.forwardIntercepting([.float(batch)], replace: { node, mod, input in
-                        let x = input.value
-                        if node == name, let l = mod as? QuantWeightBiasLayer {
-                            xf = LayerColumns.of(l, input: x).columns
-                            throw PTQLayers.Stop()
-                        }
-                        switch mod {
-                        case let c as QuantConv2d:
-                            return .float(Tensor.conv2d(x, weight: originals[ObjectIdentifier(c)]!, bias: c.bias, stride: c.stride.pair,
-                                                        padding: c.padding.pair, dilation: c.dilation.pair, groups: c.groups))
-                        case let f as QuantLinear:
-                            return .float(Tensor.linear(x, weight: originals[ObjectIdentifier(f)]!, bias: f.bias))
-                        case let a as QuantActivationLayer:
-                            switch a.actQuant.activation {
-                            case .identity: return .float(x)
-                            case .relu: return .float(x.relu())
-                            case .sigmoid: return .float(x.sigmoid())
-                            case .tanh: return .float(x.tanh())
-                            case .hardtanh(let lo, let hi): return .float(x.hardtanh(min: lo, max: hi))
-                            }
-                        case is QuantLayer:
-                            throw PTQError.unsupportedLayer(layer: node, reason: "GPFQ's float forward does not know \(mod.typeName)")
-                        default:
-                            return .float(try PTQLayers.floatModule(mod, x))
-                        }
+                    try graph.forwardIntercepting([.float(batch)], replace: PTQLayers.floatForward(weights: originals, stop: name, algorithm: "GPFQ") { l, x in
+                        xf = LayerColumns.of(l, input: x).columns
                     }) { _, _, _, _ in nil }
                 }
             } catch is PTQLayers.Stop {}

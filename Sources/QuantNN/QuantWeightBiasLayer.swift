@@ -72,8 +72,16 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
     public func quantWeight() -> QuantValue { weightQuant(weight) }
 
     public func forward(_ input: QuantValue) throws -> QuantValue {
+        try forward(input) { qi in try weightQuant(weight, input: qi, layer: layerName) }
+    }
+
+    /// ``forward(_:)`` with the weight quantized by `quantizeWeight` (given the quantized input)
+    /// instead of the layer's weight quantizer: post-training algorithms that train the weight's
+    /// rounding (learned round) run the layer's input, bias and output quantization around
+    /// their own weight.
+    public func forward(_ input: QuantValue, quantizeWeight: (QuantValue) throws -> QuantValue) throws -> QuantValue {
         let qi = inputQuant(input)
-        let qw = try weightQuant(weight, input: qi, layer: layerName)
+        let qw = try quantizeWeight(qi)
         let accIsQuant = qi.quantTensor != nil && qw.quantTensor != nil
         if returnQuantTensor && !accIsQuant && !outputQuant.isQuantEnabled {
             throw QuantLayerError.notQuantized(layer: layerName, reason: "neither the accumulator (needs a quantized input and weight) nor output_quant is quantized")

@@ -15,6 +15,9 @@ final class QuantizeWork {
     var quant: QuantGraphModule?
     /// The calibration examples, `[N, ...]`, used in batches of `settings.calibrationBatchSize`.
     let calibration: Tensor
+    /// The float weights of layers whose stored weight a stage replaced by a rounded one
+    /// (learned rounding), for the stages that need the float output (bias correction).
+    var floatWeights: [ObjectIdentifier: Tensor] = [:]
     /// Checked between calibration batches and stages (Ctrl-C).
     var shouldStop: () -> Bool = { false }
     /// Live progress text within a stage (`calibrate: batch 2/4`), `nil` to end the live line.
@@ -74,7 +77,7 @@ struct StageRecord: Codable, Equatable {
 }
 
 /// The stages of `brevitas quantize`, in Brevitas's order (`ptq_evaluate.py`): preprocess,
-/// [activation equalization], quantize, calibrate, GPFQ, GPTQ, bias correction. A new stage is
+/// [activation equalization], quantize, calibrate, GPFQ, GPTQ, learned round, bias correction. A new stage is
 /// one more `QuantizeStage` returned by ``stages(_:)`` at its place in that order.
 enum QuantizePipeline {
     static func stages(_ s: QuantizeSettings) -> [QuantizeStage] {
@@ -85,6 +88,7 @@ enum QuantizePipeline {
         out.append(calibrate)
         if s.gpfq { out.append(gpfq) }
         if s.gptq { out.append(gptq) }
+        if let lr = s.learnedRound { out.append(learnedRound(lr)) }
         if s.biasCorrection { out.append(biasCorrection) }
         return out
     }
@@ -226,11 +230,30 @@ enum QuantizePipeline {
         },
         rebuild: nil)
 
+    /// Learned rounding (`apply_learned_round`, AdaRound with the hard sigmoid) over the
+    /// calibration batches; the rounded weights are stored in the layers.
+    static func learnedRound(_ s: LearnedRoundSettings) -> QuantizeStage {
+        QuantizeStage(
+            name: "learned round",
+            run: { w in
+                let r = try learnedRoundMode(w.quantized("learned round"), batches: try w.allBatches(), options: s.options) { p in
+                    if w.shouldStop() { throw QuantizeInterrupted() }
+                    w.progress("learned round: layer \(p.layerIndex)/\(p.layerCount) \(p.layer), iteration \(p.iteration)/\(p.iterations), loss \(String(format: "%.3e", p.loss))")
+                }
+                w.floatWeights.merge(r.floatWeights) { old, _ in old }
+                let flipped = r.layers.map(\.flipped).reduce(0, +), total = r.layers.map(\.weights).reduce(0, +)
+                let perLayer = r.layers.map { "\($0.layer) \($0.flipped)/\($0.weights) flipped, loss \(String(format: "%.3e", $0.initialLoss)) -> \(String(format: "%.3e", $0.finalLoss))" }
+                return "\(s.iterations) iterations per layer (lr \(s.learningRate), batch \(s.batchSize), \(s.loss.rawValue)\(s.linearSchedule ? ", linear lr" : "")): "
+                    + "\(flipped) of \(total) weights rounded away from nearest; " + perLayer.joined(separator: "; ")
+            },
+            rebuild: nil)
+    }
+
     /// `bias_correction_mode` over the calibration batches.
     static let biasCorrection = QuantizeStage(
         name: "bias correction",
         run: { w in
-            try correctBias(w.quantized("bias correction"), batches: try w.allBatches())
+            try correctBias(w.quantized("bias correction"), batches: try w.allBatches(), floatWeights: w.floatWeights)
             return "biases corrected over \(w.batchCount) batch\(w.batchCount == 1 ? "" : "es")"
         },
         rebuild: nil)

@@ -47,6 +47,8 @@ struct QuantizeSettings: Codable, Equatable {
     /// Where activation equalization acts (`--act-equalization-scope`); `nil`: `layerwise` with
     /// `layerwise`, else `graph`.
     var actEqualizationScope: ActivationEqualizationScope?
+    /// Learned rounding (AdaRound) after GPFQ/GPTQ (`--learned-round ITERS`); `nil`: off.
+    var learnedRound: LearnedRoundSettings?
 
     /// The activation-equalization scope in effect.
     var effectiveActEqualizationScope: ActivationEqualizationScope {
@@ -104,6 +106,7 @@ struct QuantizeSettings: Codable, Equatable {
         if let a = actEqualization { out.append("act equalization \(a) (\(effectiveActEqualizationScope.rawValue))") }
         if gpfq { out.append("gpfq") }
         if gptq { out.append(actOrder ? "gptq (act_order)" : "gptq") }
+        if let lr = learnedRound { out.append(lr.summary) }
         if biasCorrection { out.append("bias correction") }
         return out
     }
@@ -134,6 +137,12 @@ struct QuantizeSettings: Codable, Equatable {
         if actEqualizationScope != nil && actEqualization == nil { out.append("--act-equalization-scope needs --act-equalization ALPHA") }
         if weightsStayFloat && (gptq || gpfq || biasCorrection) {
             out.append("--act-equalization-scope layerwise wraps every layer, and graph quantization (Brevitas's quantize()) leaves wrapped layers float: GPTQ, GPFQ and bias correction would have no quantized weights (use --act-equalization-scope graph, or --layerwise)")
+        }
+        if let lr = learnedRound {
+            out += lr.options.problems()
+            if weightsStayFloat {
+                out.append("--learned-round: --act-equalization-scope layerwise leaves the layers float under graph quantization, so there are no quantized weights to round (use --act-equalization-scope graph, or --layerwise)")
+            }
         }
         if layerwise && (gptq || gpfq || biasCorrection) {
             // Brevitas runs them on any quantized graph; ours need the quantize() form's layer outputs.
