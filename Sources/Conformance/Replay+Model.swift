@@ -1,6 +1,7 @@
 import Foundation
 import NN
 import QuantNN
+import Quantizers
 import TensorEngine
 
 /// Single-model cases (`spec.model`): layer, sequential and graph models, v1 and the v2
@@ -144,7 +145,10 @@ extension Replay {
         } catch let e as ReplayError {
             throw e
         } catch {
-            guard re["during"]?.string == "construct" || family == .formats else { throw error }
+            // A typed configuration error may refuse, at construction, what the reference only
+            // failed on at its first forward.
+            let refusal = (error as? QuantConfigError).map { !LayerFactory.namesUnbuiltKeyword($0) } ?? false
+            guard re["during"]?.string == "construct" || family == .formats || refusal else { throw error }
             return "not comparable: \(what); our configuration checks reject it too: \(error)"
         }
         guard let root = model.module else { throw ReplayError.unsupported("a model without state") }

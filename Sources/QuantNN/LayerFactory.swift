@@ -295,9 +295,20 @@ public enum LayerFactory {
 
         mutating func finish() throws(QuantConfigError) {
             for k in remaining.keys.sorted() {
-                problems.append(.init(key: k, message: "unknown or unused keyword for \(className)"))
+                problems.append(.init(key: k, message: LayerFactory.unknownKeywordMessage + className))
             }
             if !problems.isEmpty { throw QuantConfigError(context: className, problems: problems) }
         }
+    }
+}
+
+extension LayerFactory {
+    /// The message of a keyword the factory does not build (followed by the class name).
+    static let unknownKeywordMessage = "unknown or unused keyword for "
+
+    /// Whether `error` names a keyword the factory does not build (a gap of this port, not a
+    /// refusal of the configuration).
+    public static func namesUnbuiltKeyword(_ error: QuantConfigError) -> Bool {
+        error.problems.contains { $0.message.hasPrefix(unknownKeywordMessage) }
     }
 }

@@ -122,7 +122,9 @@ public final class WeightQuantProxy: Module, QuantProxy {
 
     /// - Parameter weight: the tracked weight; required by accumulator-aware configurations,
     ///   whose parameters are initialised from it.
-    public init(config: WeightQuant?, weightShape: [Int], weight: Tensor? = nil, context: String) throws(QuantConfigError) {
+    /// - Parameter outputChannelDim: where the output channels lie in the weight (1 for transposed
+    ///   convolutions), for per-channel scales.
+    public init(config: WeightQuant?, weightShape: [Int], weight: Tensor? = nil, outputChannelDim: Int = 0, context: String) throws(QuantConfigError) {
         self.config = config
         if let config, config.accumulatorAware != nil {
             guard let weight else {
@@ -132,7 +134,7 @@ public final class WeightQuantProxy: Module, QuantProxy {
             tensorQuant = nil
         } else {
             accumulatorAware = nil
-            tensorQuant = try config?.makeTensorQuant(weightShape: weightShape, context: context)
+            tensorQuant = try config?.makeTensorQuant(weightShape: weightShape, outputChannelDim: outputChannelDim, context: context)
         }
         super.init()
         registerModule("_zero_hw_sentinel", StatelessBuffer(0))

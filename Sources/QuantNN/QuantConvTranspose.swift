@@ -63,13 +63,13 @@ public final class QuantConvTranspose2d: QuantWeightBiasLayer {
         sizes = TransposedConvSizes(kernel: [kernelSize.first, kernelSize.second], stride: [stride.first, stride.second],
                                     outputPadding: [outputPadding.first, outputPadding.second])
         try sizes.validate("QuantConvTranspose2d")
-        try WeightQuant.requirePerTensorForTransposed(weightQuant, layer: "QuantConvTranspose2d")
+        try WeightQuant.checkTransposed(weightQuant, groups: groups, layer: "QuantConvTranspose2d")
         (self.inChannels, self.outChannels, self.groups) = (inChannels, outChannels, groups)
         (self.kernelSize, self.stride, self.padding, self.outputPadding, self.dilation) = (kernelSize, stride, padding, outputPadding, dilation)
         let (w, b) = transposedWeightAndBias([inChannels, outChannels / groups, kernelSize.first, kernelSize.second],
                                              outChannels: outChannels, bias: bias, generator: generator)
         try super.init(name: "QuantConvTranspose2d", weight: w, bias: b, weightQuant: weightQuant, biasQuant: biasQuant,
-                       inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor)
+                       inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor, outputChannelDim: 1)
     }
 
     override func op(_ x: Tensor, _ w: Tensor, _ b: Tensor?) -> Tensor {
@@ -108,13 +108,13 @@ public final class QuantConvTranspose1d: QuantWeightBiasLayer {
         }
         sizes = TransposedConvSizes(kernel: [kernelSize], stride: [stride], outputPadding: [outputPadding])
         try sizes.validate("QuantConvTranspose1d")
-        try WeightQuant.requirePerTensorForTransposed(weightQuant, layer: "QuantConvTranspose1d")
+        try WeightQuant.checkTransposed(weightQuant, groups: groups, layer: "QuantConvTranspose1d")
         (self.inChannels, self.outChannels, self.groups) = (inChannels, outChannels, groups)
         (self.kernelSize, self.stride, self.padding, self.outputPadding, self.dilation) = (kernelSize, stride, padding, outputPadding, dilation)
         let (w, b) = transposedWeightAndBias([inChannels, outChannels / groups, kernelSize], outChannels: outChannels,
                                              bias: bias, generator: generator)
         try super.init(name: "QuantConvTranspose1d", weight: w, bias: b, weightQuant: weightQuant, biasQuant: biasQuant,
-                       inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor)
+                       inputQuant: inputQuant, outputQuant: outputQuant, returnQuantTensor: returnQuantTensor, outputChannelDim: 1)
     }
 
     override func op(_ x: Tensor, _ w: Tensor, _ b: Tensor?) -> Tensor {
@@ -136,11 +136,21 @@ public final class QuantConvTranspose1d: QuantWeightBiasLayer {
 
 extension WeightQuant {
     /// Per-output-channel scales of a transposed convolution live on the weight's dimension 1
-    /// (Brevitas `output_channel_dim = 1`); this port supports per-tensor scales there only.
-    static func requirePerTensorForTransposed(_ q: WeightQuant?, layer: String) throws(QuantConfigError) {
-        guard let q, q.scalingPerOutputChannel else { return }
-        throw QuantConfigError(context: layer, problems: [.init(
-            key: "weight_scaling_per_output_channel",
-            message: "per-output-channel weight scales are not supported on transposed convolutions; use a per-tensor weight quantizer (e.g. Int8WeightPerTensorFloat)")])
+    /// (Brevitas `output_channel_dim = 1`, shape `[1, Cout, 1, …]`). Brevitas 0.13.4 sizes them by
+    /// `out_channels`, while a grouped weight `[Cin, Cout/groups, …]` holds `Cout/groups` channels
+    /// there, so it fails at the first forward with `groups > 1`; this port refuses that at
+    /// construction. Accumulator-aware (A2Q) weights are not built for transposed convolutions.
+    static func checkTransposed(_ q: WeightQuant?, groups: Int, layer: String) throws(QuantConfigError) {
+        guard let q else { return }
+        if q.accumulatorAware != nil {
+            throw QuantConfigError(context: layer, problems: [.init(
+                key: "weight_quant",
+                message: "accumulator-aware weight quantizers (\(q.preset)) are not supported on transposed convolutions; use e.g. Int8WeightPerChannelFloat")])
+        }
+        if q.scalingPerOutputChannel && groups > 1 {
+            throw QuantConfigError(context: layer, problems: [.init(
+                key: "weight_scaling_per_output_channel",
+                message: "per-output-channel weight scales with groups=\(groups): Brevitas sizes the scale by out_channels but the weight holds out_channels/groups channels (it fails at the first forward); use groups=1 or a per-tensor weight quantizer")])
+        }
     }
 }

@@ -31,8 +31,8 @@ final class GateParams: Module {
     let biasQuant: BiasQuantProxy
 
     init(inputSize: Int, hiddenSize: Int, bias: Bool, weightQuant: WeightQuant?, biasQuant: BiasQuant?, context: String) throws(QuantConfigError) {
-        if let weightQuant, weightQuant.scalingPerOutputChannel || weightQuant.accumulatorAware != nil {
-            throw QuantConfigError(context: context, problems: [.init(key: "weight_quant", message: "recurrent layers support per-tensor weight quantizers only, got \(weightQuant.preset)")])
+        if let weightQuant, weightQuant.accumulatorAware != nil {
+            throw QuantConfigError(context: context, problems: [.init(key: "weight_quant", message: "recurrent layers do not support accumulator-aware weight quantizers, got \(weightQuant.preset)")])
         }
         let proxy = try WeightQuantProxy(config: weightQuant, weightShape: [hiddenSize, inputSize + hiddenSize], context: "\(context).weight_quant")
         inputWeight = GateWeight(Tensor.zeros([hiddenSize, inputSize]), quant: proxy)
@@ -52,7 +52,10 @@ final class GateParams: Module {
     /// the layer input `input` (Brevitas `gate_params_fwd`).
     func quantized(input: QuantValue, layer: String) throws -> (ih: Tensor, hh: Tensor, bias: Tensor?, weight: QuantValue) {
         let wih = inputWeight.weight, whh = hiddenWeight.weight
-        let both = Tensor.cat([wih.flatten(), whh.flatten()], dim: 0)
+        // `[hidden, in + hidden]`: Brevitas's `_ParameterListStats` concatenates the views of the
+        // tracked weights (per output channel: rows `[C, N]` side by side), so a per-channel scale
+        // is the statistic of each row over both weights, a per-tensor one over everything.
+        let both = Tensor.cat([wih, whh], dim: 1)
         // One quantizer call over both weights; observers see the two quantized weights, as
         // Brevitas calls the shared quantizer once per weight.
         let proxy = inputWeight.weightQuant
@@ -60,9 +63,9 @@ final class GateParams: Module {
             let o = tq(both)
             return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: tq.isSigned, training: proxy.training))
         } ?? .float(both)
-        let n = wih.count
-        let ih = q.value.narrow(dim: 0, start: 0, length: n).reshape(wih.shape)
-        let hh = q.value.narrow(dim: 0, start: n, length: whh.count).reshape(whh.shape)
+        let n = wih.shape[1]
+        let ih = q.value.narrow(dim: 1, start: 0, length: n)
+        let hh = q.value.narrow(dim: 1, start: n, length: whh.shape[1])
         let qih: QuantValue = q.quantTensor.map { .quant($0.with(value: ih)) } ?? .float(ih)
         if proxy.isQuantEnabled {
             _ = proxy.observed(qih)

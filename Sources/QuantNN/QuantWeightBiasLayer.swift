@@ -25,13 +25,14 @@ open class QuantWeightBiasLayer: Module, QuantLayer {
     let layerName: String
 
     init(name: String, weight: Tensor, bias: Tensor?, weightQuant: WeightQuant?, biasQuant: BiasQuant?,
-         inputQuant: ActQuant?, outputQuant: ActQuant?, returnQuantTensor: Bool) throws(QuantConfigError) {
+         inputQuant: ActQuant?, outputQuant: ActQuant?, returnQuantTensor: Bool, outputChannelDim: Int = 0) throws(QuantConfigError) {
         layerName = name
         self.weight = weight
         self.bias = bias
         self.inputQuant = try ActQuantProxy(config: inputQuant, activation: .identity, fused: false, context: "\(name).input_quant")
         self.outputQuant = try ActQuantProxy(config: outputQuant, activation: .identity, fused: false, context: "\(name).output_quant")
-        self.weightQuant = try WeightQuantProxy(config: weightQuant, weightShape: weight.shape, weight: weight, context: "\(name).weight_quant")
+        self.weightQuant = try WeightQuantProxy(config: weightQuant, weightShape: weight.shape, weight: weight,
+                                                outputChannelDim: outputChannelDim, context: "\(name).weight_quant")
         self.biasQuant = try BiasQuantProxy(config: biasQuant, hasBias: bias != nil, context: "\(name).bias_quant")
         self.returnQuantTensor = returnQuantTensor
         super.init()

@@ -123,8 +123,12 @@ extension WeightQuant {
         }
     }
 
-    /// Builds the weight `tensor_quant` for a weight of shape `weightShape` (`[out, in, ...]`).
-    public func makeTensorQuant(weightShape: [Int], context: String) throws(QuantConfigError) -> TensorQuantizer {
+    /// Builds the weight `tensor_quant` for a weight of shape `weightShape` (`[out, in, ...]`, or
+    /// with the output channels on `outputChannelDim`: 1 for transposed convolutions'
+    /// `[in, out/groups, ...]`). Per-channel scales then have shape `[1, C, 1, …]` and their
+    /// statistics permute that dimension first (Brevitas `scaling_per_output_channel_shape`,
+    /// `permute_dims`: dims 0 and `outputChannelDim` swapped).
+    public func makeTensorQuant(weightShape: [Int], outputChannelDim: Int = 0, context: String) throws(QuantConfigError) -> TensorQuantizer {
         try validate(context: context)
         let shapeProblems = groupShapeProblems(weightShape: weightShape)
         if !shapeProblems.isEmpty { throw QuantConfigError(context: context, problems: shapeProblems) }
@@ -152,9 +156,18 @@ extension WeightQuant {
             return RescalingIntQuant(scaling: scaling, zeroPoint: zp, bitWidthImpl: BitWidthConst(bitWidth), signed: signed,
                                      narrowRange: narrowRange, clampSte: true, group: layout)
         }
-        let perChannelShape = [weightShape[0]] + [Int](repeating: 1, count: weightShape.count - 1)
+        precondition(outputChannelDim >= 0 && outputChannelDim < Swift.max(weightShape.count, 1),
+                     "makeTensorQuant: output channel dim \(outputChannelDim) out of range for weight \(weightShape)")
+        var perChannelShape = [Int](repeating: 1, count: weightShape.count)
+        if !weightShape.isEmpty { perChannelShape[outputChannelDim] = weightShape[outputChannelDim] }
+        var permute: [Int]? = nil
+        if outputChannelDim != 0 {
+            var dims = Array(0..<weightShape.count)
+            dims.swapAt(0, outputChannelDim)
+            permute = dims
+        }
         let shape = scalingPerOutputChannel ? perChannelShape : []
-        let view: StatsView = scalingPerOutputChannel ? .overOutputChannel(permuteDims: nil) : .overTensor
+        let view: StatsView = scalingPerOutputChannel ? .overOutputChannel(permuteDims: permute) : .overTensor
         let scaling: ScalingImpl
         switch scalingImplType {
         case .const: scaling = ConstScaling(range: scalingConst ?? 1, restrict: restrict)

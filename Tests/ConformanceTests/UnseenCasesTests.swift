@@ -16,6 +16,7 @@ import TestSupport
         "embedding_no_padding_perchannel", // per-channel weights raise even without return_quant_tensor
         "lstm_no_io_quant",                // expected error of a multi-output model
         "linear_mxint8_gsmall",            // group size 64 over 32 features: zero padding
+        "convtranspose1d_perchannel_int8bias_nogroups", // per-channel scales on dim 1 of [Cin, Cout, k]
     ]
 
     @Test(arguments: comparable)
@@ -23,6 +24,16 @@ import TestSupport
         let summary = try ConformanceRunner(directory: Self.directory, only: [name]).run()
         let r = try #require(summary.results.first { $0.name == name })
         #expect(r.passed, "\(name): \(r.errors.first ?? "")")
+    }
+
+    /// Per-channel weights on a grouped transposed convolution: Brevitas fails at the first
+    /// forward (scale sized by out_channels, weight holding out_channels/groups); our
+    /// configuration check refuses it at construction: not comparable.
+    @Test func groupedTransposedPerChannelIsRefusedAndNotComparable() throws {
+        let summary = try ConformanceRunner(directory: Self.directory, only: ["convtranspose1d_perchannel_int8bias"]).run()
+        let r = try #require(summary.results.first { $0.name == "convtranspose1d_perchannel_int8bias" })
+        #expect(r.notComparable && !r.passed)
+        #expect(r.note?.contains("configuration checks reject it too") == true, "\(r.note ?? "")")
     }
 
     /// Brevitas's QuantUpsample raises AttributeError on a float input (no `.value`); ours refuses
