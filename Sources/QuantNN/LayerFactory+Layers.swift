@@ -156,6 +156,7 @@ extension LayerFactory {
         let batchFirst = a.bool("batch_first", false)
         let bidir = a.bool("bidirectional", false)
         let rqt = a.bool("return_quant_tensor", false)
+        let shared = a.bool("shared_input_hidden_weights", false)
         let weight = try a.weightQuantizer()
         var bias: BiasQuant? = .int32Bias
         if a.remaining["bias_quant"] != nil || a.remaining.keys.contains(where: { $0.hasPrefix("bias_") }) {
@@ -168,7 +169,7 @@ extension LayerFactory {
             let acc = try a.actQuantizer("gate_acc_quant", default: .int8ActPerTensorFloat, prefix: "gate_acc_quant_")
             built = try QuantRNN(inputSize: inSize, hiddenSize: hidden, numLayers: layers, nonlinearity: nl, bias: hasBias,
                                  batchFirst: batchFirst, bidirectional: bidir, weightQuant: weight, biasQuant: bias, ioQuant: io,
-                                 gateAccQuant: acc, returnQuantTensor: rqt)
+                                 gateAccQuant: acc, sharedInputHiddenWeights: shared, returnQuantTensor: rqt)
         } else {
             let acc = try a.actQuantizer("gate_acc_quant", default: .int8ActPerTensorFloat, prefix: "gate_acc_")
             let sig = try a.actQuantizer("sigmoid_quant", default: .uint8ActPerTensorFloat, prefix: "sigmoid_")
@@ -176,7 +177,8 @@ extension LayerFactory {
             let cs = try a.actQuantizer("cell_state_quant", default: .int8ActPerTensorFloat, prefix: "cell_state_")
             built = try QuantLSTM(inputSize: inSize, hiddenSize: hidden, numLayers: layers, bias: hasBias, batchFirst: batchFirst,
                                   bidirectional: bidir, weightQuant: weight, biasQuant: bias, ioQuant: io, gateAccQuant: acc,
-                                  sigmoidQuant: sig, tanhQuant: tanh, cellStateQuant: cs, returnQuantTensor: rqt)
+                                  sigmoidQuant: sig, tanhQuant: tanh, cellStateQuant: cs, sharedInputHiddenWeights: shared,
+                                  returnQuantTensor: rqt)
         }
         try a.finish()
         return built

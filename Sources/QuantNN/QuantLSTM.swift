@@ -33,7 +33,7 @@ final class QuantLSTMLayer: Module {
 
     init(inputSize: Int, hiddenSize: Int, bias: Bool, batchFirst: Bool, reverse: Bool, quantizeOutputOnly: Bool,
          returnQuantTensor: Bool, ioQuant: ActQuantProxy, cellStateQuant: ActQuantProxy, quantizers q: Quantizers,
-         generator: RandomGenerator, context: String) throws(QuantConfigError) {
+         sharingInputWeightsOf forward: QuantLSTMLayer? = nil, generator: RandomGenerator, context: String) throws(QuantConfigError) {
         self.ioQuant = ioQuant
         self.cellStateQuant = cellStateQuant
         accQuant = try Self.gates.map { (g) throws(QuantConfigError) in
@@ -44,9 +44,14 @@ final class QuantLSTMLayer: Module {
         cellTanh = try ActQuantProxy(config: q.tanh, activation: .tanh, context: "\(context).cell.cell_tanh_quant")
         outputSigmoid = try ActQuantProxy(config: q.sigmoid, activation: .sigmoid, context: "\(context).cell.output_sigmoid_quant")
         hiddenTanh = try ActQuantProxy(config: q.tanh, activation: .tanh, context: "\(context).cell.hidden_state_tanh_quant")
-        gateParams = try Self.gates.map { (g) throws(QuantConfigError) in
+        // Shared input weights (reverse direction): Brevitas 0.13.4 hands the forward forget
+        // gate's input weight to the reverse input gate and the forward input gate's to the
+        // reverse forget gate (`input_gate_params = GateParams(..., input_forget_weight)`), cell
+        // and output gates keep their own; reproduced as is.
+        let sharedFrom = [1, 0, 2, 3]
+        gateParams = try Self.gates.indices.map { (k) throws(QuantConfigError) in
             try GateParams(inputSize: inputSize, hiddenSize: hiddenSize, bias: bias, weightQuant: q.weight, biasQuant: q.bias,
-                           context: "\(context).\(g)_gate_params")
+                           sharedInput: forward?.gateParams[sharedFrom[k]], context: "\(context).\(Self.gates[k])_gate_params")
         }
         (self.reverse, self.batchFirst, self.quantizeOutputOnly) = (reverse, batchFirst, quantizeOutputOnly)
         (self.returnQuantTensor, self.hiddenSize) = (returnQuantTensor, hiddenSize)
@@ -132,8 +137,10 @@ public final class QuantLSTM: Module {
                 biasQuant: BiasQuant? = .int32Bias, ioQuant: ActQuant? = .int8ActPerTensorFloat,
                 gateAccQuant: ActQuant? = .int8ActPerTensorFloat, sigmoidQuant: ActQuant? = .uint8ActPerTensorFloat,
                 tanhQuant: ActQuant? = .int8ActPerTensorFloat, cellStateQuant: ActQuant? = .int8ActPerTensorFloat,
-                returnQuantTensor: Bool = false, generator: RandomGenerator = .global) throws(QuantConfigError) {
+                sharedInputHiddenWeights: Bool = false, returnQuantTensor: Bool = false,
+                generator: RandomGenerator = .global) throws(QuantConfigError) {
         var problems: [QuantConfigError.Problem] = []
+        if sharedInputHiddenWeights && !bidirectional { problems.append(.init(key: "shared_input_hidden_weights", message: "Shared input-hidden weights requires bidirectional=True.")) }
         if inputSize < 1 || hiddenSize < 1 { problems.append(.init(key: "hidden_size", message: "input_size \(inputSize) and hidden_size \(hiddenSize) must be >= 1")) }
         if numLayers < 1 { problems.append(.init(key: "num_layers", message: "must be >= 1, got \(numLayers)")) }
         if returnQuantTensor && ioQuant == nil { problems.append(.init(key: "return_quant_tensor", message: "return_quant_tensor=True requires io_quant != None")) }
@@ -146,12 +153,15 @@ public final class QuantLSTM: Module {
         var layers: [[QuantLSTMLayer]] = []
         for l in 0..<numLayers {
             let size = l == 0 ? inputSize : hiddenSize * (bidirectional ? 2 : 1)
-            layers.append(try (bidirectional ? [false, true] : [false]).map { (reverse) throws(QuantConfigError) in
-                try QuantLSTMLayer(inputSize: size, hiddenSize: hiddenSize, bias: bias, batchFirst: batchFirst, reverse: reverse,
-                                   quantizeOutputOnly: l > 0, returnQuantTensor: returnQuantTensor || l < numLayers - 1,
-                                   ioQuant: io, cellStateQuant: cs, quantizers: q, generator: generator,
-                                   context: "QuantLSTM.layers.\(l).\(reverse ? 1 : 0)")
-            })
+            var dirs: [QuantLSTMLayer] = []
+            for reverse in bidirectional ? [false, true] : [false] {
+                dirs.append(try QuantLSTMLayer(inputSize: size, hiddenSize: hiddenSize, bias: bias, batchFirst: batchFirst, reverse: reverse,
+                                               quantizeOutputOnly: l > 0, returnQuantTensor: returnQuantTensor || l < numLayers - 1,
+                                               ioQuant: io, cellStateQuant: cs, quantizers: q,
+                                               sharingInputWeightsOf: reverse && sharedInputHiddenWeights ? dirs.first : nil,
+                                               generator: generator, context: "QuantLSTM.layers.\(l).\(reverse ? 1 : 0)"))
+            }
+            layers.append(dirs)
         }
         self.layers = layers
         super.init()

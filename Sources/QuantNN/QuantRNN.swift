@@ -19,11 +19,11 @@ final class QuantRNNLayer: Module {
 
     init(inputSize: Int, hiddenSize: Int, bias: Bool, batchFirst: Bool, relu: Bool, reverse: Bool, quantizeOutputOnly: Bool,
          returnQuantTensor: Bool, ioQuant: ActQuantProxy, gateAccQuant: ActQuant?, weightQuant: WeightQuant?, biasQuant: BiasQuant?,
-         generator: RandomGenerator, context: String) throws(QuantConfigError) {
+         sharingInputWeightOf forward: QuantRNNLayer? = nil, generator: RandomGenerator, context: String) throws(QuantConfigError) {
         self.ioQuant = ioQuant
         self.gateAccQuant = try ActQuantProxy(config: gateAccQuant, activation: .identity, context: "\(context).cell.gate_acc_quant")
         gateParams = try GateParams(inputSize: inputSize, hiddenSize: hiddenSize, bias: bias, weightQuant: weightQuant,
-                                    biasQuant: biasQuant, context: "\(context).gate_params")
+                                    biasQuant: biasQuant, sharedInput: forward?.gateParams, context: "\(context).gate_params")
         (self.relu, self.reverse, self.batchFirst) = (relu, reverse, batchFirst)
         (self.quantizeOutputOnly, self.returnQuantTensor, self.hiddenSize) = (quantizeOutputOnly, returnQuantTensor, hiddenSize)
         super.init()
@@ -88,9 +88,10 @@ public final class QuantRNN: Module {
     public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1, nonlinearity: String = "tanh", bias: Bool = true,
                 batchFirst: Bool = false, bidirectional: Bool = false, weightQuant: WeightQuant? = .int8WeightPerTensorFloat,
                 biasQuant: BiasQuant? = .int32Bias, ioQuant: ActQuant? = .int8ActPerTensorFloat,
-                gateAccQuant: ActQuant? = .int8ActPerTensorFloat, returnQuantTensor: Bool = false,
-                generator: RandomGenerator = .global) throws(QuantConfigError) {
+                gateAccQuant: ActQuant? = .int8ActPerTensorFloat, sharedInputHiddenWeights: Bool = false,
+                returnQuantTensor: Bool = false, generator: RandomGenerator = .global) throws(QuantConfigError) {
         var problems: [QuantConfigError.Problem] = []
+        if sharedInputHiddenWeights && !bidirectional { problems.append(.init(key: "shared_input_hidden_weights", message: "Shared input-hidden weights requires bidirectional=True.")) }
         if nonlinearity != "tanh" && nonlinearity != "relu" { problems.append(.init(key: "nonlinearity", message: "'\(nonlinearity)' not supported; use 'tanh' or 'relu'")) }
         if inputSize < 1 || hiddenSize < 1 { problems.append(.init(key: "hidden_size", message: "input_size \(inputSize) and hidden_size \(hiddenSize) must be >= 1")) }
         if numLayers < 1 { problems.append(.init(key: "num_layers", message: "must be >= 1, got \(numLayers)")) }
@@ -102,12 +103,17 @@ public final class QuantRNN: Module {
         var layers: [[QuantRNNLayer]] = []
         for l in 0..<numLayers {
             let size = l == 0 ? inputSize : hiddenSize * (bidirectional ? 2 : 1)
-            layers.append(try (bidirectional ? [false, true] : [false]).map { (reverse) throws(QuantConfigError) in
-                try QuantRNNLayer(inputSize: size, hiddenSize: hiddenSize, bias: bias, batchFirst: batchFirst, relu: nonlinearity == "relu",
-                                  reverse: reverse, quantizeOutputOnly: l > 0, returnQuantTensor: returnQuantTensor || l < numLayers - 1,
-                                  ioQuant: io, gateAccQuant: gateAccQuant, weightQuant: weightQuant, biasQuant: biasQuant,
-                                  generator: generator, context: "QuantRNN.layers.\(l).\(reverse ? 1 : 0)")
-            })
+            var dirs: [QuantRNNLayer] = []
+            for reverse in bidirectional ? [false, true] : [false] {
+                // With shared_input_hidden_weights the reverse direction takes the forward one's
+                // input weight (Brevitas `weights_to_share`).
+                dirs.append(try QuantRNNLayer(inputSize: size, hiddenSize: hiddenSize, bias: bias, batchFirst: batchFirst, relu: nonlinearity == "relu",
+                                              reverse: reverse, quantizeOutputOnly: l > 0, returnQuantTensor: returnQuantTensor || l < numLayers - 1,
+                                              ioQuant: io, gateAccQuant: gateAccQuant, weightQuant: weightQuant, biasQuant: biasQuant,
+                                              sharingInputWeightOf: reverse && sharedInputHiddenWeights ? dirs.first : nil,
+                                              generator: generator, context: "QuantRNN.layers.\(l).\(reverse ? 1 : 0)"))
+            }
+            layers.append(dirs)
         }
         self.layers = layers
         super.init()

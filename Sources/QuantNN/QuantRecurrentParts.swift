@@ -29,14 +29,36 @@ final class GateParams: Module {
     let inputWeight: GateWeight, hiddenWeight: GateWeight
     let bias: Tensor?
     let biasQuant: BiasQuantProxy
+    /// The weights the shared quantizer tracks, in Brevitas's order (its statistics run over all
+    /// of them): `[W_ih, W_hh]`, plus the reverse direction's `W_hh` when it shares `W_ih`.
+    let tracked: TrackedWeights
 
-    init(inputSize: Int, hiddenSize: Int, bias: Bool, weightQuant: WeightQuant?, biasQuant: BiasQuant?, context: String) throws(QuantConfigError) {
+    /// The weights tracked by one shared weight quantizer (a reference shared by the gate
+    /// parameters of both directions under `shared_input_hidden_weights`).
+    final class TrackedWeights {
+        var weights: [Tensor]
+        init(_ weights: [Tensor]) { self.weights = weights }
+    }
+
+    /// - Parameter sharedInput: with `shared_input_hidden_weights`, the reverse direction takes the
+    ///   forward gate's `input_weight` (the same module and parameter) and builds its
+    ///   `hidden_weight` on the same quantizer, which then tracks three weights.
+    init(inputSize: Int, hiddenSize: Int, bias: Bool, weightQuant: WeightQuant?, biasQuant: BiasQuant?,
+         sharedInput: GateParams? = nil, context: String) throws(QuantConfigError) {
         if let weightQuant, weightQuant.accumulatorAware != nil {
             throw QuantConfigError(context: context, problems: [.init(key: "weight_quant", message: "recurrent layers do not support accumulator-aware weight quantizers, got \(weightQuant.preset)")])
         }
-        let proxy = try WeightQuantProxy(config: weightQuant, weightShape: [hiddenSize, inputSize + hiddenSize], context: "\(context).weight_quant")
-        inputWeight = GateWeight(Tensor.zeros([hiddenSize, inputSize]), quant: proxy)
-        hiddenWeight = GateWeight(Tensor.zeros([hiddenSize, hiddenSize]), quant: proxy)
+        if let shared = sharedInput {
+            inputWeight = shared.inputWeight
+            hiddenWeight = GateWeight(Tensor.zeros([hiddenSize, hiddenSize]), quant: shared.inputWeight.weightQuant)
+            tracked = shared.tracked
+            tracked.weights.append(hiddenWeight.weight)
+        } else {
+            let proxy = try WeightQuantProxy(config: weightQuant, weightShape: [hiddenSize, inputSize + hiddenSize], context: "\(context).weight_quant")
+            inputWeight = GateWeight(Tensor.zeros([hiddenSize, inputSize]), quant: proxy)
+            hiddenWeight = GateWeight(Tensor.zeros([hiddenSize, hiddenSize]), quant: proxy)
+            tracked = TrackedWeights([inputWeight.weight, hiddenWeight.weight])
+        }
         self.bias = bias ? Tensor.zeros([hiddenSize]) : nil
         self.biasQuant = try BiasQuantProxy(config: biasQuant, hasBias: bias, context: "\(context).bias_quant")
         super.init()
@@ -55,7 +77,7 @@ final class GateParams: Module {
         // `[hidden, in + hidden]`: Brevitas's `_ParameterListStats` concatenates the views of the
         // tracked weights (per output channel: rows `[C, N]` side by side), so a per-channel scale
         // is the statistic of each row over both weights, a per-tensor one over everything.
-        let both = Tensor.cat([wih, whh], dim: 1)
+        let both = Tensor.cat(tracked.weights, dim: 1)
         // One quantizer call over both weights; observers see the two quantized weights, as
         // Brevitas calls the shared quantizer once per weight.
         let proxy = inputWeight.weightQuant
@@ -63,9 +85,14 @@ final class GateParams: Module {
             let o = tq(both)
             return .quant(QuantTensor(value: o.value, scale: o.scale, zeroPoint: o.zeroPoint, bitWidth: o.bitWidth, signed: tq.isSigned, training: proxy.training))
         } ?? .float(both)
-        let n = wih.shape[1]
-        let ih = q.value.narrow(dim: 1, start: 0, length: n)
-        let hh = q.value.narrow(dim: 1, start: n, length: whh.shape[1])
+        func columns(_ w: Tensor) -> Tensor {
+            guard let i = tracked.weights.firstIndex(where: { $0 === w }) else {
+                preconditionFailure("GateParams: weight \(w.shape) is not tracked by its quantizer")
+            }
+            let start = tracked.weights[..<i].reduce(0) { $0 + $1.shape[1] }
+            return q.value.narrow(dim: 1, start: start, length: w.shape[1])
+        }
+        let ih = columns(wih), hh = columns(whh)
         let qih: QuantValue = q.quantTensor.map { .quant($0.with(value: ih)) } ?? .float(ih)
         if proxy.isQuantEnabled {
             _ = proxy.observed(qih)

@@ -1,4 +1,6 @@
 import Conformance
+import QuantNN
+import Quantizers
 import Foundation
 import Testing
 import TestSupport
@@ -17,6 +19,7 @@ import TestSupport
         "lstm_no_io_quant",                // expected error of a multi-output model
         "linear_mxint8_gsmall",            // group size 64 over 32 features: zero padding
         "convtranspose1d_perchannel_int8bias_nogroups", // per-channel scales on dim 1 of [Cin, Cout, k]
+        "lstm_bidir_shared_ih_small",      // shared_input_hidden_weights: reverse input/forget gates swapped
     ]
 
     @Test(arguments: comparable)
@@ -24,6 +27,12 @@ import TestSupport
         let summary = try ConformanceRunner(directory: Self.directory, only: [name]).run()
         let r = try #require(summary.results.first { $0.name == name })
         #expect(r.passed, "\(name): \(r.errors.first ?? "")")
+    }
+
+    /// `shared_input_hidden_weights` needs two directions (Brevitas raises the same).
+    @Test func sharedInputHiddenWeightsNeedTwoDirections() {
+        #expect(throws: QuantConfigError.self) { try QuantRNN(inputSize: 2, hiddenSize: 2, sharedInputHiddenWeights: true) }
+        #expect(throws: QuantConfigError.self) { try QuantLSTM(inputSize: 2, hiddenSize: 2, sharedInputHiddenWeights: true) }
     }
 
     /// Per-channel weights on a grouped transposed convolution: Brevitas fails at the first

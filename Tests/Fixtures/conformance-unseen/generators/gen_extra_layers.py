@@ -54,6 +54,8 @@ def table():
            ["x"], lambda c: {"x": R(c, 3, 2, 4)}, outputs=["out", ["h_n", "c_n"]])
     simple("lstm_bidir_shared_ih", "QuantLSTM(input_size=3, hidden_size=3, bidirectional=True, shared_input_hidden_weights=True)",
            ["x"], lambda c: {"x": R(c, 3, 2, 3)}, outputs=["out", ["h_n", "c_n"]])
+    simple("lstm_bidir_shared_ih_small", "QuantLSTM(input_size=2, hidden_size=2, bidirectional=True, shared_input_hidden_weights=True)",
+           ["x"], lambda c: {"x": R(c, 2, 1, 2)}, outputs=["out", ["h_n", "c_n"]])
     simple("lstm_bidir_nocat", "QuantLSTM(input_size=3, hidden_size=4, bidirectional=True, cat_output_cell_states=False, return_quant_tensor=True)",
            ["x"], lambda c: {"x": R(c, 3, 2, 3)}, outputs=["out", ["h_n", ["c0", "c1"]]])
     simple("lstm_3layers_sgd", "QuantLSTM(input_size=2, hidden_size=3, num_layers=3, batch_first=True)",
