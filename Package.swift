@@ -136,7 +136,7 @@ if Context.environment["BREVITAS_FUZZ"] == "1" {
         ("FuzzIDX", ["NN", "TensorEngine"]),
         ("FuzzCIFAR", ["NN", "TensorEngine"]),
         ("FuzzRunConfig", ["BrevitasCLI", "Models"]),
-        ("FuzzConformanceCase", ["Conformance", "TensorEngine"]),
+        ("FuzzConformanceCase", ["Conformance", "NN", "QuantNN", "Quantizers", "TensorEngine"]),
     ]
     for target in fuzzTargets {
         package.targets.append(.executableTarget(

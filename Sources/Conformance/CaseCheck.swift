@@ -144,13 +144,24 @@ enum CaseCheck {
             guard x[1] == channels else {
                 throw CaseCheckError(field: name, message: "\(x) has \(x[1]) channels, the layer takes \(channels) (weight \(w), groups \(groups))")
             }
+            let geometry: (kernel: [Int], padding: [Int], dilation: [Int])?
             if let g = (l as? QuantConv2d)?.geometry ?? (l as? QuantConv1d)?.geometry {
-                for d in 0..<g.kernelSize.count where x[2 + d] + 2 * g.padding[d] < g.dilation[d] * (g.kernelSize[d] - 1) + 1 {
-                    throw CaseCheckError(field: name, message: "\(x) is smaller than the kernel \(g.kernelSize) (padding \(g.padding), dilation \(g.dilation))")
-                }
+                geometry = (g.kernelSize, g.padding, g.dilation)
             } else if let c = l as? QuantConv3d {
-                for d in 0..<3 where x[2 + d] + 2 * c.padding[d] < c.dilation[d] * (c.kernelSize[d] - 1) + 1 {
-                    throw CaseCheckError(field: name, message: "\(x) is smaller than the kernel \(c.kernelSize) (padding \(c.padding), dilation \(c.dilation))")
+                geometry = (c.kernelSize, c.padding, c.dilation)
+            } else {
+                geometry = nil
+            }
+            if let (k, p, dl) = geometry, k.count == x.count - 2 {
+                // The zero-padded input (padding keywords are below 10^15: no overflow) within the limits.
+                let padded = x.prefix(2) + (0..<k.count).map { x[2 + $0] + 2 * p[$0] }
+                if let problem = limitProblem(Array(padded)) {
+                    throw CaseCheckError(field: name, message: "\(x) zero-padded by \(p) \(problem)")
+                }
+                for d in 0..<k.count {
+                    let (span, overflow) = dl[d].multipliedReportingOverflow(by: k[d] - 1)
+                    guard overflow || padded[2 + d] <= span else { continue }
+                    throw CaseCheckError(field: name, message: "\(x) is smaller than the kernel \(k) (padding \(p), dilation \(dl))")
                 }
             }
             return

@@ -81,6 +81,8 @@ import TensorEngine
         ("conv_default", "input with 5 channels", input("x", [2, 5, 7, 3]), "QuantConv2d input: [2, 5, 7, 3] has 5 channels, the layer takes 2 (weight [3, 2, 3, 3], groups 1)"),
         ("conv_default", "input of rank 2", input("x", [1, 1]), "QuantConv2d input: [1, 1] is not a batch of 2-D inputs [N, C, ...] (weight [3, 2, 3, 3])"),
         ("conv_default", "input smaller than the kernel", input("x", [1, 2, 2, 5]), "QuantConv2d input: [1, 2, 2, 5] is smaller than the kernel [3, 3]"),
+        ("conv_default", "padding 1e12", kwarg("padding", .number(1e12)),
+         "QuantConv2d input: [2, 2, 5, 5] zero-padded by [1000000000000, 1000000000000] exceeds the limit on elements per tensor (268435456)"),
         ("conv_default", "empty input", input("x", [0, 2, 5, 5]), "QuantConv2d input: [0, 2, 5, 5] holds no elements"),
         ("linear_default", "input without the features", input("x", [3, 5]), "QuantLinear input: [3, 5] does not end in the layer's 8 in_features (weight [4, 8])"),
         ("act_hardtanh_bw4_traj5", "empty input", input("x", [0, 3]), "QuantHardTanh input: [0, 3] holds no elements"),
