@@ -77,120 +77,42 @@ func enumSetter<C, E: RawRepresentable & CaseIterable>(_ kp: WritableKeyPath<C, 
     }
 }
 
-extension ActQuant {
-    static let keywordSetters: [String: KeywordSetter<ActQuant>] = [
-        "group_size": optionalIntSetter(\.groupSize),
-        "group_dim": optionalIntSetter(\.groupDim),
-        "scaling_per_output_type": KeywordSetter { c, v in
-            guard case .string(let t) = v, ["TENSOR", "CHANNEL", "GROUP"].contains(t.uppercased()) else {
-                return "expects 'TENSOR', 'CHANNEL' or 'GROUP', got \(v)"
-            }
-            c.scalingPerGroup = t.uppercased() == "GROUP"
-            c.scalingPerOutputChannel = t.uppercased() == "CHANNEL"
-            return nil
-        },
-        "exponent_bit_width": optionalIntSetter(\.exponentBitWidth),
-        "mantissa_bit_width": optionalIntSetter(\.mantissaBitWidth),
-        "exponent_bias": optionalIntSetter(\.exponentBias),
-        "saturating": boolSetter(\.saturating),
-        "float_standard": enumSetter(\.floatStandard),
-        "bit_width": intSetter(\.bitWidth),
-        "signed": boolSetter(\.signed),
-        "narrow_range": boolSetter(\.narrowRange),
-        "scaling_impl_type": enumSetter(\.scalingImplType),
-        "scaling_stats_op": enumSetter(\.scalingStatsOp),
+extension ActQuant: QuantizerSettings {
+    static let roleKeywordSetters: [String: KeywordSetter<ActQuant>] = [
         "high_percentile_q": doubleSetter(\.highPercentileQ),
         "low_percentile_q": doubleSetter(\.lowPercentileQ),
         "collect_stats_steps": intSetter(\.collectStatsSteps),
         "scaling_stats_momentum": optionalFloatSetter(\.scalingStatsMomentum),
-        "restrict_scaling_type": enumSetter(\.restrictScalingType),
-        "restrict_value_float_to_int_impl": enumSetter(\.restrictValueFloatToInt),
-        "scaling_per_output_channel": boolSetter(\.scalingPerOutputChannel),
         "per_channel_broadcastable_shape": shapeSetter(\.perChannelBroadcastableShape),
         "scaling_stats_permute_dims": shapeSetter(\.scalingStatsPermuteDims),
-        "scaling_min_val": optionalFloatSetter(\.scalingMinVal),
         "min_val": optionalFloatSetter(\.minVal),
         "max_val": optionalFloatSetter(\.maxVal),
-        "zero_point_impl": enumSetter(\.zeroPointImplType),
         "zero_point_stats_momentum": optionalFloatSetter(\.zeroPointStatsMomentum),
-        "zero_point_init": optionalFloatSetter(\.zeroPointInit),
-        "quantize_zero_point": boolSetter(\.quantizeZeroPoint),
-        "threshold": floatSetter(\.threshold),
-        "quant_type": enumSetter(\.quantType),
-        "bit_width_impl_type": enumSetter(\.bitWidthImplType),
-        "min_bit_width": intSetter(\.minBitWidth),
     ]
+    static let keywordNoun = "quantizer keyword"
 
     /// Keywords accepted by `applying(_:context:)`.
     public static var keywords: [String] { keywordSetters.keys.sorted() }
 
     /// A copy with Brevitas keyword overrides applied; every problem is reported at once.
     public func applying(_ keywords: [String: ConfigValue], context: String) throws(QuantConfigError) -> ActQuant {
-        var copy = self
-        var problems: [QuantConfigError.Problem] = []
-        for (key, value) in keywords.sorted(by: { $0.key < $1.key }) {
-            guard let setter = ActQuant.keywordSetters[key] else {
-                problems.append(.init(key: key, message: "unknown quantizer keyword; valid keywords: \(ActQuant.keywords.joined(separator: ", "))"))
-                continue
-            }
-            if let err = setter.apply(&copy, value) { problems.append(.init(key: key, message: err)) } else { copy.markOverridden(key) }
-        }
-        if !problems.isEmpty { throw QuantConfigError(context: context, problems: problems) }
-        return copy
+        try applyingKeywords(keywords, context: context)
     }
 }
 
-extension WeightQuant {
-    static let keywordSetters: [String: KeywordSetter<WeightQuant>] = [
-        "group_size": optionalIntSetter(\.groupSize),
-        "group_dim": optionalIntSetter(\.groupDim),
-        "scaling_per_output_type": KeywordSetter { c, v in
-            guard case .string(let t) = v, ["TENSOR", "CHANNEL", "GROUP"].contains(t.uppercased()) else {
-                return "expects 'TENSOR', 'CHANNEL' or 'GROUP', got \(v)"
-            }
-            c.scalingPerGroup = t.uppercased() == "GROUP"
-            c.scalingPerOutputChannel = t.uppercased() == "CHANNEL"
-            return nil
-        },
-        "exponent_bit_width": optionalIntSetter(\.exponentBitWidth),
-        "mantissa_bit_width": optionalIntSetter(\.mantissaBitWidth),
-        "exponent_bias": optionalIntSetter(\.exponentBias),
-        "saturating": boolSetter(\.saturating),
-        "float_standard": enumSetter(\.floatStandard),
-        "bit_width": intSetter(\.bitWidth),
-        "signed": boolSetter(\.signed),
-        "narrow_range": boolSetter(\.narrowRange),
-        "scaling_impl_type": enumSetter(\.scalingImplType),
-        "scaling_stats_op": enumSetter(\.scalingStatsOp),
-        "restrict_scaling_type": enumSetter(\.restrictScalingType),
-        "restrict_value_float_to_int_impl": enumSetter(\.restrictValueFloatToInt),
-        "scaling_per_output_channel": boolSetter(\.scalingPerOutputChannel),
-        "scaling_min_val": optionalFloatSetter(\.scalingMinVal),
+extension WeightQuant: QuantizerSettings {
+    static let roleKeywordSetters: [String: KeywordSetter<WeightQuant>] = [
         "scaling_const": optionalFloatSetter(\.scalingConst),
-        "threshold": floatSetter(\.threshold),
-        "quant_type": enumSetter(\.quantType),
-        "bit_width_impl_type": enumSetter(\.bitWidthImplType),
-        "min_bit_width": intSetter(\.minBitWidth),
-        "zero_point_impl": enumSetter(\.zeroPointImplType),
-        "zero_point_init": optionalFloatSetter(\.zeroPointInit),
-        "quantize_zero_point": boolSetter(\.quantizeZeroPoint),
         "accumulator_bit_width": intSetter(\.accumulatorBitWidth),
     ]
+    static let keywordNoun = "weight quantizer keyword"
 
+    /// Keywords accepted by `applying(_:context:)`.
     public static var keywords: [String] { keywordSetters.keys.sorted() }
 
+    /// A copy with Brevitas keyword overrides applied; every problem is reported at once.
     public func applying(_ keywords: [String: ConfigValue], context: String) throws(QuantConfigError) -> WeightQuant {
-        var copy = self
-        var problems: [QuantConfigError.Problem] = []
-        for (key, value) in keywords.sorted(by: { $0.key < $1.key }) {
-            guard let setter = WeightQuant.keywordSetters[key] else {
-                problems.append(.init(key: key, message: "unknown weight quantizer keyword; valid keywords: \(WeightQuant.keywords.joined(separator: ", "))"))
-                continue
-            }
-            if let err = setter.apply(&copy, value) { problems.append(.init(key: key, message: err)) } else { copy.markOverridden(key) }
-        }
-        if !problems.isEmpty { throw QuantConfigError(context: context, problems: problems) }
-        return copy
+        try applyingKeywords(keywords, context: context)
     }
 }
 

@@ -35,6 +35,35 @@ enum MinifloatPresetName {
     }
 
     static let formats = ["Fp8e4m3OCP", "Fp8e5m2OCP", "Fp8e4m3FNUZ", "Fp8e5m2FNUZ", "FpOCP", "FpFNUZ", "Fp8e4m3", "Fp8e5m2"]
+
+    /// The preset `name` of `role` (`Act`, `Weight`): the format's fields, then its scaling: no
+    /// suffix is unscaled (constant scale), `PerTensorFloat` a `max|x|` statistic, and
+    /// `perChannelSuffix` the same per output channel. `nil` when `name` is not such a preset.
+    static func quantizer<Q: QuantizerSettings>(_ name: String, role: String, perChannelSuffix: String) -> Q? {
+        guard let p = parse(name, role: role) else { return nil }
+        var q = Q(preset: name)
+        q.quantType = .minifloat
+        q.exponentBitWidth = p.e
+        q.mantissaBitWidth = p.m
+        q.floatStandard = p.standard
+        q.narrowRange = false
+        switch p.scaling {
+        case "":
+            q.scalingImplType = .const
+        case "PerTensorFloat":
+            q.scalingStatsOp = .max
+        case perChannelSuffix:
+            q.scalingStatsOp = .max
+            q.scalingPerOutputChannel = true
+        default: return nil
+        }
+        return q
+    }
+
+    /// Every preset name of `role`: each format with each scaling suffix.
+    static func names(role: String, perChannelSuffix: String) -> [String] {
+        formats.flatMap { f in ["", "PerTensorFloat", perChannelSuffix].map { f + role + $0 } }
+    }
 }
 
 extension ActQuant {
@@ -55,31 +84,13 @@ extension ActQuant {
 
     /// The minifloat activation preset named `name` (e.g. `Fp8e4m3OCPActPerTensorFloat`), or nil.
     public static func minifloatAct(_ name: String) -> ActQuant? {
-        guard let p = MinifloatPresetName.parse(name, role: "Act") else { return nil }
-        var q = ActQuant(preset: name)
-        q.quantType = .minifloat
-        q.exponentBitWidth = p.e
-        q.mantissaBitWidth = p.m
-        q.floatStandard = p.standard
-        q.narrowRange = false
-        switch p.scaling {
-        case "":
-            q.scalingImplType = .const
-        case "PerTensorFloat":
-            q.scalingStatsOp = .max
-        case "PerChannelFloat2d":
-            q.scalingStatsOp = .max
-            q.scalingPerOutputChannel = true
-            q.scalingStatsPermuteDims = [1, 0, 2, 3]
-        default: return nil
-        }
+        guard var q: ActQuant = MinifloatPresetName.quantizer(name, role: "Act", perChannelSuffix: "PerChannelFloat2d") else { return nil }
+        if q.scalingPerOutputChannel { q.scalingStatsPermuteDims = [1, 0, 2, 3] }
         return q
     }
 
     /// Names accepted by `minifloatAct(_:)`.
-    public static let minifloatPresetNames: [String] = MinifloatPresetName.formats.flatMap { f in
-        ["Act", "ActPerTensorFloat", "ActPerChannelFloat2d"].map { f + $0 }
-    }
+    public static let minifloatPresetNames: [String] = MinifloatPresetName.names(role: "Act", perChannelSuffix: "PerChannelFloat2d")
 }
 
 extension WeightQuant {
@@ -100,29 +111,11 @@ extension WeightQuant {
 
     /// The minifloat weight preset named `name` (e.g. `Fp8e4m3OCPWeightPerChannelFloat`), or nil.
     public static func minifloatWeight(_ name: String) -> WeightQuant? {
-        guard let p = MinifloatPresetName.parse(name, role: "Weight") else { return nil }
-        var q = WeightQuant(preset: name)
-        q.quantType = .minifloat
-        q.exponentBitWidth = p.e
-        q.mantissaBitWidth = p.m
-        q.floatStandard = p.standard
-        q.narrowRange = false
-        switch p.scaling {
-        case "":
-            q.scalingImplType = .const
-            q.scalingConst = 1
-        case "PerTensorFloat":
-            q.scalingStatsOp = .max
-        case "PerChannelFloat":
-            q.scalingStatsOp = .max
-            q.scalingPerOutputChannel = true
-        default: return nil
-        }
+        guard var q: WeightQuant = MinifloatPresetName.quantizer(name, role: "Weight", perChannelSuffix: "PerChannelFloat") else { return nil }
+        if q.scalingImplType == .const { q.scalingConst = 1 }
         return q
     }
 
     /// Names accepted by `minifloatWeight(_:)`.
-    public static let minifloatPresetNames: [String] = MinifloatPresetName.formats.flatMap { f in
-        ["Weight", "WeightPerTensorFloat", "WeightPerChannelFloat"].map { f + $0 }
-    }
+    public static let minifloatPresetNames: [String] = MinifloatPresetName.names(role: "Weight", perChannelSuffix: "PerChannelFloat")
 }
