@@ -5,8 +5,8 @@ import TensorEngine
 /// ```
 /// model.onnx: node '/act/Gelu' (Gelu): op 'Gelu' is not supported; supported: Add, AveragePool, ...
 /// ```
-public struct ONNXImportError: Error, Equatable, CustomStringConvertible {
-    public enum Problem: Equatable, Sendable {
+public struct ONNXImportError: FileError, Equatable {
+    public enum Problem: Equatable, Sendable, CustomStringConvertible {
         /// The file could not be read (the system's message).
         case io(String)
         /// The bytes are not a valid ONNX protobuf (truncated, lengths past the end, bad wire data).
@@ -41,6 +41,33 @@ public struct ONNXImportError: Error, Equatable, CustomStringConvertible {
         case inputShape(input: String, reason: String)
         /// The model asks for more than ``InputLimits`` allows (nodes, tensors, elements, rank).
         case limit(InputLimitExceeded)
+
+        /// What is wrong, in words (the error adds the file).
+        public var description: String {
+            switch self {
+            case .io(let m): return m
+            case .invalidProtobuf(let m): return "not a valid ONNX model (protobuf): \(m)"
+            case .emptyModel(let m): return m
+            case .unsupportedOpset(let domain, let version, let supported):
+                return "opset \(version) of domain '\(domain.isEmpty ? "ai.onnx" : domain)' is not supported (supported: \(supported))"
+            case .invalidTensor(let name, let reason): return "tensor '\(name)': \(reason)"
+            case .externalData(let tensor, let reason): return "external data of tensor '\(tensor)': \(reason)"
+            case .cycle(let nodes): return "the graph has a cycle through nodes \(nodes.map { "'\($0)'" }.joined(separator: ", "))"
+            case .undefinedValue(let node, let value):
+                return "node '\(node)' reads '\(value)', which no graph input, initializer or node defines"
+            case .duplicateValue(let v): return "the value '\(v)' is defined more than once"
+            case .unsupportedOp(let node, let op, let supported):
+                return "node '\(node)' (\(op)): op '\(op)' is not supported; supported: \(supported.joined(separator: ", "))"
+            case .unsupportedAttribute(let node, let op, let attribute, let reason):
+                return "node '\(node)' (\(op)): attribute '\(attribute)': \(reason)"
+            case .duplicateAttribute(let node, let op, let attribute):
+                return "node '\(node)' (\(op)): attribute '\(attribute)' is given more than once"
+            case .invalidNode(let node, let op, let reason): return "node '\(node)' (\(op)): \(reason)"
+            case .shapeMismatch(let node, let op, let reason): return "node '\(node)' (\(op)): \(reason)"
+            case .inputShape(let input, let reason): return "graph input '\(input)': \(reason)"
+            case .limit(let exceeded): return "the model \(exceeded)"
+            }
+        }
     }
 
     /// The path of the model file (or a description of its source).
@@ -50,33 +77,5 @@ public struct ONNXImportError: Error, Equatable, CustomStringConvertible {
     public init(file: String, problem: Problem) {
         self.file = file
         self.problem = problem
-    }
-
-    public var description: String {
-        let text: String
-        switch problem {
-        case .io(let m): text = m
-        case .invalidProtobuf(let m): text = "not a valid ONNX model (protobuf): \(m)"
-        case .emptyModel(let m): text = m
-        case .unsupportedOpset(let domain, let version, let supported):
-            text = "opset \(version) of domain '\(domain.isEmpty ? "ai.onnx" : domain)' is not supported (supported: \(supported))"
-        case .invalidTensor(let name, let reason): text = "tensor '\(name)': \(reason)"
-        case .externalData(let tensor, let reason): text = "external data of tensor '\(tensor)': \(reason)"
-        case .cycle(let nodes): text = "the graph has a cycle through nodes \(nodes.map { "'\($0)'" }.joined(separator: ", "))"
-        case .undefinedValue(let node, let value):
-            text = "node '\(node)' reads '\(value)', which no graph input, initializer or node defines"
-        case .duplicateValue(let v): text = "the value '\(v)' is defined more than once"
-        case .unsupportedOp(let node, let op, let supported):
-            text = "node '\(node)' (\(op)): op '\(op)' is not supported; supported: \(supported.joined(separator: ", "))"
-        case .unsupportedAttribute(let node, let op, let attribute, let reason):
-            text = "node '\(node)' (\(op)): attribute '\(attribute)': \(reason)"
-        case .duplicateAttribute(let node, let op, let attribute):
-            text = "node '\(node)' (\(op)): attribute '\(attribute)' is given more than once"
-        case .invalidNode(let node, let op, let reason): text = "node '\(node)' (\(op)): \(reason)"
-        case .shapeMismatch(let node, let op, let reason): text = "node '\(node)' (\(op)): \(reason)"
-        case .inputShape(let input, let reason): text = "graph input '\(input)': \(reason)"
-        case .limit(let exceeded): text = "the model \(exceeded)"
-        }
-        return "\(file): \(text)"
     }
 }

@@ -5,9 +5,9 @@ import TensorEngine
 /// ```
 /// model.safetensors: truncated: the header needs 480 bytes after the 8-byte length, the file has 100
 /// ```
-public struct SafeTensorsError: Error, Equatable, CustomStringConvertible {
+public struct SafeTensorsError: FileError, Equatable {
     /// What is wrong with the file.
-    public enum Problem: Equatable, Sendable {
+    public enum Problem: Equatable, Sendable, CustomStringConvertible {
         /// The file could not be opened, read, written or renamed (the system's message).
         case io(String)
         /// Shorter than the 8-byte header length.
@@ -34,6 +34,35 @@ public struct SafeTensorsError: Error, Equatable, CustomStringConvertible {
         case valueNotRepresentable(tensor: String, dtype: String, value: String)
         /// The header asks for more than ``InputLimits`` allows (tensors, elements, rank, nesting).
         case limit(InputLimitExceeded)
+
+        /// What is wrong, in words (the error adds the file).
+        public var description: String {
+            switch self {
+            case .io(let message): return message
+            case .fileTooSmall(let size):
+                return "truncated: \(size) bytes, fewer than the 8-byte header length"
+            case .headerTooLarge(let length, let limit):
+                return "header length \(length) exceeds the limit of \(limit) bytes (not a safetensors file?)"
+            case .truncatedHeader(let length, let available):
+                return "truncated: the header needs \(length) bytes after the 8-byte length, the file has \(available)"
+            case .invalidHeader(let reason): return "invalid header: \(reason)"
+            case .unsupportedDType(let tensor, let dtype):
+                return "tensor '\(tensor)' has dtype '\(dtype)'; supported: \(SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", "))"
+            case .sizeMismatch(let tensor, let expected, let actual):
+                return "tensor '\(tensor)' needs \(expected) bytes for its dtype and shape, its data_offsets span \(actual)"
+            case .overlappingOffsets(let tensor, let other):
+                return "the data of tensors '\(other)' and '\(tensor)' overlap"
+            case .gapInData(let before, let offset):
+                return "no tensor covers the bytes from offset \(offset) up to tensor '\(before)'"
+            case .truncatedData(let expected, let actual):
+                return "truncated: the tensors need \(expected) data bytes, the file has \(actual)"
+            case .trailingData(let expected, let actual):
+                return "\(actual - expected) bytes after the last tensor (data section \(actual) bytes, tensors cover \(expected))"
+            case .valueNotRepresentable(let tensor, let dtype, let value):
+                return "tensor '\(tensor)' (\(dtype)) holds \(value), which Float32 cannot represent exactly"
+            case .limit(let exceeded): return "the header \(exceeded)"
+            }
+        }
     }
 
     /// The path of the file.
@@ -44,35 +73,5 @@ public struct SafeTensorsError: Error, Equatable, CustomStringConvertible {
     public init(file: String, problem: Problem) {
         self.file = file
         self.problem = problem
-    }
-
-    public var description: String {
-        let text: String
-        switch problem {
-        case .io(let message): text = message
-        case .fileTooSmall(let size):
-            text = "truncated: \(size) bytes, fewer than the 8-byte header length"
-        case .headerTooLarge(let length, let limit):
-            text = "header length \(length) exceeds the limit of \(limit) bytes (not a safetensors file?)"
-        case .truncatedHeader(let length, let available):
-            text = "truncated: the header needs \(length) bytes after the 8-byte length, the file has \(available)"
-        case .invalidHeader(let reason): text = "invalid header: \(reason)"
-        case .unsupportedDType(let tensor, let dtype):
-            text = "tensor '\(tensor)' has dtype '\(dtype)'; supported: \(SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", "))"
-        case .sizeMismatch(let tensor, let expected, let actual):
-            text = "tensor '\(tensor)' needs \(expected) bytes for its dtype and shape, its data_offsets span \(actual)"
-        case .overlappingOffsets(let tensor, let other):
-            text = "the data of tensors '\(other)' and '\(tensor)' overlap"
-        case .gapInData(let before, let offset):
-            text = "no tensor covers the bytes from offset \(offset) up to tensor '\(before)'"
-        case .truncatedData(let expected, let actual):
-            text = "truncated: the tensors need \(expected) data bytes, the file has \(actual)"
-        case .trailingData(let expected, let actual):
-            text = "\(actual - expected) bytes after the last tensor (data section \(actual) bytes, tensors cover \(expected))"
-        case .valueNotRepresentable(let tensor, let dtype, let value):
-            text = "tensor '\(tensor)' (\(dtype)) holds \(value), which Float32 cannot represent exactly"
-        case .limit(let exceeded): text = "the header \(exceeded)"
-        }
-        return "\(file): \(text)"
     }
 }
