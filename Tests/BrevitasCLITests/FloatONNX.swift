@@ -40,20 +40,9 @@ enum FloatONNX {
 
     /// The ONNX file of the model with `weights` (PyTorch keys).
     static func digitsCNN(_ weights: [String: [Float]] = trainedWeights) -> Data {
-        var model = Onnx_ModelProto()
-        model.irVersion = 7
-        model.producerName = "pytorch"
-        var o = Onnx_OperatorSetIdProto()
-        o.version = 13
-        model.opsetImport = [o]
-        var graph = Onnx_GraphProto()
-        graph.name = "main_graph"
-        graph.input = [.floatTensor("input", [-1, 1, 8, 8])]
-        graph.output = [.floatTensor("logits", [-1, 10])]
         let shapes: [(String, [Int64])] = [("conv1.weight", [8, 1, 3, 3]), ("conv1.bias", [8]), ("bn1.weight", [8]), ("bn1.bias", [8]),
                                            ("bn1.running_mean", [8]), ("bn1.running_var", [8]), ("fc.weight", [10, 128]), ("fc.bias", [10])]
-        graph.initializer = shapes.map { .floats($0.0, $0.1, weights[$0.0]!) }
-        graph.node = [
+        return torchScriptDigitsModel(initializers: shapes.map { .floats($0.0, $0.1, weights[$0.0]!) }, nodes: [
             Onnx_NodeProto("Conv", ["input", "conv1.weight", "conv1.bias"], ["/conv1/Conv_output_0"], name: "/conv1/Conv",
                            attributes: [.ints("pads", [1, 1, 1, 1]), .ints("kernel_shape", [3, 3]), .ints("strides", [1, 1])]),
             Onnx_NodeProto("BatchNormalization", ["/conv1/Conv_output_0", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var"],
@@ -64,7 +53,24 @@ enum FloatONNX {
             Onnx_NodeProto("Flatten", ["/pool/MaxPool_output_0"], ["/Flatten_output_0"], name: "/Flatten", attributes: [.int("axis", 1)]),
             Onnx_NodeProto("Gemm", ["/Flatten_output_0", "fc.weight", "fc.bias"], ["logits"], name: "/fc/Gemm",
                            attributes: [.float("alpha", 1), .float("beta", 1), .int("transB", 1)]),
-        ]
+        ])
+    }
+
+    /// A digits classifier as PyTorch's TorchScript exporter writes it: IR 7, producer `pytorch`,
+    /// opset 13, graph `main_graph` from `input [batch, 1, 8, 8]` to `logits [batch, 10]`.
+    static func torchScriptDigitsModel(initializers: [Onnx_TensorProto], nodes: [Onnx_NodeProto]) -> Data {
+        var model = Onnx_ModelProto()
+        model.irVersion = 7
+        model.producerName = "pytorch"
+        var o = Onnx_OperatorSetIdProto()
+        o.version = 13
+        model.opsetImport = [o]
+        var graph = Onnx_GraphProto()
+        graph.name = "main_graph"
+        graph.input = [.floatTensor("input", [-1, 1, 8, 8])]
+        graph.output = [.floatTensor("logits", [-1, 10])]
+        graph.initializer = initializers
+        graph.node = nodes
         model.graph = graph
         return try! model.serializedData()
     }

@@ -67,21 +67,11 @@ import TestSupport
     static func residualCNN() -> Data {
         let g = RandomGenerator(seed: 5)
         func uniform(_ n: Int, _ bound: Float) -> [Float] { (0..<n).map { _ in (g.nextUniform() * 2 - 1) * bound } }
-        var model = Onnx_ModelProto()
-        model.irVersion = 7
-        model.producerName = "pytorch"
-        var o = Onnx_OperatorSetIdProto()
-        o.version = 13
-        model.opsetImport = [o]
-        var graph = Onnx_GraphProto()
-        graph.name = "main_graph"
-        graph.input = [.floatTensor("input", [-1, 1, 8, 8])]
-        graph.output = [.floatTensor("logits", [-1, 10])]
-        graph.initializer = [.floats("c1.weight", [4, 1, 3, 3], uniform(36, 0.33)), .floats("c1.bias", [4], uniform(4, 0.33)),
-                             .floats("c2.weight", [4, 4, 3, 3], uniform(144, 0.17)), .floats("c2.bias", [4], uniform(4, 0.17)),
-                             .floats("fc.weight", [10, 4], uniform(40, 0.5)), .floats("fc.bias", [10], uniform(10, 0.5))]
+        let initializers: [Onnx_TensorProto] = [.floats("c1.weight", [4, 1, 3, 3], uniform(36, 0.33)), .floats("c1.bias", [4], uniform(4, 0.33)),
+                                                .floats("c2.weight", [4, 4, 3, 3], uniform(144, 0.17)), .floats("c2.bias", [4], uniform(4, 0.17)),
+                                                .floats("fc.weight", [10, 4], uniform(40, 0.5)), .floats("fc.bias", [10], uniform(10, 0.5))]
         let conv = [Onnx_AttributeProto.ints("pads", [1, 1, 1, 1]), .ints("kernel_shape", [3, 3]), .ints("strides", [1, 1])]
-        graph.node = [
+        return FloatONNX.torchScriptDigitsModel(initializers: initializers, nodes: [
             Onnx_NodeProto("Conv", ["input", "c1.weight", "c1.bias"], ["/c1/Conv_output_0"], name: "/c1/Conv", attributes: conv),
             Onnx_NodeProto("Relu", ["/c1/Conv_output_0"], ["/r1/Relu_output_0"], name: "/r1/Relu"),
             Onnx_NodeProto("Conv", ["/r1/Relu_output_0", "c2.weight", "c2.bias"], ["/c2/Conv_output_0"], name: "/c2/Conv", attributes: conv),
@@ -91,9 +81,7 @@ import TestSupport
             Onnx_NodeProto("Flatten", ["/pool/GlobalAveragePool_output_0"], ["/Flatten_output_0"], name: "/Flatten", attributes: [.int("axis", 1)]),
             Onnx_NodeProto("Gemm", ["/Flatten_output_0", "fc.weight", "fc.bias"], ["logits"], name: "/fc/Gemm",
                            attributes: [.float("alpha", 1), .float("beta", 1), .int("transB", 1)]),
-        ]
-        model.graph = graph
-        return try! model.serializedData()
+        ])
     }
 
     /// A residual CNN (an add on a shared quantizer, a global average pool) quantized by
