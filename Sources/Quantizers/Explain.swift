@@ -42,8 +42,10 @@ func minifloatRows(_ standard: FloatStandard, _ e: Int?, _ m: Int?, _ bias: Int?
             ("saturating", fmt(saturating))]
 }
 
-extension ActQuant: ExplainableQuantizer {
-    public var settings: [(key: String, value: String, origin: SettingOrigin)] {
+extension QuantizerSettings {
+    /// The rows both roles start with: type and bit width, the minifloat format, sign, range and
+    /// the kind of scaling.
+    var leadingRows: [(String, String)] {
         var rows: [(String, String)] = [
             ("quant_type", quantType.rawValue), ("bit_width", "\(bitWidth)"),
         ]
@@ -52,6 +54,13 @@ extension ActQuant: ExplainableQuantizer {
             rows += minifloatRows(floatStandard, exponentBitWidth, mantissaBitWidth, exponentBias, saturating)
         }
         rows += [("signed", fmt(signed)), ("narrow_range", fmt(narrowRange)), ("scaling_impl_type", scalingImplType.rawValue)]
+        return rows
+    }
+}
+
+extension ActQuant: ExplainableQuantizer {
+    public var settings: [(key: String, value: String, origin: SettingOrigin)] {
+        var rows = leadingRows
         if scalingImplType == .parameterFromStats {
             rows += [("scaling_stats_op", scalingStatsOp.rawValue), ("high_percentile_q", "\(highPercentileQ)")]
             if scalingStatsOp == .percentileInterval || zeroPointImplType == .parameterFromStats {
@@ -77,14 +86,7 @@ extension ActQuant: ExplainableQuantizer {
 
 extension WeightQuant: ExplainableQuantizer {
     public var settings: [(key: String, value: String, origin: SettingOrigin)] {
-        var rows: [(String, String)] = [
-            ("quant_type", quantType.rawValue), ("bit_width", "\(bitWidth)"),
-        ]
-        rows += bitWidthRows(bitWidthImplType, minBitWidth)
-        if quantType == .minifloat {
-            rows += minifloatRows(floatStandard, exponentBitWidth, mantissaBitWidth, exponentBias, saturating)
-        }
-        rows += [("signed", fmt(signed)), ("narrow_range", fmt(narrowRange)), ("scaling_impl_type", scalingImplType.rawValue)]
+        var rows = leadingRows
         if scalingImplType != .const { rows.append(("scaling_stats_op", scalingStatsOp.rawValue)) } else { rows.append(("scaling_const", fmt(scalingConst))) }
         rows += [("restrict_scaling_type", restrictScalingType.rawValue), ("scaling_per_output_channel", fmt(scalingPerOutputChannel)),
                  ("scaling_min_val", fmt(scalingMinVal))]
