@@ -1,5 +1,9 @@
 import TensorEngine
 
+#if arch(x86_64)
+    import CKernels
+#endif
+
 /// The fused minifloat fake-quantization kernel behind Brevitas's `FloatQuant` + `FloatClamp`:
 ///
 ///     y = x / s
@@ -13,7 +17,12 @@ import TensorEngine
 /// An infinite or NaN `y` gives NaN in every mode (Brevitas computes `inf / inf`). The sign of
 /// zero is kept. `scale` is per tensor (`[]`), per channel (one dimension ≠ 1, e.g. `[C, 1]`,
 /// `[1, C, 1, 1]`), or has the full shape of `x` (one scale per element, as group-wise
-/// quantizers expand theirs). Forward and backward are one pass over memory each.
+/// quantizers expand theirs). Forward and backward are one pass over memory each: on x86-64
+/// with AVX2, the kernels `ck_mf_forward_avx2` / `ck_mf_backward_avx2` of `CKernels` (eight
+/// lanes, exponent read from the float's bits, no `frexp`/`log2`), bit for bit the scalar
+/// definition below (`quantizeUnclamped`, `clampSpecial`, `elementGrad`), which also serves
+/// other processors and the tails. The per-tensor / per-channel scale gradient is summed in
+/// Double in element order within fixed segments, so no result depends on the thread count.
 ///
 /// Gradients (Brevitas's: the round and the exponent `floor` are straight-through, so the
 /// gradient also flows through `2^k`). With `G` the upstream gradient:
@@ -33,6 +42,8 @@ public enum MinifloatQuantize {
         let maxValue: Float
         let saturating: Bool
         let overflowToInf: Bool
+        /// What a value past `±maxValue` becomes: `±maxValue`, `±inf` or NaN (a positive one).
+        let overflow: Float, underflow: Float
 
         init(_ f: MinifloatFormat) {
             m = f.mantissaBitWidth
@@ -40,6 +51,8 @@ public enum MinifloatQuantize {
             maxValue = f.maxValue
             saturating = f.saturating
             overflowToInf = f.infValues != nil
+            overflow = saturating ? maxValue : (overflowToInf ? .infinity : .nan)
+            underflow = saturating ? -maxValue : (overflowToInf ? -.infinity : .nan)
         }
     }
 
@@ -52,7 +65,8 @@ public enum MinifloatQuantize {
         let e = Int((v.bitPattern >> 23) & 0xFF) - 127
         let raw = e - c.m
         let k = raw >= c.minK ? raw : c.minK
-        let step = pow2(k)
+        // 2^k from its bits: a normal exponent field, or one subnormal mantissa bit (k ≥ −149).
+        let step = Float(bitPattern: k >= -126 ? UInt32(k + 127) << 23 : UInt32(1) << UInt32(k + 149))
         let q = (y / step).rounded(.toNearestOrEven) * step
         return (q, raw >= c.minK)
     }
@@ -60,13 +74,21 @@ public enum MinifloatQuantize {
     /// The clamp and the non-saturating special values applied to an unclamped `q`.
     @inline(__always)
     static func clampSpecial(_ q: Float, _ c: Consts) -> Float {
-        if q > c.maxValue { return c.saturating ? c.maxValue : (c.overflowToInf ? .infinity : .nan) }
-        if q < -c.maxValue { return c.saturating ? -c.maxValue : (c.overflowToInf ? -.infinity : .nan) }
+        if q > c.maxValue { return c.overflow }
+        if q < -c.maxValue { return c.underflow }
         return q
     }
 
     /// Fake-quantizes `x` with `scale` to `format` (see the type documentation).
     public static func apply(_ x: Tensor, scale: Tensor, format: MinifloatFormat) -> Tensor {
+        apply(x, scale: scale, format: format, avx2: FakeQuantize.hasAVX2)
+    }
+
+    /// `apply` with the loops chosen explicitly: the AVX2 kernels of `CKernels` (`avx2`, only
+    /// where `FakeQuantize.hasAVX2`) or the portable Swift loops. Both give the same bits; tests
+    /// compare them with each other and with the scalar `quantizeUnclamped` / `elementGrad`.
+    static func apply(_ x: Tensor, scale: Tensor, format: MinifloatFormat, avx2: Bool) -> Tensor {
+        precondition(!avx2 || FakeQuantize.hasAVX2, "MinifloatQuantize: the AVX2 kernels need a processor with AVX2")
         let c = Consts(format)
         let elementwise = scale.count == x.count && scale.shape == x.shape && x.count > 1
         let out = Tensor.empty(x.shape)
@@ -74,10 +96,8 @@ public enum MinifloatQuantize {
         if elementwise {
             Parallel.forRanges((x.count + block - 1) / block, costPerItem: block) { r in
                 for k in r {
-                    for i in (k * block)..<Swift.min(x.count, (k + 1) * block) {
-                        let s = ps[i]
-                        po[i] = clampSpecial(quantizeUnclamped(px[i] / s, c).q, c) * s
-                    }
+                    let range = (k * block)..<Swift.min(x.count, (k + 1) * block)
+                    forwardSegment(range, px, po, ps + range.lowerBound, 1, c, avx2)
                 }
             }
         } else {
@@ -85,63 +105,36 @@ public enum MinifloatQuantize {
             let seg = FakeQuantize.Segments(sl, FakeQuantize.Layout(param: [], input: x.shape), total: x.count)
             Parallel.forRanges(seg.count, costPerItem: seg.length) { r in
                 for k in r {
-                    let s = ps[seg.sIndex(k)]
-                    forwardSegment(seg.range(k), px, po, s, c)
+                    forwardSegment(seg.range(k), px, po, ps + seg.sIndex(k), 0, c, avx2)
                 }
             }
         }
         let dx = x.detach(), ds = scale.detach()
         let needX = x.requiresGrad, needS = scale.requiresGrad
         return Autograd.record("float_quant", output: out, inputs: [x, scale]) { g in
-            backward(g, dx, ds, c, elementwise: elementwise, needX: needX, needS: needS)
+            backward(g, dx, ds, c, elementwise: elementwise, needX: needX, needS: needS, avx2: avx2)
         }
     }
 
     static let block = 1 << 14
 
-    /// The forward of one segment with constant scale `s`, eight lanes at a time: the same
-    /// operations as `quantizeUnclamped` and `clampSpecial` (exponent from the float's bits, an
-    /// exact power-of-two step, half-to-even rounding by the 1.5·2²³ trick with the sign kept),
-    /// so the result is bit for bit the scalar one. Mantissas above 21 bits use the scalar loop.
+    /// The forward of one segment: scale `ps[0]` for every element (`sStride` 0) or `ps[i −
+    /// lowerBound]` (`sStride` 1). The AVX2 kernel (`ck_mf_forward_avx2`: exponent from the
+    /// float's bits, an exact power-of-two step, `vroundps` half-to-even) takes eight lanes at a
+    /// time; the rest, and every element without AVX2, run the scalar `quantizeUnclamped` and
+    /// `clampSpecial`, so the result is bit for bit the scalar one.
+    @inline(__always)
     static func forwardSegment(_ range: Range<Int>, _ px: UnsafeMutablePointer<Float>, _ po: UnsafeMutablePointer<Float>,
-                               _ s: Float, _ c: Consts) {
-        typealias V = SIMD8<Float>
-        typealias I = SIMD8<Int32>
+                               _ ps: UnsafeMutablePointer<Float>, _ sStride: Int, _ c: Consts, _ avx2: Bool) {
         var i = range.lowerBound
-        let end = range.upperBound
-        if c.m <= 21 {
-            let vs = V(repeating: s), tiny = V(repeating: Float.leastNormalMagnitude)
-            let magic = V(repeating: 12_582_912), maxV = V(repeating: c.maxValue)
-            let over = V(repeating: c.saturating ? c.maxValue : (c.overflowToInf ? .infinity : .nan))
-            let under = V(repeating: c.saturating ? -c.maxValue : (c.overflowToInf ? -.infinity : .nan))
-            let m = I(repeating: Int32(c.m)), minK = I(repeating: Int32(c.minK))
-            let expMask = SIMD8<UInt32>(repeating: 0x7F80_0000), signMask = SIMD8<UInt32>(repeating: 0x8000_0000)
-            while i + 8 <= end {
-                let x = UnsafeRawPointer(px + i).loadUnaligned(as: V.self)
-                let y = x / vs
-                let yb = unsafeBitCast(y, to: SIMD8<UInt32>.self)
-                let nonFinite = (yb & expMask) .== expMask
-                let a = unsafeBitCast(yb & ~signMask, to: V.self) + tiny
-                let e = I(truncatingIfNeeded: (unsafeBitCast(a, to: SIMD8<UInt32>.self) &>> 23) & 0xFF) &- 127
-                var k = e &- m
-                k.replace(with: minK, where: k .< minK)
-                // 2^k: a normal float's exponent field, or a subnormal's single mantissa bit.
-                let normalBits = SIMD8<UInt32>(truncatingIfNeeded: (k &+ 127) &<< 23)
-                let subBits = SIMD8<UInt32>(repeating: 1) &<< SIMD8<UInt32>(truncatingIfNeeded: (k &+ 149).replacing(with: 0, where: k .< -149))
-                let step = unsafeBitCast(unsafeBitCast(normalBits, to: SIMD8<UInt32>.self).replacing(with: subBits, where: k .< -126), to: V.self)
-                let v = y / step
-                let rMag = (v + magic) - magic
-                let r = unsafeBitCast((unsafeBitCast(rMag, to: SIMD8<UInt32>.self) & ~signMask) | (unsafeBitCast(v, to: SIMD8<UInt32>.self) & signMask), to: V.self)
-                var q = r * step
-                let hi = q .> maxV, lo = q .< -maxV
-                q.replace(with: over, where: hi)
-                q.replace(with: under, where: lo)
-                q.replace(with: .nan, where: nonFinite)
-                UnsafeMutableRawPointer(po + i).storeBytes(of: q * vs, as: V.self)
-                i += 8
+        #if arch(x86_64)
+            if avx2 {
+                i += ck_mf_forward_avx2(px + i, ps, sStride, po + i, range.count, Int32(c.m), Int32(c.minK), c.maxValue,
+                                        c.overflow, c.underflow)
             }
-        }
-        while i < end {
+        #endif
+        while i < range.upperBound {
+            let s = ps[(i - range.lowerBound) * sStride]
             po[i] = clampSpecial(quantizeUnclamped(px[i] / s, c).q, c) * s
             i += 1
         }
@@ -170,77 +163,18 @@ public enum MinifloatQuantize {
         return (gy / s, g * q - gy * x / (s * s))
     }
 
-    /// `elementGrad` on eight lanes: the same float32 operations in the same order (the
-    /// quantization as in `forwardSegment`), so every lane is bit for bit the scalar result.
-    /// Valid for mantissas up to 21 bits (`forwardSegment`'s rounding trick).
-    @inline(__always)
-    static func laneGrad(_ x: SIMD8<Float>, _ s: SIMD8<Float>, _ g: SIMD8<Float>, _ c: Consts) -> (SIMD8<Float>, SIMD8<Float>) {
-        typealias V = SIMD8<Float>
-        typealias I = SIMD8<Int32>
-        typealias U = SIMD8<UInt32>
-        let tiny = V(repeating: Float.leastNormalMagnitude), magic = V(repeating: 12_582_912), maxV = V(repeating: c.maxValue)
-        let expMask = U(repeating: 0x7F80_0000), signMask = U(repeating: 0x8000_0000)
-        let y = x / s
-        let yb = unsafeBitCast(y, to: U.self)
-        let nonFinite = (yb & expMask) .== expMask
-        let v = unsafeBitCast(yb & ~signMask, to: V.self) + tiny
-        let e = I(truncatingIfNeeded: (unsafeBitCast(v, to: U.self) &>> 23) & 0xFF) &- 127
-        let raw = e &- I(repeating: Int32(c.m))
-        let minK = I(repeating: Int32(c.minK))
-        let expGrad = raw .>= minK
-        let k = raw.replacing(with: minK, where: .!expGrad)
-        let normalBits = U(truncatingIfNeeded: (k &+ 127) &<< 23)
-        let subBits = U(repeating: 1) &<< U(truncatingIfNeeded: (k &+ 149).replacing(with: 0, where: k .< -149))
-        let step = unsafeBitCast(normalBits.replacing(with: subBits, where: k .< -126), to: V.self)
-        let w = y / step
-        let rMag = (w + magic) - magic
-        let r = unsafeBitCast((unsafeBitCast(rMag, to: U.self) & ~signMask) | (unsafeBitCast(w, to: U.self) & signMask), to: V.self)
-        var q = r * step
-        q.replace(with: .nan, where: nonFinite)
-        // In range: straight-through round, and the exponent term where k is free and y != 0.
-        let gq = g * s
-        let gA = gq * (q - y)
-        let signedGA = gA.replacing(with: -gA, where: .!(y .> 0))
-        let gy = (gq + signedGA / v).replacing(with: gq, where: .!(expGrad .& (y .!= 0)))
-        var gx = gy / s
-        var gs = g * q - gy * x / (s * s)
-        // Clamped: no gradient to x, the constant ±M to the scale; NaN propagates.
-        let hi = q .> maxV, lo = q .< -maxV
-        gx.replace(with: 0, where: hi .| lo)
-        gs.replace(with: g * maxV, where: hi)
-        gs.replace(with: g * -maxV, where: lo)
-        let nan = q .!= q
-        gx.replace(with: g * q, where: nan)
-        gs.replace(with: g * q, where: nan)
-        return (gx, gs)
-    }
-
     static func backward(
-        _ g: Tensor, _ x: Tensor, _ scale: Tensor, _ c: Consts, elementwise: Bool, needX: Bool, needS: Bool
+        _ g: Tensor, _ x: Tensor, _ scale: Tensor, _ c: Consts, elementwise: Bool, needX: Bool, needS: Bool, avx2: Bool
     ) -> [Tensor?] {
         let gx = needX ? Tensor.empty(x.shape) : Tensor.empty([0])
-        let px = x.storage.pointer, pg = g.storage.pointer, pgx = gx.storage.pointer, ps = scale.storage.pointer
+        let px = x.storage.pointer, pg = g.storage.pointer, pgx = needX ? gx.storage.pointer : nil, ps = scale.storage.pointer
         if elementwise {
             let gs = needS ? Tensor.empty(x.shape) : Tensor.empty([0])
-            let pgs = gs.storage.pointer
+            let pgs = needS ? gs.storage.pointer : nil
             Parallel.forRanges((x.count + block - 1) / block, costPerItem: block) { r in
                 for k in r {
-                    var i = k * block
-                    let end = Swift.min(x.count, (k + 1) * block)
-                    if c.m <= 21 {
-                        while i + 8 <= end {
-                            let (a, b) = laneGrad(load(px + i), load(ps + i), load(pg + i), c)
-                            if needX { store(a, pgx + i) }
-                            if needS { store(b, pgs + i) }
-                            i += 8
-                        }
-                    }
-                    while i < end {
-                        let (a, b) = elementGrad(px[i], ps[i], pg[i], c)
-                        if needX { pgx[i] = a }
-                        if needS { pgs[i] = b }
-                        i += 1
-                    }
+                    let range = (k * block)..<Swift.min(x.count, (k + 1) * block)
+                    _ = backwardSegment(range, px, pg, pgx, ps + range.lowerBound, 1, pgs, sum: false, c, avx2)
                 }
             }
             return [needX ? gx : nil, needS ? gs : nil]
@@ -252,27 +186,7 @@ public enum MinifloatQuantize {
         defer { partial.deallocate() }
         Parallel.forRanges(seg.count, costPerItem: seg.length) { r in
             for k in r {
-                let s = ps[seg.sIndex(k)]
-                var acc: Double = 0
-                var i = seg.range(k).lowerBound
-                let end = seg.range(k).upperBound
-                if c.m <= 21 {
-                    let vs = SIMD8<Float>(repeating: s)
-                    while i + 8 <= end {
-                        let (a, b) = laneGrad(load(px + i), vs, load(pg + i), c)
-                        if needX { store(a, pgx + i) }
-                        // Lane by lane, in element order: the same sum as the scalar loop.
-                        for j in 0..<8 { acc += Double(b[j]) }
-                        i += 8
-                    }
-                }
-                while i < end {
-                    let (a, b) = elementGrad(px[i], s, pg[i], c)
-                    if needX { pgx[i] = a }
-                    acc += Double(b)
-                    i += 1
-                }
-                partial[k] = acc
+                partial[k] = backwardSegment(seg.range(k), px, pg, pgx, ps + seg.sIndex(k), 0, nil, sum: needS, c, avx2)
             }
         }
         var gs: Tensor? = nil
@@ -284,9 +198,35 @@ public enum MinifloatQuantize {
         return [needX ? gx : nil, gs]
     }
 
+    /// The backward of one segment (scale `ps[0]` or `ps[i − lowerBound]`, as `forwardSegment`):
+    /// writes `dL/dx` to `pgx` and the element-wise `dL/ds` to `pgs` (each when not nil) and,
+    /// with `sum`, returns the sum of the scale gradients added one by one in element order, in
+    /// Double. Eight lanes at a time by `ck_mf_backward_avx2` (the same float32 operations in
+    /// the same order as `elementGrad`), the rest by `elementGrad`.
     @inline(__always)
-    static func load(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
-
-    @inline(__always)
-    static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self) }
+    static func backwardSegment(
+        _ range: Range<Int>, _ px: UnsafeMutablePointer<Float>, _ pg: UnsafeMutablePointer<Float>,
+        _ pgx: UnsafeMutablePointer<Float>?, _ ps: UnsafeMutablePointer<Float>, _ sStride: Int,
+        _ pgs: UnsafeMutablePointer<Float>?, sum: Bool, _ c: Consts, _ avx2: Bool
+    ) -> Double {
+        var acc: Double = 0
+        var i = range.lowerBound
+        #if arch(x86_64)
+            if avx2 {
+                let o = range.lowerBound
+                i += withUnsafeMutablePointer(to: &acc) { pAcc in
+                    ck_mf_backward_avx2(px + o, ps, sStride, pg + o, pgx.map { $0 + o }, pgs.map { $0 + o },
+                                        sum ? pAcc : nil, range.count, Int32(c.m), Int32(c.minK), c.maxValue)
+                }
+            }
+        #endif
+        while i < range.upperBound {
+            let (a, b) = elementGrad(px[i], ps[(i - range.lowerBound) * sStride], pg[i], c)
+            pgx?[i] = a
+            pgs?[i] = b
+            if sum { acc += Double(b) }
+            i += 1
+        }
+        return acc
+    }
 }

@@ -26,6 +26,19 @@ void ck_fq_forward_avx2(const float *x, float *y, long n, float s, float z, floa
 void ck_fq_backward_avx2(const float *x, const float *g, float *gx, long n, float s, float z, float lo, float hi,
                          int select_clamp, int relu, double *acc_s, double *acc_z);
 
+/// Forward of minifloat fake quantization (QuantCore/MinifloatQuantize.swift) over the first
+/// `n - n % 8` elements, which it returns: `y = clamp_special(grid(x / s)) * s` with the scale
+/// `s[0]` (`s_stride` 0) or `s[i]` (`s_stride` 1). `m`, `min_k` (`1 - bias - m`), `max_v` are the
+/// format's; `over` / `under` what values past `±max_v` become (`±max_v`, `±inf` or NaN).
+long ck_mf_forward_avx2(const float *x, const float *s, long s_stride, float *y, long n,
+                        int m, int min_k, float max_v, float over, float under);
+
+/// Backward of the same over the first `n - n % 8` elements (returned): writes the input
+/// gradient `gx` and the element-wise scale gradient `gs` (each when not null), and adds the
+/// scale gradients to `*acc_s` (when not null) one by one in element order, in double.
+long ck_mf_backward_avx2(const float *x, const float *s, long s_stride, const float *g, float *gx, float *gs,
+                         double *acc_s, long n, int m, int min_k, float max_v);
+
 /// Winograd F(2x2, 3x3) weight transform: `w` is `[out_c, in_c, 3, 3]`; writes
 /// `u[ξ][o][c]` (16 · out_c · in_c floats), ξ = 4·row + column of the transformed tile.
 void ck_wino_weights(const float *w, float *u, long out_c, long in_c);
