@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Models
 import NN
 import PTQ
 import TensorEngine
@@ -30,6 +31,11 @@ struct QuantizeCommand: ParsableCommand {
             --override LAYER:key=value sets a keyword on one layer (the float graph's node name): \
             bits=N, per_channel=true|false, or any Brevitas keyword of the layer (weight_bit_width, \
             bit_width, weight_quant=Int8WeightPerChannelFloat, ...). Repeat it for several.
+
+            --format fp8e4m3|fp8e5m2|fp8e4m3fnuz|fp8e5m2fnuz|fp6|fp4|eXmY|mxint8|mxfp8 picks Brevitas's \
+            float / MX quantizers (ptq_common's quant_format maps): minifloat weights and activations with \
+            float biases; MX (with --layerwise, --group-size N) group-wise weights and inputs. FP8 runs \
+            export to QCDQ (ONNX float8) and QONNX (FloatQuant); fp6/fp4 to QONNX; MX has no ONNX form.
             Example: brevitas quantize float.onnx --calib calib.npy --test test_x.npy --labels test_y.npy \
             --weight-bits 4 --per-channel --out runs/w4a8
             """)
@@ -46,14 +52,20 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Test labels (.npy, integer class indices, one per test input).", valueName: "y.npy"), completion: .file(extensions: ["npy"]))
     var labels: String?
 
-    @Option(help: ArgumentHelp("Weight bit width (2...16).", valueName: "bits"))
-    var weightBits = 8
+    @Option(help: ArgumentHelp("Weight bit width (2...16; default 8; --format int only).", valueName: "bits"))
+    var weightBits: Int?
 
-    @Option(help: ArgumentHelp("Activation bit width (2...16).", valueName: "bits"))
-    var actBits = 8
+    @Option(help: ArgumentHelp("Activation bit width (2...16; default 8; --format int only).", valueName: "bits"))
+    var actBits: Int?
 
-    @Option(help: ArgumentHelp("Bias bit width (2...32; Int32Bias at 32).", valueName: "bits"))
-    var biasBits = 32
+    @Option(help: ArgumentHelp("Bias bit width (2...32, default 32: Int32Bias; --format int only, other formats keep biases float).", valueName: "bits"))
+    var biasBits: Int?
+
+    @Option(help: ArgumentHelp("Number format: \(QuantFormat.names.joined(separator: ", ")) (default int; as brevitas train --format).", valueName: "name"))
+    var format: String?
+
+    @Option(help: ArgumentHelp("Group size of the MX formats (default 32).", valueName: "n"))
+    var groupSize: Int?
 
     @Flag(help: "One weight scale per output channel (Int8WeightPerChannelFloat) instead of per tensor.")
     var perChannel = false
@@ -117,7 +129,17 @@ struct QuantizeCommand: ParsableCommand {
         for o in overrides {
             do { _ = try QuantizeSettings.LayerOverride(parsing: o) } catch let e as CLIError { problems.append(e.message) }
         }
-        if problems.isEmpty { problems += try settings().problems() }
+        if let format, QuantFormat(parsing: format) == nil {
+            problems.append("--format: unknown format '\(format)' (known: \(QuantFormat.names.joined(separator: ", ")))")
+        }
+        if problems.isEmpty {
+            let s = try settings()
+            problems += s.problems()
+            if s.effectiveFormat != .int {
+                let given = [("--weight-bits", weightBits), ("--act-bits", actBits), ("--bias-bits", biasBits)].filter { $0.1 != nil }.map(\.0)
+                problems += s.formatProblems(explicitBits: given).filter { !problems.contains($0) }
+            }
+        }
         if labels != nil && test == nil { problems.append("--labels needs --test") }
         if learnedRound == nil {
             let given = [("--learned-round-lr", learnedRoundLr != nil), ("--learned-round-batch-size", learnedRoundBatchSize != nil),
@@ -130,9 +152,11 @@ struct QuantizeCommand: ParsableCommand {
 
     func settings() throws -> QuantizeSettings {
         var s = QuantizeSettings()
-        s.weightBits = weightBits
-        s.actBits = actBits
-        s.biasBits = biasBits
+        s.weightBits = weightBits ?? 8
+        s.actBits = actBits ?? 8
+        s.biasBits = biasBits ?? 32
+        s.format = format.flatMap(QuantFormat.init(parsing:))
+        s.groupSize = groupSize
         s.perChannel = perChannel
         s.weightNarrowRange = weightNarrowRange
         s.layerwise = layerwise

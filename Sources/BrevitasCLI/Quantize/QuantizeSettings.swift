@@ -1,6 +1,7 @@
 import Foundation
 import Graph
 import GraphQuant
+import Models
 import PTQ
 import NN
 import Quantizers
@@ -49,6 +50,12 @@ struct QuantizeSettings: Codable, Equatable {
     var actEqualizationScope: ActivationEqualizationScope?
     /// Learned rounding (AdaRound) after GPFQ/GPTQ (`--learned-round ITERS`); `nil`: off.
     var learnedRound: LearnedRoundSettings?
+    /// The number format (`--format`, the names of `brevitas train --format`); `nil`: `int`.
+    /// Minifloat and MX formats take their quantizers from
+    /// `QuantizeSettings+Format.swift` (Brevitas's ptq_common float/MX maps).
+    var format: QuantFormat?
+    /// Group size of the MX formats (`--group-size`); `nil`: 32.
+    var groupSize: Int?
 
     /// The activation-equalization scope in effect.
     var effectiveActEqualizationScope: ActivationEqualizationScope {
@@ -113,8 +120,16 @@ struct QuantizeSettings: Codable, Equatable {
 
     /// `w8a8 per-tensor`, `w4a8 per-channel layerwise + gptq`, ...
     var summary: String {
-        var s = "w\(weightBits)a\(actBits)" + (biasBits == 32 ? "" : " bias \(biasBits)") + (perChannel ? " per-channel" : " per-tensor")
-            + (weightNarrowRange ? " narrow-range" : "")
+        var s: String
+        switch effectiveFormat {
+        case .int:
+            s = "w\(weightBits)a\(actBits)" + (biasBits == 32 ? "" : " bias \(biasBits)") + (perChannel ? " per-channel" : " per-tensor")
+        case .mxint8, .mxfp8:
+            s = "\(effectiveFormat) g\(groupSize ?? 32)"
+        case .minifloat:
+            s = "\(effectiveFormat)" + (perChannel ? " per-channel" : " per-tensor")
+        }
+        s += weightNarrowRange ? " narrow-range" : ""
         if layerwise { s += " layerwise" }
         if !overrides.isEmpty { s += ", \(overrides.count) override\(overrides.count == 1 ? "" : "s")" }
         if !algorithmNames.isEmpty { s += " + " + algorithmNames.joined(separator: " + ") }
@@ -144,6 +159,10 @@ struct QuantizeSettings: Codable, Equatable {
                 out.append("--learned-round: --act-equalization-scope layerwise leaves the layers float under graph quantization, so there are no quantized weights to round (use --act-equalization-scope graph, or --layerwise)")
             }
         }
+        out += formatProblems(explicitBits: [])
+        if learnedRound != nil && effectiveFormat != .int {
+            out.append("--learned-round learns the rounding of integer weights (AdaRound); --format \(effectiveFormat) has none (use --gptq or --gpfq)")
+        }
         if layerwise && (gptq || gpfq || biasCorrection) {
             // Brevitas runs them on any quantized graph; ours need the quantize() form's layer outputs.
             out.append("--layerwise quantizes each layer's own input: GPTQ, GPFQ and bias correction run on graph quantization (drop --layerwise)")
@@ -158,12 +177,16 @@ struct QuantizeSettings: Codable, Equatable {
     /// an option that does not apply to the layer a ``CLIError`` naming it.
     func maps(for graph: GraphModule) throws -> QuantizeMaps {
         var maps = QuantizeMaps.default
-        maps.setWeightBitWidth(weightBits)
-        maps.setBiasBitWidth(biasBits)
-        maps.setActivationBitWidth(actBits)
-        if perChannel { maps.setPerChannelWeights() }
-        for (k, r) in maps.computeLayerMap {
-            if let r { maps.computeLayerMap[k] = weightOptions(r) }
+        if effectiveFormat != .int {
+            maps = formatMaps()
+        } else {
+            maps.setWeightBitWidth(weightBits)
+            maps.setBiasBitWidth(biasBits)
+            maps.setActivationBitWidth(actBits)
+            if perChannel { maps.setPerChannelWeights() }
+            for (k, r) in maps.computeLayerMap {
+                if let r { maps.computeLayerMap[k] = weightOptions(r) }
+            }
         }
         let classes = Dictionary(graph.moduleNodes.map { ($0.node.name, torchClassName(of: $0.module)) }, uniquingKeysWith: { a, _ in a })
         let compute = Set(graph.moduleNodes.compactMap { n, m in torchClassName(of: m).flatMap { maps.computeLayerMap[$0] ?? nil } != nil ? n.name : nil })
@@ -174,7 +197,7 @@ struct QuantizeSettings: Codable, Equatable {
                 throw GraphQuantError.unknownLayer(o.layer, known: known)
             }
             let cls = (classes[o.layer] ?? nil) ?? "?"
-            let (key, value) = try Self.translate(o, isCompute: compute.contains(o.layer), className: cls)
+            let (key, value) = try translate(o, isCompute: compute.contains(o.layer), className: cls)
             maps.layerOverrides[o.layer, default: [:]][key] = value
         }
         return maps
@@ -182,9 +205,15 @@ struct QuantizeSettings: Codable, Equatable {
 
     /// The `layerwise_quantize` map and overrides (by module path) these settings describe.
     func layerwiseMap(for graph: GraphModule) throws -> (map: [String: LayerRecipe?], overrides: [String: [String: ConfigValue]]) {
+        let groupProblems = groupShapeProblems(for: graph)
+        if !groupProblems.isEmpty { throw CLIError(groupProblems.joined(separator: "\n")) }
         var map = QuantizeMaps.defaultLayerwiseMap
         for (k, r) in map {
             guard var r else { continue }
+            if effectiveFormat != .int {
+                map[k] = formatLayerwiseRecipe(r)
+                continue
+            }
             r = r.with("weight_bit_width", .number(Double(weightBits))).with("bias_bit_width", .number(Double(biasBits)))
                 .with("input_bit_width", .number(Double(actBits)))
             if perChannel { r = r.with("weight_quant", .quantizer("Int8WeightPerChannelFloat")) }
@@ -197,10 +226,10 @@ struct QuantizeSettings: Codable, Equatable {
             known.append(path)
             classes[path] = cls
         }
-        var byLayer: [String: [String: ConfigValue]] = [:]
+        var byLayer = groupKeywords(layers: known)
         for o in overrides {
             guard let cls = classes[o.layer] else { throw GraphQuantError.unknownLayer(o.layer, known: known) }
-            let (key, value) = try Self.translate(o, isCompute: true, className: cls)
+            let (key, value) = try translate(o, isCompute: true, className: cls)
             byLayer[o.layer, default: [:]][key] = value
         }
         return (map, byLayer)
@@ -215,7 +244,7 @@ struct QuantizeSettings: Codable, Equatable {
     /// The shorthands: `bits` is `weight_bit_width` on a compute layer and `bit_width` on an
     /// activation; `per_channel=true|false` picks per-channel or per-tensor weight scales and
     /// exists only on layers with weight channels. Any other key goes to the layer as is.
-    static func translate(_ o: LayerOverride, isCompute: Bool, className: String) throws -> (String, ConfigValue) {
+    func translate(_ o: LayerOverride, isCompute: Bool, className: String) throws -> (String, ConfigValue) {
         switch o.key {
         case "bits":
             guard let bits = Int(o.value) else { throw CLIError("--override \(o.text): bits must be an integer") }
@@ -224,10 +253,17 @@ struct QuantizeSettings: Codable, Equatable {
             guard isCompute else {
                 throw CLIError("--override \(o.text): layer '\(o.layer)' is a \(className) (an activation, one scale per tensor); per-channel scales apply to layers with weight channels (Conv, Linear)")
             }
-            switch o.value.lowercased() {
-            case "true": return ("weight_quant", .quantizer("Int8WeightPerChannelFloat"))
-            case "false": return ("weight_quant", .quantizer("Int8WeightPerTensorFloat"))
-            default: throw CLIError("--override \(o.text): per_channel must be true or false")
+            guard let on = ["true": true, "false": false][o.value.lowercased()] else {
+                throw CLIError("--override \(o.text): per_channel must be true or false")
+            }
+            switch effectiveFormat {
+            case .int: return ("weight_quant", .quantizer(on ? "Int8WeightPerChannelFloat" : "Int8WeightPerTensorFloat"))
+            case .mxint8, .mxfp8:
+                throw CLIError("--override \(o.text): --format \(effectiveFormat) has one weight scale per group, not per tensor or channel")
+            case .minifloat:
+                var s = self
+                s.perChannel = on
+                return ("weight_quant", s.formatKeywords(prefix: "weight_", quantKey: "weight_quant")["weight_quant"]!)
             }
         default:
             return (o.key, o.configValue)
