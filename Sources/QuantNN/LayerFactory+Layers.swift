@@ -175,9 +175,12 @@ extension LayerFactory {
             let sig = try a.actQuantizer("sigmoid_quant", default: .uint8ActPerTensorFloat, prefix: "sigmoid_")
             let tanh = try a.actQuantizer("tanh_quant", default: .int8ActPerTensorFloat, prefix: "tanh_")
             let cs = try a.actQuantizer("cell_state_quant", default: .int8ActPerTensorFloat, prefix: "cell_state_")
+            let intraWeight = a.bool("shared_intra_layer_weight_quant", false)
+            let intraAcc = a.bool("shared_intra_layer_gate_acc_quant", false)
             built = try QuantLSTM(inputSize: inSize, hiddenSize: hidden, numLayers: layers, bias: hasBias, batchFirst: batchFirst,
                                   bidirectional: bidir, weightQuant: weight, biasQuant: bias, ioQuant: io, gateAccQuant: acc,
                                   sigmoidQuant: sig, tanhQuant: tanh, cellStateQuant: cs, sharedInputHiddenWeights: shared,
+                                  sharedIntraLayerWeightQuant: intraWeight, sharedIntraLayerGateAccQuant: intraAcc,
                                   returnQuantTensor: rqt)
         }
         try a.finish()

@@ -29,6 +29,10 @@ final class QuantLSTMLayer: Module {
 
     struct Quantizers {
         var weight: WeightQuant?, bias: BiasQuant?, gateAcc: ActQuant?, sigmoid: ActQuant?, tanh: ActQuant?
+        /// `shared_intra_layer_weight_quant`: one weight quantizer for the four gates.
+        var sharedIntraLayerWeightQuant = false
+        /// `shared_intra_layer_gate_acc_quant`: one accumulator quantizer for the four gates.
+        var sharedIntraLayerGateAccQuant = false
     }
 
     init(inputSize: Int, hiddenSize: Int, bias: Bool, batchFirst: Bool, reverse: Bool, quantizeOutputOnly: Bool,
@@ -36,8 +40,14 @@ final class QuantLSTMLayer: Module {
          sharingInputWeightsOf forward: QuantLSTMLayer? = nil, generator: RandomGenerator, context: String) throws(QuantConfigError) {
         self.ioQuant = ioQuant
         self.cellStateQuant = cellStateQuant
-        accQuant = try Self.gates.map { (g) throws(QuantConfigError) in
-            try ActQuantProxy(config: q.gateAcc, activation: .identity, context: "\(context).cell.\(g)_acc_quant")
+        if q.sharedIntraLayerGateAccQuant {
+            // Brevitas: forget/cell/output_acc_quant = input_acc_quant (one module, one set of stats).
+            let shared = try ActQuantProxy(config: q.gateAcc, activation: .identity, context: "\(context).cell.input_acc_quant")
+            accQuant = [ActQuantProxy](repeating: shared, count: Self.gates.count)
+        } else {
+            accQuant = try Self.gates.map { (g) throws(QuantConfigError) in
+                try ActQuantProxy(config: q.gateAcc, activation: .identity, context: "\(context).cell.\(g)_acc_quant")
+            }
         }
         inputSigmoid = try ActQuantProxy(config: q.sigmoid, activation: .sigmoid, context: "\(context).cell.input_sigmoid_quant")
         forgetSigmoid = try ActQuantProxy(config: q.sigmoid, activation: .sigmoid, context: "\(context).cell.forget_sigmoid_quant")
@@ -49,10 +59,14 @@ final class QuantLSTMLayer: Module {
         // reverse forget gate (`input_gate_params = GateParams(..., input_forget_weight)`), cell
         // and output gates keep their own; reproduced as is.
         let sharedFrom = [1, 0, 2, 3]
-        gateParams = try Self.gates.indices.map { (k) throws(QuantConfigError) in
-            try GateParams(inputSize: inputSize, hiddenSize: hiddenSize, bias: bias, weightQuant: q.weight, biasQuant: q.bias,
-                           sharedInput: forward?.gateParams[sharedFrom[k]], context: "\(context).\(Self.gates[k])_gate_params")
+        var params: [GateParams] = []
+        for k in Self.gates.indices {
+            params.append(try GateParams(inputSize: inputSize, hiddenSize: hiddenSize, bias: bias, weightQuant: q.weight, biasQuant: q.bias,
+                                         sharedInput: forward?.gateParams[sharedFrom[k]],
+                                         sharedQuant: forward == nil && q.sharedIntraLayerWeightQuant && k > 0 ? params[0] : nil,
+                                         context: "\(context).\(Self.gates[k])_gate_params"))
         }
+        gateParams = params
         (self.reverse, self.batchFirst, self.quantizeOutputOnly) = (reverse, batchFirst, quantizeOutputOnly)
         (self.returnQuantTensor, self.hiddenSize) = (returnQuantTensor, hiddenSize)
         super.init()
@@ -84,7 +98,12 @@ final class QuantLSTMLayer: Module {
     /// (`[1, N, hidden]` each).
     func forward(_ input: QuantValue, h0: Tensor? = nil, c0: Tensor? = nil, layer: String) throws -> (QuantValue, QuantValue, QuantValue) {
         let qi = quantizeOutputOnly ? input : ioQuant(input)
-        let w = try gateParams.map { try $0.quantized(input: qi, layer: layer) }
+        // Brevitas quantizes the gate weights in the order input, cell, output, forget
+        // (`_QuantLSTMLayer.forward`); a quantizer shared between gates
+        // (`shared_intra_layer_weight_quant`) sees them in that order.
+        var byGate: [Int: (ih: Tensor, hh: Tensor, bias: Tensor?, weight: QuantValue)] = [:]
+        for k in [0, 2, 3, 1] { byGate[k] = try gateParams[k].quantized(input: qi, layer: layer) }
+        let w = gateParams.indices.map { byGate[$0]! }
         let xs = Recurrent.unbind(qi.value, batchFirst: batchFirst)
         let n = qi.value.shape[batchFirst ? 0 : 1]
         var h = h0.map { ioQuant(.float($0)).value } ?? Tensor.zeros([n, hiddenSize])
@@ -137,7 +156,8 @@ public final class QuantLSTM: Module {
                 biasQuant: BiasQuant? = .int32Bias, ioQuant: ActQuant? = .int8ActPerTensorFloat,
                 gateAccQuant: ActQuant? = .int8ActPerTensorFloat, sigmoidQuant: ActQuant? = .uint8ActPerTensorFloat,
                 tanhQuant: ActQuant? = .int8ActPerTensorFloat, cellStateQuant: ActQuant? = .int8ActPerTensorFloat,
-                sharedInputHiddenWeights: Bool = false, returnQuantTensor: Bool = false,
+                sharedInputHiddenWeights: Bool = false, sharedIntraLayerWeightQuant: Bool = false,
+                sharedIntraLayerGateAccQuant: Bool = false, returnQuantTensor: Bool = false,
                 generator: RandomGenerator = .global) throws(QuantConfigError) {
         var problems: [QuantConfigError.Problem] = []
         if sharedInputHiddenWeights && !bidirectional { problems.append(.init(key: "shared_input_hidden_weights", message: "Shared input-hidden weights requires bidirectional=True.")) }
@@ -149,7 +169,9 @@ public final class QuantLSTM: Module {
         (self.bidirectional, self.batchFirst, self.returnQuantTensor) = (bidirectional, batchFirst, returnQuantTensor)
         let io = try ActQuantProxy(config: ioQuant, activation: .identity, context: "QuantLSTM.io_quant")
         let cs = try ActQuantProxy(config: cellStateQuant, activation: .identity, context: "QuantLSTM.cell_state_quant")
-        let q = QuantLSTMLayer.Quantizers(weight: weightQuant, bias: biasQuant, gateAcc: gateAccQuant, sigmoid: sigmoidQuant, tanh: tanhQuant)
+        let q = QuantLSTMLayer.Quantizers(weight: weightQuant, bias: biasQuant, gateAcc: gateAccQuant, sigmoid: sigmoidQuant, tanh: tanhQuant,
+                                          sharedIntraLayerWeightQuant: sharedIntraLayerWeightQuant,
+                                          sharedIntraLayerGateAccQuant: sharedIntraLayerGateAccQuant)
         var layers: [[QuantLSTMLayer]] = []
         for l in 0..<numLayers {
             let size = l == 0 ? inputSize : hiddenSize * (bidirectional ? 2 : 1)

@@ -43,8 +43,10 @@ final class GateParams: Module {
     /// - Parameter sharedInput: with `shared_input_hidden_weights`, the reverse direction takes the
     ///   forward gate's `input_weight` (the same module and parameter) and builds its
     ///   `hidden_weight` on the same quantizer, which then tracks three weights.
+    /// - Parameter sharedQuant: with `shared_intra_layer_weight_quant`, the gate parameters whose
+    ///   weight quantizer this gate's two new weights use (the input gate's).
     init(inputSize: Int, hiddenSize: Int, bias: Bool, weightQuant: WeightQuant?, biasQuant: BiasQuant?,
-         sharedInput: GateParams? = nil, context: String) throws(QuantConfigError) {
+         sharedInput: GateParams? = nil, sharedQuant: GateParams? = nil, context: String) throws(QuantConfigError) {
         if let weightQuant, weightQuant.accumulatorAware != nil {
             throw QuantConfigError(context: context, problems: [.init(key: "weight_quant", message: "recurrent layers do not support accumulator-aware weight quantizers, got \(weightQuant.preset)")])
         }
@@ -53,6 +55,14 @@ final class GateParams: Module {
             hiddenWeight = GateWeight(Tensor.zeros([hiddenSize, hiddenSize]), quant: shared.inputWeight.weightQuant)
             tracked = shared.tracked
             tracked.weights.append(hiddenWeight.weight)
+        } else if let owner = sharedQuant {
+            // `shared_intra_layer_weight_quant`: this gate's weights join the input gate's
+            // quantizer, whose statistics then run over every gate's weights.
+            let proxy = owner.inputWeight.weightQuant
+            inputWeight = GateWeight(Tensor.zeros([hiddenSize, inputSize]), quant: proxy)
+            hiddenWeight = GateWeight(Tensor.zeros([hiddenSize, hiddenSize]), quant: proxy)
+            tracked = owner.tracked
+            tracked.weights += [inputWeight.weight, hiddenWeight.weight]
         } else {
             let proxy = try WeightQuantProxy(config: weightQuant, weightShape: [hiddenSize, inputSize + hiddenSize], context: "\(context).weight_quant")
             inputWeight = GateWeight(Tensor.zeros([hiddenSize, inputSize]), quant: proxy)

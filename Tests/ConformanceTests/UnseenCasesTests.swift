@@ -20,6 +20,7 @@ import TestSupport
         "linear_mxint8_gsmall",            // group size 64 over 32 features: zero padding
         "convtranspose1d_perchannel_int8bias_nogroups", // per-channel scales on dim 1 of [Cin, Cout, k]
         "lstm_bidir_shared_ih_small",      // shared_input_hidden_weights: reverse input/forget gates swapped
+        "lstm_shared_intra_weight_quant",  // one weight quantizer for the four gates, called input, cell, output, forget
     ]
 
     @Test(arguments: comparable)
