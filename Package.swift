@@ -87,7 +87,7 @@ let package = Package(
         ),
         .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "ONNXProto", "Graph", "NN", "TensorEngine"]),
         .target(name: "GraphQuant", dependencies: ["Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine"]),
-        .testTarget(name: "GraphQuantTests", dependencies: ["GraphQuant", "Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine"]),
+        .testTarget(name: "GraphQuantTests", dependencies: ["GraphQuant", "Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine", "TestSupport"]),
         .target(name: "PTQ", dependencies: ["GraphQuant", "Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine"]),
         .testTarget(name: "PTQTests", dependencies: ["PTQ", "GraphQuant", "Graph", "QuantNN", "Quantizers", "QuantCore", "NN", "TensorEngine", "TestSupport"]),
         .target(name: "IntegerInference", dependencies: ["TensorEngine", "NN", "QuantCore", "Quantizers", "QuantNN", "Graph", "GraphQuant"]),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GraphQuant
 import Models
 import NN
 import PTQ
@@ -100,6 +101,12 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("graph: fold the factors into the preceding layer (default); layerwise: a multiplier in front of each layer (default with --layerwise; with graph quantization the layers then stay float, as in Brevitas).", valueName: "scope"))
     var actEqualizationScope: ActivationEqualizationScope?
 
+    @Option(help: ArgumentHelp("How calibration finds activation scales: stats (a percentile of |x|, default) or mse (the range with the least quantization error, Int8ActPerTensorFloatMSE).", valueName: "method"))
+    var actParamMethod: ActivationScaleMethod?
+
+    @Option(help: ArgumentHelp("The percentile of |x| the stats method takes (Brevitas's act_quant_percentile, 99.999).", valueName: "q"))
+    var actQuantPercentile: Double?
+
     @Option(help: ArgumentHelp("Learned rounding (AdaRound, Brevitas's hard sigmoid) after GPFQ/GPTQ: this many Adam steps per layer (Brevitas: 1000).", valueName: "iters"))
     var learnedRound: Int?
 
@@ -169,6 +176,8 @@ struct QuantizeCommand: ParsableCommand {
         s.equalize = equalize
         s.actEqualization = actEqualization
         s.actEqualizationScope = actEqualizationScope
+        s.actParamMethod = actParamMethod
+        s.actQuantPercentile = actQuantPercentile
         if let iterations = learnedRound {
             var lr = LearnedRoundSettings(iterations: iterations)
             if let v = learnedRoundLr { lr.learningRate = v }

@@ -48,6 +48,11 @@ struct QuantizeSettings: Codable, Equatable {
     /// Where activation equalization acts (`--act-equalization-scope`); `nil`: `layerwise` with
     /// `layerwise`, else `graph`.
     var actEqualizationScope: ActivationEqualizationScope?
+    /// How calibration finds activation scales (`--act-param-method`, ptq_common's
+    /// `act_param_method`); `nil`: `stats`.
+    var actParamMethod: ActivationScaleMethod?
+    /// The percentile of `|x|` the `stats` method takes (`--act-quant-percentile`); `nil`: 99.999.
+    var actQuantPercentile: Double?
     /// Learned rounding (AdaRound) after GPFQ/GPTQ (`--learned-round ITERS`); `nil`: off.
     var learnedRound: LearnedRoundSettings?
     /// The number format (`--format`, the names of `brevitas train --format`); `nil`: `int`.
@@ -130,6 +135,8 @@ struct QuantizeSettings: Codable, Equatable {
             s = "\(effectiveFormat)" + (perChannel ? " per-channel" : " per-tensor")
         }
         s += weightNarrowRange ? " narrow-range" : ""
+        if actParamMethod == .mse { s += " act-mse" }
+        if let p = actQuantPercentile { s += " act-p\(p)" }
         if layerwise { s += " layerwise" }
         if !overrides.isEmpty { s += ", \(overrides.count) override\(overrides.count == 1 ? "" : "s")" }
         if !algorithmNames.isEmpty { s += " + " + algorithmNames.joined(separator: " + ") }
@@ -152,6 +159,13 @@ struct QuantizeSettings: Codable, Equatable {
         if actEqualizationScope != nil && actEqualization == nil { out.append("--act-equalization-scope needs --act-equalization ALPHA") }
         if weightsStayFloat && (gptq || gpfq || biasCorrection) {
             out.append("--act-equalization-scope layerwise wraps every layer, and graph quantization (Brevitas's quantize()) leaves wrapped layers float: GPTQ, GPFQ and bias correction would have no quantized weights (use --act-equalization-scope graph, or --layerwise)")
+        }
+        if effectiveFormat != .int && (actParamMethod != nil || actQuantPercentile != nil) {
+            out.append("--act-param-method and --act-quant-percentile apply to --format int (the integer activation quantizers)")
+        }
+        if let p = actQuantPercentile {
+            if !(p.isFinite && p > 0 && p <= 100) { out.append("--act-quant-percentile must be in (0, 100] (Brevitas uses 99.999), got \(p)") }
+            if actParamMethod == .mse { out.append("--act-quant-percentile applies to --act-param-method stats; the mse method searches the range itself") }
         }
         if let lr = learnedRound {
             out += lr.options.problems()
@@ -183,6 +197,8 @@ struct QuantizeSettings: Codable, Equatable {
             maps.setWeightBitWidth(weightBits)
             maps.setBiasBitWidth(biasBits)
             maps.setActivationBitWidth(actBits)
+            if let m = actParamMethod { maps.setActivationScaleMethod(m) }
+            if let p = actQuantPercentile { maps.setActivationPercentile(p) }
             if perChannel { maps.setPerChannelWeights() }
             for (k, r) in maps.computeLayerMap {
                 if let r { maps.computeLayerMap[k] = weightOptions(r) }
@@ -207,7 +223,7 @@ struct QuantizeSettings: Codable, Equatable {
     func layerwiseMap(for graph: GraphModule) throws -> (map: [String: LayerRecipe?], overrides: [String: [String: ConfigValue]]) {
         let groupProblems = groupShapeProblems(for: graph)
         if !groupProblems.isEmpty { throw CLIError(groupProblems.joined(separator: "\n")) }
-        var map = QuantizeMaps.defaultLayerwiseMap
+        var map = QuantizeMaps.layerwiseMap(QuantizeMaps.defaultLayerwiseMap, method: actParamMethod ?? .stats, percentile: actQuantPercentile)
         for (k, r) in map {
             guard var r else { continue }
             if effectiveFormat != .int {
