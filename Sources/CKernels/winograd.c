@@ -11,6 +11,38 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+// The transforms below are compiled twice: here for AVX2 (16 vector registers), and by
+// winograd_avx512.c, which defines CK_WINO_VARIANT and includes this file, for AVX-512VL (the
+// same 256-bit instructions on 32 registers, so a tile's 4x4 vectors stay in registers instead
+// of spilling to the stack). They only add and subtract, so both builds give identical results;
+// the AVX2 entry points hand over to the wider build where the processor has it.
+#ifndef CK_WINO_VARIANT
+#define CK_WINO_TARGET __attribute__((target("avx2")))
+#define CK_WINO_NAME(f) f
+
+void ck_wino_input_avx2_avx512(const float *p, long in_c, long rows_p, long wp, long tile_rows, long tile_cols, float *v);
+void ck_wino_output_avx2_avx512(const float *m, long out_c, long tile_rows, long tile_cols, const float *bias, float *out,
+                                long out_h, long out_w, long tile_row0);
+void ck_wino_grad_output_avx2_avx512(const float *q, long out_c, long rows_q, long wq, long tile_rows, long tile_cols,
+                                     float *dm);
+
+// Whether the AVX-512VL build may run (decided once; a racing first call decides the same).
+static int ck_wino_wide(void) {
+    static int level = -1;
+    int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
+    if (l < 0) {
+        l = ck_vector_level() == 2;
+        __atomic_store_n(&level, l, __ATOMIC_RELAXED);
+    }
+    return l;
+}
+#define CK_WINO_DISPATCH(call) \
+    if (ck_wino_wide()) { call; return; }
+#else
+#define CK_WINO_DISPATCH(call)
+#endif
+
+#ifndef CK_WINO_VARIANT
 void ck_wino_weights(const float *w, float *u, long out_c, long in_c) {
     long oc = out_c * in_c;
     for (long k = 0; k < oc; k++) {
@@ -33,8 +65,10 @@ void ck_wino_weights(const float *w, float *u, long out_c, long in_c) {
     }
 }
 
+#endif
+
 // Columns 2t+j (t = 0..7) of a row, for j = 0, 1 (from p) or 2, 3 (from p + 2).
-__attribute__((target("avx2")))
+CK_WINO_TARGET
 static inline void ck_even_odd(const float *p, __m256 *even, __m256 *odd) {
     __m256 lo = _mm256_loadu_ps(p), hi = _mm256_loadu_ps(p + 8);
     __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
@@ -43,10 +77,11 @@ static inline void ck_even_odd(const float *p, __m256 *even, __m256 *odd) {
     *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-__attribute__((target("avx2")))
-void ck_wino_input_avx2(const float *p, long in_c, long rows_p, long wp, long tile_rows, long tile_cols, float *v) {
+CK_WINO_TARGET
+void CK_WINO_NAME(ck_wino_input_avx2)(const float *p, long in_c, long rows_p, long wp, long tile_rows, long tile_cols, float *v) {
+    CK_WINO_DISPATCH(ck_wino_input_avx2_avx512(p, in_c, rows_p, wp, tile_rows, tile_cols, v))
     long t_count = tile_rows * tile_cols;
-    long xi_stride = in_c * t_count;
+    long xi_stride = in_c * t_count + CK_WINO_PLANE_PAD;
     for (long c = 0; c < in_c; c++) {
         const float *plane = p + c * rows_p * wp;
         for (long r = 0; r < tile_rows; r++) {
@@ -76,11 +111,12 @@ void ck_wino_input_avx2(const float *p, long in_c, long rows_p, long wp, long ti
     }
 }
 
-__attribute__((target("avx2")))
-void ck_wino_output_avx2(const float *m, long out_c, long tile_rows, long tile_cols, const float *bias, float *out,
+CK_WINO_TARGET
+void CK_WINO_NAME(ck_wino_output_avx2)(const float *m, long out_c, long tile_rows, long tile_cols, const float *bias, float *out,
                          long out_h, long out_w, long tile_row0) {
+    CK_WINO_DISPATCH(ck_wino_output_avx2_avx512(m, out_c, tile_rows, tile_cols, bias, out, out_h, out_w, tile_row0))
     long t_count = tile_rows * tile_cols;
-    long xi_stride = out_c * t_count;
+    long xi_stride = out_c * t_count + CK_WINO_PLANE_PAD;
     for (long o = 0; o < out_c; o++) {
         __m256 b = _mm256_set1_ps(bias ? bias[o] : 0.0f);
         float *plane = out + o * out_h * out_w;
@@ -121,10 +157,11 @@ void ck_wino_output_avx2(const float *m, long out_c, long tile_rows, long tile_c
 }
 
 
-__attribute__((target("avx2")))
-void ck_wino_grad_output_avx2(const float *q, long out_c, long rows_q, long wq, long tile_rows, long tile_cols, float *dm) {
+CK_WINO_TARGET
+void CK_WINO_NAME(ck_wino_grad_output_avx2)(const float *q, long out_c, long rows_q, long wq, long tile_rows, long tile_cols, float *dm) {
+    CK_WINO_DISPATCH(ck_wino_grad_output_avx2_avx512(q, out_c, rows_q, wq, tile_rows, tile_cols, dm))
     long t_count = tile_rows * tile_cols;
-    long xi_stride = out_c * t_count;
+    long xi_stride = out_c * t_count + CK_WINO_PLANE_PAD;
     for (long o = 0; o < out_c; o++) {
         const float *plane = q + o * rows_q * wq;
         for (long r = 0; r < tile_rows; r++) {
@@ -150,6 +187,7 @@ void ck_wino_grad_output_avx2(const float *q, long out_c, long rows_q, long wq, 
     }
 }
 
+#ifndef CK_WINO_VARIANT
 void ck_wino_weights_grad(const float *du, float *dw, long out_c, long in_c) {
     long oc = out_c * in_c;
     for (long k = 0; k < oc; k++) {
@@ -168,5 +206,6 @@ void ck_wino_weights_grad(const float *du, float *dw, long out_c, long in_c) {
         }
     }
 }
+#endif
 
 #endif

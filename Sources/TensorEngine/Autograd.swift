@@ -129,11 +129,16 @@ extension Tensor {
         var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]
         Autograd.noGrad {
             for node in order.reversed() {
-                guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
+                guard var g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
                 guard let fn = node.gradFn else {
                     if node.requiresGrad {
                         if let existing = node.grad {
                             node.grad = existing + g
+                        } else if isKnownUniquelyReferenced(&g) && g.hasUniqueStorage() && !g.requiresGrad {
+                            // Nothing else can see this gradient (not the caller's seed, not a
+                            // tensor a backward rule kept or passed to another input): the leaf
+                            // takes it, one pass over memory less than copying.
+                            node.grad = g
                         } else {
                             node.grad = g.copy()
                         }

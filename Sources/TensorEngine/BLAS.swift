@@ -21,6 +21,9 @@ public enum BLAS {
     /// Switches OpenBLAS's own threads off, once (a thread-safe lazy global).
     static let configured: Bool = {
         #if !canImport(Accelerate) && canImport(COpenBLAS)
+            #if arch(x86_64) && canImport(Glibc)
+                _ = selectCoreIfGeneric()
+            #endif
             openblas_set_num_threads(1)
         #endif
         return true
@@ -75,12 +78,13 @@ public enum BLAS {
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// The BLAS library and, for OpenBLAS, the CPU kernel set it selected at load time
-    /// (`OPENBLAS_CORETYPE` overrides it) and its thread count.
+    /// The BLAS library and, for OpenBLAS, the CPU kernel set in use (selected at load time,
+    /// `OPENBLAS_CORETYPE` overrides it, `selectCoreIfGeneric` may upgrade it) and its thread count.
     public static var info: String {
         #if canImport(Accelerate)
             return "Accelerate"
         #elseif canImport(COpenBLAS)
+            _ = configured
             let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
             return "OpenBLAS core \(core), split over \(Parallel.threadCount) thread\(Parallel.threadCount == 1 ? "" : "s")"
         #else

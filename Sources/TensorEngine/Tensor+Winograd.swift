@@ -99,14 +99,15 @@ extension ConvGeometry {
         ) {
             let blk = WinogradBlocks(self)
             let (n, inC, outC, outH, outW) = (n, inC, outC, outH, outW)
+            let pad = Int(CK_WINO_PLANE_PAD)
             Workspace.withBuffer(16 * outC * inC) { u in
                 ck_wino_weights(w, u, outC, inC)
                 let uu = UnsafePointer(u)
                 Parallel.forRanges(n * blk.blocksPerImage, costPerItem: 16 * outC * inC * blk.tiles) { range in
                     // Scratch (cached, so no fresh pages): padded input rows, transformed input,
-                    // products.
-                    Workspace.withBuffer(blk.paddedCount + 16 * (inC + outC) * blk.tiles) { scratch in
-                        let p = scratch, v = scratch + blk.paddedCount, m = v + 16 * inC * blk.tiles
+                    // products (16 planes each, `CK_WINO_PLANE_PAD` floats between planes).
+                    Workspace.withBuffer(blk.paddedCount + 16 * ((inC + outC) * blk.tiles + 2 * pad)) { scratch in
+                        let p = scratch, v = scratch + blk.paddedCount, m = v + 16 * (inC * blk.tiles + pad)
                         for item in range {
                             let img = item / blk.blocksPerImage, b = item % blk.blocksPerImage
                             let (first, rows) = blk.rows(b), t = rows * blk.tileCols
@@ -115,7 +116,7 @@ extension ConvGeometry {
                             for xi in 0..<16 {
                                 BLAS.sgemm(
                                     transA: false, transB: false, m: outC, n: t, k: inC, a: uu + xi * outC * inC, lda: inC,
-                                    b: v + xi * inC * t, ldb: t, c: m + xi * outC * t, ldc: t)
+                                    b: v + xi * (inC * t + pad), ldb: t, c: m + xi * (outC * t + pad), ldc: t)
                             }
                             ck_wino_output_avx2(m, outC, rows, blk.tileCols, bias, out + img * outC * outH * outW, outH, outW, first)
                         }
@@ -133,12 +134,13 @@ extension ConvGeometry {
             let blk = WinogradBlocks(self)
             let rowsQ = 2 * blk.blockRows, wq = 2 * blk.tileCols
             let (n, inC, outC, outH, outW) = (n, inC, outC, outH, outW)
-            let du = 16 * outC * inC
+            let du = 16 * outC * inC, pad = Int(CK_WINO_PLANE_PAD)
             Workspace.withBuffer(n * du) { partial in
                 Parallel.forRanges(n, costPerItem: 16 * outC * inC * blk.tiles * blk.blocksPerImage) { range in
-                    let scratchCount = blk.paddedCount + outC * rowsQ * wq + 16 * (inC + outC) * blk.tiles
+                    let scratchCount = blk.paddedCount + outC * rowsQ * wq + 16 * ((inC + outC) * blk.tiles + 2 * pad)
                     Workspace.withBuffer(scratchCount) { scratch in
-                        let p = scratch, q = p + blk.paddedCount, v = q + outC * rowsQ * wq, dm = v + 16 * inC * blk.tiles
+                        let p = scratch, q = p + blk.paddedCount, v = q + outC * rowsQ * wq
+                        let dm = v + 16 * (inC * blk.tiles + pad)
                         for img in range {
                             let acc = partial + img * du
                             for b in 0..<blk.blocksPerImage {
@@ -156,8 +158,8 @@ extension ConvGeometry {
                                 ck_wino_grad_output_avx2(q, outC, rowsQ, wq, rows, blk.tileCols, dm)
                                 for xi in 0..<16 {
                                     BLAS.sgemm(
-                                        transA: false, transB: true, m: outC, n: inC, k: t, a: dm + xi * outC * t, lda: t,
-                                        b: v + xi * inC * t, ldb: t, beta: b == 0 ? 0 : 1, c: acc + xi * outC * inC, ldc: inC)
+                                        transA: false, transB: true, m: outC, n: inC, k: t, a: dm + xi * (outC * t + pad), lda: t,
+                                        b: v + xi * (inC * t + pad), ldb: t, beta: b == 0 ? 0 : 1, c: acc + xi * outC * inC, ldc: inC)
                                 }
                             }
                         }

@@ -14,8 +14,9 @@
 public final class Tensor: @unchecked Sendable {
     /// The dimensions, outermost first (`[N, C, H, W]` for images).
     public let shape: [Int]
-    /// The shared element buffer.
-    public let storage: TensorStorage
+    /// The shared element buffer (never replaced; `var` only so that `isUniquelyOwned` can ask
+    /// whether another tensor shares it).
+    public private(set) var storage: TensorStorage
     /// Whether gradients should be accumulated into `grad` by `backward()` (leaves) or propagated
     /// (results of operations).
     public var requiresGrad: Bool
@@ -117,6 +118,12 @@ public final class Tensor: @unchecked Sendable {
 
     /// A tensor sharing this one's storage with no gradient history (`torch.Tensor.detach`).
     public func detach() -> Tensor { Tensor(shape: shape, storage: storage) }
+
+    /// Whether no other tensor (a view, a detached copy, a saved input) shares this tensor's
+    /// storage, so that the caller, if it holds the only reference to this tensor, may hand the
+    /// buffer on instead of copying it (as PyTorch's `AccumulateGrad` steals a gradient whose
+    /// use count is 1).
+    func hasUniqueStorage() -> Bool { isKnownUniquelyReferenced(&storage) }
 
     /// A deep copy without gradient history.
     public func copy() -> Tensor {

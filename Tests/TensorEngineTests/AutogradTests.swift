@@ -21,6 +21,31 @@ import Testing
         #expect(x.grad!.scalars == [7, 9, 11])
     }
 
+    /// A leaf takes a gradient nobody else can see instead of copying it; a gradient that is
+    /// still visible elsewhere (the caller's seed, one tensor handed to two inputs, a view of a
+    /// kept tensor) is copied, so writing into one leaf's gradient changes nothing else.
+    @Test func leafGradientsNeverAliasAnotherTensor() {
+        let a = Tensor([1, 2, 3], requiresGrad: true), b = Tensor([4, 5, 6], requiresGrad: true)
+        let seed = Tensor([1, 10, 100])
+        (a + b).backward(seed)  // add's backward hands the same gradient to both inputs
+        a.grad!.storage.pointer[0] = -7
+        #expect(b.grad!.scalars == [1, 10, 100] && seed.scalars == [1, 10, 100])
+        // The seed itself, passed straight through to the leaf by an identity-like op.
+        let c = Tensor([1, 2, 3], requiresGrad: true)
+        c.reshape([3, 1]).reshape([3]).backward(seed)
+        c.grad!.storage.pointer[1] = -7
+        #expect(seed.scalars == [1, 10, 100] && c.grad!.scalars == [1, -7, 100])
+        // A fresh gradient (relu's backward) is taken as it is, and is right.
+        let d = Tensor([-1, 2, -3, 4], requiresGrad: true)
+        d.relu().backward(Tensor([5, 6, 7, 8]))
+        #expect(d.grad!.scalars == [0, 6, 0, 8])
+        #expect(d.grad!.gradFn == nil && !d.grad!.requiresGrad)
+        // A second backward accumulates into the taken buffer without touching other tensors.
+        let g2 = Tensor([1, 1, 1, 1])
+        d.relu().backward(g2)
+        #expect(d.grad!.scalars == [0, 7, 0, 9] && g2.scalars == [1, 1, 1, 1])
+    }
+
     @Test func deepGraphDoesNotOverflowTheStack() {
         let x = Tensor([1], requiresGrad: true)
         var y = x

@@ -16,6 +16,11 @@ extern "C" {
 /// 1 when the AVX2 kernels below can run on this processor.
 int ck_has_avx2(void);
 
+/// The widest vector instructions this processor and operating system run: 2 for AVX-512
+/// F/CD/BW/DQ/VL (OpenBLAS's SkylakeX kernels), 1 for AVX2 with FMA (its Haswell kernels), 0
+/// otherwise.
+int ck_vector_level(void);
+
 /// Forward of integer fake quantization over `n` elements with one scale and zero point:
 /// `y = (clamp(round_half_even(x'/s + z), lo, hi) - z) * s`, `x' = max(x, 0)` when `relu`.
 void ck_fq_forward_avx2(const float *x, float *y, long n, float s, float z, float lo, float hi, int relu);
@@ -43,13 +48,19 @@ long ck_mf_backward_avx2(const float *x, const float *s, long s_stride, const fl
 /// `u[ξ][o][c]` (16 · out_c · in_c floats), ξ = 4·row + column of the transformed tile.
 void ck_wino_weights(const float *w, float *u, long out_c, long in_c);
 
+/// Floats between consecutive ξ planes of transformed tiles beyond their `channels · tiles`
+/// (`v`, `m` and `dm` below): one cache line, so that the 16 planes a transform writes or reads
+/// at once do not all fall into the same cache sets, as planes of a power-of-two size would.
+#define CK_WINO_PLANE_PAD 16
+
 /// Input transform of `tile_rows` x `tile_cols` tiles (`tile_cols` a multiple of 8) for every
 /// channel: `p` holds `in_c` zero-padded planes of `rows_p` x `wp` floats (`rows_p >= 2·tile_rows
 /// + 2`, `wp >= 2·tile_cols + 2`), tile (r, t) reading rows 2r..2r+3 and columns 2t..2t+3.
-/// Writes `v[ξ][c][r·tile_cols + t]`.
+/// Writes `v[ξ][c][r·tile_cols + t]`, ξ planes `in_c·tiles + CK_WINO_PLANE_PAD` floats apart.
 void ck_wino_input_avx2(const float *p, long in_c, long rows_p, long wp, long tile_rows, long tile_cols, float *v);
 
-/// Output transform of the products `m[ξ][o][r·tile_cols + t]`: writes the 2x2 outputs of tile
+/// Output transform of the products `m[ξ][o][r·tile_cols + t]` (ξ planes `out_c·tiles +
+/// CK_WINO_PLANE_PAD` floats apart): writes the 2x2 outputs of tile
 /// (r, t) plus `bias[o]` (when not null) at rows `2·(tile_row0 + r) + 0/1`, columns `2t + 0/1`
 /// of `out` (`out_c` planes of `out_h` x `out_w`), skipping those outside it.
 void ck_wino_output_avx2(const float *m, long out_c, long tile_rows, long tile_cols, const float *bias, float *out,
@@ -58,7 +69,7 @@ void ck_wino_output_avx2(const float *m, long out_c, long tile_rows, long tile_c
 /// Transform of output-gradient tiles for the weight gradient: `q` holds `out_c` zero-padded
 /// planes of `rows_q` x `wq` floats (`rows_q >= 2·tile_rows`, `wq >= 2·tile_cols`), tile
 /// (r, t) reading rows 2r, 2r+1 and columns 2t, 2t+1. Writes `dm[ξ][o][r·tile_cols + t]` =
-/// A dY Aᵀ.
+/// A dY Aᵀ, ξ planes `out_c·tiles + CK_WINO_PLANE_PAD` floats apart.
 void ck_wino_grad_output_avx2(const float *q, long out_c, long rows_q, long wq, long tile_rows, long tile_cols, float *dm);
 
 /// Weight gradient from the gradient of the transformed weights: `dw[o][c]` (3x3) =

@@ -1,0 +1,14 @@
+#include "CKernels.h"
+
+#if defined(__x86_64__)
+// __builtin_cpu_supports also checks that the operating system saves the wider registers
+// (XGETBV), so a "yes" means the instructions can run here.
+int ck_vector_level(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+}
+#endif
