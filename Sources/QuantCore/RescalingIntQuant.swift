@@ -76,6 +76,21 @@ public final class RescalingIntQuant: Module {
     /// statistic of the input read by this call).
     public var canFuseActivation: Bool { !bitWidthImpl.isLearned && !scaling.readsInput && !zeroPoint.readsInput }
 
+    /// The scale, zero point, bit width and integer bounds with which `quantize(x, fusedReLU:
+    /// true)` would quantize now, for a producer that quantizes in its own epilogue
+    /// (`Tensor.batchNormReLUFakeQuant`); `nil` unless the quantizer is per tensor with a
+    /// constant bit width and reads no statistic of `x` (`canFuseActivation`, no groups).
+    /// Steps the scaling module as a call of `quantize` would.
+    public func epilogueParameters(_ x: Tensor) -> (scale: Tensor, zeroPoint: Tensor, bitWidth: Tensor, minInt: Float, maxInt: Float)? {
+        guard canFuseActivation, group == nil else { return nil }
+        let bw = bitWidthImpl()
+        let s = scaling(x, threshold: Tensor(threshold))
+        let z = zeroPoint(x, scale: s, bitWidth: bw)
+        guard s.count == 1 && z.count == 1 else { return nil }
+        let r = intRange.bounds
+        return (s, z, bw, r.min, r.max)
+    }
+
     /// Quantizes `x`, or `relu(x)` in the same pass when `fusedReLU` (requires
     /// `canFuseActivation`).
     public func quantize(_ x: Tensor, fusedReLU: Bool) -> QuantOutput {

@@ -1,4 +1,5 @@
 import NN
+import QuantCore
 import TensorEngine
 
 /// Fusions of adjacent layers that leave values and gradients unchanged (up to float rounding)
@@ -8,6 +9,8 @@ import TensorEngine
 /// | pattern | fused op |
 /// |---|---|
 /// | `BatchNorm` (in a `FloatLayer`) → `QuantReLU` without quantizers | `Tensor.batchNorm(relu: true)` |
+/// | `BatchNorm` → `QuantReLU` with a per-tensor activation quantizer (statistics collected) | `Tensor.batchNormReLUFakeQuant` |
+/// | `QuantConv2d` → `BatchNorm` in evaluation | the BatchNorm folded into the weight and bias |
 ///
 /// Fusion changes float rounding (a folded weight is rounded once more), so code that must
 /// reproduce the layer-by-layer arithmetic exactly (the ONNX exporter, whose graph has the
@@ -24,6 +27,30 @@ public enum LayerFusion {
             return nil
         }
         return .float(norm.forwardReLU(x.value))
+    }
+}
+
+extension LayerFusion {
+    /// `relu1(bn1(x))` in one op when `bn` is a `FloatLayer` around a `BatchNorm` (training or
+    /// evaluation, local statistics) and `relu` a `QuantReLU` whose activation quantizer can run
+    /// in the BatchNorm's epilogue: a `RescalingIntQuant` per tensor with a constant bit width
+    /// and its statistics collection over (`RescalingIntQuant.epilogueParameters`), no input
+    /// quantizer, no observers. The output (a QuantTensor with the quantizer's scale, zero point
+    /// and bit width, or its value) and every gradient are those of the two layers applied one by
+    /// one (`Tensor.batchNormReLUFakeQuant` states to what precision); `nil` when the pair does
+    /// not fuse.
+    public static func batchNormQuantReLU(_ bn: QuantLayer, _ relu: QuantLayer, _ x: QuantValue) -> QuantValue? {
+        guard let f = bn as? FloatLayer, let norm = f.layer as? BatchNorm, let r = relu as? QuantReLU,
+              r.actQuant.activation == .relu, !r.inputQuant.isQuantEnabled, r.actQuant.observer == nil,
+              r.inputQuant.observer == nil, let rq = r.actQuant.tensorQuant as? RescalingIntQuant, rq.canFuseActivation,
+              rq.group == nil, !(norm.training && norm.synchronizedNormalization != nil),
+              let p = rq.epilogueParameters(x.value)
+        else { return nil }
+        let quant = FakeQuantEpilogue(scale: p.scale, zeroPoint: p.zeroPoint, minInt: p.minInt, maxInt: p.maxInt)
+        guard let y = norm.forwardReLUFakeQuant(x.value, quant: quant) else { return nil }
+        guard r.returnQuantTensor else { return .float(y) }
+        return .quant(QuantTensor(value: y, scale: p.scale, zeroPoint: p.zeroPoint, bitWidth: p.bitWidth, signed: rq.signed,
+                                  training: r.actQuant.training))
     }
 }
 
@@ -68,13 +95,14 @@ extension LayerFusion {
     }
 
     /// Applies `layers` in order to `x`, running adjacent layers that fuse (convolution +
-    /// BatchNorm in evaluation, BatchNorm + plain ReLU) as one op.
+    /// BatchNorm in evaluation, BatchNorm + plain ReLU, BatchNorm + quantized ReLU) as one op.
     public static func apply(_ layers: [QuantLayer], to x: QuantValue) throws -> QuantValue {
         var x = x
         var i = 0
         while i < layers.count {
             if isEnabled, i + 1 < layers.count {
-                if let y = try convBatchNorm(layers[i], layers[i + 1], x) ?? batchNormReLU(layers[i], layers[i + 1], x) {
+                if let y = try convBatchNorm(layers[i], layers[i + 1], x) ?? batchNormReLU(layers[i], layers[i + 1], x)
+                    ?? batchNormQuantReLU(layers[i], layers[i + 1], x) {
                     x = y
                     i += 2
                     continue

@@ -27,40 +27,9 @@ extension Tensor {
         for (name, t) in [("runningMean", runningMean), ("runningVar", runningVar), ("weight", weight), ("bias", bias)] {
             if let t { precondition(t.count == c, "batchNorm: \(name) of shape \(t.shape) does not match \(c) channels of input \(x.shape)") }
         }
-        let mean = Tensor.empty([c]), invstd = Tensor.empty([c])
-        let px = x.storage.pointer, mp = mean.storage.pointer, ip = invstd.storage.pointer
-        if training {
-            precondition(m > 1 || n == 0, "batchNorm: expected more than 1 value per channel when training, got input of shape \(x.shape)")
-            Parallel.forRanges(c, costPerItem: 2 * m) { r in
-                for ch in r {
-                    var sum: Double = 0
-                    for b in 0..<n { sum += Double(BatchNormKernels.sum(px + (b * c + ch) * s, s)) }
-                    let muF = Float(m > 0 ? sum / Double(m) : 0)
-                    var sq: Double = 0
-                    for b in 0..<n { sq += Double(BatchNormKernels.squaredDeviations(px + (b * c + ch) * s, s, muF)) }
-                    let variance = m > 0 ? sq / Double(m) : 0
-                    mp[ch] = muF
-                    ip[ch] = Float(1 / (variance + Double(eps)).squareRoot())
-                    // Running statistics (unbiased variance).
-                    if let runningMean, m > 0 {
-                        let rm = runningMean.storage.pointer
-                        rm[ch] = (1 - momentum) * rm[ch] + momentum * muF
-                    }
-                    if let runningVar, m > 1 {
-                        let rv = runningVar.storage.pointer
-                        rv[ch] = (1 - momentum) * rv[ch] + momentum * Float(variance * Double(m) / Double(m - 1))
-                    }
-                }
-            }
-        } else {
-            guard let runningMean, let runningVar else {
-                preconditionFailure("batchNorm: evaluation mode needs runningMean and runningVar")
-            }
-            for ch in 0..<c {
-                mp[ch] = runningMean.storage.pointer[ch]
-                ip[ch] = 1 / (runningVar.storage.pointer[ch] + eps).squareRoot()
-            }
-        }
+        let (mean, invstd) = batchNormStatistics(x, runningMean: runningMean, runningVar: runningVar, training: training,
+                                                 momentum: momentum, eps: eps)
+        let mp = mean.storage.pointer, ip = invstd.storage.pointer, px = x.storage.pointer
         let out = Tensor.empty(x.shape)
         let po = out.storage.pointer
         let pw = weight?.storage.pointer, pb = bias?.storage.pointer
@@ -115,6 +84,52 @@ extension Tensor {
             if hasB { grads.append(needB ? gb : nil) }
             return grads
         }
+    }
+
+    /// The per-channel mean and `1/√(var + eps)` that `batchNorm` normalises with (`[C]` each):
+    /// in training the batch's (two passes: the mean, then the squared deviations), updating
+    /// `runningMean`/`runningVar` in place when given; in evaluation the running statistics.
+    static func batchNormStatistics(
+        _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, training: Bool, momentum: Float, eps: Float
+    ) -> (mean: Tensor, invstd: Tensor) {
+        let n = x.shape[0], c = x.shape[1]
+        let s = x.shape.dropFirst(2).reduce(1, *)
+        let m = n * s
+        let mean = Tensor.empty([c]), invstd = Tensor.empty([c])
+        let px = x.storage.pointer, mp = mean.storage.pointer, ip = invstd.storage.pointer
+        if training {
+            precondition(m > 1 || n == 0, "batchNorm: expected more than 1 value per channel when training, got input of shape \(x.shape)")
+            Parallel.forRanges(c, costPerItem: 2 * m) { r in
+                for ch in r {
+                    var sum: Double = 0
+                    for b in 0..<n { sum += Double(BatchNormKernels.sum(px + (b * c + ch) * s, s)) }
+                    let muF = Float(m > 0 ? sum / Double(m) : 0)
+                    var sq: Double = 0
+                    for b in 0..<n { sq += Double(BatchNormKernels.squaredDeviations(px + (b * c + ch) * s, s, muF)) }
+                    let variance = m > 0 ? sq / Double(m) : 0
+                    mp[ch] = muF
+                    ip[ch] = Float(1 / (variance + Double(eps)).squareRoot())
+                    // Running statistics (unbiased variance).
+                    if let runningMean, m > 0 {
+                        let rm = runningMean.storage.pointer
+                        rm[ch] = (1 - momentum) * rm[ch] + momentum * muF
+                    }
+                    if let runningVar, m > 1 {
+                        let rv = runningVar.storage.pointer
+                        rv[ch] = (1 - momentum) * rv[ch] + momentum * Float(variance * Double(m) / Double(m - 1))
+                    }
+                }
+            }
+        } else {
+            guard let runningMean, let runningVar else {
+                preconditionFailure("batchNorm: evaluation mode needs runningMean and runningVar")
+            }
+            for ch in 0..<c {
+                mp[ch] = runningMean.storage.pointer[ch]
+                ip[ch] = 1 / (runningVar.storage.pointer[ch] + eps).squareRoot()
+            }
+        }
+        return (mean, invstd)
     }
 }
 
