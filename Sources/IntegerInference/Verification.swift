@@ -43,7 +43,8 @@ public struct Verification: Sendable {
     }
 
     public var layers: [LayerReport]
-    /// Examples whose predicted class (argmax of the output) agree.
+    /// Examples whose predicted class (argmax of the output) agree: the model's class is the
+    /// program's, or one the program scores exactly as high (a tie at the top).
     public var predictionsAgree = 0
     public var examples = 0
     /// Over all layers: codes equal end to end, and codes compared.
@@ -144,13 +145,17 @@ public struct Verification: Sendable {
         let per = out.perExample
         let modelClasses = (0..<n).map { e in Verification.argmax(refOut[e * per..<(e + 1) * per]) }
         let mineClasses: [Int]
+        // The program's exact score of class `c` in example `e`.
+        let score: (Int, Int) -> Double
         switch program.output {
         case .codes(let g):
             mineClasses = IntegerExecutor.argmax(out)
+            score = { e, c in Double(out.data[e * per + c]) }
             let refCodes = Verification.codes(modelOut.value, grid: g, shape: out.shape)
             for e in 0..<n where refCodes.data[e * per..<(e + 1) * per] == out.data[e * per..<(e + 1) * per] { outputsAgree += 1 }
         case .accumulator(let scales, _):
             func s(_ c: Int) -> Double { scales.count == 1 ? scales[0] : scales[c] }
+            score = { e, c in Double(out.data[e * per + c]) * s(c) }
             mineClasses = (0..<n).map { e in
                 Verification.argmax((0..<per).map { Double(out.data[e * per + $0]) * s($0) }[...])
             }
@@ -165,7 +170,12 @@ public struct Verification: Sendable {
             }
         }
         examples += n
-        predictionsAgree += zip(modelClasses, mineClasses).filter { $0 == $1 }.count
+        // Classes can share the program's largest exact score (quantized logits tie); the float
+        // model's rounding then picks any of them: its class agrees when the program scores it
+        // as high as its own first one.
+        predictionsAgree += (0..<n).filter { e in
+            modelClasses[e] == mineClasses[e] || score(e, modelClasses[e]) == score(e, mineClasses[e])
+        }.count
     }
 
     /// How far the exact value before rounding of `element` of the checkpoint's output lies from
