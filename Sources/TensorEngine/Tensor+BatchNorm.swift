@@ -20,13 +20,8 @@ extension Tensor {
         _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor? = nil, bias: Tensor? = nil,
         training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false
     ) -> Tensor {
-        precondition(x.rank >= 2, "batchNorm: input must be [N, C, ...], got shape \(x.shape)")
-        let n = x.shape[0], c = x.shape[1]
-        let s = x.shape.dropFirst(2).reduce(1, *)
-        let m = n * s
-        for (name, t) in [("runningMean", runningMean), ("runningVar", runningVar), ("weight", weight), ("bias", bias)] {
-            if let t { precondition(t.count == c, "batchNorm: \(name) of shape \(t.shape) does not match \(c) channels of input \(x.shape)") }
-        }
+        let (n, c, s, m) = batchNormGeometry("batchNorm", x, runningMean: runningMean, runningVar: runningVar,
+                                             weight: weight, bias: bias)
         let (mean, invstd) = batchNormStatistics(x, runningMean: runningMean, runningVar: runningVar, training: training,
                                                  momentum: momentum, eps: eps)
         let mp = mean.storage.pointer, ip = invstd.storage.pointer, px = x.storage.pointer
@@ -84,6 +79,21 @@ extension Tensor {
             if hasB { grads.append(needB ? gb : nil) }
             return grads
         }
+    }
+
+    /// The geometry of a batch-norm input `[N, C, ...]`: `n`, `c`, `s` (elements per plane) and
+    /// `m = n * s` (elements per channel), after checking that every per-channel tensor has `C`
+    /// elements. `op` names the caller in the precondition messages.
+    static func batchNormGeometry(
+        _ op: String, _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?, bias: Tensor?
+    ) -> (n: Int, c: Int, s: Int, m: Int) {
+        precondition(x.rank >= 2, "\(op): input must be [N, C, ...], got shape \(x.shape)")
+        let n = x.shape[0], c = x.shape[1]
+        let s = x.shape.dropFirst(2).reduce(1, *)
+        for (name, t) in [("runningMean", runningMean), ("runningVar", runningVar), ("weight", weight), ("bias", bias)] {
+            if let t { precondition(t.count == c, "\(op): \(name) of shape \(t.shape) does not match \(c) channels of input \(x.shape)") }
+        }
+        return (n, c, s, n * s)
     }
 
     /// The per-channel mean and `1/√(var + eps)` that `batchNorm` normalises with (`[C]` each):

@@ -47,13 +47,8 @@ extension Tensor {
         _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor? = nil, bias: Tensor? = nil,
         training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, quant: FakeQuantEpilogue
     ) -> Tensor {
-        precondition(x.rank >= 2, "batchNormReLUFakeQuant: input must be [N, C, ...], got shape \(x.shape)")
-        let n = x.shape[0], c = x.shape[1]
-        let s = x.shape.dropFirst(2).reduce(1, *)
-        let m = n * s
-        for (name, t) in [("runningMean", runningMean), ("runningVar", runningVar), ("weight", weight), ("bias", bias)] {
-            if let t { precondition(t.count == c, "batchNormReLUFakeQuant: \(name) of shape \(t.shape) does not match \(c) channels of input \(x.shape)") }
-        }
+        let (n, c, s, m) = batchNormGeometry("batchNormReLUFakeQuant", x, runningMean: runningMean, runningVar: runningVar,
+                                             weight: weight, bias: bias)
         let (mean, invstd) = batchNormStatistics(x, runningMean: runningMean, runningVar: runningVar, training: training,
                                                  momentum: momentum, eps: eps)
         let q = BatchNormQuantKernels.Quant(s: quant.scale.storage.pointer[0], z: quant.zeroPoint.storage.pointer[0],
