@@ -14,17 +14,32 @@ public protocol ScaleAwareStats: StatsOpModule {
 ///
 ///     c ← min(min(x), 0) (per row)
 ///     repeat up to 1000 times:
-///         z = |c| / s + minInt;  q = (clamp(round(x/s + z), minInt, maxInt) − z) · s
+///         z = shift(c) / s + minInt;  q = (clamp(round(x/s + z), minInt, maxInt) − z) · s
 ///         loss = mean|q − x| over the whole tensor; stop when loss ≥ best
 ///         W_e = shrink_lp(x − q, β, 0.5)
 ///         c ← mean over the row of (x − W_e) − (q/s + z) · s;  β ← 1.01 β
+///
+/// `shift(c)` is how the quantizer turns a candidate into its zero point while the search runs
+/// (Brevitas's local-loss mode): `|c|` for activations (`ParameterFromRuntimeZeroPoint` returns
+/// the candidate, then takes `abs_binary_sign_grad`), `−c` for weights
+/// (`ParameterFromStatsFromParameterZeroPoint` returns `scale_shift(−stats)`). They differ only
+/// once a candidate turns positive (rows of positive values, whose search starts at 0).
 ///
 /// The zero point is not rounded (`quantize_zero_point = False`). As in Brevitas, `β` is a
 /// property of the module that keeps growing across calls (it starts at 1 and is never reset).
 /// `searchScale` gives the scale the search quantizes with (Brevitas's local-loss forward of the
 /// whole quantizer; see `ParameterFromRuntimeStatsScaling.localLossScale`).
 public final class HQOZeroPointStats: Module, ScaleAwareStats {
+    /// How a candidate `c` becomes the zero point the search quantizes with.
+    public enum CandidateShift: Sendable {
+        /// `|c|` (activations).
+        case absolute
+        /// `−c` (weights).
+        case negated
+    }
+
     let initOp = NegativeMinOrZero()
+    public let shift: CandidateShift
     /// The shrinkage weight; grows by `kappa` per improving iteration, across calls.
     public var beta: Double
     public let kappa: Double, lpNorm: Float, iterations: Int
@@ -32,7 +47,9 @@ public final class HQOZeroPointStats: Module, ScaleAwareStats {
     /// Maps the quantizer's scale to the one the search uses; identity when nil.
     public var searchScale: ((Tensor) -> Tensor)?
 
-    public init(minInt: Float, maxInt: Float, beta: Double = 1, kappa: Double = 1.01, lpNorm: Float = 0.5, iterations: Int = 1000) {
+    public init(minInt: Float, maxInt: Float, shift: CandidateShift, beta: Double = 1, kappa: Double = 1.01,
+                lpNorm: Float = 0.5, iterations: Int = 1000) {
+        self.shift = shift
         self.minInt = minInt
         self.maxInt = maxInt
         self.beta = beta
@@ -63,10 +80,11 @@ public final class HQOZeroPointStats: Module, ScaleAwareStats {
             var q = [Float](repeating: 0, count: px.count)
             var err = [Float](repeating: 0, count: px.count)
             var vals = [Float](repeating: 0, count: n)
+            let negated = shift == .negated
             for _ in 0..<iterations {
                 for r in 0..<rows {
                     let sr = ps.count == 1 ? ps[0] : ps[r]
-                    let z = Swift.abs(c[r]) / sr + minInt
+                    let z = (negated ? -c[r] : Swift.abs(c[r])) / sr + minInt
                     for i in (r * n)..<((r + 1) * n) {
                         let code = Swift.min(Swift.max((px[i] / sr + z).rounded(.toNearestOrEven), minInt), maxInt)
                         q[i] = (code - z) * sr
@@ -81,7 +99,7 @@ public final class HQOZeroPointStats: Module, ScaleAwareStats {
                 let invBeta = Float(1.0 / beta)
                 for r in 0..<rows {
                     let sr = ps.count == 1 ? ps[0] : ps[r]
-                    let z = Swift.abs(c[r]) / sr + minInt
+                    let z = (negated ? -c[r] : Swift.abs(c[r])) / sr + minInt
                     for i in (r * n)..<((r + 1) * n) {
                         let we = shrinkLp(px[i] - q[i], invBeta, lpNorm)
                         let qtInt = q[i] / sr + z
@@ -94,46 +112,4 @@ public final class HQOZeroPointStats: Module, ScaleAwareStats {
             return xView.rank >= 2 ? Tensor(shape: [rows], best) : Tensor(best[0])
         }
     }
-}
-
-/// A learned zero point initialised by a statistic of the weight at the first forward
-/// (Brevitas `ParameterFromStatsFromParameterZeroPoint`), per group of a group-wise quantizer:
-///
-///     first call: value ← stats(W_g)  (e.g. the HQO search);  z = scaleShift(|value|, s, b)
-///
-/// Input is the grouped view `[outer, groups, groupSize, inner]`; `value` has shape
-/// `[outer, groups, 1]` (Brevitas's `[out, in/group, 1]` for a linear weight) or
-/// `[outer, groups, 1, inner]`.
-public final class ParameterFromStatsGroupwiseZeroPoint: Module, ZeroPointImpl {
-    let statsImpl: ScaleAwareStats
-    public let scaleShift: ScaleShiftZeroPoint
-    public let value: Tensor
-    var initialized = false
-
-    public init(stats: ScaleAwareStats, shape: [Int], scaleShift: ScaleShiftZeroPoint) {
-        statsImpl = stats
-        self.scaleShift = scaleShift
-        value = Tensor(repeating: 0, shape: shape)
-        super.init()
-        registerModule("parameter_list_stats", DescriptiveNode.statsTree("_ParameterListStats", stats: stats))
-        registerParameter("value", value)
-        registerModule("scale_shift_zero_point", DescriptiveNode("_ScaleShiftZeroPoint"))
-    }
-
-    public func callAsFunction(_ xg: Tensor, scale: Tensor, bitWidth: Tensor) -> Tensor {
-        precondition(xg.rank == 4, "ParameterFromStatsGroupwiseZeroPoint takes the grouped view, got \(xg.shape)")
-        let sh = xg.shape
-        if !initialized {
-            Autograd.noGrad {
-                let rowsView = sh[3] == 1 ? xg.reshape([sh[0] * sh[1], sh[2]]) : xg.permute([0, 1, 3, 2]).reshape([sh[0] * sh[1] * sh[3], sh[2]])
-                let s = scale.reshape([-1, 1])
-                value.assign(statsImpl.stats(rowsView.detach(), scale: s.detach(), bitWidth: bitWidth).reshape(value.shape))
-            }
-            initialized = true
-        }
-        let v = value.reshape([sh[0], sh[1], 1, sh[3]])
-        return scaleShift(STE.absBinarySignGrad(v), scale: scale, bitWidth: bitWidth)
-    }
-
-    public var readsInput: Bool { !initialized }
 }

@@ -246,10 +246,9 @@ public final class StatsFromParameterScaling: Module, ScalingImpl {
         self.scalingMinVal = scalingMinVal
         self.scalingShape = scalingShape
         super.init()
-        let wrapper = DescriptiveNode("_ParameterListStats")
-        registerModule("parameter_list_stats", wrapper)
-        wrapper.registerModule("stats_input_view_shape_impl", view.descriptiveNode)
-        wrapper.registerModule("stats_impl", stats)
+        // Brevitas 0.13.4's layout: parameter_list_stats.stats.stats_impl (AbsMinMax's `zero`
+        // buffer shows it in the state).
+        registerModule("parameter_list_stats", DescriptiveNode.statsTree("_ParameterListStats", stats: stats, view: view.descriptiveNode))
         registerRestrictNodes(self, restrict, minVal: scalingMinVal)
     }
 

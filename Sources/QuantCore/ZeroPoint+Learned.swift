@@ -52,10 +52,7 @@ public final class StatsFromParameterZeroPoint: Module, ZeroPointImpl {
         self.shape = shape
         self.scaleShift = scaleShift
         super.init()
-        let wrapper = DescriptiveNode("_ParameterListStats")
-        wrapper.registerModule("stats_input_view_shape_impl", view.descriptiveNode)
-        wrapper.registerModule("stats_impl", stats)
-        registerModule("parameter_list_stats", wrapper)
+        registerModule("parameter_list_stats", DescriptiveNode.statsTree("_ParameterListStats", stats: stats, view: view.descriptiveNode))
         registerModule("affine_rescaling", DescriptiveNode("Identity"))
         registerModule("scale_shift_zero_point", DescriptiveNode("_ScaleShiftZeroPoint"))
     }

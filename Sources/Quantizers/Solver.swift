@@ -55,7 +55,7 @@ extension ActQuant {
             case .parameterFromStats where zeroPointHQO:
                 // The HQO search quantizes with the scale the quantizer would use at that point.
                 let range = intRange
-                let hqo = HQOZeroPointStats(minInt: range.bounds.min, maxInt: range.bounds.max)
+                let hqo = HQOZeroPointStats(minInt: range.bounds.min, maxInt: range.bounds.max, shift: .absolute)
                 if let runtime = scaling as? ParameterFromRuntimeStatsScaling {
                     let t = Tensor(Float(range.threshold))
                     hqo.searchScale = { [unowned runtime] s in runtime.localLossScale(current: s, threshold: t) }
@@ -149,7 +149,7 @@ extension WeightQuant {
                 let v = GroupView(shape: weightShape, layout: layout)
                 let r = IntRange(bitWidth: bitWidth, signed: signed, narrowRange: narrowRange).bounds
                 zp = ParameterFromStatsGroupwiseZeroPoint(
-                    stats: HQOZeroPointStats(minInt: r.min, maxInt: r.max),
+                    stats: HQOZeroPointStats(minInt: r.min, maxInt: r.max, shift: .negated),
                     shape: v.inner == 1 ? [v.outer, v.groups, 1] : v.scaleShape, scaleShift: shift)
             default: zp = ZeroZeroPoint()
             }
@@ -204,7 +204,12 @@ extension WeightQuant {
             case .stats: zp = StatsFromParameterZeroPoint(stats: NegativeMinOrZero(), view: view, shape: shape, scaleShift: shift)
             case .parameter: zp = ParameterZeroPoint(initial: zeroPointInit ?? 0, shape: shape, scaleShift: shift)
             case .parameterFromStats:
-                preconditionFailure("validate() rejects zero_point_impl parameter_from_stats for weights")
+                // validate() admits it only with the HQO search: initialised by it at the first
+                // forward, then learned (`ShiftedUint8WeightPerChannelFloatHQO`, `...PerTensor...`).
+                precondition(zeroPointHQO, "validate() rejects zero_point_impl parameter_from_stats without HQO for weights")
+                let r = IntRange(bitWidth: bitWidth, signed: signed, narrowRange: narrowRange).bounds
+                zp = ParameterFromStatsZeroPoint(stats: HQOZeroPointStats(minInt: r.min, maxInt: r.max, shift: .negated),
+                                                 view: view, shape: shape, scaleShift: shift)
             }
             let bits: BitWidthImpl = bitWidthImplType == .const
                 ? BitWidthConst(bitWidth) : BitWidthParameter(bitWidth: bitWidth, minBitWidth: minBitWidth)

@@ -135,8 +135,17 @@ public struct WeightQuant: Equatable, Sendable {
                                      minBitWidth: minBitWidth, overridden: overridden)
         problems += zeroPointProblems(quantType: quantType, implType: zeroPointImplType, initial: zeroPointInit,
                                       overridden: overridden)
-        if zeroPointImplType == .parameterFromStats && !(zeroPointHQO && scalingPerGroup) {
-            problem("zero_point_impl", "'parameter_from_stats' collects runtime statistics of activations; for weights use 'stats' (StatsFromParameterZeroPoint) or 'parameter'")
+        if zeroPointImplType == .parameterFromStats && !zeroPointHQO {
+            problem("zero_point_impl", "'parameter_from_stats' collects runtime statistics of activations; for weights use 'stats' (StatsFromParameterZeroPoint), 'parameter', or an HQO preset (ShiftedUint8WeightPerChannelFloatHQO)")
+        }
+        if zeroPointImplType == .parameterFromStats && zeroPointHQO {
+            // The search quantizes with the scale the quantizer has at its first forward: one
+            // computed from the weight ('stats') or a constant.
+            if quantType != .int { problem("quant_type", "the HQO zero point is for integer quantizers, got '\(quantType.rawValue)'") }
+            if !scalingPerGroup && scalingImplType != .stats && scalingImplType != .const {
+                problem("scaling_impl_type", "the HQO zero point searches with a scale computed from the weight; use 'stats' or 'const', got '\(scalingImplType.rawValue)'")
+            }
+            if bitWidthImplType != .const { problem("bit_width_impl_type", "the HQO zero point needs a constant bit width, got '\(bitWidthImplType.rawValue)'") }
         }
         problems += accumulatorAwareProblems()
         if !problems.isEmpty { throw QuantConfigError(context: context, problems: problems) }

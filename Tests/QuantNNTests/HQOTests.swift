@@ -44,7 +44,7 @@ import TensorEngine
     /// The zero-point search improves on its start (`min(x, 0)`), and its `beta` keeps growing
     /// across calls (Brevitas never resets it).
     @Test func zeroPointSearchImprovesAndBetaCarriesOver() {
-        let hqo = HQOZeroPointStats(minInt: 0, maxInt: 255)
+        let hqo = HQOZeroPointStats(minInt: 0, maxInt: 255, shift: .absolute)
         let x = RandomGenerator(seed: 5).normal([96]) * 300
         let s = Tensor(Float(0.02) * 300 * 6 / 255)
         func loss(_ c: Float) -> Double {
