@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 import NN
 import ONNXExport
+import ONNXProto
 import QuantNN
 import TensorEngine
 
@@ -103,11 +104,20 @@ final class CheckBatch {
     /// `reference`: another output to report the distance to (Brevitas's recorded output);
     /// `referenceONNX`: another ONNX file to run on the same inputs and compare with.
     /// `extraReferences`: recorded values of the graph's further outputs (a QuantLSTM's h_n,
-    /// c_n), in order.
+    /// c_n), in order. `ties`: for a quantization point, the mask of its exact rounding ties (1
+    /// where the exact pre-rounding value is k + 0.5): one-step flips are then accepted there
+    /// only, any number (check_onnx.py step 3). `edit`: changes the exported file before the
+    /// check (tests that the checker rejects a wrong graph).
     func add(_ name: String, _ model: Module, _ examples: [Tensor], _ format: ONNXFormat,
-             reference: Tensor? = nil, extraReferences: [Tensor] = [], referenceONNX: URL? = nil) throws {
+             reference: Tensor? = nil, extraReferences: [Tensor] = [], referenceONNX: URL? = nil,
+             ties: (ONNXQuantPoint) -> Tensor? = { _ in nil }, edit: ((inout Onnx_ModelProto) -> Void)? = nil) throws {
         let file = "\(name).\(format.rawValue).onnx"
         let r = try exportONNX(model, examples: examples, format: format, to: dir.appendingPathComponent(file))
+        if let edit {
+            var m = try Onnx_ModelProto(serializedBytes: try Data(contentsOf: dir.appendingPathComponent(file)))
+            edit(&m)
+            try m.serializedData().write(to: dir.appendingPathComponent(file))
+        }
         var inputs: [[String: Any]] = []
         for (n, x) in zip(r.inputNames, examples) {
             var d = try write(x)
@@ -122,6 +132,10 @@ final class CheckBatch {
                                         "scale": try write(p.scale), "zero_point": try write(p.zeroPoint)]
             if let f = p.minifloat {
                 probe["minifloat"] = ["mantissa_bit_width": f.mantissaBitWidth, "exponent_bias": f.exponentBias]
+            }
+            if let mask = ties(p) {
+                precondition(mask.shape == p.value.shape, "ties mask \(mask.shape) for quantization point \(p.value.shape)")
+                probe["ties"] = try write(mask)
             }
             probes.append(probe)
         }
@@ -166,6 +180,12 @@ final class CheckBatch {
         var maxAbsRef: Double { json["max_abs_ref"] as? Double ?? .nan }
         var codes: Int { json["codes_checked"] as? Int ?? 0 }
         var flips: Int { json["flips_total"] as? Int ?? 0 }
+        /// Per probe with a ties mask: flips, declared ties, flips off the ties.
+        var tieFlips: [(layer: String, count: Int, ties: Int, offTie: Int)] {
+            (json["tie_flips"] as? [[String: Any]] ?? []).map {
+                ($0["layer"] as? String ?? "?", $0["count"] as? Int ?? -1, $0["ties"] as? Int ?? -1, $0["off_tie"] as? Int ?? -1)
+            }
+        }
         var executor: String { json["executor"] as? String ?? "?" }
         /// Max |diff| of ONNX Runtime's fused runs (QCDQ only; informational, see check_onnx.py).
         func fused(_ key: String) -> String {
