@@ -11,6 +11,16 @@ extension WeightQuant {
         }
     }
 
+    /// Signed narrow int8, one scale for the whole weight from the half-quadratic optimizer
+    /// (over the flattened weight) at the first forward, then learned.
+    public static let int8WeightPerTensorFloatHQO: WeightQuant = {
+        var q = int8WeightPerTensorFloat
+        q.preset = "Int8WeightPerTensorFloatHQO"
+        q.scalingImplType = .parameterFromStats
+        q.scalingStatsOp = .hqo
+        return q
+    }()
+
     /// Signed narrow int8, one scale per output channel from the half-quadratic optimizer at
     /// the first forward, then learned.
     public static let int8WeightPerChannelFloatHQO: WeightQuant = {
@@ -23,6 +33,7 @@ extension WeightQuant {
 
     static func hqoPreset(named name: String) -> WeightQuant? {
         switch name {
+        case "Int8WeightPerTensorFloatHQO": return .int8WeightPerTensorFloatHQO
         case "Int8WeightPerChannelFloatHQO": return .int8WeightPerChannelFloatHQO
         case "ShiftedUint8WeightPerTensorFloatHQO": return .shiftedUint8WeightPerTensorFloatHQO
         case "ShiftedUint8WeightPerChannelFloatHQO": return .shiftedUint8WeightPerChannelFloatHQO
@@ -32,7 +43,7 @@ extension WeightQuant {
     }
 
     public static let hqoPresetNames = [
-        "Int8WeightPerChannelFloatHQO", "ShiftedUint8WeightPerTensorFloatHQO", "ShiftedUint8WeightPerChannelFloatHQO",
+        "Int8WeightPerTensorFloatHQO", "Int8WeightPerChannelFloatHQO", "ShiftedUint8WeightPerTensorFloatHQO", "ShiftedUint8WeightPerChannelFloatHQO",
         "ShiftedUint8WeightPerGroupFloatHQO",
     ]
 }

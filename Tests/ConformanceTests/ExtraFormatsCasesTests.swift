@@ -6,7 +6,8 @@ import Testing
 /// The cases of `Tests/Fixtures/formats-extra`, recorded with Brevitas 0.13.4 by
 /// `gen_formats_extra.py`: the per-channel and per-tensor HQO weight zero points
 /// (`ShiftedUint8WeightPerChannelFloatHQO`, `ShiftedUint8WeightPerTensorFloatHQO`) on linear and
-/// convolution layers, with large, zero-range and all-positive weights, replayed by the runner
+/// convolution layers, with large, zero-range and all-positive weights, and the per-tensor HQO
+/// scale (`Int8WeightPerTensorFloatHQO`), replayed by the runner
 /// like the shared formats cases (outputs, quantized weights, gradients, the learned zero point
 /// after each step).
 @Suite struct ExtraFormatsCasesTests {
@@ -16,7 +17,8 @@ import Testing
     @Test(arguments: ["linear_shifted_uint8_per_channel_hqo", "linear_shifted_uint8_per_tensor_hqo",
                       "conv_shifted_uint8_per_tensor_hqo", "linear_shifted_uint8_per_channel_hqo_large",
                       "linear_shifted_uint8_per_tensor_hqo_large", "linear_shifted_uint8_per_channel_hqo_edge",
-                      "linear_shifted_uint8_per_tensor_hqo_edge", "linear_shifted_uint8_per_channel_hqo_positive"])
+                      "linear_shifted_uint8_per_tensor_hqo_edge", "linear_shifted_uint8_per_channel_hqo_positive",
+                      "linear_int8_per_tensor_hqo", "conv_int8_per_tensor_hqo", "linear_int8_per_tensor_hqo_large"])
     func casePasses(_ name: String) throws {
         let file = Self.directory.appendingPathComponent("\(name).json")
         #expect(FileManager.default.fileExists(atPath: file.path), "missing fixture \(file.path)")
@@ -30,7 +32,8 @@ import Testing
     @Test(arguments: ["linear_shifted_uint8_per_channel_hqo", "linear_shifted_uint8_per_tensor_hqo",
                       "conv_shifted_uint8_per_tensor_hqo", "linear_shifted_uint8_per_channel_hqo_large",
                       "linear_shifted_uint8_per_tensor_hqo_large", "linear_shifted_uint8_per_channel_hqo_edge",
-                      "linear_shifted_uint8_per_tensor_hqo_edge", "linear_shifted_uint8_per_channel_hqo_positive"])
+                      "linear_shifted_uint8_per_tensor_hqo_edge", "linear_shifted_uint8_per_channel_hqo_positive",
+                      "linear_int8_per_tensor_hqo", "conv_int8_per_tensor_hqo", "linear_int8_per_tensor_hqo_large"])
     func casePassesWithoutTheHQOSlack(_ name: String) throws {
         let r = try tampered(name) { j in j.object!["name"] = .string(name.replacingOccurrences(of: "hqo", with: "h_q_o")) }
         #expect(r.passed && r.note == nil, "\(r.errors.prefix(10))")

@@ -151,6 +151,11 @@ import TensorEngine
         #expect(conv.stateDict()[Self.key]?.shape == [4, 1, 1, 1])
         let tensor = try QuantConv2d(2, 4, kernelSize: 3, weightQuant: .shiftedUint8WeightPerTensorFloatHQO)
         #expect(tensor.stateDict()[Self.key]?.shape == [])
+        // The symmetric per-tensor HQO scale: a learned scale of shape [], no zero point.
+        #expect(WeightQuant.preset(named: "Int8WeightPerTensorFloatHQO")?.preset == "Int8WeightPerTensorFloatHQO")
+        let scaled = try QuantLinear(6, 3, bias: false, weightQuant: .int8WeightPerTensorFloatHQO)
+        #expect(Set(scaled.stateDict().keys) == ["weight", "weight_quant.tensor_quant.scaling_impl.value"])
+        #expect(scaled.stateDict()["weight_quant.tensor_quant.scaling_impl.value"]?.shape == [])
     }
 
     /// A per-channel 4-d weight (which Brevitas 0.13.4 cannot search) uses each channel's own

@@ -10,10 +10,11 @@ zero-point presets that are not group-wise,
   * ShiftedUint8WeightPerTensorFloatHQO: the same with one scale and one zero point for the
     whole weight (the search's mean runs over the flattened weight);
 
-on linear and convolution layers, with the shared generator's weights and with chosen ones:
-heavy-tailed large weights (the search then runs many iterations, so beta's growth matters) and
-edge channels (a constant channel, an all-zero channel, an all-positive channel whose search
-starts at 0).
+and Int8WeightPerTensorFloatHQO (the HQO scale over the whole weight; the shared cases have it
+per channel), on linear and convolution layers, with the shared generator's weights and with
+chosen ones: large heavy-tailed weights (quantization errors above 1, so the zero-point search
+runs long and beta's growth matters), edge rows (constant, all zero, all positive) and two
+all-positive rows whose first candidate zero point is positive.
 
 Brevitas 0.13.4 cannot run ShiftedUint8WeightPerChannelFloatHQO on a convolution (its search
 quantizes the [C, N] stats view with the [C, 1, 1, 1] scale, which broadcasts to [C, 1, C, N]
@@ -73,6 +74,10 @@ def cases(F, P):
     hlin = f"QuantLinear({H['fin']}, {H['fout']}, bias=True"
     pos = "QuantLinear(8, 2, bias=True"
     pc, pt = "ShiftedUint8WeightPerChannelFloatHQO", "ShiftedUint8WeightPerTensorFloatHQO"
+    it = "Int8WeightPerTensorFloatHQO"
+    it_what = (f"{it}: signed narrow 8-bit, one scale for the whole weight from the "
+               "half-quadratic optimizer (median of (W - W_e) / round(q / s), beta 1e5, L0.7) at "
+               "the first forward, then learned")
     pc_what = (f"{pc}: asymmetric 8-bit, one min/max scale and one zero point per output "
                "channel, the zero point from HQO (not rounded)")
     pt_what = (f"{pt}: asymmetric 8-bit, min/max scale and zero point of the whole tensor, the "
@@ -115,6 +120,14 @@ def cases(F, P):
             "initial_state) whose first candidate is positive and improves the loss: the "
             "search quantizes with the zero point -c, not |c|",
             lambda c, shp: torch.tensor(POSITIVE_ROWS, dtype=torch.float32)),
+        lambda: F.layer_case(P, "linear_int8_per_tensor_hqo", f"{glin}, weight_quant={it})",
+                             GL["x"], it_what, False, None),
+        lambda: F.layer_case(P, "conv_int8_per_tensor_hqo", f"{conv}, weight_quant={it})",
+                             C["x"], it_what + " over the flattened 4-d weight", False, None),
+        lambda: F.fixed_weight_layer_case(
+            P, "linear_int8_per_tensor_hqo_large", f"{hlin}, weight_quant={it})", H["x"],
+            f"{it} on {heavy}",
+            lambda c, shp: F.heavy_tailed(c, shp, H["n_out"], H["lo"], H["hi"], H["wscale"])),
     ]
 
 
