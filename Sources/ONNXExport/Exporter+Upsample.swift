@@ -6,7 +6,7 @@ import QuantNN
 import TensorEngine
 
 /// `QuantUpsample` (and `QuantUpsamplingNearest2d` / `QuantUpsamplingBilinear2d`) as `Resize`
-/// to the output size:
+/// by the layer's scale factor (`scales` `[1, 1, f, f]`) or to its size (`sizes`):
 ///
 /// | mode | Resize attributes | then |
 /// |---|---|---|
@@ -18,7 +18,6 @@ extension Exporter {
         let expected = try forward(l, x, path)
         let prefix = Self.nodePrefix(path)
         let shape = expected.value.shape
-        let sizes = b.constant(prefix + "/sizes", integers: shape.map(Int64.init), type: .int64, shape: [shape.count])
         var attrs: [Onnx_AttributeProto]
         switch l.mode {
         case .nearest:
@@ -28,7 +27,17 @@ extension Exporter {
             attrs = [GraphBuilder.attr("coordinate_transformation_mode", string: l.alignCorners ? "align_corners" : "pytorch_half_pixel"),
                      GraphBuilder.attr("mode", string: "linear")]
         }
-        let resized = b.node("Resize", [x.name, "", "", sizes], name: prefix + "/Resize", attributes: attrs, type: .float, shape: shape)
+        // A scale factor goes in as `scales` (as torch exports `scale_factor`): the runtime then
+        // maps output o to (o + 0.5)/f − 0.5 (bilinear) or o/f (nearest) with torch's factor,
+        // where `sizes` would make it use in/out (5 → 7 by 1.5: 0.714 instead of 1/1.5).
+        let target: [String]
+        switch l.target {
+        case .scaleFactor(let fh, let fw):
+            target = ["", b.constant(prefix + "/scales", floats: [1, 1, Float(fh), Float(fw)], shape: [4])]
+        case .size:
+            target = ["", "", b.constant(prefix + "/sizes", integers: shape.map(Int64.init), type: .int64, shape: [shape.count])]
+        }
+        let resized = b.node("Resize", [x.name] + target, name: prefix + "/Resize", attributes: attrs, type: .float, shape: shape)
         guard l.mode == .bilinear, let q = x.value.quantTensor, let out = expected.quantTensor else {
             return Traced(name: resized, value: expected)
         }

@@ -23,6 +23,9 @@ import TensorEngine
         }
         try seq("upsample_nearest_x2", [QuantIdentity(returnQuantTensor: true), QuantUpsample.nearest2d(scaleFactor: 2)], shape: [2, 3, 4, 5])
         try seq("upsample_nearest_size", [QuantIdentity(returnQuantTensor: true), QuantUpsample.nearest2d(size: (9, 7))], shape: [2, 3, 4, 5])
+        // A non-integer factor goes to the runtime as `scales` (source o / 1.3, as torch), not sizes
+        // (which mapped o by in/out: width 5 -> 6, o = 5 read column 4 instead of 3).
+        try seq("upsample_nearest_x1_3", [QuantIdentity(returnQuantTensor: true), QuantUpsample.nearest2d(scaleFactor: 1.3)], shape: [2, 3, 4, 5])
         try seq("upsample_bilinear_align_corners",
                 [QuantIdentity(returnQuantTensor: true), QuantUpsample.bilinear2d(scaleFactor: 2)], shape: [2, 3, 4, 5])
         // (Half-pixel bilinear at factor 2 puts about one value in ten exactly on a rounding
