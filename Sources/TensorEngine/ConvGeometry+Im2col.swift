@@ -15,10 +15,13 @@ extension ConvGeometry {
             // bounds checks.
             let kk = kH * kW
             let padH = inH + 2 * pH, padW = inW + 2 * pW
+            // Stride 2 gathers eight outputs from sixteen consecutive inputs (`gatherEven`),
+            // which may read one float past the last padded row: the plane has some slack.
+            let slack = 16
             Parallel.forRanges(images * cg, costPerItem: l * kk, minWork: 1 << 15) { range in
-                let pp = UnsafeMutablePointer<Float>.allocate(capacity: padH * padW)
+                let pp = UnsafeMutablePointer<Float>.allocate(capacity: padH * padW + slack)
                 defer { pp.deallocate() }
-                pp.initialize(repeating: 0, count: padH * padW)
+                pp.initialize(repeating: 0, count: padH * padW + slack)
                 for item in range {
                     let b = item / cg, c = item % cg
                     let plane = src + b * imageStride + c * inH * inW
@@ -31,8 +34,10 @@ extension ConvGeometry {
                                 let drow = d + oh * outW
                                 if sW == 1 {
                                     copyShort(drow, srow, outW)
+                                } else if sW == 2 {
+                                    gatherEven(drow, srow, outW)
                                 } else {
-                                    for ow in 0..<outW { drow[ow] = srow[ow * sW] }
+                                    for ow in 0..<outW { drow[ow] = srow[ow &* sW] }
                                 }
                             }
                         }
@@ -107,9 +112,13 @@ extension ConvGeometry {
                                 let dd = drow + iwOff
                                 for ow in lo..<hi { dd[ow] += s[ow] }
                             } else {
-                                for ow in 0..<outW {
-                                    let iw = ow * sW + iwOff
-                                    if iw >= 0 && iw < inW { drow[iw] += s[ow] }
+                                // Output columns lo..<hi read input columns inside the row.
+                                let lo = iwOff >= 0 ? 0 : Swift.min((-iwOff + sW - 1) / sW, outW)
+                                let hi = Swift.max(lo, Swift.min(outW, inW - iwOff > 0 ? (inW - iwOff + sW - 1) / sW : 0))
+                                var d = drow + (lo &* sW &+ iwOff)
+                                for ow in lo..<hi {
+                                    d.pointee += s[ow]
+                                    d += sW
                                 }
                             }
                         }
@@ -135,4 +144,21 @@ func copyShort(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, 
         i += 2
     }
     if i < n { dst[i] = src[i] }
+}
+
+/// `dst[i] = src[2·i]` for `i < n`, eight outputs from sixteen consecutive inputs at a time: it
+/// reads `src[0 ..< 2·n]`, one float past the last one used.
+@inline(__always)
+func gatherEven(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    var i = 0
+    while i + 8 <= n {
+        let v = s.loadUnaligned(fromByteOffset: i &* 8, as: SIMD16<Float>.self)
+        d.storeBytes(of: v.evenHalf, toByteOffset: i &* 4, as: SIMD8<Float>.self)
+        i &+= 8
+    }
+    while i < n {
+        dst[i] = src[i &* 2]
+        i &+= 1
+    }
 }
