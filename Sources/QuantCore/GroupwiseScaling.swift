@@ -63,8 +63,19 @@ public struct GroupView: Equatable, Sendable {
     }
 
     /// A per-group tensor (`scaleShape`) repeated over its group, in the shape of the tensor.
+    /// Contiguous groups (`inner == 1`) are filled group by group, in parallel (the general
+    /// broadcast walks them element by element); the gradient is `Tensor.expand`'s either way.
     public func expand(_ perGroup: Tensor) -> Tensor {
-        unpad(perGroup.reshape(scaleShape).expand(groupedShape).reshape(paddedShape))
+        let g = perGroup.reshape(scaleShape)
+        guard inner == 1 else { return unpad(g.expand(groupedShape).reshape(paddedShape)) }
+        let out = Tensor.empty(groupedShape)
+        let pg = g.storage.pointer, po = out.storage.pointer, size = groupSize
+        Parallel.forRanges(outer * groups, costPerItem: size) { r in
+            for k in r { (po + k * size).update(repeating: pg[k], count: size) }
+        }
+        let inShape = scaleShape
+        let expanded = Autograd.record("expand", output: out, inputs: [g]) { grad in [grad.sum(toShape: inShape)] }
+        return unpad(expanded.reshape(paddedShape))
     }
 }
 

@@ -118,9 +118,18 @@ extension RescalingIntQuant {
     /// Group-wise quantization: per-group scale and zero point from the grouped view; the fused
     /// kernel with one scale per row where the groups are contiguous (grouping along the last
     /// dimension), the composed `IntQuantSpec.fakeQuantize` with full-shape parameters otherwise.
-    func quantizeGrouped(_ x: Tensor, _ layout: GroupLayout) -> QuantOutput {
+    /// MX integer quantizers (`mxParameters`) run `MXIntFakeQuantize`, one fused pass per
+    /// direction with the same results; `fusedMX: false` forces the composed path (tests).
+    func quantizeGrouped(_ x: Tensor, _ layout: GroupLayout, fusedMX: Bool = true) -> QuantOutput {
         let v = GroupView(shape: x.shape, layout: layout)
         let bw = bitWidthImpl()
+        if fusedMX, let mx = mxParameters(v) {
+            let r = intRange.bounds
+            let (y, s) = MXIntFakeQuantize.apply(x, groupSize: v.groupSize, scaleShape: v.scaleShape, threshold: mx.threshold,
+                                                 minScale: mx.minScale, minInt: r.min, maxInt: r.max, clampSte: clampSte)
+            let z = zeroPoint(x, scale: s, bitWidth: bw)
+            return QuantOutput(value: y, scale: v.expand(s), zeroPoint: z.reshape([]), bitWidth: bw, group: layout)
+        }
         let xp = v.pad(x)
         let xg = xp.reshape(v.groupedShape)
         let s = scaling(xg, threshold: Tensor(threshold))
@@ -138,5 +147,18 @@ extension RescalingIntQuant {
         }
         let zOut = z.count == 1 ? z.reshape([]) : v.expand(z)
         return QuantOutput(value: y, scale: v.expand(s), zeroPoint: zOut, bitWidth: bw, group: layout)
+    }
+
+    /// The restricted threshold `t` and the minimum statistic (`scaling_min_val`, 0 for none)
+    /// when this quantizer is an MX integer quantizer that `MXIntFakeQuantize` computes exactly
+    /// (groups contiguous and unpadded, `AbsMax` statistic, floored power-of-two scales, zero
+    /// point 0); `nil` otherwise.
+    func mxParameters(_ v: GroupView) -> (threshold: Float, minScale: Float)? {
+        guard MXIntFakeQuantize.isAvailable, v.inner == 1, !v.isPadded, zeroPoint is ZeroZeroPoint,
+              let scaling = scaling as? GroupwiseStatsScaling, scaling.statsImpl is AbsMax,
+              scaling.restrict == .powerOfTwo(rounding: .floor)
+        else { return nil }
+        let t = Autograd.noGrad { scaling.restrict.restrict(scaling.restrict.pre(Tensor(threshold))).item() }
+        return (t, scaling.scalingMinVal ?? 0)
     }
 }

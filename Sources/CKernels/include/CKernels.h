@@ -31,6 +31,26 @@ void ck_fq_forward_avx2(const float *x, float *y, long n, float s, float z, floa
 void ck_fq_backward_avx2(const float *x, const float *g, float *gx, long n, float s, float z, float lo, float hi,
                          int select_clamp, int relu, double *acc_s, double *acc_z);
 
+/// Group-wise MX integer fake quantization (QuantCore/MXIntFakeQuantize.swift) of `groups`
+/// contiguous groups of `group_size` elements: per group, m = max|x| (the first maximum, or the
+/// first NaN), c = max(m, min_val) (with a sign, as `signedClampMin`; m when `min_val` is 0),
+/// p = 2^floor(log2 c), s = p / t, and the group through `ck_fq_forward_avx2` with scale s and
+/// zero point 0. Writes s, m, p and the index of m in its group per group.
+void ck_mx_int_forward_avx2(const float *x, float *y, long groups, long group_size, float t, float min_val, float lo,
+                            float hi, float *scale, float *stat, float *pow2, int *index);
+
+/// Backward of the same: the input gradient `gx` of `ck_fq_backward_avx2` plus, at each group's
+/// maximum, the gradient of its scale carried back through s = p / t, the straight-through
+/// floor, the minimum, log2 and |x| (`ln2` as the composed operations use it).
+void ck_mx_int_backward_avx2(const float *x, const float *g, float *gx, long groups, long group_size, float t,
+                             float ln2, float min_val, float lo, float hi, int select_clamp, const float *scale,
+                             const float *stat, const float *pow2, const int *index);
+
+/// The input gradient `gx` from the gradient `gs` of the per-group scales alone (one per group),
+/// through the same chain: ±g at each group's maximum, a signed zero elsewhere.
+void ck_mx_scale_grad(const float *x, const float *gs, float *gx, long groups, long group_size, float t, float ln2,
+                      float min_val, const float *stat, const float *pow2, const int *index);
+
 /// Forward of minifloat fake quantization (QuantCore/MinifloatQuantize.swift) over the first
 /// `n - n % 8` elements, which it returns: `y = clamp_special(grid(x / s)) * s` with the scale
 /// `s[0]` (`s_stride` 0) or `s[i]` (`s_stride` 1). `m`, `min_k` (`1 - bias - m`), `max_v` are the
