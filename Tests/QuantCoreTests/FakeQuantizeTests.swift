@@ -2,6 +2,10 @@ import Testing
 import TensorEngine
 @testable import QuantCore
 
+#if arch(x86_64)
+    import CKernels
+#endif
+
 @Suite struct FakeQuantizeTests {
     /// A table of edge cases at 8 bits, scale 0.5, zero point 0: ties round half to even.
     @Test(arguments: [
@@ -172,4 +176,36 @@ import TensorEngine
             #expect(same(fast.gz, portable.gz), "zero-point gradient, per channel \(perChannel)")
         }
     }
+
+    #if arch(x86_64)
+        /// Non-temporal stores (used for tensors far larger than the caches) change no value: the
+        /// kernels with and without `stream`, on outputs that start 64-byte aligned and not (the
+        /// unaligned vectors then go out by ordinary stores), give the same outputs, input
+        /// gradients and partial sums; on AVX-512 processors these are the 16-lane kernels, which
+        /// `avx2KernelsMatchTheSwiftLoops` checks against the Swift loops.
+        @Test(.enabled(if: FakeQuantize.hasAVX2, "this processor has no AVX2 kernels"))
+        func streamingStoresChangeNoValue() {
+            let g = RandomGenerator(seed: 43)
+            let n = 4099
+            let x = g.normal([n]) * 4, up = g.normal([n])
+            let out = UnsafeMutablePointer<Float>.allocate(capacity: 4 * (n + 16))
+            defer { out.deallocate() }
+            for offset in [0, 1, 5] {
+                for relu: Int32 in [0, 1] {
+                    var results: [[Float]] = []
+                    var sums: [(Double, Double)] = []
+                    for stream: Int32 in [0, 1] {
+                        let y = out + offset, gx = out + 2 * (n + 16) + offset
+                        ck_fq_forward_avx2(x.storage.pointer, y, n, 0.3, 2, 0, 15, relu, stream)
+                        var accS = 0.0, accZ = 0.0
+                        ck_fq_backward_avx2(x.storage.pointer, up.storage.pointer, gx, n, 0.3, 2, 0, 15, 1, relu, stream, &accS, &accZ)
+                        results.append(Array(UnsafeBufferPointer(start: y, count: n)) + Array(UnsafeBufferPointer(start: gx, count: n)))
+                        sums.append((accS, accZ))
+                    }
+                    #expect(results[0] == results[1], "offset \(offset), relu \(relu)")
+                    #expect(sums[0] == sums[1], "offset \(offset), relu \(relu)")
+                }
+            }
+        }
+    #endif
 }

@@ -23,13 +23,22 @@ int ck_vector_level(void);
 
 /// Forward of integer fake quantization over `n` elements with one scale and zero point:
 /// `y = (clamp(round_half_even(x'/s + z), lo, hi) - z) * s`, `x' = max(x, 0)` when `relu`.
-void ck_fq_forward_avx2(const float *x, float *y, long n, float s, float z, float lo, float hi, int relu);
+/// Runs as `ck_fq_forward_avx512` where the processor has AVX-512 (same results). `stream`
+/// (a hint, for outputs far larger than the caches) writes with non-temporal stores where it can.
+void ck_fq_forward_avx2(const float *x, float *y, long n, float s, float z, float lo, float hi, int relu, int stream);
 
 /// Backward of the same: writes the input gradient `gx` (when not null) and adds the scale
 /// partial sum to `*acc_s` and the sum of upstream gradients of clipped elements to `*acc_z`.
-/// `select_clamp` selects activations' clamp (clipped elements pass no gradient to x).
+/// `select_clamp` selects activations' clamp (clipped elements pass no gradient to x). Runs as
+/// `ck_fq_backward_avx512` where the processor has AVX-512 (same results, same summation
+/// order); `stream` as in the forward.
 void ck_fq_backward_avx2(const float *x, const float *g, float *gx, long n, float s, float z, float lo, float hi,
-                         int select_clamp, int relu, double *acc_s, double *acc_z);
+                         int select_clamp, int relu, int stream, double *acc_s, double *acc_z);
+
+/// The same two kernels on 16-float AVX-512 vectors (only where `ck_vector_level()` is 2).
+void ck_fq_forward_avx512(const float *x, float *y, long n, float s, float z, float lo, float hi, int relu, int stream);
+void ck_fq_backward_avx512(const float *x, const float *g, float *gx, long n, float s, float z, float lo, float hi,
+                           int select_clamp, int relu, int stream, double *acc_s, double *acc_z);
 
 /// Group-wise MX integer fake quantization (QuantCore/MXIntFakeQuantize.swift) of `groups`
 /// contiguous groups of `group_size` elements: per group, m = max|x| (the first maximum, or the
