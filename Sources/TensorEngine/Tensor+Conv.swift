@@ -1,5 +1,5 @@
 /// Convolutions (NCHW) with input, weight and bias gradients:
-/// - 3x3, stride 1, at least 16 channels: Winograd F(2x2, 3x3) (`Tensor+Winograd.swift`);
+/// - 3x3, stride 1, at least 16 channels: Winograd F(4x4, 3x3) or F(2x2, 3x3) (`Tensor+Winograd.swift`);
 /// - one input channel per group (depthwise): direct loops;
 /// - otherwise im2col + one BLAS GEMM per block of images and group (col2im, or for stride 1
 ///   the flipped convolution, for the input gradient), blocks of images in parallel.

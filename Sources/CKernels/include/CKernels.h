@@ -105,6 +105,25 @@ void ck_wino_grad_output_avx2(const float *q, long out_c, long rows_q, long wq, 
 /// Gᵀ `du[ξ][o][c]` G.
 void ck_wino_weights_grad(const float *du, float *dw, long out_c, long in_c);
 
+/// Winograd F(4x4, 3x3) (winograd4.c): the same roles as the F(2x2, 3x3) functions above, with
+/// 6x6 transformed tiles (36 ξ planes, ξ = 6·row + column) and 4x4 output tiles. All but the two
+/// weight transforms need AVX-512 (`ck_vector_level() == 2`).
+/// `u[ξ][o][c]` (36 · out_c · in_c floats) from `w` `[out_c, in_c, 3, 3]`.
+void ck_wino4_weights(const float *w, float *u, long out_c, long in_c);
+/// Input tiles: tile (r, t) reads rows 4r..4r+5 and columns 4t..4t+5 of the `in_c` padded planes
+/// of `rows_p` x `wp` floats (`rows_p >= 4·tile_rows + 2`, `wp >= 4·tile_cols + 2`, and 16
+/// readable floats after the last plane); writes `v[ξ][c][r·tile_cols + t]`.
+void ck_wino4_input(const float *p, long in_c, long rows_p, long wp, long tile_rows, long tile_cols, float *v);
+/// Output tiles: the 4x4 outputs of tile (r, t) plus `bias[o]` at rows `4·(tile_row0 + r) + 0..3`,
+/// columns `4t + 0..3` of `out`, skipping those outside it.
+void ck_wino4_output(const float *m, long out_c, long tile_rows, long tile_cols, const float *bias, float *out,
+                     long out_h, long out_w, long tile_row0);
+/// Output-gradient tiles `A dY Aᵀ` (tile (r, t) reads rows 4r..4r+3, columns 4t..4t+3 of planes
+/// of `rows_q` x `wq` floats, `rows_q >= 4·tile_rows`, `wq >= 4·tile_cols`).
+void ck_wino4_grad_output(const float *q, long out_c, long rows_q, long wq, long tile_rows, long tile_cols, float *dm);
+/// `dw[o][c]` (3x3) = Gᵀ `du[ξ][o][c]` G.
+void ck_wino4_weights_grad(const float *du, float *dw, long out_c, long in_c);
+
 #endif
 
 #ifdef __cplusplus
