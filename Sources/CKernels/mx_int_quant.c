@@ -84,7 +84,7 @@ void ck_mx_int_forward_avx2(const float *x, float *y, long groups, long group_si
         float c = ck_mx_clamp_min(m, min_val);
         float p = exp2f(floorf(log2f(c)));
         float s = p / t;
-        ck_fq_forward_avx2(xg, y + k * group_size, group_size, s, 0, lo, hi, 0);
+        ck_fq_forward_avx2(xg, y + k * group_size, group_size, s, 0, lo, hi, 0, 0);
         scale[k] = s;
         stat[k] = m;
         pow2[k] = p;
@@ -116,7 +116,7 @@ void ck_mx_int_backward_avx2(const float *x, const float *g, float *gx, long gro
     for (long k = 0; k < groups; k++) {
         const long o = k * group_size;
         double acc_s = 0, acc_z = 0;
-        ck_fq_backward_avx2(x + o, g + o, gx + o, group_size, scale[k], 0, lo, hi, select_clamp, 0, &acc_s, &acc_z);
+        ck_fq_backward_avx2(x + o, g + o, gx + o, group_size, scale[k], 0, lo, hi, select_clamp, 0, 0, &acc_s, &acc_z);
         // FakeQuantize's per-channel reduction: a double sum from 0, then a float.
         double sum = 0;
         sum += acc_s;
