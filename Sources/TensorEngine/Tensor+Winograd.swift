@@ -177,56 +177,62 @@ extension ConvGeometry {
         /// The weight gradient by Winograd F(m x m, 3x3) (requires `usesWinograd`): per image and
         /// tile block, the transformed input V and the transformed output gradient A·dY·Aᵀ give
         /// the gradient of the transformed weights as (m + 2)² GEMMs `[outC, tiles] x [tiles, inC]`,
-        /// summed over the blocks of an image, then over the images in order (so the result does
-        /// not depend on the thread count), and mapped back by Gᵀ·dU·G.
+        /// summed over the blocks of the images of a group (`group` consecutive images, at most 8
+        /// groups), then over the groups in order (the grouping depends on the shape only, so the
+        /// result does not depend on the thread count), and mapped back by Gᵀ·dU·G.
         func winogradWeightGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ gw: UnsafeMutablePointer<Float>) {
             let blk = WinogradBlocks(self)
             let tm = blk.m, rowsQ = tm * blk.blockRows, wq = tm * blk.tileCols
             let (n, inC, outC, outH, outW) = (n, inC, outC, outH, outW)
             let xis = blk.xiCount, du = xis * outC * inC, pad = Int(CK_WINO_PLANE_PAD)
-            Workspace.withBuffer(n * du) { partial in
-                Parallel.forRanges(n, costPerItem: xis * outC * inC * blk.tiles * blk.blocksPerImage) { range in
+            // Images per partial sum: at most 8 partial sums of `du` floats, whatever the batch.
+            let group = Swift.max(1, (n + 7) / 8), groups = (n + group - 1) / group
+            Workspace.withBuffer(groups * du) { partial in
+                Parallel.forRanges(groups, costPerItem: xis * outC * inC * blk.tiles * blk.blocksPerImage * group) { range in
                     let scratchCount = blk.paddedCount + outC * rowsQ * wq + xis * ((inC + outC) * blk.tiles + 2 * pad)
                     Workspace.withBuffer(scratchCount) { scratch in
                         let p = scratch, q = p + blk.paddedCount, v = q + outC * rowsQ * wq
                         let dm = v + xis * (inC * blk.tiles + pad)
-                        for img in range {
-                            let acc = partial + img * du
-                            for b in 0..<blk.blocksPerImage {
-                                let (first, rows) = blk.rows(b), t = rows * blk.tileCols
-                                blk.padInput(x, image: img, block: b, into: p)
-                                // The output-gradient rows of the block, zero beyond the map (every
-                                // row and column the tiles read is written once).
-                                for o in 0..<outC {
-                                    let src = g + (img * outC + o) * outH * outW
-                                    for k in 0..<(tm * rows) {
-                                        let row = q + (o * rowsQ + k) * wq
-                                        if tm * first + k < outH {
-                                            row.update(from: src + (tm * first + k) * outW, count: outW)
-                                            (row + outW).update(repeating: 0, count: wq - outW)
-                                        } else {
-                                            row.update(repeating: 0, count: wq)
+                        for gi in range {
+                            let acc = partial + gi * du
+                            for img in (gi * group)..<Swift.min(n, (gi + 1) * group) {
+                                for b in 0..<blk.blocksPerImage {
+                                    let firstTerm = img == gi * group && b == 0
+                                    let (first, rows) = blk.rows(b), t = rows * blk.tileCols
+                                    blk.padInput(x, image: img, block: b, into: p)
+                                    // The output-gradient rows of the block, zero beyond the map (every
+                                    // row and column the tiles read is written once).
+                                    for o in 0..<outC {
+                                        let src = g + (img * outC + o) * outH * outW
+                                        for k in 0..<(tm * rows) {
+                                            let row = q + (o * rowsQ + k) * wq
+                                            if tm * first + k < outH {
+                                                row.update(from: src + (tm * first + k) * outW, count: outW)
+                                                (row + outW).update(repeating: 0, count: wq - outW)
+                                            } else {
+                                                row.update(repeating: 0, count: wq)
+                                            }
                                         }
                                     }
-                                }
-                                blk.transformInput(p, rows: rows, v)
-                                if tm == 4 {
-                                    ck_wino4_grad_output(q, outC, rowsQ, wq, rows, blk.tileCols, dm)
-                                } else {
-                                    ck_wino_grad_output_avx2(q, outC, rowsQ, wq, rows, blk.tileCols, dm)
-                                }
-                                for xi in 0..<xis {
-                                    BLAS.sgemm(
-                                        transA: false, transB: true, m: outC, n: inC, k: t, a: dm + xi * (outC * t + pad), lda: t,
-                                        b: v + xi * (inC * t + pad), ldb: t, beta: b == 0 ? 0 : 1, c: acc + xi * outC * inC, ldc: inC)
+                                    blk.transformInput(p, rows: rows, v)
+                                    if tm == 4 {
+                                        ck_wino4_grad_output(q, outC, rowsQ, wq, rows, blk.tileCols, dm)
+                                    } else {
+                                        ck_wino_grad_output_avx2(q, outC, rowsQ, wq, rows, blk.tileCols, dm)
+                                    }
+                                    for xi in 0..<xis {
+                                        BLAS.sgemm(
+                                            transA: false, transB: true, m: outC, n: inC, k: t, a: dm + xi * (outC * t + pad), lda: t,
+                                            b: v + xi * (inC * t + pad), ldb: t, beta: firstTerm ? 0 : 1, c: acc + xi * outC * inC, ldc: inC)
+                                    }
                                 }
                             }
                         }
                     }
                 }
-                // Sum the images in order, then back to 3x3.
-                for img in 1..<Swift.max(n, 1) {
-                    let src = partial + img * du
+                // Sum the groups in order, then back to 3x3.
+                for gi in 1..<Swift.max(groups, 1) {
+                    let src = partial + gi * du
                     for i in 0..<du { partial[i] += src[i] }
                 }
                 if tm == 4 { ck_wino4_weights_grad(partial, gw, outC, inC) } else { ck_wino_weights_grad(partial, gw, outC, inC) }

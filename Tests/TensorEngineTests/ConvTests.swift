@@ -238,6 +238,8 @@ import TestSupport
             ([1, 20, 17, 30], [24, 20, 3, 3], (0, 2)),
             ([3, 16, 12, 62], [32, 16, 3, 3], (2, 1)),
             ([1, 16, 40, 64], [16, 16, 3, 3], (1, 1)),
+            // 9 images: the weight gradient sums them in 5 groups of up to 2.
+            ([9, 16, 8, 28], [16, 16, 3, 3], (1, 1)),
         ]
         for (i, (xs, ws, p)) in configs.enumerated() {
             let x = randn(xs, seed: 600 + UInt64(i)), w = randn(ws, seed: 700 + UInt64(i)), b = randn([ws[0]], seed: 800 + UInt64(i))
