@@ -22,6 +22,16 @@ extension ActQuant {
         return q
     }()
 
+    /// `shiftedUint8ActPerTensorFloat` with a power-of-two scale (threshold 2^8, learned log2
+    /// scale rounded up once collection ends).
+    public static let shiftedUint8ActPerTensorFixedPoint: ActQuant = {
+        var q = shiftedUint8ActPerTensorFloat
+        q.preset = "ShiftedUint8ActPerTensorFixedPoint"
+        q.restrictScalingType = .powerOfTwo
+        q.restrictValueFloatToInt = .ceil
+        return q
+    }()
+
     /// Signed 8-bit with power-of-two scales (`2^ceil(log2 ...)`).
     public static let int8ActPerTensorFixedPoint: ActQuant = {
         var q = ActQuant(preset: "Int8ActPerTensorFixedPoint")
@@ -96,6 +106,7 @@ extension ActQuant {
         case "Int8ActPerTensorFloat": return .int8ActPerTensorFloat
         case "Uint8ActPerTensorFloat": return .uint8ActPerTensorFloat
         case "ShiftedUint8ActPerTensorFloat": return .shiftedUint8ActPerTensorFloat
+        case "ShiftedUint8ActPerTensorFixedPoint": return .shiftedUint8ActPerTensorFixedPoint
         case "Int8ActPerTensorFixedPoint": return .int8ActPerTensorFixedPoint
         case "Uint8ActPerTensorFixedPoint": return .uint8ActPerTensorFixedPoint
         case "Int8ActPerTensorFloatMinMaxInit":
@@ -115,7 +126,7 @@ extension ActQuant {
 
     /// Names accepted by `preset(named:)`.
     public static let presetNames = [
-        "Int8ActPerTensorFloat", "Uint8ActPerTensorFloat", "ShiftedUint8ActPerTensorFloat",
+        "Int8ActPerTensorFloat", "Uint8ActPerTensorFloat", "ShiftedUint8ActPerTensorFloat", "ShiftedUint8ActPerTensorFixedPoint",
         "Int8ActPerTensorFixedPoint", "Uint8ActPerTensorFixedPoint", "Int8ActPerTensorFloatMinMaxInit",
         "Uint8ActPerTensorFloatMaxInit", "SignedBinaryActPerTensorConst", "SignedTernaryActPerTensorConst",
     ] + minifloatPresetNames + groupwisePresetNames + msePresetNames + hqoPresetNames

@@ -75,6 +75,11 @@ public struct ActQuant: Equatable, Sendable {
     /// `HQOWeightZeroPoint`, the shifted `*HQO` presets) instead of the negative tail.
     public var zeroPointHQO: Bool = false
 
+    /// The zero point comes from an MSE grid search (Brevitas `MSEActZeroPoint` /
+    /// `MSEWeightZeroPoint`, the shifted `*MSE` presets): 20 candidates between
+    /// `min(min(x), 0)` and a twentieth of it; see `MSEZeroPointStats`.
+    public var zeroPointMSE: Bool = false
+
     /// One scale per group of `groupSize` consecutive elements along `groupDim`
     /// (`scaling_per_output_type='GROUP'`); group-wise activation scales are recomputed from the
     /// input at every call (Brevitas `RuntimeDynamicGroupStatsScaling`).
@@ -251,6 +256,14 @@ public struct ActQuant: Equatable, Sendable {
         }
         if zeroPointImplType == .parameterFromStats && signed {
             problem("zero_point_impl", "a learned zero point needs an unsigned range (signed=False)")
+        }
+        if zeroPointHQO && zeroPointMSE { problem("zero_point_impl", "the zero point is searched either by HQO or by MSE, not both") }
+        if zeroPointMSE {
+            if zeroPointImplType != .parameterFromStats {
+                problem("zero_point_impl", "the MSE zero point is collected like runtime statistics: use 'parameter_from_stats', got '\(zeroPointImplType.rawValue)'")
+            }
+            if quantType != .int { problem("quant_type", "the MSE zero point is for integer quantizers, got '\(quantType.rawValue)'") }
+            if bitWidthImplType != .const { problem("bit_width_impl_type", "the MSE zero point needs a constant bit width, got '\(bitWidthImplType.rawValue)'") }
         }
         if zeroPointImplType == .parameterFromStats && scalingImplType != .parameterFromStats {
             problem("zero_point_impl", "parameter_from_stats zero points need scaling_impl_type parameter_from_stats")

@@ -35,7 +35,15 @@ extension ActQuant {
             return RescalingIntQuant(scaling: scaling, zeroPoint: ZeroZeroPoint(), bitWidthImpl: BitWidthConst(bitWidth), signed: signed,
                                      narrowRange: narrowRange, clampSte: false, group: layout)
         }
-        let scaling = try makeScaling(context: context)
+        // The shifted *MSE presets: one zero-point search object, asked by the scale search too.
+        var mseZeroPoint: MSEZeroPointStats? = nil
+        if quantType == .int && zeroPointImplType == .parameterFromStats && zeroPointMSE {
+            let b = intRange.bounds
+            mseZeroPoint = MSEZeroPointStats(
+                scaleShift: ScaleShiftZeroPoint(intQuant: IntQuantSpec(signed: signed, narrowRange: narrowRange, clampSte: false), quantize: quantizeZeroPoint),
+                minInt: b.min, maxInt: b.max, clampSte: false)
+        }
+        let scaling = try makeScaling(context: context, mseZeroPoint: mseZeroPoint)
         switch quantType {
         case .minifloat:
             // Unscaled quantizers (`const`) use the constant scale 1; scaled ones divide their
@@ -52,6 +60,16 @@ extension ActQuant {
             let zp: ZeroPointImpl
             switch zeroPointImplType {
             case .zero: zp = ZeroZeroPoint()
+            case .parameterFromStats where mseZeroPoint != nil:
+                // The search quantizes with the scale the quantizer would use at that point.
+                let mse = mseZeroPoint!
+                if let runtime = scaling as? ParameterFromRuntimeStatsScaling {
+                    let t = Tensor(Float(intRange.threshold(powerOfTwo: restrictScalingType == .powerOfTwo)))
+                    mse.searchScale = { [unowned runtime] s in runtime.localLossScale(current: s, threshold: t) }
+                }
+                zp = ParameterFromRuntimeZeroPoint(
+                    collectStatsSteps: collectStatsSteps, stats: mse,
+                    view: statsView, shape: scalingShape, momentum: zeroPointStatsMomentum, scaleShift: shift)
             case .parameterFromStats where zeroPointHQO:
                 // The HQO search quantizes with the scale the quantizer would use at that point.
                 let range = intRange
@@ -87,22 +105,22 @@ extension ActQuant {
     }
 
     /// The statistic of statistics-based scaling.
-    func statsOp(context: String) throws(QuantConfigError) -> StatsOpModule {
+    func statsOp(context: String, mseZeroPoint: MSEZeroPointStats? = nil) throws(QuantConfigError) -> StatsOpModule {
         switch scalingStatsOp {
         case .percentile: return AbsPercentile(q: highPercentileQ)
         case .max: return AbsMax()
         case .percentileInterval: return PercentileInterval(lowQ: lowPercentileQ, highQ: highPercentileQ)
         case .minMax: return AbsMinMax()
-        case .mse: return mseStats()
+        case .mse: return mseStats(zeroPoint: mseZeroPoint)
         case .hqo: return AbsMax()  // validate() rejects hqo scales for activations
         }
     }
 
-    func makeScaling(context: String) throws(QuantConfigError) -> ScalingImpl {
+    func makeScaling(context: String, mseZeroPoint: MSEZeroPointStats? = nil) throws(QuantConfigError) -> ScalingImpl {
         switch scalingImplType {
         case .parameterFromStats:
             return ParameterFromRuntimeStatsScaling(
-                collectStatsSteps: collectStatsSteps, stats: try statsOp(context: context), view: statsView, scalingShape: scalingShape,
+                collectStatsSteps: collectStatsSteps, stats: try statsOp(context: context, mseZeroPoint: mseZeroPoint), view: statsView, scalingShape: scalingShape,
                 restrict: restrict, momentum: scalingStatsMomentum, scalingMinVal: scalingMinVal)
         case .parameter:
             return ParameterScaling(initial: initialRange, shape: scalingShape, restrict: restrict, scalingMinVal: scalingMinVal)
@@ -168,13 +186,25 @@ extension WeightQuant {
         }
         let shape = scalingPerOutputChannel ? perChannelShape : []
         let view: StatsView = scalingPerOutputChannel ? .overOutputChannel(permuteDims: permute) : .overTensor
+        // Brevitas `SolveParameterTensorClampImplFromEnum`: weights clamp straight-through
+        // (`TensorClampSte`) unless the bit width is learned or the scale is a learned parameter
+        // (`parameter_from_stats`: the MSE/HQO presets), which clamp with `TensorClamp`.
+        let clampSte = bitWidthImplType == .const && scalingImplType != .parameterFromStats
+        // The shifted *MSE presets: one zero-point search object, asked by the scale search too.
+        var mseZeroPoint: MSEZeroPointStats? = nil
+        if quantType == .int && zeroPointImplType == .parameterFromStats && zeroPointMSE {
+            let b = IntRange(bitWidth: bitWidth, signed: signed, narrowRange: narrowRange).bounds
+            mseZeroPoint = MSEZeroPointStats(
+                scaleShift: ScaleShiftZeroPoint(intQuant: IntQuantSpec(signed: signed, narrowRange: narrowRange, clampSte: clampSte), quantize: quantizeZeroPoint),
+                minInt: b.min, maxInt: b.max, clampSte: clampSte)
+        }
         let scaling: ScalingImpl
         switch scalingImplType {
         case .const: scaling = ConstScaling(range: scalingConst ?? 1, restrict: restrict)
         case .parameterFromStats:
             let stats: StatsOpModule
             switch scalingStatsOp {
-            case .mse: stats = mseStats()
+            case .mse: stats = mseStats(zeroPoint: mseZeroPoint)
             case .hqo: stats = hqoScaleStats()
             case .minMax: stats = AbsMinMax()
             default: stats = AbsMax()
@@ -193,9 +223,6 @@ extension WeightQuant {
         case .binary: return BinaryQuant(scaling: scaling, clamp: false)
         case .ternary: return TernaryQuant(scaling: scaling, threshold: threshold)
         case .int:
-            // Brevitas `SolveParameterTensorClampImplFromEnum`: weights clamp straight-through
-            // (`TensorClampSte`) unless the bit width is learned (`TensorClamp`).
-            let clampSte = bitWidthImplType == .const
             let shift = ScaleShiftZeroPoint(
                 intQuant: IntQuantSpec(signed: signed, narrowRange: narrowRange, clampSte: clampSte), quantize: quantizeZeroPoint)
             let zp: ZeroPointImpl
@@ -206,10 +233,10 @@ extension WeightQuant {
             case .parameterFromStats:
                 // validate() admits it only with the HQO search: initialised by it at the first
                 // forward, then learned (`ShiftedUint8WeightPerChannelFloatHQO`, `...PerTensor...`).
-                precondition(zeroPointHQO, "validate() rejects zero_point_impl parameter_from_stats without HQO for weights")
+                precondition(zeroPointHQO || zeroPointMSE, "validate() rejects zero_point_impl parameter_from_stats without HQO or MSE for weights")
                 let r = IntRange(bitWidth: bitWidth, signed: signed, narrowRange: narrowRange).bounds
-                zp = ParameterFromStatsZeroPoint(stats: HQOZeroPointStats(minInt: r.min, maxInt: r.max, shift: .negated),
-                                                 view: view, shape: shape, scaleShift: shift)
+                let search: ScaleAwareStats = mseZeroPoint ?? HQOZeroPointStats(minInt: r.min, maxInt: r.max, shift: .negated)
+                zp = ParameterFromStatsZeroPoint(stats: search, view: view, shape: shape, scaleShift: shift)
             }
             let bits: BitWidthImpl = bitWidthImplType == .const
                 ? BitWidthConst(bitWidth) : BitWidthParameter(bitWidth: bitWidth, minBitWidth: minBitWidth)

@@ -40,6 +40,11 @@ public struct WeightQuant: Equatable, Sendable {
     /// `HQOWeightZeroPoint`, the shifted `*HQO` presets) instead of the negative tail.
     public var zeroPointHQO: Bool = false
 
+    /// The zero point comes from an MSE grid search (Brevitas `MSEActZeroPoint` /
+    /// `MSEWeightZeroPoint`, the shifted `*MSE` presets): 20 candidates between
+    /// `min(min(x), 0)` and a twentieth of it; see `MSEZeroPointStats`.
+    public var zeroPointMSE: Bool = false
+
     /// One scale per group of `groupSize` consecutive elements along `groupDim`
     /// (`scaling_per_output_type='GROUP'`); group-wise activation scales are recomputed from the
     /// input at every call (Brevitas `RuntimeDynamicGroupStatsScaling`).
@@ -135,8 +140,17 @@ public struct WeightQuant: Equatable, Sendable {
                                      minBitWidth: minBitWidth, overridden: overridden)
         problems += zeroPointProblems(quantType: quantType, implType: zeroPointImplType, initial: zeroPointInit,
                                       overridden: overridden)
-        if zeroPointImplType == .parameterFromStats && !zeroPointHQO {
-            problem("zero_point_impl", "'parameter_from_stats' collects runtime statistics of activations; for weights use 'stats' (StatsFromParameterZeroPoint), 'parameter', or an HQO preset (ShiftedUint8WeightPerChannelFloatHQO)")
+        if zeroPointImplType == .parameterFromStats && !zeroPointHQO && !zeroPointMSE {
+            problem("zero_point_impl", "'parameter_from_stats' collects runtime statistics of activations; for weights use 'stats' (StatsFromParameterZeroPoint), 'parameter', or an HQO or MSE preset (ShiftedUint8WeightPerChannelFloatHQO, ShiftedUint8WeightPerChannelFloatMSE)")
+        }
+        if zeroPointHQO && zeroPointMSE { problem("zero_point_impl", "the zero point is searched either by HQO or by MSE, not both") }
+        if zeroPointMSE {
+            if zeroPointImplType != .parameterFromStats {
+                problem("zero_point_impl", "the MSE zero point initialises a learned zero point: use 'parameter_from_stats', got '\(zeroPointImplType.rawValue)'")
+            }
+            if quantType != .int { problem("quant_type", "the MSE zero point is for integer quantizers, got '\(quantType.rawValue)'") }
+            if scalingPerGroup { problem("scaling_per_output_type", "group-wise MSE zero points (ShiftedMXUInt8WeightMSE) are not supported; use a per-tensor or per-channel scale") }
+            if bitWidthImplType != .const { problem("bit_width_impl_type", "the MSE zero point needs a constant bit width, got '\(bitWidthImplType.rawValue)'") }
         }
         if zeroPointImplType == .parameterFromStats && zeroPointHQO {
             // The search quantizes with the scale the quantizer has at its first forward: one

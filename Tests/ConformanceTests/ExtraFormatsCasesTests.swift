@@ -39,6 +39,44 @@ import Testing
         #expect(r.passed && r.note == nil, "\(r.errors.prefix(10))")
     }
 
+    /// The cases of `gen_presets_extra.py`: the shifted MSE presets (scale and zero point
+    /// searched, weights at the first forward, activations on every collection call), the
+    /// unsigned MSE activation, and the fixed-point MSE presets.
+    static let presetCases = [
+        "linear_shifted_uint8_per_tensor_mse", "linear_shifted_uint8_per_channel_mse", "conv_shifted_uint8_per_tensor_mse",
+        "conv_shifted_uint8_per_channel_mse", "linear_shifted_uint8_per_channel_mse_edge", "linear_shifted_uint8_per_tensor_mse_edge",
+        "linear_int8_per_tensor_fixed_point_mse", "linear_int8_per_channel_fixed_point_mse", "act_shifted_uint8_mse_traj",
+        "act_uint8_mse_traj", "act_int8_fixed_point_mse_traj", "act_uint8_fixed_point_mse_traj", "act_shifted_uint8_fixed_point_traj",
+        "act_shifted_uint8_fixed_point_mse_traj", "act_shifted_uint8_mse_traj_sgd", "linear_shifted_uint8_per_channel_mse_3bit", "act_shifted_uint8_mse_3bit_heavy_tail_traj",
+    ]
+
+    @Test(arguments: presetCases)
+    func presetCasePasses(_ name: String) throws {
+        let file = Self.directory.appendingPathComponent("\(name).json")
+        #expect(FileManager.default.fileExists(atPath: file.path), "missing fixture \(file.path)")
+        let r = ConformanceRunner.replay(file: file)
+        #expect(r.passed && r.note == nil, "\(r.errors.prefix(10))")
+    }
+
+    /// The replay checks what the searches find: the weight's zero points left at the search's
+    /// start `min(min(W_c), 0)` (the 3-bit case, whose search moves them), or the activation's zero point of the first collection call
+    /// shifted by one integer step, fail.
+    @Test func wrongMSEZeroPointsFail() throws {
+        let key = "weight_quant.tensor_quant.zero_point_impl.value"
+        let start = try tampered("linear_shifted_uint8_per_channel_mse_3bit") { j in
+            let w = j["initial_state"]!["params"]!["weight"]!["data"]!.doubles!
+            j.step(0)["state_after"]!["params"]!.editData(key) { d in
+                let n = w.count / d.count
+                d = (0..<d.count).map { r in Swift.min(w[(r * n)..<((r + 1) * n)].min()!, 0) }
+            }
+        }
+        #expect(start.errors.contains { $0.hasPrefix("steps[0]") && $0.contains(key) }, "\(start.errors.prefix(5))")
+        let act = try tampered("act_shifted_uint8_mse_traj") { j in
+            j.step(0)["output"]!.editData("zero_point") { d in d = d.map { $0 + 1 } }
+        }
+        #expect(act.errors.contains { $0.hasPrefix("steps[0]") && $0.contains("zero_point") }, "\(act.errors.prefix(5))")
+    }
+
     /// Brevitas 0.13.4 fails on a per-channel HQO zero point of a 4-d weight; ours runs every step.
     @Test func perChannelConvolutionIsNotComparable() {
         let r = ConformanceRunner.replay(file: Self.directory.appendingPathComponent("conv_shifted_uint8_per_channel_hqo.json"))

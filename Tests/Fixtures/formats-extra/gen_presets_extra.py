@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Conformance cases (family "formats", spec_version 2) of Brevitas 0.13.4 presets that the shared
+generator and gen_formats_extra.py do not record: the MSE searches of shifted (asymmetric)
+quantizers, the unsigned MSE activation preset, and the fixed-point (power-of-two) MSE presets.
+
+  * ShiftedUint8WeightPerTensorFloatMSE / ...PerChannelFloatMSE: the scale is the MSE grid search
+    (20 candidates between |max - min|/20 and |max - min|, AbsMinMax) and the zero point a second
+    grid search (20 candidates between min(min(W), 0) and a twentieth of it), both at the first
+    forward, then learned. The scale search quantizes with the initial zero point
+    round(-min(min(W), 0) / s); the zero-point search with the scale just found.
+  * ShiftedUint8ActPerTensorFloatMSE: the same two searches on every statistics-collection call;
+    from the second call on, the scale search quantizes with the zero point the previous call's
+    search found (Brevitas keeps it in the MSE module), not with this input's minimum.
+  * Uint8ActPerTensorFloatMSE: max|x| grid search, threshold 255.
+  * Int8WeightPerTensor/PerChannelFixedPointMSE: every candidate becomes the power-of-two scale
+    2^ceil(log2(c)) / 2^ceil(log2(threshold)) while searching; the learned log2 scale then clamps
+    with TensorClamp (no straight-through gradient past the range), as every parameter_from_stats
+    weight scale does.
+  * Int8/Uint8ActPerTensorFixedPointMSE, ShiftedUint8ActPerTensorFixedPoint(MSE): activations
+    search (and collect) with float scales c / 2^(b-1) or c / 2^b, and restrict to powers of two
+    only once the scale is learned.
+  * At 3 bits on wide weights with outliers (and on heavy-tailed activations) both searches move
+    off their starts; at 8 bits the full range and the full negative tail win on every recorded
+    weight.
+
+Each case names its preset in the constructor, so `brevitas conformance` replays it by name.
+The cases use gen_formats.py's machinery unchanged (seeds from the case name, spec, layout).
+
+Usage (from the package root, with the Brevitas 0.13.4 reference environment):
+    /work/ref/.venv-ref/bin/python Tests/Fixtures/formats-extra/gen_presets_extra.py \\
+        Tests/Fixtures/formats-extra [--shared ../shared/conformance] [--only NAME_SUBSTRING]
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from gen_formats_extra import edge_weights
+
+
+def cases(F, P):
+    GL, C, L = P.group_linear, P.conv, P.linear if hasattr(P, "linear") else P.group_linear
+    glin = f"QuantLinear({GL['fin']}, {GL['fout']}, bias=True"
+    conv = f"QuantConv2d({C['cin']}, {C['cout']}, {C['k']}, bias=True"
+    wpt, wpc = "ShiftedUint8WeightPerTensorFloatMSE", "ShiftedUint8WeightPerChannelFloatMSE"
+    pt_what = (f"{wpt}: asymmetric 8-bit, one scale and one zero point for the whole weight, the "
+               "scale from an MSE grid search over |max - min| (20 candidates from a twentieth "
+               "of it), then the zero point from an MSE grid search over min(min(W), 0), both "
+               "at the first forward, then learned")
+    pc_what = wpc + ": the same per output channel"
+    out = [
+        lambda: F.layer_case(P, "linear_shifted_uint8_per_tensor_mse", f"{glin}, weight_quant={wpt})",
+                             GL["x"], pt_what, False, None),
+        lambda: F.layer_case(P, "linear_shifted_uint8_per_channel_mse", f"{glin}, weight_quant={wpc})",
+                             GL["x"], pc_what, False, None),
+        lambda: F.layer_case(P, "conv_shifted_uint8_per_tensor_mse", f"{conv}, weight_quant={wpt})",
+                             C["x"], pt_what + " (4-d weight)", False, None),
+        lambda: F.layer_case(P, "conv_shifted_uint8_per_channel_mse", f"{conv}, weight_quant={wpc})",
+                             C["x"], pc_what + " (4-d weight)", False, None),
+        lambda: F.fixed_weight_layer_case(
+            P, "linear_shifted_uint8_per_channel_mse_edge", f"{glin}, weight_quant={wpc})", GL["x"],
+            f"{wpc} on edge channels (set before the first forward, recorded in initial_state): "
+            "row 0 constant 0.3 (zero range), row 1 all zero (scale at scaling_min_val), row 2 "
+            "all positive (the zero-point search has only the candidate 0), row 3 heavy-tailed "
+            "N(0, 4) with two outliers in [8, 16]", lambda c, shp: edge_weights(F, c, shp)),
+        lambda: F.fixed_weight_layer_case(
+            P, "linear_shifted_uint8_per_tensor_mse_edge", f"{glin}, weight_quant={wpt})", GL["x"],
+            f"{wpt} on the same edge rows", lambda c, shp: edge_weights(F, c, shp)),
+        lambda: F.layer_case(P, "linear_int8_per_tensor_fixed_point_mse",
+                             f"{glin}, weight_quant=Int8WeightPerTensorFixedPointMSE)", GL["x"],
+                             "Int8WeightPerTensorFixedPointMSE: MSE grid search of max|W| with "
+                             "power-of-two scales, then a learned log2 scale", False, None),
+        lambda: F.layer_case(P, "linear_int8_per_channel_fixed_point_mse",
+                             f"{glin}, weight_quant=Int8WeightPerChannelFixedPointMSE)", GL["x"],
+                             "Int8WeightPerChannelFixedPointMSE: the same per output channel",
+                             False, None),
+    ]
+    acts = [
+        ("act_shifted_uint8_mse_traj", "act_quant=ShiftedUint8ActPerTensorFloatMSE",
+         "ShiftedUint8ActPerTensorFloatMSE: on each collection call an MSE grid search of the "
+         "scale (AbsMinMax, 20 candidates) then of the zero point (min(min(x), 0), 20 candidates); "
+         "the scale search quantizes with the previous call's zero point"),
+        ("act_uint8_mse_traj", "act_quant=Uint8ActPerTensorFloatMSE",
+         "Uint8ActPerTensorFloatMSE: MSE grid search of max|x|, threshold 255"),
+        ("act_int8_fixed_point_mse_traj", "act_quant=Int8ActPerTensorFixedPointMSE",
+         "Int8ActPerTensorFixedPointMSE: MSE grid search with power-of-two scales"),
+        ("act_uint8_fixed_point_mse_traj", "act_quant=Uint8ActPerTensorFixedPointMSE",
+         "Uint8ActPerTensorFixedPointMSE: MSE grid search with power-of-two scales, threshold 255"),
+        ("act_shifted_uint8_fixed_point_traj", "act_quant=ShiftedUint8ActPerTensorFixedPoint",
+         "ShiftedUint8ActPerTensorFixedPoint: percentile-interval range and zero point, "
+         "power-of-two scale"),
+        ("act_shifted_uint8_fixed_point_mse_traj", "act_quant=ShiftedUint8ActPerTensorFixedPointMSE",
+         "ShiftedUint8ActPerTensorFixedPointMSE: the shifted MSE searches with power-of-two scales"),
+    ]
+    for name, qkw, what in acts:
+        out.append(lambda name=name, qkw=qkw, what=what: F.act_trajectory(P, name, qkw, what, False))
+    out.append(lambda: F.act_trajectory(
+        P, "act_shifted_uint8_mse_traj", "act_quant=ShiftedUint8ActPerTensorFloatMSE",
+        "ShiftedUint8ActPerTensorFloatMSE with SGD on the learned scale and zero point", True))
+    # At 3 bits on a 256-wide weight with outliers both searches move off their starts: the
+    # scale clips the outliers and the zero point then clips part of the negative tail (at 8
+    # bits the full range and the full negative tail win on every recorded weight).
+    wide = "QuantLinear(256, 4, bias=True"
+    low = ("at weight_bit_width=3 on a N(0, 1) [4, 256] weight with 4 outliers of magnitude "
+           "[5, 7] (set before the first forward, recorded in initial_state): the scale search "
+           "clips the outliers and the zero-point search part of the negative tail")
+    # (Per tensor the zero point stays at its start on such a weight, and the gradient of the
+    # one zero point sums 1024 terms, where float32 summation order alone moves it by ~3e-5
+    # relative: that case is not recorded.)
+    for q, key in ((wpc, "per_channel"),):
+        out.append(lambda q=q, key=key: F.fixed_weight_layer_case(
+            P, f"linear_shifted_uint8_{key}_mse_3bit", f"{wide}, weight_quant={q}, weight_bit_width=3)",
+            (3, 256), f"{q} {low}", lambda c, shp: F.heavy_tailed(c, shp, 4, 5.0, 7.0)))
+    H = P.heavy_int8
+    out.append(lambda: F.heavy_mse_case(
+        P, "act_shifted_uint8_mse_3bit_heavy_tail_traj", "ShiftedUint8ActPerTensorFloatMSE, bit_width=3", H,
+        "ShiftedUint8ActPerTensorFloatMSE at bit_width=3 on a heavy-tailed input (both searches "
+        "move off their starts)"))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("outdir")
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--shared", default=os.path.normpath(os.path.join(here, "../../../../shared/conformance")),
+                    help="folder of gen.py and gen_formats.py (default: ../shared/conformance beside the package)")
+    ap.add_argument("--only", default=None, help="write only the cases whose name contains this")
+    a = ap.parse_args(argv)
+    if not os.path.exists(os.path.join(a.shared, "gen_formats.py")):
+        ap.error("gen_formats.py not found in %s (use --shared)" % a.shared)
+    sys.path.insert(0, os.path.abspath(a.shared))
+    import torch
+    import gen_formats as F
+
+    torch.set_num_threads(1)
+    P = F.variant("public")
+    os.makedirs(a.outdir, exist_ok=True)
+    for make in cases(F, P):
+        c = make()
+        if a.only and a.only not in c.name:
+            continue
+        path = os.path.join(a.outdir, c.name + ".json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(c.d, f, allow_nan=False, separators=(",", ":"))
+        os.replace(path + ".tmp", path)
+        err = c.d.get("reference_error")
+        print(f"wrote {path} ({os.path.getsize(path)} bytes)" + (f"; reference error: {err['type']}" if err else ""))
+
+
+if __name__ == "__main__":
+    main()
