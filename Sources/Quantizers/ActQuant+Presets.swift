@@ -77,6 +77,30 @@ extension ActQuant {
         return q
     }
 
+    /// Signed 8-bit with a learned power-of-two scale initialised from `max(|minVal|, |maxVal|)`
+    /// (`2^ceil(log2 ·) / 128`).
+    public static let int8ActPerTensorFixedPointMinMaxInit: ActQuant = {
+        var q = int8ActPerTensorFloatMinMaxInit
+        q.preset = "Int8ActPerTensorFixedPointMinMaxInit"
+        q.restrictScalingType = .powerOfTwo
+        q.restrictValueFloatToInt = .ceil
+        return q
+    }()
+
+    /// Unsigned 8-bit with a learned power-of-two scale initialised from `maxVal`
+    /// (`2^ceil(log2 ·) / 256`; Brevitas's example: `max_val = 0.5` gives a range of
+    /// 255 · 0.5 / 256 = 0.498).
+    public static let uint8ActPerTensorFixedPointMaxInit: ActQuant = {
+        var q = ActQuant(preset: "Uint8ActPerTensorFixedPointMaxInit")
+        q.signed = false
+        q.scalingImplType = .parameter
+        q.scalingMinVal = nil
+        q.minVal = 0
+        q.restrictScalingType = .powerOfTwo
+        q.restrictValueFloatToInt = .ceil
+        return q
+    }()
+
     /// ±1 sign activations with a constant scale of 1.
     public static let signedBinaryActPerTensorConst: ActQuant = {
         var q = ActQuant(preset: "SignedBinaryActPerTensorConst")
@@ -118,6 +142,16 @@ extension ActQuant {
             var q = uint8ActPerTensorFloatMaxInit(maxVal: maxVal ?? .nan)
             q.maxVal = maxVal
             return q
+        case "Int8ActPerTensorFixedPointMinMaxInit":
+            var q = ActQuant.int8ActPerTensorFixedPointMinMaxInit
+            q.minVal = minVal
+            q.maxVal = maxVal
+            return q
+        case "Uint8ActPerTensorFixedPointMaxInit":
+            var q = ActQuant.uint8ActPerTensorFixedPointMaxInit
+            q.maxVal = maxVal
+            if let minVal { q.minVal = minVal }
+            return q
         case "SignedBinaryActPerTensorConst": return .signedBinaryActPerTensorConst
         case "SignedTernaryActPerTensorConst": return .signedTernaryActPerTensorConst
         default: return minifloatAct(name) ?? groupwisePreset(named: name) ?? msePreset(named: name) ?? hqoPreset(named: name)
@@ -128,6 +162,7 @@ extension ActQuant {
     public static let presetNames = [
         "Int8ActPerTensorFloat", "Uint8ActPerTensorFloat", "ShiftedUint8ActPerTensorFloat", "ShiftedUint8ActPerTensorFixedPoint",
         "Int8ActPerTensorFixedPoint", "Uint8ActPerTensorFixedPoint", "Int8ActPerTensorFloatMinMaxInit",
-        "Uint8ActPerTensorFloatMaxInit", "SignedBinaryActPerTensorConst", "SignedTernaryActPerTensorConst",
+        "Uint8ActPerTensorFloatMaxInit", "Int8ActPerTensorFixedPointMinMaxInit", "Uint8ActPerTensorFixedPointMaxInit",
+        "SignedBinaryActPerTensorConst", "SignedTernaryActPerTensorConst",
     ] + minifloatPresetNames + groupwisePresetNames + msePresetNames + hqoPresetNames
 }

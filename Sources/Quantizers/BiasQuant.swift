@@ -23,17 +23,19 @@ public struct BiasQuant: Equatable, Sendable {
 
     public static let int8Bias = BiasQuant(preset: "Int8Bias", bitWidth: 8)
     public static let int16Bias = BiasQuant(preset: "Int16Bias", bitWidth: 16)
+    public static let int24Bias = BiasQuant(preset: "Int24Bias", bitWidth: 24)
     public static let int32Bias = BiasQuant(preset: "Int32Bias", bitWidth: 32)
 
     public static func preset(named name: String) -> BiasQuant? {
         switch name {
         case "Int8Bias": return .int8Bias
         case "Int16Bias": return .int16Bias
+        case "Int24Bias": return .int24Bias
         case "Int32Bias": return .int32Bias
         default: return nil
         }
     }
-    public static let presetNames = ["Int8Bias", "Int16Bias", "Int32Bias"]
+    public static let presetNames = ["Int8Bias", "Int16Bias", "Int24Bias", "Int32Bias"]
 
     public func validate(context: String) throws(QuantConfigError) {
         if bitWidth < 2 || bitWidth > 32 {

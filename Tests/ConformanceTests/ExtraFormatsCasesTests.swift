@@ -41,13 +41,14 @@ import Testing
 
     /// The cases of `gen_presets_extra.py`: the shifted MSE presets (scale and zero point
     /// searched, weights at the first forward, activations on every collection call), the
-    /// unsigned MSE activation, and the fixed-point MSE presets.
+    /// unsigned MSE activation, the fixed-point MSE and min/max-initialised presets, `Int24Bias`.
     static let presetCases = [
         "linear_shifted_uint8_per_tensor_mse", "linear_shifted_uint8_per_channel_mse", "conv_shifted_uint8_per_tensor_mse",
         "conv_shifted_uint8_per_channel_mse", "linear_shifted_uint8_per_channel_mse_edge", "linear_shifted_uint8_per_tensor_mse_edge",
         "linear_int8_per_tensor_fixed_point_mse", "linear_int8_per_channel_fixed_point_mse", "act_shifted_uint8_mse_traj",
         "act_uint8_mse_traj", "act_int8_fixed_point_mse_traj", "act_uint8_fixed_point_mse_traj", "act_shifted_uint8_fixed_point_traj",
         "act_shifted_uint8_fixed_point_mse_traj", "act_shifted_uint8_mse_traj_sgd", "linear_shifted_uint8_per_channel_mse_3bit", "act_shifted_uint8_mse_3bit_heavy_tail_traj",
+        "act_int8_fixed_point_min_max_init", "act_uint8_fixed_point_max_init", "linear_int24_bias",
     ]
 
     @Test(arguments: presetCases)

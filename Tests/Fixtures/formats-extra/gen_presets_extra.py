@@ -112,6 +112,28 @@ def cases(F, P):
         out.append(lambda q=q, key=key: F.fixed_weight_layer_case(
             P, f"linear_shifted_uint8_{key}_mse_3bit", f"{wide}, weight_quant={q}, weight_bit_width=3)",
             (3, 256), f"{q} {low}", lambda c, shp: F.heavy_tailed(c, shp, 4, 5.0, 7.0)))
+    # Fixed-point presets with a learned range from min_val / max_val, and the 24-bit bias.
+    def steps(c, n):
+        return [c.randn(*P.act_shape, scale=P.act_scale) for _ in range(n)]
+    for name, ctor, what in (
+            ("act_int8_fixed_point_min_max_init",
+             "QuantIdentity(act_quant=Int8ActPerTensorFixedPointMinMaxInit, min_val=-0.5, max_val=0.5, "
+             "return_quant_tensor=True)",
+             "Int8ActPerTensorFixedPointMinMaxInit: learned log2 range initialised from "
+             "max(|min_val|, |max_val|) = 0.5, scale 2^ceil(log2 0.5) / 128"),
+            ("act_uint8_fixed_point_max_init",
+             "QuantIdentity(act_quant=Uint8ActPerTensorFixedPointMaxInit, max_val=0.75, "
+             "return_quant_tensor=True)",
+             "Uint8ActPerTensorFixedPointMaxInit: learned log2 range initialised from max_val = "
+             "0.75, scale 2^ceil(log2 0.75) / 256")):
+        out.append(lambda name=name, ctor=ctor, what=what: F.act_steps_case(
+            P, name, ctor, lambda c: (steps(c, 4), f"{ctor}: {what}. Three training steps and one "
+                                      f"eval step, fresh N(0, {P.act_scale}^2) input each, with backward."),
+            ["train"] * 3 + ["eval"]))
+    out.append(lambda: F.layer_case(
+        P, "linear_int24_bias", f"{glin}, input_quant=Int8ActPerTensorFloat, bias_quant=Int24Bias)",
+        GL["x"], "Int24Bias: 24-bit bias with the accumulator's scale (input scale x weight scale)",
+        False, None))
     H = P.heavy_int8
     out.append(lambda: F.heavy_mse_case(
         P, "act_shifted_uint8_mse_3bit_heavy_tail_traj", "ShiftedUint8ActPerTensorFloatMSE, bit_width=3", H,
@@ -133,6 +155,13 @@ def main(argv=None):
     sys.path.insert(0, os.path.abspath(a.shared))
     import torch
     import gen_formats as F
+
+    import brevitas.quant.fixed_point as fixed_point
+    # Constructor strings may also name the fixed-point presets that brevitas.quant does not export.
+    for n in dir(fixed_point):
+        obj = getattr(fixed_point, n)
+        if isinstance(obj, type) and obj.__module__ == fixed_point.__name__:
+            F.G.NS.setdefault(n, obj)
 
     torch.set_num_threads(1)
     P = F.variant("public")
