@@ -6,6 +6,7 @@
 /// | `MXInt8Weight`, `MXInt8Act` | int8 `[-128, 127]` | `2^(floor(log2 max|x_g|) − 7)` (E8M0) |
 /// | `MXFloat8e4m3Weight`, `MXFloat8e4m3Act` | OCP e4m3 | `2^(floor(log2 max|x_g|) − 8)` (E8M0; `floor(log2 448) = 8`) |
 /// | `ShiftedUint8WeightGroupQuantFloat` | uint8, zero point per group | `(max(x_g) − min(min(x_g), 0)) / 255` |
+/// | `ShiftedMXUInt8Weight` | uint8, zero point per group | `2^floor(log2(max(x_g) − min(min(x_g), 0))) / 2^8` (E8M0) |
 ///
 /// Weights group along dim 1 (input features, or input channels of a conv weight);
 /// activations along `group_dim` (default −1, the last dimension). Activation scales are
@@ -39,6 +40,16 @@ extension WeightQuant {
         return q
     }()
 
+    /// Unsigned 8-bit with a zero point per group of 32 and an E8M0 scale from the group's
+    /// min/max (`ShiftedMXUInt8Weight`): `2^floor(log2((max(x_g) − min(min(x_g), 0)))) / 2^8`.
+    public static let shiftedMXUInt8Weight: WeightQuant = {
+        var q = shiftedUint8WeightGroupQuantFloat
+        q.preset = "ShiftedMXUInt8Weight"
+        q.makeMX()
+        q.scalingStatsOp = .minMax
+        return q
+    }()
+
     mutating func makeMX() {
         scalingStatsOp = .max
         restrictScalingType = .powerOfTwo
@@ -52,11 +63,12 @@ extension WeightQuant {
         case "MXInt8Weight": return .mxInt8Weight
         case "MXFloat8e4m3Weight": return .mxFloat8e4m3Weight
         case "ShiftedUint8WeightGroupQuantFloat": return .shiftedUint8WeightGroupQuantFloat
+        case "ShiftedMXUInt8Weight": return .shiftedMXUInt8Weight
         default: return nil
         }
     }
 
-    public static let groupwisePresetNames = ["MXInt8Weight", "MXFloat8e4m3Weight", "ShiftedUint8WeightGroupQuantFloat"]
+    public static let groupwisePresetNames = ["MXInt8Weight", "MXFloat8e4m3Weight", "ShiftedUint8WeightGroupQuantFloat", "ShiftedMXUInt8Weight"]
 }
 
 extension ActQuant {

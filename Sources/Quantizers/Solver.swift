@@ -171,8 +171,11 @@ extension WeightQuant {
                     shape: v.inner == 1 ? [v.outer, v.groups, 1] : v.scaleShape, scaleShift: shift)
             default: zp = ZeroZeroPoint()
             }
+            // Power-of-two (MX) scales divide by Brevitas's PowerOfTwoIntScaling threshold
+            // (2^(b−1) signed, 2^b unsigned).
             return RescalingIntQuant(scaling: scaling, zeroPoint: zp, bitWidthImpl: BitWidthConst(bitWidth), signed: signed,
-                                     narrowRange: narrowRange, clampSte: true, group: layout)
+                                     narrowRange: narrowRange, clampSte: true,
+                                     powerOfTwoIntScaling: restrictScalingType == .powerOfTwo, group: layout)
         }
         precondition(outputChannelDim >= 0 && outputChannelDim < Swift.max(weightShape.count, 1),
                      "makeTensorQuant: output channel dim \(outputChannelDim) out of range for weight \(weightShape)")

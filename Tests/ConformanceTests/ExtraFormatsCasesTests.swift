@@ -48,7 +48,7 @@ import Testing
         "linear_int8_per_tensor_fixed_point_mse", "linear_int8_per_channel_fixed_point_mse", "act_shifted_uint8_mse_traj",
         "act_uint8_mse_traj", "act_int8_fixed_point_mse_traj", "act_uint8_fixed_point_mse_traj", "act_shifted_uint8_fixed_point_traj",
         "act_shifted_uint8_fixed_point_mse_traj", "act_shifted_uint8_mse_traj_sgd", "linear_shifted_uint8_per_channel_mse_3bit", "act_shifted_uint8_mse_3bit_heavy_tail_traj",
-        "act_int8_fixed_point_min_max_init", "act_uint8_fixed_point_max_init", "linear_int24_bias",
+        "act_int8_fixed_point_min_max_init", "act_uint8_fixed_point_max_init", "linear_int24_bias", "linear_shifted_mx_uint8",
     ]
 
     @Test(arguments: presetCases)

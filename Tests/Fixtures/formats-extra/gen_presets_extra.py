@@ -134,6 +134,10 @@ def cases(F, P):
         P, "linear_int24_bias", f"{glin}, input_quant=Int8ActPerTensorFloat, bias_quant=Int24Bias)",
         GL["x"], "Int24Bias: 24-bit bias with the accumulator's scale (input scale x weight scale)",
         False, None))
+    out.append(lambda: F.layer_case(
+        P, "linear_shifted_mx_uint8", f"{glin}, weight_quant=ShiftedMXUInt8Weight)", GL["x"],
+        "ShiftedMXUInt8Weight: unsigned 8-bit, zero point per group of 32 input features, E8M0 "
+        "scale 2^floor(log2(max - min(min, 0))) / 2^8", False, None))
     H = P.heavy_int8
     out.append(lambda: F.heavy_mse_case(
         P, "act_shifted_uint8_mse_3bit_heavy_tail_traj", "ShiftedUint8ActPerTensorFloatMSE, bit_width=3", H,
