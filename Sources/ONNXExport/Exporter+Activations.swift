@@ -3,6 +3,7 @@ import NN
 import ONNXProto
 import QuantCore
 import QuantNN
+import Quantizers
 import SwiftProtobuf
 import TensorEngine
 
@@ -34,6 +35,14 @@ extension Exporter {
             name = b.node("Clip", [name, l, h], name: prefix + "/activation_impl/Clip", type: .float, shape: shape)
         }
         guard let tq = proxy.tensorQuant else { return Traced(name: name, value: y) }
+        if let config = proxy.config, config.dynamicScaling {
+            // The traced scale belongs to the example input only; a constant would be wrong for
+            // every other input.
+            let reason = format == .qonnx
+                ? "\(config.preset) computes its scale from every input (dynamic activation quantization); QONNX's Quant takes a constant scale, and Brevitas 0.13.4 refuses too ('Scale for Dynamic Act Quant is input-dependant'). Use a static preset (e.g. Int8ActPerTensorFloat) to export"
+                : "\(config.preset) computes its scale from every input (dynamic activation quantization); Brevitas exports only the unsigned per-tensor min/max one (ShiftedUint8DynamicActPerTensorFloat) to QCDQ, as DynamicQuantizeLinear, which this exporter does not emit yet. Use a static preset (e.g. Int8ActPerTensorFloat) to export"
+            throw ONNXExportError.notExpressible(layer: layer, format: format, reason: reason)
+        }
         guard let q = y.quantTensor else {
             throw ONNXExportError.inconsistent(layer: layer, reason: "an enabled quantizer returned a plain tensor")
         }

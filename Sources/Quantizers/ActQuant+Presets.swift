@@ -154,7 +154,7 @@ extension ActQuant {
             return q
         case "SignedBinaryActPerTensorConst": return .signedBinaryActPerTensorConst
         case "SignedTernaryActPerTensorConst": return .signedTernaryActPerTensorConst
-        default: return minifloatAct(name) ?? groupwisePreset(named: name) ?? msePreset(named: name) ?? hqoPreset(named: name)
+        default: return minifloatAct(name) ?? groupwisePreset(named: name) ?? msePreset(named: name) ?? hqoPreset(named: name) ?? dynamicPreset(named: name)
         }
     }
 
@@ -164,5 +164,5 @@ extension ActQuant {
         "Int8ActPerTensorFixedPoint", "Uint8ActPerTensorFixedPoint", "Int8ActPerTensorFloatMinMaxInit",
         "Uint8ActPerTensorFloatMaxInit", "Int8ActPerTensorFixedPointMinMaxInit", "Uint8ActPerTensorFixedPointMaxInit",
         "SignedBinaryActPerTensorConst", "SignedTernaryActPerTensorConst",
-    ] + minifloatPresetNames + groupwisePresetNames + msePresetNames + hqoPresetNames
+    ] + minifloatPresetNames + groupwisePresetNames + msePresetNames + hqoPresetNames + dynamicPresetNames
 }

@@ -80,6 +80,11 @@ public struct ActQuant: Equatable, Sendable {
     /// `min(min(x), 0)` and a twentieth of it; see `MSEZeroPointStats`.
     public var zeroPointMSE: Bool = false
 
+    /// The scale (and, with `zero_point_impl` 'stats', the zero point) is computed from the
+    /// current input at every call, training and eval alike, with no state (Brevitas
+    /// `RuntimeDynamicStatsScaling` / `RuntimeDynamicStatsZeroPoint`, the `*DynamicAct*` presets).
+    public var dynamicScaling: Bool = false
+
     /// One scale per group of `groupSize` consecutive elements along `groupDim`
     /// (`scaling_per_output_type='GROUP'`); group-wise activation scales are recomputed from the
     /// input at every call (Brevitas `RuntimeDynamicGroupStatsScaling`).
@@ -248,7 +253,24 @@ public struct ActQuant: Equatable, Sendable {
                                      minBitWidth: minBitWidth, overridden: overridden)
         problems += zeroPointProblems(quantType: quantType, implType: zeroPointImplType, initial: zeroPointInit,
                                       overridden: overridden)
-        if zeroPointImplType == .stats {
+        if dynamicScaling {
+            if scalingImplType != .stats {
+                problem("scaling_impl_type", "dynamic activation scales are recomputed from every input: use 'stats', got '\(scalingImplType.rawValue)'")
+            }
+            if scalingStatsOp != .max && scalingStatsOp != .minMax {
+                problem("scaling_stats_op", "dynamic activation scales support 'max' and 'min_max', got '\(scalingStatsOp.rawValue)'")
+            }
+            if scalingPerOutputChannel {
+                problem("scaling_per_output_channel", "per-row dynamic scales (Int8DynamicActPerRowFloat) need Brevitas's dynamic_scaling_broadcastable_fn, which is not supported; use a per-tensor or per-group dynamic preset")
+            }
+            if zeroPointImplType != .zero && zeroPointImplType != .stats {
+                problem("zero_point_impl", "dynamic activations take their zero point from the current input ('stats') or have none ('zero'), got '\(zeroPointImplType.rawValue)'")
+            }
+            if zeroPointImplType == .stats && signed {
+                problem("zero_point_impl", "a dynamic zero point needs an unsigned range (signed=False)")
+            }
+        }
+        if zeroPointImplType == .stats && !dynamicScaling {
             problem("zero_point_impl", "'stats' (StatsFromParameterZeroPoint) takes statistics of a parameter; it is only supported for weights (use 'parameter_from_stats' or 'parameter' for activations)")
         }
         if zeroPointImplType != .parameterFromStats && overridden.contains("zero_point_stats_momentum") {

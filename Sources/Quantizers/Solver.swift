@@ -88,7 +88,8 @@ extension ActQuant {
             case .parameter:
                 zp = ParameterZeroPoint(initial: zeroPointInit ?? 0, shape: scalingShape, scaleShift: shift)
             case .stats:
-                preconditionFailure("validate() rejects zero_point_impl stats for activations")
+                // Dynamic presets only (validate() rejects it otherwise): min(min(x), 0) of this input.
+                zp = RuntimeDynamicStatsZeroPoint(stats: NegativeMinOrZero(), view: statsView, shape: scalingShape, scaleShift: shift)
             }
             return RescalingIntQuant(scaling: scaling, zeroPoint: zp, bitWidthImpl: makeBitWidth(), signed: signed,
                                      narrowRange: narrowRange, clampSte: false,
@@ -126,6 +127,9 @@ extension ActQuant {
             return ParameterScaling(initial: initialRange, shape: scalingShape, restrict: restrict, scalingMinVal: scalingMinVal)
         case .const:
             return ConstScaling(range: initialRange, restrict: restrict)
+        case .stats where dynamicScaling:
+            return RuntimeDynamicStatsScaling(stats: try statsOp(context: context), view: statsView, scalingShape: scalingShape,
+                                              restrict: restrict, scalingMinVal: scalingMinVal)
         case .stats:
             return RuntimeStatsScaling(stats: try statsOp(context: context), view: statsView, scalingShape: scalingShape,
                                        restrict: restrict, momentum: scalingStatsMomentum, scalingMinVal: scalingMinVal)

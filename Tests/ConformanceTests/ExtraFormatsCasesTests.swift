@@ -78,6 +78,33 @@ import Testing
         #expect(act.errors.contains { $0.hasPrefix("steps[0]") && $0.contains("zero_point") }, "\(act.errors.prefix(5))")
     }
 
+    /// The dynamic activation presets (`gen_presets_extra.py`): six steps each, fresh inputs
+    /// (incl. all zeros and a minimum of exactly 0), train and eval.
+    static let dynamicCases = ["act_int8_dynamic_per_tensor", "act_shifted_uint8_dynamic_per_tensor",
+                               "act_int8_dynamic_per_group", "act_int8_dynamic_per_group_padded"]
+
+    @Test(arguments: dynamicCases)
+    func dynamicCasePasses(_ name: String) throws {
+        let file = Self.directory.appendingPathComponent("\(name).json")
+        #expect(FileManager.default.fileExists(atPath: file.path), "missing fixture \(file.path)")
+        let r = ConformanceRunner.replay(file: file)
+        #expect(r.passed && r.note == nil, "\(r.errors.prefix(10))")
+    }
+
+    /// The replay checks the per-call scale: a stateful quantizer that kept step 0's scale (or
+    /// zero point) for step 1 fails there.
+    @Test func staleDynamicScalesFail() throws {
+        let scale = try tampered("act_int8_dynamic_per_tensor") { j in
+            let s0 = j.step(0)["output"]!["scale"]!["data"]!.doubles!
+            j.step(1)["output"]!.editData("scale") { d in d = s0 }
+        }
+        #expect(scale.errors.contains { $0.hasPrefix("steps[1]") && $0.contains("scale") }, "\(scale.errors.prefix(5))")
+        let zp = try tampered("act_shifted_uint8_dynamic_per_tensor") { j in
+            j.step(5)["output"]!.editData("zero_point") { d in d = d.map { $0 + 1 } }
+        }
+        #expect(zp.errors.contains { $0.hasPrefix("steps[5]") && $0.contains("zero_point") }, "\(zp.errors.prefix(5))")
+    }
+
     /// Brevitas 0.13.4 fails on a per-channel HQO zero point of a 4-d weight; ours runs every step.
     @Test func perChannelConvolutionIsNotComparable() {
         let r = ConformanceRunner.replay(file: Self.directory.appendingPathComponent("conv_shifted_uint8_per_channel_hqo.json"))

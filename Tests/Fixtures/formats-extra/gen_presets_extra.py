@@ -22,6 +22,9 @@ quantizers, the unsigned MSE activation preset, and the fixed-point (power-of-tw
   * At 3 bits on wide weights with outliers (and on heavy-tailed activations) both searches move
     off their starts; at 8 bits the full range and the full negative tail win on every recorded
     weight.
+  * Int8DynamicActPerTensorFloat, ShiftedUint8DynamicActPerTensorFloat, Int8DynamicActPerGroupFloat
+    (brevitas_examples.common.generative.quantizers): the scale (and zero point) of the current
+    input at every call, train and eval, gradient through the statistic; six fresh inputs each.
 
 Each case names its preset in the constructor, so `brevitas conformance` replays it by name.
 The cases use gen_formats.py's machinery unchanged (seeds from the case name, spec, layout).
@@ -35,6 +38,8 @@ import argparse
 import json
 import os
 import sys
+
+import torch
 
 from gen_formats_extra import edge_weights
 
@@ -138,6 +143,33 @@ def cases(F, P):
         P, "linear_shifted_mx_uint8", f"{glin}, weight_quant=ShiftedMXUInt8Weight)", GL["x"],
         "ShiftedMXUInt8Weight: unsigned 8-bit, zero point per group of 32 input features, E8M0 "
         "scale 2^floor(log2(max - min(min, 0))) / 2^8", False, None))
+    # Dynamic activation quantizers (brevitas_examples.common.generative.quantizers): the scale
+    # (and the shifted zero point) come from the current input at every call, train and eval.
+    def dyn(c):
+        sh = P.act_shape
+        xs = [c.randn(*sh, scale=P.act_scale), c.randn(*sh, scale=0.2), c.randn(*sh, scale=6.0) + 1.0,
+              torch.zeros(*sh), torch.relu(c.randn(*sh)), c.randn(*sh, scale=P.act_scale) - 0.5]
+        return xs
+    dyn_desc = ("Six steps (train, train, train, train, train, eval), fresh inputs: N(0, 1.5^2), "
+                "N(0, 0.2^2), N(1, 6^2), all zeros (zero range: scale at scaling_min_val), "
+                "relu(N(0, 1)) (minimum exactly 0), N(-0.5, 1.5^2); with backward")
+    for name, ctor, what in (
+            ("act_int8_dynamic_per_tensor",
+             "QuantIdentity(act_quant=Int8DynamicActPerTensorFloat, return_quant_tensor=True)",
+             "Int8DynamicActPerTensorFloat: scale max(max|x|, 1e-10) / 128 of the current input"),
+            ("act_shifted_uint8_dynamic_per_tensor",
+             "QuantIdentity(act_quant=ShiftedUint8DynamicActPerTensorFloat, return_quant_tensor=True)",
+             "ShiftedUint8DynamicActPerTensorFloat: scale (max(x) - min(min(x), 0)) / 255 and zero "
+             "point round(-min(min(x), 0) / s) of the current input"),
+            ("act_int8_dynamic_per_group",
+             "QuantIdentity(act_quant=Int8DynamicActPerGroupFloat, group_size=4, group_dim=-1, return_quant_tensor=True)",
+             "Int8DynamicActPerGroupFloat: one scale max|x_g| / 128 per group of 4 along the last dim"),
+            ("act_int8_dynamic_per_group_padded",
+             "QuantIdentity(act_quant=Int8DynamicActPerGroupFloat, group_size=3, group_dim=-1, return_quant_tensor=True)",
+             "Int8DynamicActPerGroupFloat with group_size 3 on a last dim of 4 (zero padding)")):
+        out.append(lambda name=name, ctor=ctor, what=what: F.act_steps_case(
+            P, name, ctor, lambda c: (dyn(c), f"{ctor}: {what}. {dyn_desc}."),
+            ["train"] * 5 + ["eval"]))
     H = P.heavy_int8
     out.append(lambda: F.heavy_mse_case(
         P, "act_shifted_uint8_mse_3bit_heavy_tail_traj", "ShiftedUint8ActPerTensorFloatMSE, bit_width=3", H,
@@ -165,6 +197,13 @@ def main(argv=None):
     for n in dir(fixed_point):
         obj = getattr(fixed_point, n)
         if isinstance(obj, type) and obj.__module__ == fixed_point.__name__:
+            F.G.NS.setdefault(n, obj)
+
+    import brevitas_examples.common.generative.quantizers as gq
+    # ... and the dynamic activation presets of brevitas_examples.
+    for n in dir(gq):
+        obj = getattr(gq, n)
+        if isinstance(obj, type) and "Dynamic" in n:
             F.G.NS.setdefault(n, obj)
 
     torch.set_num_threads(1)

@@ -1,0 +1,65 @@
+/// Brevitas's dynamic activation presets (`brevitas_examples.common.generative.quantizers`):
+/// the scale, and the zero point of the shifted ones, come from the current input at every call,
+/// training and eval alike. Nothing is collected, learned or stored.
+///
+/// | preset | codes | scale | zero point |
+/// |---|---|---|---|
+/// | `Int8DynamicActPerTensorFloat` | int8 `[-128, 127]` | `max(max|x|, 1e-10) / 128` | 0 |
+/// | `ShiftedUint8DynamicActPerTensorFloat` | uint8 `[0, 255]` | `max(max(x) − min(min(x), 0), 1e-10) / 255` | `round(−min(min(x), 0) / s)` |
+/// | `Int8DynamicActPerGroupFloat` | int8 | `max(max|x_g|, 1e-10) / 128` per group of `group_size` along `group_dim` | 0 |
+///
+/// The gradient reaches `x` through the statistic too (the scale is not detached).
+///
+/// ```swift
+/// QuantLinear(512, 512, weightQuant: .int8WeightPerTensorFloat, inputQuant: .int8DynamicActPerTensorFloat)
+/// QuantIdentity(actQuant: .int8DynamicActPerGroupFloat.with(\.groupSize, 64))
+/// ```
+///
+/// The per-row presets (`Int8DynamicActPerRowFloat`, `ShiftedUint8DynamicActPerRowFloat`,
+/// `Int8DynamicActPerRowFixedPoint`) cannot be built by Brevitas on their own: they need a
+/// `dynamic_scaling_broadcastable_fn` that `brevitas_examples.common.generative.quantize`
+/// injects; they are not provided here.
+extension ActQuant {
+    public static let int8DynamicActPerTensorFloat: ActQuant = {
+        var q = ActQuant(preset: "Int8DynamicActPerTensorFloat")
+        q.makeDynamic()
+        q.scalingStatsOp = .max
+        return q
+    }()
+
+    public static let shiftedUint8DynamicActPerTensorFloat: ActQuant = {
+        var q = ActQuant(preset: "ShiftedUint8DynamicActPerTensorFloat")
+        q.makeDynamic()
+        q.signed = false
+        q.scalingStatsOp = .minMax
+        q.zeroPointImplType = .stats
+        return q
+    }()
+
+    /// `group_size` is required (`.with(\.groupSize, 64)`, or the `group_size` keyword).
+    public static let int8DynamicActPerGroupFloat: ActQuant = {
+        var q = ActQuant(preset: "Int8DynamicActPerGroupFloat")
+        q.makeDynamic()
+        q.scalingStatsOp = .max
+        q.scalingPerGroup = true
+        return q
+    }()
+
+    mutating func makeDynamic() {
+        dynamicScaling = true
+        scalingImplType = .stats
+    }
+
+    static func dynamicPreset(named name: String) -> ActQuant? {
+        switch name {
+        case "Int8DynamicActPerTensorFloat": return .int8DynamicActPerTensorFloat
+        case "ShiftedUint8DynamicActPerTensorFloat": return .shiftedUint8DynamicActPerTensorFloat
+        case "Int8DynamicActPerGroupFloat": return .int8DynamicActPerGroupFloat
+        default: return nil
+        }
+    }
+
+    public static let dynamicPresetNames = [
+        "Int8DynamicActPerTensorFloat", "ShiftedUint8DynamicActPerTensorFloat", "Int8DynamicActPerGroupFloat",
+    ]
+}
