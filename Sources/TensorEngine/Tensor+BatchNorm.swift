@@ -1,3 +1,7 @@
+#if arch(x86_64)
+    import CKernels
+#endif
+
 /// Batch normalisation over the channel dimension 1 of `[N, C, ...]` inputs
 /// (`torch.nn.functional.batch_norm`), with gradients for the input, weight and bias, optionally
 /// fused with the ReLU that follows it.
@@ -20,10 +24,20 @@ extension Tensor {
         _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor? = nil, bias: Tensor? = nil,
         training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false
     ) -> Tensor {
+        batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias, training: training,
+                  momentum: momentum, eps: eps, relu: relu, avx2: BatchNormKernels.hasAVX2)
+    }
+
+    /// `batchNorm` with the plane loops as the C kernels (`avx2`, bit-identical) or the Swift loops.
+    static func batchNorm(
+        _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?, bias: Tensor?,
+        training: Bool, momentum: Float, eps: Float, relu: Bool, avx2: Bool
+    ) -> Tensor {
+        precondition(!avx2 || BatchNormKernels.hasAVX2, "batchNorm: the AVX2 kernels need a processor with AVX2")
         let (n, c, s, m) = batchNormGeometry("batchNorm", x, runningMean: runningMean, runningVar: runningVar,
                                              weight: weight, bias: bias)
         let (mean, invstd) = batchNormStatistics(x, runningMean: runningMean, runningVar: runningVar, training: training,
-                                                 momentum: momentum, eps: eps)
+                                                 momentum: momentum, eps: eps, avx2: avx2)
         let mp = mean.storage.pointer, ip = invstd.storage.pointer, px = x.storage.pointer
         let out = Tensor.empty(x.shape)
         let po = out.storage.pointer
@@ -33,7 +47,7 @@ extension Tensor {
                 let ch = plane % c
                 let scale = ip[ch] * (pw?[ch] ?? 1)
                 let shift = (pb?[ch] ?? 0) - mp[ch] * scale
-                BatchNormKernels.affine(px + plane * s, po + plane * s, s, scale, shift, relu: relu)
+                BatchNormKernels.affine(px + plane * s, po + plane * s, s, scale, shift, relu: relu, avx2)
             }
         }
         let savedX = x.detach(), savedW = weight?.detach(), savedOut = relu ? out.detach() : nil
@@ -55,7 +69,7 @@ extension Tensor {
                     var sumG: Double = 0, sumGX: Double = 0
                     for b in 0..<n {
                         let o = (b * c + ch) * s
-                        let (a, bb) = BatchNormKernels.gradientSums(pg + o, px + o, py.map { $0 + o }, s, mu)
+                        let (a, bb) = BatchNormKernels.gradientSums(pg + o, px + o, py.map { $0 + o }, s, mu, avx2)
                         sumG += Double(a)
                         sumGX += Double(bb)
                     }
@@ -70,7 +84,7 @@ extension Tensor {
                     for b in 0..<n {
                         let o = (b * c + ch) * s
                         BatchNormKernels.inputGradient(pg + o, px + o, py.map { $0 + o }, pgx + o, s, mu: mu, inv: inv, k: k,
-                                                       meanG: meanG, meanGX: meanGX)
+                                                       meanG: meanG, meanGX: meanGX, avx2)
                     }
                 }
             }
@@ -100,7 +114,7 @@ extension Tensor {
     /// in training the batch's (two passes: the mean, then the squared deviations), updating
     /// `runningMean`/`runningVar` in place when given; in evaluation the running statistics.
     static func batchNormStatistics(
-        _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, training: Bool, momentum: Float, eps: Float
+        _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, training: Bool, momentum: Float, eps: Float, avx2: Bool
     ) -> (mean: Tensor, invstd: Tensor) {
         let n = x.shape[0], c = x.shape[1]
         let s = x.shape.dropFirst(2).reduce(1, *)
@@ -112,10 +126,10 @@ extension Tensor {
             Parallel.forRanges(c, costPerItem: 2 * m) { r in
                 for ch in r {
                     var sum: Double = 0
-                    for b in 0..<n { sum += Double(BatchNormKernels.sum(px + (b * c + ch) * s, s)) }
+                    for b in 0..<n { sum += Double(BatchNormKernels.sum(px + (b * c + ch) * s, s, avx2)) }
                     let muF = Float(m > 0 ? sum / Double(m) : 0)
                     var sq: Double = 0
-                    for b in 0..<n { sq += Double(BatchNormKernels.squaredDeviations(px + (b * c + ch) * s, s, muF)) }
+                    for b in 0..<n { sq += Double(BatchNormKernels.squaredDeviations(px + (b * c + ch) * s, s, muF, avx2)) }
                     let variance = m > 0 ? sq / Double(m) : 0
                     mp[ch] = muF
                     ip[ch] = Float(1 / (variance + Double(eps)).squareRoot())
@@ -146,8 +160,19 @@ extension Tensor {
 /// The loops of `batchNorm` over one plane of `s` contiguous floats, eight lanes at a time (the
 /// default x86-64 target does not vectorise a float sum on its own: it keeps the sequential
 /// order). Each sum adds the lanes in a fixed order, so results depend only on `s`.
+///
+/// With `avx2` each loop runs as its C kernel (CKernels/batch_norm.c: AVX2, or AVX-512 where the
+/// processor has it), which does the same float operations in the same order: bit for bit the
+/// same results, without the baseline target's 4-wide split of every 8-lane operation.
 enum BatchNormKernels {
     typealias V = SIMD8<Float>
+
+    /// Whether the C kernels can run on this processor (AVX2 and FMA or better).
+    #if arch(x86_64)
+        static let hasAVX2 = ck_vector_level() >= 1
+    #else
+        static let hasAVX2 = false
+    #endif
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>, _ j: Int) -> V {
         UnsafeRawPointer(p + j).loadUnaligned(as: V.self)
@@ -158,7 +183,10 @@ enum BatchNormKernels {
     }
 
     /// Σ p[j].
-    static func sum(_ p: UnsafePointer<Float>, _ s: Int) -> Float {
+    static func sum(_ p: UnsafePointer<Float>, _ s: Int, _ avx2: Bool) -> Float {
+        #if arch(x86_64)
+            if avx2 { return ck_bn_sum(p, s) }
+        #endif
         var a = V(), j = 0
         while j + 8 <= s { a += load(p, j); j += 8 }
         var total = a.sum()
@@ -167,7 +195,10 @@ enum BatchNormKernels {
     }
 
     /// Σ (p[j] − mu)².
-    static func squaredDeviations(_ p: UnsafePointer<Float>, _ s: Int, _ mu: Float) -> Float {
+    static func squaredDeviations(_ p: UnsafePointer<Float>, _ s: Int, _ mu: Float, _ avx2: Bool) -> Float {
+        #if arch(x86_64)
+            if avx2 { return ck_bn_squared_deviations(p, s, mu) }
+        #endif
         var a = V(), j = 0
         let vm = V(repeating: mu)
         while j + 8 <= s {
@@ -182,7 +213,10 @@ enum BatchNormKernels {
 
     /// `dst = max(src·scale + shift, 0)` with `relu`, else `src·scale + shift`.
     static func affine(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ s: Int, _ scale: Float, _ shift: Float,
-                       relu: Bool) {
+                       relu: Bool, _ avx2: Bool) {
+        #if arch(x86_64)
+            if avx2 { ck_bn_affine(src, dst, s, scale, shift, relu ? 1 : 0); return }
+        #endif
         let vs = V(repeating: scale), vt = V(repeating: shift), zero = V()
         var j = 0
         if relu {
@@ -200,7 +234,14 @@ enum BatchNormKernels {
 
     /// (Σ g, Σ g·(x − mu)), with g zeroed where the fused ReLU's output `y` is not positive.
     static func gradientSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>?, _ s: Int,
-                             _ mu: Float) -> (Float, Float) {
+                             _ mu: Float, _ avx2: Bool) -> (Float, Float) {
+        #if arch(x86_64)
+            if avx2 {
+                var sa: Float = 0, sb: Float = 0
+                ck_bn_gradient_sums(g, x, y, s, mu, &sa, &sb)
+                return (sa, sb)
+            }
+        #endif
         var a = V(), b = V(), j = 0
         let vm = V(repeating: mu), zero = V()
         if let y {
@@ -231,7 +272,10 @@ enum BatchNormKernels {
     /// `gx = k·(g − meanG − (x − mu)·inv·meanGX)`, g masked by the fused ReLU.
     static func inputGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>?,
                               _ gx: UnsafeMutablePointer<Float>, _ s: Int, mu: Float, inv: Float, k: Float, meanG: Float,
-                              meanGX: Float) {
+                              meanGX: Float, _ avx2: Bool) {
+        #if arch(x86_64)
+            if avx2 { ck_bn_input_gradient(g, x, y, gx, s, mu, inv, k, meanG, meanGX); return }
+        #endif
         let vm = V(repeating: mu), vi = V(repeating: inv), vk = V(repeating: k), vg = V(repeating: meanG)
         let vgx = V(repeating: meanGX), zero = V()
         var j = 0

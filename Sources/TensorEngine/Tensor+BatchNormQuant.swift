@@ -1,3 +1,7 @@
+#if arch(x86_64)
+    import CKernels
+#endif
+
 /// A per-tensor fake quantizer applied in the epilogue of another op (Brevitas `IntQuant` with a
 /// constant bit width, as `FakeQuantize` in QuantCore computes it):
 ///
@@ -47,10 +51,22 @@ extension Tensor {
         _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor? = nil, bias: Tensor? = nil,
         training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, quant: FakeQuantEpilogue
     ) -> Tensor {
+        batchNormReLUFakeQuant(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                               training: training, momentum: momentum, eps: eps, quant: quant,
+                               avx2: BatchNormKernels.hasAVX2)
+    }
+
+    /// `batchNormReLUFakeQuant` with the plane loops as the C kernels (`avx2`, bit-identical) or
+    /// the Swift loops.
+    static func batchNormReLUFakeQuant(
+        _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?, bias: Tensor?,
+        training: Bool, momentum: Float, eps: Float, quant: FakeQuantEpilogue, avx2: Bool
+    ) -> Tensor {
+        precondition(!avx2 || BatchNormKernels.hasAVX2, "batchNormReLUFakeQuant: the AVX2 kernels need a processor with AVX2")
         let (n, c, s, m) = batchNormGeometry("batchNormReLUFakeQuant", x, runningMean: runningMean, runningVar: runningVar,
                                              weight: weight, bias: bias)
         let (mean, invstd) = batchNormStatistics(x, runningMean: runningMean, runningVar: runningVar, training: training,
-                                                 momentum: momentum, eps: eps)
+                                                 momentum: momentum, eps: eps, avx2: avx2)
         let q = BatchNormQuantKernels.Quant(s: quant.scale.storage.pointer[0], z: quant.zeroPoint.storage.pointer[0],
                                             minInt: quant.minInt, maxInt: quant.maxInt)
         let out = Tensor.empty(x.shape)
@@ -62,7 +78,7 @@ extension Tensor {
                 let ch = plane % c
                 let scale = ip[ch] * (pw?[ch] ?? 1)
                 let shift = (pb?[ch] ?? 0) - mp[ch] * scale
-                BatchNormQuantKernels.forward(px + plane * s, po + plane * s, s, scale, shift, q)
+                BatchNormQuantKernels.forward(px + plane * s, po + plane * s, s, scale, shift, q, avx2)
             }
         }
         let savedX = x.detach(), savedW = weight?.detach()
@@ -92,7 +108,7 @@ extension Tensor {
                     var sumG: Double = 0, sumGX: Double = 0, accS: Double = 0, accZ: Double = 0
                     for b in 0..<n {
                         let o = (b * c + ch) * s
-                        let sums = BatchNormQuantKernels.gradientSums(pg + o, px + o, s, scale, shift, mu, q)
+                        let sums = BatchNormQuantKernels.gradientSums(pg + o, px + o, s, scale, shift, mu, q, avx2)
                         sumG += Double(sums.g)
                         sumGX += Double(sums.gx)
                         accS += sums.scale
@@ -110,7 +126,7 @@ extension Tensor {
                     for b in 0..<n {
                         let o = (b * c + ch) * s
                         BatchNormQuantKernels.inputGradient(pg + o, px + o, pgx + o, s, scale, shift, q, mu: mu, inv: inv, k: k,
-                                                            meanG: meanG, meanGX: meanGX)
+                                                            meanG: meanG, meanGX: meanGX, avx2)
                     }
                 }
             }
@@ -131,7 +147,8 @@ extension Tensor {
 
 /// The loops of `batchNormReLUFakeQuant` over one plane of `s` contiguous floats, eight lanes at
 /// a time, with the exact float operations of `BatchNormKernels` and of QuantCore's
-/// `FakeQuantize` segment loops (so the fused op reproduces the unfused one bit for bit).
+/// `FakeQuantize` segment loops (so the fused op reproduces the unfused one bit for bit). With
+/// `avx2` each loop runs as its C kernel (CKernels/batch_norm.c), bit for bit the same.
 enum BatchNormQuantKernels {
     typealias V = SIMD8<Float>
     typealias Mask = SIMDMask<V.MaskStorage>
@@ -176,7 +193,10 @@ enum BatchNormQuantKernels {
 
     /// `dst = FakeQuant(max(src·scale + shift, 0))`.
     static func forward(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ s: Int, _ scale: Float, _ shift: Float,
-                        _ q: Quant) {
+                        _ q: Quant, _ avx2: Bool) {
+        #if arch(x86_64)
+            if avx2 { ck_bnq_forward(src, dst, s, scale, shift, q.s, q.z, q.minInt, q.maxInt); return }
+        #endif
         let vsc = V(repeating: scale), vt = V(repeating: shift), vs = V(repeating: q.s), vz = V(repeating: q.z)
         var j = 0
         while j + 8 <= s {
@@ -196,7 +216,21 @@ enum BatchNormQuantKernels {
     /// lane order), the scale sum `Σ g·(q − z − [not clipped]·v)` and `Σ_clipped g` (in
     /// `FakeQuantize`'s lane order, flushed to double every 1024 elements).
     static func gradientSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ s: Int, _ scale: Float, _ shift: Float,
-                             _ mu: Float, _ q: Quant) -> (g: Float, gx: Float, scale: Double, clipped: Double) {
+                             _ mu: Float, _ q: Quant, _ avx2: Bool) -> (g: Float, gx: Float, scale: Double, clipped: Double) {
+        #if arch(x86_64)
+            if avx2 {
+                var sums: (Float, Float) = (0, 0)
+                var quantSums: (Double, Double) = (0, 0)
+                withUnsafeMutableBytes(of: &sums) { ps in
+                    withUnsafeMutableBytes(of: &quantSums) { pq in
+                        ck_bnq_gradient_sums(g, x, s, scale, shift, mu, q.s, q.z, q.minInt, q.maxInt,
+                                             ps.baseAddress!.assumingMemoryBound(to: Float.self),
+                                             pq.baseAddress!.assumingMemoryBound(to: Double.self))
+                    }
+                }
+                return (sums.0, sums.1, quantSums.0, quantSums.1)
+            }
+        #endif
         let vsc = V(repeating: scale), vt = V(repeating: shift), vm = V(repeating: mu), vz = V(repeating: q.z)
         var a = V(), b = V(), j = 0
         var accS: Double = 0, accZ: Double = 0
@@ -238,7 +272,13 @@ enum BatchNormQuantKernels {
     /// `gx = k·(g' − meanG − (x − mu)·inv·meanGX)`, with `g'` as in `gradientSums`.
     static func inputGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>, _ s: Int,
                               _ scale: Float, _ shift: Float, _ q: Quant, mu: Float, inv: Float, k: Float, meanG: Float,
-                              meanGX: Float) {
+                              meanGX: Float, _ avx2: Bool) {
+        #if arch(x86_64)
+            if avx2 {
+                ck_bnq_input_gradient(g, x, gx, s, scale, shift, q.s, q.z, q.minInt, q.maxInt, mu, inv, k, meanG, meanGX)
+                return
+            }
+        #endif
         let vsc = V(repeating: scale), vt = V(repeating: shift)
         let vm = V(repeating: mu), vi = V(repeating: inv), vk = V(repeating: k), vg = V(repeating: meanG)
         let vgx = V(repeating: meanGX)

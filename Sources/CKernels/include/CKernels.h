@@ -124,6 +124,28 @@ void ck_wino4_grad_output(const float *q, long out_c, long rows_q, long wq, long
 /// `dw[o][c]` (3x3) = Gᵀ `du[ξ][o][c]` G.
 void ck_wino4_weights_grad(const float *du, float *dw, long out_c, long in_c);
 
+/// The per-plane loops of training BatchNorm over `s` contiguous floats (batch_norm.c), bit for
+/// bit those of `BatchNormKernels` in TensorEngine/Tensor+BatchNorm.swift (same operations, same
+/// summation order), on AVX2 or AVX-512 vectors: Σ p, Σ (p − mu)², `dst = src·scale + shift`
+/// (then max(·, 0), NaN kept, with `relu`), (Σ g', Σ g'·(x − mu)) with g' = g where `y` > 0 (all
+/// of g when `y` is null), and `gx = k·((g' − mean_g) − (x − mu)·inv·mean_gx)`.
+float ck_bn_sum(const float *p, long s);
+float ck_bn_squared_deviations(const float *p, long s, float mu);
+void ck_bn_affine(const float *src, float *dst, long s, float scale, float shift, int relu);
+void ck_bn_gradient_sums(const float *g, const float *x, const float *y, long s, float mu, float *sum_g, float *sum_gx);
+void ck_bn_input_gradient(const float *g, const float *x, const float *y, float *gx, long s, float mu, float inv, float k,
+                          float mean_g, float mean_gx);
+
+/// The same for BatchNorm + ReLU + per-tensor fake quantization (scale `qs`, zero point `qz`,
+/// codes in [lo, hi]), bit for bit `BatchNormQuantKernels` in Tensor+BatchNormQuant.swift:
+/// `y = FakeQuant(max(x·scale + shift, 0))`; the gradient sums write `sums` = (Σ g', Σ g'·(x − mu))
+/// and `quant_sums` = (the scale sum, Σ_clipped g) of one plane; the input gradient as above.
+void ck_bnq_forward(const float *x, float *y, long s, float scale, float shift, float qs, float qz, float lo, float hi);
+void ck_bnq_gradient_sums(const float *g, const float *x, long s, float scale, float shift, float mu, float qs, float qz,
+                          float lo, float hi, float *sums, double *quant_sums);
+void ck_bnq_input_gradient(const float *g, const float *x, float *gx, long s, float scale, float shift, float qs, float qz,
+                           float lo, float hi, float mu, float inv, float k, float mean_g, float mean_gx);
+
 #endif
 
 #ifdef __cplusplus
