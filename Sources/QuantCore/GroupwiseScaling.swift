@@ -107,12 +107,18 @@ public final class GroupwiseStatsScaling: Module, ScalingImpl {
 
     /// - Parameter stats: the statistic of one group (`AbsMax` for symmetric, `AbsMinMax` for
     ///   shifted quantizers).
-    public init(stats: StatsOpModule, restrict: Restrict, scalingMinVal: Float?) {
+    /// - Parameter runtime: activations: Brevitas `RuntimeDynamicGroupStatsScaling`'s state keys
+    ///   (`scaling_stats_impl`) instead of the weights' `parameter_list_stats.stats.stats_impl`.
+    public init(stats: StatsOpModule, restrict: Restrict, scalingMinVal: Float?, runtime: Bool = false) {
         self.restrict = restrict
         self.scalingMinVal = scalingMinVal
         statsImpl = stats
         super.init()
-        registerModule("parameter_list_stats", DescriptiveNode.statsTree("_ParameterListStats", stats: stats))
+        if runtime {
+            registerModule("scaling_stats_impl", stats)
+        } else {
+            registerModule("parameter_list_stats", DescriptiveNode.statsTree("_ParameterListStats", stats: stats))
+        }
         registerRestrictNodes(self, restrict, minVal: scalingMinVal)
     }
 
@@ -130,10 +136,16 @@ public final class GroupwiseZeroPoint: Module, ZeroPointImpl {
     let statsImpl = NegativeMinOrZero()
     public let scaleShift: ScaleShiftZeroPoint
 
-    public init(scaleShift: ScaleShiftZeroPoint) {
+    /// - Parameter runtime: activations: Brevitas `RuntimeDynamicGroupZeroPoint`'s state keys
+    ///   (`zero_point_stats_impl`).
+    public init(scaleShift: ScaleShiftZeroPoint, runtime: Bool = false) {
         self.scaleShift = scaleShift
         super.init()
-        registerModule("parameter_list_stats", DescriptiveNode.statsTree("_ParameterListStats", stats: statsImpl))
+        if runtime {
+            registerModule("zero_point_stats_impl", statsImpl)
+        } else {
+            registerModule("parameter_list_stats", DescriptiveNode.statsTree("_ParameterListStats", stats: statsImpl))
+        }
         registerModule("scale_shift_zero_point", DescriptiveNode("_ScaleShiftZeroPoint"))
     }
 

@@ -182,8 +182,8 @@ public struct ActQuant: Equatable, Sendable {
             if scalingStatsOp != .max && scalingStatsOp != .minMax {
                 problem("scaling_stats_op", "group-wise scales support 'max' and 'min_max', got '\(scalingStatsOp.rawValue)'")
             }
-            if zeroPointImplType != .zero {
-                problem("zero_point_impl", "group-wise activations have no zero point (use 'zero')")
+            if zeroPointImplType != .zero && !(dynamicScaling && zeroPointImplType == .stats) {
+                problem("zero_point_impl", "group-wise activations have no zero point (use 'zero'), except the dynamic ones ('stats', ShiftedUint8DynamicActPerGroupFloat)")
             }
         }
         if scalingStatsOp == .hqo {

@@ -7,6 +7,7 @@
 /// | `Int8DynamicActPerTensorFloat` | int8 `[-128, 127]` | `max(max|x|, 1e-10) / 128` | 0 |
 /// | `ShiftedUint8DynamicActPerTensorFloat` | uint8 `[0, 255]` | `max(max(x) − min(min(x), 0), 1e-10) / 255` | `round(−min(min(x), 0) / s)` |
 /// | `Int8DynamicActPerGroupFloat` | int8 | `max(max|x_g|, 1e-10) / 128` per group of `group_size` along `group_dim` | 0 |
+/// | `ShiftedUint8DynamicActPerGroupFloat` | uint8 | `max(max(x_g) − min(min(x_g), 0), 1e-10) / 255` per group | `round(−min(min(x_g), 0) / s_g)` per group |
 ///
 /// The gradient reaches `x` through the statistic too (the scale is not detached).
 ///
@@ -45,6 +46,17 @@ extension ActQuant {
         return q
     }()
 
+    /// Unsigned 8-bit with a scale and a zero point per group (`group_size` is required).
+    public static let shiftedUint8DynamicActPerGroupFloat: ActQuant = {
+        var q = ActQuant(preset: "ShiftedUint8DynamicActPerGroupFloat")
+        q.makeDynamic()
+        q.signed = false
+        q.scalingStatsOp = .minMax
+        q.scalingPerGroup = true
+        q.zeroPointImplType = .stats
+        return q
+    }()
+
     mutating func makeDynamic() {
         dynamicScaling = true
         scalingImplType = .stats
@@ -55,11 +67,12 @@ extension ActQuant {
         case "Int8DynamicActPerTensorFloat": return .int8DynamicActPerTensorFloat
         case "ShiftedUint8DynamicActPerTensorFloat": return .shiftedUint8DynamicActPerTensorFloat
         case "Int8DynamicActPerGroupFloat": return .int8DynamicActPerGroupFloat
+        case "ShiftedUint8DynamicActPerGroupFloat": return .shiftedUint8DynamicActPerGroupFloat
         default: return nil
         }
     }
 
     public static let dynamicPresetNames = [
-        "Int8DynamicActPerTensorFloat", "ShiftedUint8DynamicActPerTensorFloat", "Int8DynamicActPerGroupFloat",
+        "Int8DynamicActPerTensorFloat", "ShiftedUint8DynamicActPerTensorFloat", "Int8DynamicActPerGroupFloat", "ShiftedUint8DynamicActPerGroupFloat",
     ]
 }

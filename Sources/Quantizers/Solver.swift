@@ -27,12 +27,19 @@ extension ActQuant {
         if let layout = groupLayout {
             // Group-wise activations: a dynamic per-group scale (Brevitas
             // `RuntimeDynamicGroupStatsScaling`), no state.
-            let scaling = GroupwiseStatsScaling(stats: scalingStatsOp == .minMax ? AbsMinMax() : AbsMax(), restrict: restrict, scalingMinVal: scalingMinVal)
+            let scaling = GroupwiseStatsScaling(stats: scalingStatsOp == .minMax ? AbsMinMax() : AbsMax(), restrict: restrict,
+                                                scalingMinVal: scalingMinVal, runtime: true)
             if quantType == .minifloat {
                 return FloatQuant(format: minifloatFormat, scaling: scaling, scaled: true,
                                   declaresMaxAvailableFloat: floatStandard == .ocp, group: layout)
             }
-            return RescalingIntQuant(scaling: scaling, zeroPoint: ZeroZeroPoint(), bitWidthImpl: BitWidthConst(bitWidth), signed: signed,
+            // ShiftedUint8DynamicActPerGroupFloat: z_g = scaleShift(−min(min(x_g), 0)) of this input
+            // (Brevitas `RuntimeDynamicGroupZeroPoint`).
+            let zp: ZeroPointImpl = zeroPointImplType == .stats
+                ? GroupwiseZeroPoint(scaleShift: ScaleShiftZeroPoint(
+                    intQuant: IntQuantSpec(signed: signed, narrowRange: narrowRange, clampSte: false), quantize: quantizeZeroPoint), runtime: true)
+                : ZeroZeroPoint()
+            return RescalingIntQuant(scaling: scaling, zeroPoint: zp, bitWidthImpl: BitWidthConst(bitWidth), signed: signed,
                                      narrowRange: narrowRange, clampSte: false, group: layout)
         }
         // The shifted *MSE presets: one zero-point search object, asked by the scale search too.

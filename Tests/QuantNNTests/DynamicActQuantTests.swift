@@ -72,6 +72,21 @@ import TensorEngine
         #expect(q.scale.scalars == expected)
     }
 
+    /// Shifted per group: each group has its own range and zero point. (Brevitas 0.13.4 cannot
+    /// run this preset: its `RuntimeDynamicGroupZeroPoint` zero point does not broadcast against
+    /// the per-group scale, so there is no recorded case; the numbers are the formula's.)
+    @Test func shiftedPerGroupScalesAndZeroPoints() throws {
+        let l = try QuantIdentity(actQuant: .shiftedUint8DynamicActPerGroupFloat.with(\.groupSize, 2), returnQuantTensor: true)
+        let q = try #require(try l.forward(.float(Tensor(shape: [1, 4], [-1, 3, 0.5, 1]))).quantTensor)
+        let a: Float = 4.0 / 255, b: Float = 1.0 / 255
+        let zs: [Float] = [64, 64, 0, 0]
+        #expect(q.scale.scalars == [a, a, b, b] && q.zeroPoint.scalars == zs, "\(q.scale.scalars) \(q.zeroPoint.scalars)")
+        let l2 = try QuantIdentity(actQuant: .shiftedUint8DynamicActPerGroupFloat.with(\.groupSize, 2), returnQuantTensor: true)
+        let q2 = try #require(try l2.forward(.float(Tensor(shape: [1, 4], [-2, 2, 0.5, 1]))).quantTensor)
+        // 2 / (4/255) is 127.49999 in float32 (torch gives the same), so the zero point is 127.
+        #expect(q2.zeroPoint.scalars == [127, 127, 0, 0] as [Float], "\(q2.zeroPoint.scalars)")
+    }
+
     /// The gradient reaches the input through the scale (nothing detached): for `y = q(x)` with
     /// upstream 1, the arg-max element gets `1 + Σ (round(x/s) − x/s) · ∂s/∂max|x|`, the others 1.
     @Test func gradientThroughTheScale() throws {
@@ -102,7 +117,7 @@ import TensorEngine
     }
 
     @Test func names() {
-        for name in ["Int8DynamicActPerTensorFloat", "ShiftedUint8DynamicActPerTensorFloat", "Int8DynamicActPerGroupFloat"] {
+        for name in ["Int8DynamicActPerTensorFloat", "ShiftedUint8DynamicActPerTensorFloat", "Int8DynamicActPerGroupFloat", "ShiftedUint8DynamicActPerGroupFloat"] {
             #expect(ActQuant.presetNames.contains(name) && ActQuant.preset(named: name)?.preset == name)
             #expect(ActQuant.preset(named: name)?.dynamicScaling == true)
         }
