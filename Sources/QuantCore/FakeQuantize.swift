@@ -37,13 +37,14 @@ public enum FakeQuantize {
             }
             precondition(param.count <= input.count, "quantization parameter shape \(param) does not broadcast to input \(input)")
             let aligned = [Int](repeating: 1, count: input.count - param.count) + param
+            // One dimension, or a run of consecutive dimensions that together act as one (the
+            // `[..., 1]` scales of per-row dynamic quantizers).
             let nonUnit = aligned.indices.filter { aligned[$0] != 1 }
             precondition(
-                nonUnit.count == 1 && aligned[nonUnit[0]] == input[nonUnit[0]],
-                "quantization parameter shape \(param) must be per-tensor or vary along exactly one dimension of input \(input)")
-            let d = nonUnit[0]
-            channels = input[d]
-            inner = input[(d + 1)...].reduce(1, *)
+                nonUnit.last! - nonUnit.first! + 1 == nonUnit.count && nonUnit.allSatisfy { aligned[$0] == input[$0] },
+                "quantization parameter shape \(param) must be per-tensor or vary along one run of consecutive dimensions of input \(input)")
+            channels = input[nonUnit.first!...nonUnit.last!].reduce(1, *)
+            inner = input[(nonUnit.last! + 1)...].reduce(1, *)
         }
     }
 

@@ -11,7 +11,10 @@ import TensorEngine
 /// `Int8DynamicActPerTensorFloat` on `x = [0.5, -2, 1]` gives `s = 2 / 128`, and a second call
 /// on `[4, 0, 0]` gives `4 / 128`: the first input is forgotten.
 ///
-/// `scalingShape` is `[]` per tensor. The clamp (`scaling_min_val`) comes after `restrict`, as in
+/// `scalingShape` is `[]` per tensor. Per row (`perRow`, Brevitas `OverOutputFeaturesView` with the
+/// `dynamic_scaling_broadcastable_fn` that `brevitas_examples`' `quantize` injects) the input is
+/// viewed as rows of its last dimension, `[N / F, F]`, and the scale has the input's shape with
+/// the last dimension 1: `x` of shape `[2, 3, 8]` gets a `[2, 3, 1]` scale. The clamp (`scaling_min_val`) comes after `restrict`, as in
 /// Brevitas's `_RestrictClampValue`, so an all-zero input gets `scalingMinVal / threshold`.
 public final class RuntimeDynamicStatsScaling: Module, ScalingImpl {
     let statsImpl: StatsOpModule
@@ -19,16 +22,18 @@ public final class RuntimeDynamicStatsScaling: Module, ScalingImpl {
     public let restrict: Restrict
     public let scalingMinVal: Float?
     let scalingShape: [Int]
+    public let perRow: Bool
 
-    public init(stats: StatsOpModule, view: StatsView, scalingShape: [Int], restrict: Restrict, scalingMinVal: Float?) {
+    public init(stats: StatsOpModule, view: StatsView, scalingShape: [Int], restrict: Restrict, scalingMinVal: Float?, perRow: Bool = false) {
         statsImpl = stats
         self.view = view
         self.restrict = restrict
         self.scalingMinVal = scalingMinVal
         self.scalingShape = scalingShape
+        self.perRow = perRow
         super.init()
         // Brevitas 0.13.4's layout (brevitas_examples.common.generative.quant_blocks).
-        registerModule("scaling_stats_input_view_shape_impl", view.descriptiveNode)
+        registerModule("scaling_stats_input_view_shape_impl", perRow ? DescriptiveNode("OverOutputFeaturesView") : view.descriptiveNode)
         registerModule("stats_impl", stats)
         let rc = DescriptiveNode("_RestrictClampValue")
         if let v = scalingMinVal, v != 0 { rc.registerModule("clamp_ste", DescriptiveNode("ScalarSignedClampMinSte", "min_val=\(v)")) }
@@ -38,7 +43,7 @@ public final class RuntimeDynamicStatsScaling: Module, ScalingImpl {
 
     public func callAsFunction(_ x: Tensor, threshold: Tensor) -> Tensor {
         let t = restrict.restrict(restrict.pre(threshold))
-        let stat = statsImpl(view.apply(x)).reshape(scalingShape)
+        let stat = dynamicStatistic(statsImpl, x, view: view, shape: scalingShape, perRow: perRow)
         return signedClampMin(restrict.restrict(restrict.pre(stat)), scalingMinVal) / t
     }
 }
@@ -58,22 +63,34 @@ public final class RuntimeDynamicStatsZeroPoint: Module, ZeroPointImpl {
     public let view: StatsView
     public let scaleShift: ScaleShiftZeroPoint
     let shape: [Int]
+    public let perRow: Bool
 
-    public init(stats: StatsOpModule, view: StatsView, shape: [Int], scaleShift: ScaleShiftZeroPoint) {
+    public init(stats: StatsOpModule, view: StatsView, shape: [Int], scaleShift: ScaleShiftZeroPoint, perRow: Bool = false) {
         statsImpl = stats
         self.view = view
         self.shape = shape
         self.scaleShift = scaleShift
+        self.perRow = perRow
         super.init()
-        registerModule("zero_point_stats_input_view_shape_impl", view.descriptiveNode)
+        registerModule("zero_point_stats_input_view_shape_impl", perRow ? DescriptiveNode("OverOutputFeaturesView") : view.descriptiveNode)
         registerModule("zero_point_stats_impl", stats)
         registerModule("scale_shift_zero_point", DescriptiveNode("_ScaleShiftZeroPoint"))
     }
 
     public func callAsFunction(_ x: Tensor, scale: Tensor, bitWidth: Tensor) -> Tensor {
-        let stat = statsImpl(view.apply(x)).reshape(shape)
+        let stat = dynamicStatistic(statsImpl, x, view: view, shape: shape, perRow: perRow)
         return scaleShift(STE.absBinarySignGrad(stat), scale: scale, bitWidth: bitWidth)
     }
 
     public var readsInput: Bool { true }
+}
+
+/// The statistic of `x` over `view` reshaped to `shape`, or per row of the last dimension with the
+/// shape of `x` and a last dimension of 1.
+func dynamicStatistic(_ stats: StatsOpModule, _ x: Tensor, view: StatsView, shape: [Int], perRow: Bool) -> Tensor {
+    guard perRow else { return stats(view.apply(x)).reshape(shape) }
+    let f = x.shape.last ?? 1
+    precondition(f > 0, "dynamic per-row statistics of an input \(x.shape) with an empty last dimension")
+    let rowsShape = x.shape.isEmpty ? [1] : Array(x.shape.dropLast()) + [1]
+    return stats(x.reshape([-1, f])).reshape(rowsShape)
 }

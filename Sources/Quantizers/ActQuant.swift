@@ -233,7 +233,7 @@ public struct ActQuant: Equatable, Sendable {
             if !(0 <= lowPercentileQ && lowPercentileQ < 100) { problem("low_percentile_q", "must be in [0, 100), got \(lowPercentileQ)") }
             if let m = scalingStatsMomentum, !(0 < m && m <= 1) { problem("scaling_stats_momentum", "must be in (0, 1] or None, got \(m)") }
         }
-        if scalingPerOutputChannel {
+        if scalingPerOutputChannel && !dynamicScaling {
             if perChannelBroadcastableShape == nil {
                 problem("per_channel_broadcastable_shape", "required when scaling_per_output_channel is True, e.g. (1, C, 1, 1)")
             }
@@ -243,7 +243,7 @@ public struct ActQuant: Equatable, Sendable {
             if scalingImplType == .parameterFromStats && scalingStatsPermuteDims == nil {
                 problem("scaling_stats_permute_dims", "required for per-channel statistics, e.g. (1, 0, 2, 3) for NCHW")
             }
-        } else {
+        } else if !dynamicScaling {
             for k in ["per_channel_broadcastable_shape", "scaling_stats_permute_dims"] where overridden.contains(k) {
                 problem(k, "is only used with scaling_per_output_channel=True")
             }
@@ -260,8 +260,11 @@ public struct ActQuant: Equatable, Sendable {
             if scalingStatsOp != .max && scalingStatsOp != .minMax {
                 problem("scaling_stats_op", "dynamic activation scales support 'max' and 'min_max', got '\(scalingStatsOp.rawValue)'")
             }
-            if scalingPerOutputChannel {
-                problem("scaling_per_output_channel", "per-row dynamic scales (Int8DynamicActPerRowFloat) need Brevitas's dynamic_scaling_broadcastable_fn, which is not supported; use a per-tensor or per-group dynamic preset")
+            if scalingPerOutputChannel && scalingPerGroup {
+                problem("scaling_per_output_channel", "a dynamic scale is per tensor, per row or per group, not per row and per group")
+            }
+            for k in ["per_channel_broadcastable_shape", "scaling_stats_permute_dims"] where overridden.contains(k) {
+                problem(k, "is not used by dynamic scales: per row is over the last dimension, the scale has the input's shape with a last dimension of 1")
             }
             if zeroPointImplType != .zero && zeroPointImplType != .stats {
                 problem("zero_point_impl", "dynamic activations take their zero point from the current input ('stats') or have none ('zero'), got '\(zeroPointImplType.rawValue)'")

@@ -16,10 +16,12 @@
 /// QuantIdentity(actQuant: .int8DynamicActPerGroupFloat.with(\.groupSize, 64))
 /// ```
 ///
-/// The per-row presets (`Int8DynamicActPerRowFloat`, `ShiftedUint8DynamicActPerRowFloat`,
-/// `Int8DynamicActPerRowFixedPoint`) cannot be built by Brevitas on their own: they need a
-/// `dynamic_scaling_broadcastable_fn` that `brevitas_examples.common.generative.quantize`
-/// injects; they are not provided here.
+/// Per row (`Int8DynamicActPerRowFloat`, `ShiftedUint8DynamicActPerRowFloat`): one scale (and zero point) per vector of the last dimension,
+/// of shape `[..., 1]`. Brevitas cannot build these presets on their own (they need the
+/// `dynamic_scaling_broadcastable_fn` that `brevitas_examples.common.generative.quantize` injects
+/// for `input_quant_granularity='per_row'`: `x.view(*shape[:-1], 1)`, `stats_reduce_dim=1`); here
+/// they come completed that way. (`Int8DynamicActPerRowFixedPoint` is not provided: on an all-zero
+/// row Brevitas's gradient is NaN through `log2(0)`, which this library does not reproduce yet.)
 extension ActQuant {
     public static let int8DynamicActPerTensorFloat: ActQuant = {
         var q = ActQuant(preset: "Int8DynamicActPerTensorFloat")
@@ -57,6 +59,21 @@ extension ActQuant {
         return q
     }()
 
+    public static let int8DynamicActPerRowFloat: ActQuant = {
+        var q = ActQuant(preset: "Int8DynamicActPerRowFloat")
+        q.makeDynamic()
+        q.scalingStatsOp = .max
+        q.scalingPerOutputChannel = true
+        return q
+    }()
+
+    public static let shiftedUint8DynamicActPerRowFloat: ActQuant = {
+        var q = shiftedUint8DynamicActPerTensorFloat
+        q.preset = "ShiftedUint8DynamicActPerRowFloat"
+        q.scalingPerOutputChannel = true
+        return q
+    }()
+
     mutating func makeDynamic() {
         dynamicScaling = true
         scalingImplType = .stats
@@ -68,11 +85,14 @@ extension ActQuant {
         case "ShiftedUint8DynamicActPerTensorFloat": return .shiftedUint8DynamicActPerTensorFloat
         case "Int8DynamicActPerGroupFloat": return .int8DynamicActPerGroupFloat
         case "ShiftedUint8DynamicActPerGroupFloat": return .shiftedUint8DynamicActPerGroupFloat
+        case "Int8DynamicActPerRowFloat": return .int8DynamicActPerRowFloat
+        case "ShiftedUint8DynamicActPerRowFloat": return .shiftedUint8DynamicActPerRowFloat
         default: return nil
         }
     }
 
     public static let dynamicPresetNames = [
         "Int8DynamicActPerTensorFloat", "ShiftedUint8DynamicActPerTensorFloat", "Int8DynamicActPerGroupFloat", "ShiftedUint8DynamicActPerGroupFloat",
+        "Int8DynamicActPerRowFloat", "ShiftedUint8DynamicActPerRowFloat",
     ]
 }

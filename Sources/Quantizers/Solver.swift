@@ -96,7 +96,8 @@ extension ActQuant {
                 zp = ParameterZeroPoint(initial: zeroPointInit ?? 0, shape: scalingShape, scaleShift: shift)
             case .stats:
                 // Dynamic presets only (validate() rejects it otherwise): min(min(x), 0) of this input.
-                zp = RuntimeDynamicStatsZeroPoint(stats: NegativeMinOrZero(), view: statsView, shape: scalingShape, scaleShift: shift)
+                zp = RuntimeDynamicStatsZeroPoint(stats: NegativeMinOrZero(), view: statsView, shape: scalingShape, scaleShift: shift,
+                                                  perRow: scalingPerOutputChannel)
             }
             return RescalingIntQuant(scaling: scaling, zeroPoint: zp, bitWidthImpl: makeBitWidth(), signed: signed,
                                      narrowRange: narrowRange, clampSte: false,
@@ -136,7 +137,7 @@ extension ActQuant {
             return ConstScaling(range: initialRange, restrict: restrict)
         case .stats where dynamicScaling:
             return RuntimeDynamicStatsScaling(stats: try statsOp(context: context), view: statsView, scalingShape: scalingShape,
-                                              restrict: restrict, scalingMinVal: scalingMinVal)
+                                              restrict: restrict, scalingMinVal: scalingMinVal, perRow: scalingPerOutputChannel)
         case .stats:
             return RuntimeStatsScaling(stats: try statsOp(context: context), view: statsView, scalingShape: scalingShape,
                                        restrict: restrict, momentum: scalingStatsMomentum, scalingMinVal: scalingMinVal)

@@ -81,7 +81,8 @@ import Testing
     /// The dynamic activation presets (`gen_presets_extra.py`): six steps each, fresh inputs
     /// (incl. all zeros and a minimum of exactly 0), train and eval.
     static let dynamicCases = ["act_int8_dynamic_per_tensor", "act_shifted_uint8_dynamic_per_tensor",
-                               "act_int8_dynamic_per_group", "act_int8_dynamic_per_group_padded"]
+                               "act_int8_dynamic_per_group", "act_int8_dynamic_per_group_padded",
+                               "act_int8_dynamic_per_row", "act_shifted_uint8_dynamic_per_row"]
 
     @Test(arguments: dynamicCases)
     func dynamicCasePasses(_ name: String) throws {

@@ -87,6 +87,20 @@ import TensorEngine
         #expect(q2.zeroPoint.scalars == [127, 127, 0, 0] as [Float], "\(q2.zeroPoint.scalars)")
     }
 
+    /// Per row: one scale per vector of the last dimension, shape `[..., 1]`; the shifted one has
+    /// a zero point per row.
+    @Test func perRowScales() throws {
+        let x = Tensor(shape: [2, 1, 3], [1, -3, 0.5, 0.25, 0.1, -0.2])
+        let a = try #require(try QuantIdentity(actQuant: .int8DynamicActPerRowFloat, returnQuantTensor: true).forward(.float(x)).quantTensor)
+        let ea: [Float] = [3.0 / 128, 0.25 / 128]
+        #expect(a.scale.shape == [2, 1, 1] && a.scale.scalars == ea, "\(a.scale.shape) \(a.scale.scalars)")
+        let s = try #require(try QuantIdentity(actQuant: .shiftedUint8DynamicActPerRowFloat, returnQuantTensor: true).forward(.float(x)).quantTensor)
+        let es: [Float] = [4.0 / 255, 0.45 / 255]
+        #expect(s.scale.shape == [2, 1, 1] && s.zeroPoint.shape == [2, 1, 1])
+        #expect(Swift.abs(s.scale.scalars[0] - es[0]) < 1e-9 && Swift.abs(s.scale.scalars[1] - es[1]) < 1e-9, "\(s.scale.scalars)")
+        #expect(s.zeroPoint.scalars == [191, 113] as [Float], "\(s.zeroPoint.scalars)")
+    }
+
     /// The gradient reaches the input through the scale (nothing detached): for `y = q(x)` with
     /// upstream 1, the arg-max element gets `1 + Σ (round(x/s) − x/s) · ∂s/∂max|x|`, the others 1.
     @Test func gradientThroughTheScale() throws {
@@ -104,7 +118,7 @@ import TensorEngine
         #expect(Swift.abs(g[1] - (1 - ds / 128)) < 1e-5, "\(g) vs \(1 - ds / 128)")
     }
 
-    /// Typed configuration errors: per-row (needs Brevitas's injected broadcast function), a
+    /// Typed configuration errors: a per-channel shape (per row is over the last dim), a
     /// learned zero point, a signed zero point, group-wise without `group_size`.
     @Test func configErrors() {
         #expect(throws: QuantConfigError.self) {
@@ -117,7 +131,8 @@ import TensorEngine
     }
 
     @Test func names() {
-        for name in ["Int8DynamicActPerTensorFloat", "ShiftedUint8DynamicActPerTensorFloat", "Int8DynamicActPerGroupFloat", "ShiftedUint8DynamicActPerGroupFloat"] {
+        #expect(ActQuant.dynamicPresetNames.count == 6)
+        for name in ActQuant.dynamicPresetNames {
             #expect(ActQuant.presetNames.contains(name) && ActQuant.preset(named: name)?.preset == name)
             #expect(ActQuant.preset(named: name)?.dynamicScaling == true)
         }

@@ -92,7 +92,7 @@ import QuantCore
         for name in ActQuant.presetNames {
             var q = ActQuant.preset(named: name, minVal: -1, maxVal: 1)!
             // Presets that Brevitas completes with keywords: a per-channel shape, an FP format.
-            if q.scalingPerOutputChannel { q = q.with(\.perChannelBroadcastableShape, [1, 3, 1, 1]) }
+            if q.scalingPerOutputChannel && !q.dynamicScaling { q = q.with(\.perChannelBroadcastableShape, [1, 3, 1, 1]) }
             // Int8DynamicActPerGroupFloat: Brevitas requires group_size too.
             if q.scalingPerGroup && q.groupSize == nil { q = q.with(\.groupSize, 2) }
             if q.quantType == .minifloat && q.exponentBitWidth == nil {

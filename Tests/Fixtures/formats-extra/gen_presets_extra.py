@@ -22,8 +22,9 @@ quantizers, the unsigned MSE activation preset, and the fixed-point (power-of-tw
   * At 3 bits on wide weights with outliers (and on heavy-tailed activations) both searches move
     off their starts; at 8 bits the full range and the full negative tail win on every recorded
     weight.
-  * Int8DynamicActPerTensorFloat, ShiftedUint8DynamicActPerTensorFloat, Int8DynamicActPerGroupFloat
-    (brevitas_examples.common.generative.quantizers): the scale (and zero point) of the current
+  * Int8DynamicActPerTensorFloat, ShiftedUint8DynamicActPerTensorFloat, Int8DynamicActPerGroupFloat,
+    Int8DynamicActPerRowFloat, ShiftedUint8DynamicActPerRowFloat (completed with the broadcast function
+    that brevitas_examples' quantize() injects for per_row; brevitas_examples.common.generative.quantizers): the scale (and zero point) of the current
     input at every call, train and eval, gradient through the statistic; six fresh inputs each.
     (ShiftedUint8DynamicActPerGroupFloat is not recorded: in Brevitas 0.13.4 the zero point of
     RuntimeDynamicGroupZeroPoint does not broadcast against the per-group scale: it raises in
@@ -169,7 +170,14 @@ def cases(F, P):
              "Int8DynamicActPerGroupFloat: one scale max|x_g| / 128 per group of 4 along the last dim"),
             ("act_int8_dynamic_per_group_padded",
              "QuantIdentity(act_quant=Int8DynamicActPerGroupFloat, group_size=3, group_dim=-1, return_quant_tensor=True)",
-             "Int8DynamicActPerGroupFloat with group_size 3 on a last dim of 4 (zero padding)")):
+             "Int8DynamicActPerGroupFloat with group_size 3 on a last dim of 4 (zero padding)"),
+            ("act_int8_dynamic_per_row",
+             "QuantIdentity(act_quant=Int8DynamicActPerRowFloat, return_quant_tensor=True)",
+             "Int8DynamicActPerRowFloat (completed as quantize() does for per_row): one scale "
+             "max|x_r| / 128 per vector of the last dim, shape (2, 3, 4, 1)"),
+            ("act_shifted_uint8_dynamic_per_row",
+             "QuantIdentity(act_quant=ShiftedUint8DynamicActPerRowFloat, return_quant_tensor=True)",
+             "ShiftedUint8DynamicActPerRowFloat: scale and zero point per vector of the last dim")):
         out.append(lambda name=name, ctor=ctor, what=what: F.act_steps_case(
             P, name, ctor, lambda c: (dyn(c), f"{ctor}: {what}. {dyn_desc}."),
             ["train"] * 5 + ["eval"]))
@@ -208,6 +216,12 @@ def main(argv=None):
         obj = getattr(gq, n)
         if isinstance(obj, type) and "Dynamic" in n:
             F.G.NS.setdefault(n, obj)
+    # The per-row ones cannot be built alone: completed as brevitas_examples' quantize() does for
+    # input_quant_granularity='per_row'.
+    for n in ("Int8DynamicActPerRowFloat", "ShiftedUint8DynamicActPerRowFloat"):
+        F.G.NS[n] = getattr(gq, n).let(**{
+            "dynamic_scaling_broadcastable_fn": lambda x, shape: x.view(*shape[:-1], 1),
+            "permute_dims": None, "stats_reduce_dim": 1})
 
     torch.set_num_threads(1)
     P = F.variant("public")
