@@ -11,25 +11,34 @@ extension WeightQuant {
         }
     }
 
-    /// Signed narrow int8, one scale for the whole weight from the half-quadratic optimizer
-    /// (over the flattened weight) at the first forward, then learned.
-    public static let int8WeightPerTensorFloatHQO: WeightQuant = {
-        var q = int8WeightPerTensorFloat
-        q.preset = "Int8WeightPerTensorFloatHQO"
+    /// This quantizer named `preset`, its scale initialised by the half-quadratic optimizer at
+    /// the first forward (`parameter_from_stats` with the `hqo` statistic), then learned.
+    func withHQOScale(preset: String) -> WeightQuant {
+        var q = self
+        q.preset = preset
         q.scalingImplType = .parameterFromStats
         q.scalingStatsOp = .hqo
         return q
-    }()
+    }
+
+    /// This quantizer named `preset`, its zero point initialised by the HQO search at the first
+    /// forward (`parameter_from_stats`), then learned and not rounded.
+    func withHQOZeroPoint(preset: String) -> WeightQuant {
+        var q = self
+        q.preset = preset
+        q.zeroPointImplType = .parameterFromStats
+        q.zeroPointHQO = true
+        q.quantizeZeroPoint = false
+        return q
+    }
+
+    /// Signed narrow int8, one scale for the whole weight from the half-quadratic optimizer
+    /// (over the flattened weight) at the first forward, then learned.
+    public static let int8WeightPerTensorFloatHQO = int8WeightPerTensorFloat.withHQOScale(preset: "Int8WeightPerTensorFloatHQO")
 
     /// Signed narrow int8, one scale per output channel from the half-quadratic optimizer at
     /// the first forward, then learned.
-    public static let int8WeightPerChannelFloatHQO: WeightQuant = {
-        var q = int8WeightPerChannelFloat
-        q.preset = "Int8WeightPerChannelFloatHQO"
-        q.scalingImplType = .parameterFromStats
-        q.scalingStatsOp = .hqo
-        return q
-    }()
+    public static let int8WeightPerChannelFloatHQO = int8WeightPerChannelFloat.withHQOScale(preset: "Int8WeightPerChannelFloatHQO")
 
     static func hqoPreset(named name: String) -> WeightQuant? {
         switch name {
@@ -72,35 +81,19 @@ extension WeightQuant {
     /// (`ShiftedUint8WeightPerTensorFloat`), one zero point initialised by the HQO search over
     /// the flattened weight at the first forward, then learned (not rounded):
     /// `zero_point_impl.value` of shape `[]`.
-    public static let shiftedUint8WeightPerTensorFloatHQO: WeightQuant = {
-        var q = shiftedUint8WeightPerTensorFloat
-        q.preset = "ShiftedUint8WeightPerTensorFloatHQO"
-        q.zeroPointImplType = .parameterFromStats
-        q.zeroPointHQO = true
-        q.quantizeZeroPoint = false
-        return q
-    }()
+    public static let shiftedUint8WeightPerTensorFloatHQO =
+        shiftedUint8WeightPerTensorFloat.withHQOZeroPoint(preset: "ShiftedUint8WeightPerTensorFloatHQO")
 
     /// As `shiftedUint8WeightPerTensorFloatHQO` with one scale and one searched zero point per
     /// output channel (`zero_point_impl.value` of the scale's shape, `[C, 1]` for a linear weight).
-    public static let shiftedUint8WeightPerChannelFloatHQO: WeightQuant = {
-        var q = shiftedUint8WeightPerChannelFloat
-        q.preset = "ShiftedUint8WeightPerChannelFloatHQO"
-        q.zeroPointImplType = .parameterFromStats
-        q.zeroPointHQO = true
-        q.quantizeZeroPoint = false
-        return q
-    }()
+    public static let shiftedUint8WeightPerChannelFloatHQO =
+        shiftedUint8WeightPerChannelFloat.withHQOZeroPoint(preset: "ShiftedUint8WeightPerChannelFloatHQO")
 
     /// Unsigned 8-bit per group (default 32): scale from the group's min/max, zero point
     /// initialised by the HQO search at the first forward, then learned (not rounded).
     public static let shiftedUint8WeightPerGroupFloatHQO: WeightQuant = {
-        var q = shiftedUint8WeightGroupQuantFloat
-        q.preset = "ShiftedUint8WeightPerGroupFloatHQO"
+        var q = shiftedUint8WeightGroupQuantFloat.withHQOZeroPoint(preset: "ShiftedUint8WeightPerGroupFloatHQO")
         q.groupSize = 32
-        q.zeroPointImplType = .parameterFromStats
-        q.zeroPointHQO = true
-        q.quantizeZeroPoint = false
         return q
     }()
 }
