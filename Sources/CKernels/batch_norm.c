@@ -26,16 +26,6 @@
 #define CK_BN256 __attribute__((target("avx2")))
 #define CK_BN512 __attribute__((target("avx2,avx512f,avx512vl,avx512dq")))
 
-// Whether the 16-lane loops may run (decided once; a racing first call decides the same).
-static int ck_bn_wide(void) {
-    static int level = -1;
-    int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
-    if (l < 0) {
-        l = ck_vector_level() == 2;
-        __atomic_store_n(&level, l, __ATOMIC_RELAXED);
-    }
-    return l;
-}
 
 // Sum of the eight lanes in lane order, as Swift's SIMD8.sum().
 CK_BN256
@@ -100,7 +90,7 @@ static void ck_bn_affine512(const float *src, float *dst, long s, float scale, f
 
 CK_BN256
 void ck_bn_affine(const float *src, float *dst, long s, float scale, float shift, int relu) {
-    if (ck_bn_wide()) {
+    if (ck_has_avx512()) {
         ck_bn_affine512(src, dst, s, scale, shift, relu);
         return;
     }
@@ -148,7 +138,7 @@ static void ck_bn_gradient_sums512(const float *g, const float *x, const float *
 
 CK_BN256
 void ck_bn_gradient_sums(const float *g, const float *x, const float *y, long s, float mu, float *sum_g, float *sum_gx) {
-    if (ck_bn_wide()) {
+    if (ck_has_avx512()) {
         ck_bn_gradient_sums512(g, x, y, s, mu, sum_g, sum_gx);
         return;
     }
@@ -193,7 +183,7 @@ static void ck_bn_input_gradient512(const float *g, const float *x, const float 
 CK_BN256
 void ck_bn_input_gradient(const float *g, const float *x, const float *y, float *gx, long s, float mu, float inv, float k,
                           float mean_g, float mean_gx) {
-    if (ck_bn_wide()) {
+    if (ck_has_avx512()) {
         ck_bn_input_gradient512(g, x, y, gx, s, mu, inv, k, mean_g, mean_gx);
         return;
     }
@@ -277,7 +267,7 @@ static void ck_bnq_forward512(const float *x, float *y, long s, float scale, flo
 
 CK_BN256
 void ck_bnq_forward(const float *x, float *y, long s, float scale, float shift, float qs, float qz, float lo, float hi) {
-    if (ck_bn_wide()) {
+    if (ck_has_avx512()) {
         ck_bnq_forward512(x, y, s, scale, shift, qs, qz, lo, hi);
         return;
     }
@@ -370,7 +360,7 @@ static void ck_bnq_gradient_sums512(const float *g, const float *x, long s, floa
 CK_BN256
 void ck_bnq_gradient_sums(const float *g, const float *x, long s, float scale, float shift, float mu, float qs, float qz,
                           float lo, float hi, float *sums, double *quant_sums) {
-    if (ck_bn_wide()) {
+    if (ck_has_avx512()) {
         ck_bnq_gradient_sums512(g, x, s, scale, shift, mu, qs, qz, lo, hi, sums, quant_sums);
         return;
     }
@@ -452,7 +442,7 @@ static void ck_bnq_input_gradient512(const float *g, const float *x, float *gx, 
 CK_BN256
 void ck_bnq_input_gradient(const float *g, const float *x, float *gx, long s, float scale, float shift, float qs, float qz,
                            float lo, float hi, float mu, float inv, float k, float mean_g, float mean_gx) {
-    if (ck_bn_wide()) {
+    if (ck_has_avx512()) {
         ck_bnq_input_gradient512(g, x, gx, s, scale, shift, qs, qz, lo, hi, mu, inv, k, mean_g, mean_gx);
         return;
     }

@@ -15,21 +15,10 @@ int ck_has_avx2(void) {
 // Scalar round-half-to-even under the default rounding mode.
 static inline float ck_round(float u) { return rintf(u); }
 
-// Whether the AVX-512 kernels of fake_quant_avx512.c may run (decided once; a racing first call
-// decides the same).
-static int ck_fq_wide(void) {
-    static int level = -1;
-    int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
-    if (l < 0) {
-        l = ck_vector_level() == 2;
-        __atomic_store_n(&level, l, __ATOMIC_RELAXED);
-    }
-    return l;
-}
 
 __attribute__((target("avx2")))
 void ck_fq_forward_avx2(const float *x, float *y, long n, float s, float z, float lo, float hi, int relu, int stream) {
-    if (ck_fq_wide()) {
+    if (ck_has_avx512()) {
         ck_fq_forward_avx512(x, y, n, s, z, lo, hi, relu, stream);
         return;
     }
@@ -65,7 +54,7 @@ static inline float ck_lane_sum(__m256 v) {
 __attribute__((target("avx2")))
 void ck_fq_backward_avx2(const float *x, const float *g, float *gx, long n, float s, float z, float lo, float hi,
                          int select_clamp, int relu, int stream, double *acc_s, double *acc_z) {
-    if (ck_fq_wide()) {
+    if (ck_has_avx512()) {
         ck_fq_backward_avx512(x, g, gx, n, s, z, lo, hi, select_clamp, relu, stream, acc_s, acc_z);
         return;
     }

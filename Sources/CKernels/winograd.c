@@ -26,18 +26,8 @@ void ck_wino_output_avx2_avx512(const float *m, long out_c, long tile_rows, long
 void ck_wino_grad_output_avx2_avx512(const float *q, long out_c, long rows_q, long wq, long tile_rows, long tile_cols,
                                      float *dm);
 
-// Whether the AVX-512VL build may run (decided once; a racing first call decides the same).
-static int ck_wino_wide(void) {
-    static int level = -1;
-    int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
-    if (l < 0) {
-        l = ck_vector_level() == 2;
-        __atomic_store_n(&level, l, __ATOMIC_RELAXED);
-    }
-    return l;
-}
 #define CK_WINO_DISPATCH(call) \
-    if (ck_wino_wide()) { call; return; }
+    if (ck_has_avx512()) { call; return; }
 #else
 #define CK_WINO_DISPATCH(call)
 #endif

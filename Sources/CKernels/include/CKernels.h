@@ -21,6 +21,10 @@ int ck_has_avx2(void);
 /// otherwise.
 int ck_vector_level(void);
 
+/// Whether the AVX-512 kernels may run (`ck_vector_level() == 2`), decided once and cached for
+/// the hot dispatch paths (a racing first call decides the same).
+int ck_has_avx512(void);
+
 /// Forward of integer fake quantization over `n` elements with one scale and zero point:
 /// `y = (clamp(round_half_even(x'/s + z), lo, hi) - z) * s`, `x' = max(x, 0)` when `relu`.
 /// Runs as `ck_fq_forward_avx512` where the processor has AVX-512 (same results). `stream`
