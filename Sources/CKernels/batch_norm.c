@@ -11,7 +11,9 @@
 // lanes added in lane order (SIMD8.sum()), then the tail (the last s % 8 elements) one by one; the
 // fused backward's quantizer sums are flushed to double every 1024 elements. A 16-float AVX-512
 // step adds its low half and then its high half to the same 8 lanes, which is exactly two 8-float
-// steps: AVX-512 halves the element-wise work, not the chain of additions.
+// steps: AVX-512 halves the element-wise work, not the chain of additions. The element-wise
+// AVX-512 kernels do whole 16-lane blocks only and return where they stopped; the AVX2 loop and
+// the scalar tail of the same function finish the plane.
 //
 // Rounding is `_mm*_round_ps` to nearest even (the unfused fake-quantization kernels of
 // fake_quant.c use it too); the Swift vector loop rounds with the 1.5·2^23 trick below 2^22 in
@@ -74,7 +76,7 @@ float ck_bn_squared_deviations(const float *p, long s, float mu) {
 // MARK: - BatchNorm (optionally with ReLU)
 
 CK_BN512
-static void ck_bn_affine512(const float *src, float *dst, long s, float scale, float shift, int relu) {
+static long ck_bn_affine512(const float *src, float *dst, long s, float scale, float shift, int relu) {
     const __m512 vs = _mm512_set1_ps(scale), vt = _mm512_set1_ps(shift), zero = _mm512_setzero_ps();
     long j = 0;
     for (; j + 16 <= s; j += 16) {
@@ -82,20 +84,13 @@ static void ck_bn_affine512(const float *src, float *dst, long s, float scale, f
         if (relu) y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(y, zero, _CMP_LE_OQ), zero);
         _mm512_storeu_ps(dst + j, y);
     }
-    for (; j < s; j++) {
-        float y = src[j] * scale + shift;
-        dst[j] = !relu || y > 0 || isnan(y) ? y : 0;
-    }
+    return j;
 }
 
 CK_BN256
 void ck_bn_affine(const float *src, float *dst, long s, float scale, float shift, int relu) {
-    if (ck_has_avx512()) {
-        ck_bn_affine512(src, dst, s, scale, shift, relu);
-        return;
-    }
     const __m256 vs = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift), zero = _mm256_setzero_ps();
-    long j = 0;
+    long j = ck_has_avx512() ? ck_bn_affine512(src, dst, s, scale, shift, relu) : 0;  // 16-lane blocks there
     for (; j + 8 <= s; j += 8) {
         __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(src + j), vs), vt);
         if (relu) y = _mm256_andnot_ps(_mm256_cmp_ps(y, zero, _CMP_LE_OQ), y);  // NaN stays NaN
@@ -162,7 +157,7 @@ void ck_bn_gradient_sums(const float *g, const float *x, const float *y, long s,
 }
 
 CK_BN512
-static void ck_bn_input_gradient512(const float *g, const float *x, const float *y, float *gx, long s, float mu, float inv,
+static long ck_bn_input_gradient512(const float *g, const float *x, const float *y, float *gx, long s, float mu, float inv,
                                     float k, float mean_g, float mean_gx) {
     const __m512 vm = _mm512_set1_ps(mu), vi = _mm512_set1_ps(inv), vk = _mm512_set1_ps(k);
     const __m512 vg = _mm512_set1_ps(mean_g), vgx = _mm512_set1_ps(mean_gx), zero = _mm512_setzero_ps();
@@ -173,23 +168,16 @@ static void ck_bn_input_gradient512(const float *g, const float *x, const float 
         __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm), vi);
         _mm512_storeu_ps(gx + j, _mm512_mul_ps(vk, _mm512_sub_ps(_mm512_sub_ps(gv, vg), _mm512_mul_ps(xhat, vgx))));
     }
-    for (; j < s; j++) {
-        float gv = !y || y[j] > 0 ? g[j] : 0;
-        float xhat = (x[j] - mu) * inv;
-        gx[j] = k * ((gv - mean_g) - xhat * mean_gx);
-    }
+    return j;
 }
 
 CK_BN256
 void ck_bn_input_gradient(const float *g, const float *x, const float *y, float *gx, long s, float mu, float inv, float k,
                           float mean_g, float mean_gx) {
-    if (ck_has_avx512()) {
-        ck_bn_input_gradient512(g, x, y, gx, s, mu, inv, k, mean_g, mean_gx);
-        return;
-    }
     const __m256 vm = _mm256_set1_ps(mu), vi = _mm256_set1_ps(inv), vk = _mm256_set1_ps(k);
     const __m256 vg = _mm256_set1_ps(mean_g), vgx = _mm256_set1_ps(mean_gx), zero = _mm256_setzero_ps();
-    long j = 0;
+    // The AVX-512 kernel does the 16-lane blocks; the rest runs below.
+    long j = ck_has_avx512() ? ck_bn_input_gradient512(g, x, y, gx, s, mu, inv, k, mean_g, mean_gx) : 0;
     for (; j + 8 <= s; j += 8) {
         __m256 gv = _mm256_loadu_ps(g + j);
         if (y) gv = _mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(y + j), zero, _CMP_GT_OQ), gv);
@@ -245,7 +233,7 @@ static inline __m512 ck_bnq16(__m512 a, __m512 vs, __m512 vz, __m512 vlo, __m512
 }
 
 CK_BN512
-static void ck_bnq_forward512(const float *x, float *y, long s, float scale, float shift, float qs, float qz, float lo,
+static long ck_bnq_forward512(const float *x, float *y, long s, float scale, float shift, float qs, float qz, float lo,
                               float hi) {
     const __m512 vsc = _mm512_set1_ps(scale), vt = _mm512_set1_ps(shift);
     const __m512 vs = _mm512_set1_ps(qs), vz = _mm512_set1_ps(qz), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
@@ -257,23 +245,14 @@ static void ck_bnq_forward512(const float *x, float *y, long s, float scale, flo
                             &dead);
         _mm512_storeu_ps(y + j, _mm512_mul_ps(_mm512_sub_ps(q, vz), vs));
     }
-    for (; j < s; j++) {
-        float v;
-        int clipped, dead;
-        float q = ck_bnq_scalar(x[j] * scale + shift, qs, qz, lo, hi, &v, &clipped, &dead);
-        y[j] = (q - qz) * qs;
-    }
+    return j;
 }
 
 CK_BN256
 void ck_bnq_forward(const float *x, float *y, long s, float scale, float shift, float qs, float qz, float lo, float hi) {
-    if (ck_has_avx512()) {
-        ck_bnq_forward512(x, y, s, scale, shift, qs, qz, lo, hi);
-        return;
-    }
     const __m256 vsc = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift);
     const __m256 vs = _mm256_set1_ps(qs), vz = _mm256_set1_ps(qz), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-    long j = 0;
+    long j = ck_has_avx512() ? ck_bnq_forward512(x, y, s, scale, shift, qs, qz, lo, hi) : 0;  // 16-lane blocks there
     for (; j + 8 <= s; j += 8) {
         __m256 v, clipped, dead;
         __m256 q = ck_bnq8(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j), vsc), vt), vs, vz, vlo, vhi, &v, &clipped,
@@ -409,7 +388,7 @@ static inline void ck_bnq_input_tail(const float *g, const float *x, float *gx, 
 }
 
 CK_BN512
-static void ck_bnq_input_gradient512(const float *g, const float *x, float *gx, long s, float scale, float shift, float qs,
+static long ck_bnq_input_gradient512(const float *g, const float *x, float *gx, long s, float scale, float shift, float qs,
                                      float qz, float lo, float hi, float mu, float inv, float k, float mean_g,
                                      float mean_gx) {
     const __m512 vsc = _mm512_set1_ps(scale), vt = _mm512_set1_ps(shift);
@@ -425,32 +404,20 @@ static void ck_bnq_input_gradient512(const float *g, const float *x, float *gx, 
         __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(xv, vm), vi);
         _mm512_storeu_ps(gx + j, _mm512_mul_ps(vk, _mm512_sub_ps(_mm512_sub_ps(gp, vg), _mm512_mul_ps(xhat, vgx))));
     }
-    if (j + 8 <= s) {  // the Swift loop's vector lanes (dead is `a <= 0`), not its scalar tail
-        __mmask16 lanes = 0x00ff;
-        __m512 xv = _mm512_maskz_loadu_ps(lanes, x + j), v;
-        __mmask16 clipped, dead;
-        (void)ck_bnq16(_mm512_add_ps(_mm512_mul_ps(xv, vsc), vt), vs, vz, vlo, vhi, &v, &clipped, &dead);
-        __m512 gp = _mm512_maskz_mov_ps((__mmask16)~(clipped | dead), _mm512_maskz_loadu_ps(lanes, g + j));
-        __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(xv, vm), vi);
-        _mm512_mask_storeu_ps(gx + j, lanes,
-                              _mm512_mul_ps(vk, _mm512_sub_ps(_mm512_sub_ps(gp, vg), _mm512_mul_ps(xhat, vgx))));
-        j += 8;
-    }
-    ck_bnq_input_tail(g, x, gx, j, s, scale, shift, qs, qz, lo, hi, mu, inv, k, mean_g, mean_gx);
+    return j;
 }
 
 CK_BN256
 void ck_bnq_input_gradient(const float *g, const float *x, float *gx, long s, float scale, float shift, float qs, float qz,
                            float lo, float hi, float mu, float inv, float k, float mean_g, float mean_gx) {
-    if (ck_has_avx512()) {
-        ck_bnq_input_gradient512(g, x, gx, s, scale, shift, qs, qz, lo, hi, mu, inv, k, mean_g, mean_gx);
-        return;
-    }
     const __m256 vsc = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift);
     const __m256 vs = _mm256_set1_ps(qs), vz = _mm256_set1_ps(qz), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
     const __m256 vm = _mm256_set1_ps(mu), vi = _mm256_set1_ps(inv), vk = _mm256_set1_ps(k);
     const __m256 vg = _mm256_set1_ps(mean_g), vgx = _mm256_set1_ps(mean_gx);
-    long j = 0;
+    // The AVX-512 kernel does the 16-lane blocks; the rest runs below.
+    long j = ck_has_avx512()
+        ? ck_bnq_input_gradient512(g, x, gx, s, scale, shift, qs, qz, lo, hi, mu, inv, k, mean_g, mean_gx)
+        : 0;
     for (; j + 8 <= s; j += 8) {
         __m256 xv = _mm256_loadu_ps(x + j), v, clipped, dead;
         (void)ck_bnq8(_mm256_add_ps(_mm256_mul_ps(xv, vsc), vt), vs, vz, vlo, vhi, &v, &clipped, &dead);
