@@ -32,31 +32,76 @@
 // percent of a whole training step.
 static const float ck_q = 0.25f, ck_s = 1.0f / 6, ck_t = 1.0f / 12, ck_f = 1.0f / 24;
 
-void ck_wino4_weights(const float *w, float *u, long out_c, long in_c) {
-    long oc = out_c * in_c;
-    for (long k = 0; k < oc; k++) {
-        const float *g = w + 9 * k;
-        float t[6][3];  // G g
-        for (int j = 0; j < 3; j++) {
-            float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
-            t[0][j] = g0 * ck_q;
-            t[1][j] = -(g0 + g1 + g2) * ck_s;
-            t[2][j] = -(g0 - g1 + g2) * ck_s;
-            t[3][j] = g0 * ck_f + g1 * ck_t + g2 * ck_s;
-            t[4][j] = g0 * ck_f - g1 * ck_t + g2 * ck_s;
-            t[5][j] = g2;
-        }
-        for (int i = 0; i < 6; i++) {  // (G g) Gᵀ
-            float a = t[i][0], b = t[i][1], c = t[i][2];
-            float *dst = u + 6 * i * oc + k;
-            dst[0 * oc] = a * ck_q;
-            dst[1 * oc] = -(a + b + c) * ck_s;
-            dst[2 * oc] = -(a - b + c) * ck_s;
-            dst[3 * oc] = a * ck_f + b * ck_t + c * ck_s;
-            dst[4 * oc] = a * ck_f - b * ck_t + c * ck_s;
-            dst[5 * oc] = c;
-        }
+// One kernel k of the weight transform (u has stride oc between positions ξ).
+static inline void wino4_weight_one(const float *w, float *u, long k, long oc) {
+    const float *g = w + 9 * k;
+    float t[6][3];  // G g
+    for (int j = 0; j < 3; j++) {
+        float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+        t[0][j] = g0 * ck_q;
+        t[1][j] = -(g0 + g1 + g2) * ck_s;
+        t[2][j] = -(g0 - g1 + g2) * ck_s;
+        t[3][j] = g0 * ck_f + g1 * ck_t + g2 * ck_s;
+        t[4][j] = g0 * ck_f - g1 * ck_t + g2 * ck_s;
+        t[5][j] = g2;
     }
+    for (int i = 0; i < 6; i++) {  // (G g) Gᵀ
+        float a = t[i][0], b = t[i][1], c = t[i][2];
+        float *dst = u + 6 * i * oc + k;
+        dst[0 * oc] = a * ck_q;
+        dst[1 * oc] = -(a + b + c) * ck_s;
+        dst[2 * oc] = -(a - b + c) * ck_s;
+        dst[3 * oc] = a * ck_f + b * ck_t + c * ck_s;
+        dst[4 * oc] = a * ck_f - b * ck_t + c * ck_s;
+        dst[5 * oc] = c;
+    }
+}
+
+// The same for kernels k ..< k + 8 in one 8-lane vector each: the scalar operations in the
+// same order, multiplies and adds kept apart (no fused multiply-add), so the same bits.
+CK_W4 static void wino4_weight_eight(const float *w, float *u, long k, long oc) {
+    const __m256i idx = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
+    const __m256 q = _mm256_set1_ps(ck_q), s6 = _mm256_set1_ps(ck_s), t12 = _mm256_set1_ps(ck_t),
+                 f24 = _mm256_set1_ps(ck_f), sign = _mm256_set1_ps(-0.0f);
+    const float *g = w + 9 * k;
+    __m256 t[6][3];
+    for (int j = 0; j < 3; j++) {
+        __m256 g0 = _mm256_i32gather_ps(g + j, idx, 4), g1 = _mm256_i32gather_ps(g + 3 + j, idx, 4),
+               g2 = _mm256_i32gather_ps(g + 6 + j, idx, 4);
+        t[0][j] = _mm256_mul_ps(g0, q);
+        t[1][j] = _mm256_mul_ps(_mm256_xor_ps(_mm256_add_ps(_mm256_add_ps(g0, g1), g2), sign), s6);
+        t[2][j] = _mm256_mul_ps(_mm256_xor_ps(_mm256_add_ps(_mm256_sub_ps(g0, g1), g2), sign), s6);
+        t[3][j] = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(g0, f24), _mm256_mul_ps(g1, t12)), _mm256_mul_ps(g2, s6));
+        t[4][j] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(g0, f24), _mm256_mul_ps(g1, t12)), _mm256_mul_ps(g2, s6));
+        t[5][j] = g2;
+    }
+    for (int i = 0; i < 6; i++) {
+        __m256 a = t[i][0], b = t[i][1], c = t[i][2];
+        float *dst = u + 6 * i * oc + k;
+        _mm256_storeu_ps(dst + 0 * oc, _mm256_mul_ps(a, q));
+        _mm256_storeu_ps(dst + 1 * oc, _mm256_mul_ps(_mm256_xor_ps(_mm256_add_ps(_mm256_add_ps(a, b), c), sign), s6));
+        _mm256_storeu_ps(dst + 2 * oc, _mm256_mul_ps(_mm256_xor_ps(_mm256_add_ps(_mm256_sub_ps(a, b), c), sign), s6));
+        _mm256_storeu_ps(dst + 3 * oc,
+                         _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(a, f24), _mm256_mul_ps(b, t12)), _mm256_mul_ps(c, s6)));
+        _mm256_storeu_ps(dst + 4 * oc,
+                         _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(a, f24), _mm256_mul_ps(b, t12)), _mm256_mul_ps(c, s6)));
+        _mm256_storeu_ps(dst + 5 * oc, c);
+    }
+}
+
+void ck_wino4_weights_range(const float *w, float *u, long k0, long k1, long oc) {
+    long k = k0;
+    for (; k + 8 <= k1; k += 8) wino4_weight_eight(w, u, k, oc);
+    for (; k < k1; k++) wino4_weight_one(w, u, k, oc);
+}
+
+void ck_wino4_weights_scalar(const float *w, float *u, long out_c, long in_c) {
+    long oc = out_c * in_c;
+    for (long k = 0; k < oc; k++) wino4_weight_one(w, u, k, oc);
+}
+
+void ck_wino4_weights(const float *w, float *u, long out_c, long in_c) {
+    ck_wino4_weights_range(w, u, 0, out_c * in_c, out_c * in_c);
 }
 
 void ck_wino4_weights_grad(const float *du, float *dw, long out_c, long in_c) {

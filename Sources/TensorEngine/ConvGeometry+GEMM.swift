@@ -21,6 +21,10 @@ extension ConvGeometry {
                 winogradForward(x, w, bias, out)
                 return
             }
+            if columns == nil, let packing = winogradPacking {
+                packedWinogradForward(packing, x, w, bias, out)
+                return
+            }
         #endif
         if cg == 1 && kH * kW <= 64 && columns == nil {
             depthwiseForward(x, w, bias, out)
@@ -113,6 +117,10 @@ extension ConvGeometry {
         if n == 0 || cg == 0 || og == 0 || l == 0 { return }
         if gx == nil && gw == nil { return }
         #if arch(x86_64)
+            if let packing = winogradPacking {
+                packedWinogradBackward(packing, g: g, x: x, w: w, gx: gx, gw: gw)
+                return
+            }
             if usesWinograd, let gw {
                 winogradWeightGradient(g, x, gw)
                 if gx != nil { backward(g: g, x: x, w: w, gx: gx, gw: nil, gb: nil) }

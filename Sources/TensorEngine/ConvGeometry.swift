@@ -52,7 +52,7 @@ struct ConvGeometry {
     /// (not 1x1, not depthwise) whose columns take at most 16 MB (beyond that, unfolding again streams no more memory than
     /// reading them back).
     var savesColumns: Bool {
-        !isPointwise && !usesWinograd && !(cg == 1 && groups > 1) && cg > 0 && columnCount > 0 && columnCount <= 1 << 22
+        !isPointwise && !usesWinograd && winogradPacking == nil && !(cg == 1 && groups > 1) && cg > 0 && columnCount > 0 && columnCount <= 1 << 22
     }
 
     /// Images per GEMM: one when an image has enough output pixels to make a wide GEMM, more

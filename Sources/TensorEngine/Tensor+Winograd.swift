@@ -94,7 +94,16 @@ extension ConvGeometry {
 
             /// The weight transform: `u[ξ][o][c]`, `xiCount · outC · inC` floats.
             func transformWeights(_ w: UnsafePointer<Float>, _ u: UnsafeMutablePointer<Float>) {
-                if m == 4 { ck_wino4_weights(w, u, geo.outC, geo.inC) } else { ck_wino_weights(w, u, geo.outC, geo.inC) }
+                guard m == 4 else {
+                    ck_wino_weights(w, u, geo.outC, geo.inC)
+                    return
+                }
+                // Eight kernels per vector, groups of eight in parallel (each kernel's transform
+                // is independent, so the split does not change a bit).
+                let oc = geo.outC * geo.inC
+                Parallel.forRanges((oc + 7) / 8, costPerItem: 8 * 36 * 12, minWork: 1 << 14) { r in
+                    ck_wino4_weights_range(w, u, r.lowerBound * 8, Swift.min(oc, r.upperBound * 8), oc)
+                }
             }
 
             /// The input transform of the `rows` tile rows in `p` (see `padInput`) into `v`.

@@ -114,6 +114,10 @@ void ck_wino_weights_grad(const float *du, float *dw, long out_c, long in_c);
 /// weight transforms need AVX-512 (`ck_vector_level() == 2`).
 /// `u[ξ][o][c]` (36 · out_c · in_c floats) from `w` `[out_c, in_c, 3, 3]`.
 void ck_wino4_weights(const float *w, float *u, long out_c, long in_c);
+/// Kernels `k0 ..< k1` of the same transform (`oc` = out_c·in_c floats between positions ξ), eight
+/// kernels per vector; the same bits as `ck_wino4_weights_scalar`, the one-kernel-at-a-time loop.
+void ck_wino4_weights_range(const float *w, float *u, long k0, long k1, long oc);
+void ck_wino4_weights_scalar(const float *w, float *u, long out_c, long in_c);
 /// Input tiles: tile (r, t) reads rows 4r..4r+5 and columns 4t..4t+5 of the `in_c` padded planes
 /// of `rows_p` x `wp` floats (`rows_p >= 4·tile_rows + 2`, `wp >= 4·tile_cols + 2`, and 16
 /// readable floats after the last plane); writes `v[ξ][c][r·tile_cols + t]`.
@@ -151,6 +155,21 @@ void ck_bnq_input_gradient(const float *g, const float *x, float *gx, long s, fl
                            float lo, float hi, float mu, float inv, float k, float mean_g, float mean_gx);
 
 #endif
+
+/// im2col and col2im over one zero-padded channel plane (im2col.c; every architecture, AVX2
+/// row moves on x86-64 where the processor has them). `pp` holds the channel with `p_h` rows and
+/// `p_w` columns of zeros on each side, `pad_w` floats per row. `ck_im2col_plane` writes the
+/// k_h·k_w column rows of `out_h·out_w` floats, `ld` apart, `col[(ki·k_w + kj)·ld + oh·out_w + ow]
+/// = pp[(oh·s_h + ki·d_h)·pad_w + kj·d_w + ow·s_w]`; `ck_col2im_plane` adds every column element
+/// back to where it was read (taps, then rows, then columns in order). A stride-2 row reads (and
+/// col2im writes +0 to) one float past its last one: leave a few floats of slack after the plane.
+/// `ck_pad_plane` / `ck_unpad_plane` copy an `in_h x in_w` plane into / out of the interior.
+void ck_im2col_plane(const float *pp, long pad_w, long out_h, long out_w, long k_h, long k_w, long s_h, long s_w,
+                     long d_h, long d_w, float *col, long ld);
+void ck_col2im_plane(const float *col, long ld, float *pp, long pad_w, long out_h, long out_w, long k_h, long k_w,
+                     long s_h, long s_w, long d_h, long d_w);
+void ck_pad_plane(const float *src, long in_h, long in_w, float *pp, long pad_w, long p_h, long p_w);
+void ck_unpad_plane(const float *pp, long pad_w, long p_h, long p_w, float *dst, long in_h, long in_w);
 
 #ifdef __cplusplus
 }
