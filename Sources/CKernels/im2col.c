@@ -116,19 +116,11 @@ __attribute__((target("avx2"))) static void col2im_avx2(const float *col, long l
 #endif
 
 void ck_pad_plane(const float *src, long in_h, long in_w, float *pp, long pad_w, long p_h, long p_w) {
-    for (long ih = 0; ih < in_h; ih++) {
-        const float *s = src + ih * in_w;
-        float *d = pp + (ih + p_h) * pad_w + p_w;
-        for (long i = 0; i < in_w; i++) d[i] = s[i];
-    }
+    ck_copy_rows(src, in_w, pp + p_h * pad_w + p_w, pad_w, in_h, in_w, 0, 0);
 }
 
 void ck_unpad_plane(const float *pp, long pad_w, long p_h, long p_w, float *dst, long in_h, long in_w) {
-    for (long ih = 0; ih < in_h; ih++) {
-        const float *s = pp + (ih + p_h) * pad_w + p_w;
-        float *d = dst + ih * in_w;
-        for (long i = 0; i < in_w; i++) d[i] = s[i];
-    }
+    ck_copy_rows(pp + p_h * pad_w + p_w, pad_w, dst, in_w, in_h, in_w, 0, 0);
 }
 
 void ck_im2col_plane(const float *pp, long pad_w, long out_h, long out_w, long k_h, long k_w, long s_h, long s_w,

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Winograd for small feature maps, by laying images side by side.
 ///
 /// The Winograd kernels tile an output row in groups of eight tiles, so a map of 8 columns (two
@@ -73,8 +75,7 @@ extension ConvGeometry {
                 let plane = dst + item * h * vw
                 plane.update(repeating: 0, count: h * vw)
                 for j in 0..<Swift.min(k, n - vi * k) {
-                    let s = src + ((vi * k + j) * channels + c) * h * w
-                    for y in 0..<h { (plane + y * vw + j * slot).update(from: s + y * w, count: w) }
+                    ck_copy_rows(src + ((vi * k + j) * channels + c) * h * w, w, plane + j * slot, vw, h, w, 0, 0)
                 }
             }
         }
@@ -89,9 +90,7 @@ extension ConvGeometry {
         Parallel.forRanges(n * channels, costPerItem: h * w) { r in
             for item in r {
                 let img = item / channels, c = item % channels, vi = img / k, j = img % k
-                let plane = src + (vi * channels + c) * h * vw + j * slot
-                let d = dst + item * h * w
-                for y in 0..<h { (d + y * w).update(from: plane + y * vw, count: w) }
+                ck_copy_rows(src + (vi * channels + c) * h * vw + j * slot, vw, dst + item * h * w, w, h, w, 0, 0)
             }
         }
     }

@@ -129,19 +129,15 @@ extension ConvGeometry {
                 let (first, count) = rows(b)
                 let (inC, inH, inW, pH, pW) = (geo.inC, geo.inH, geo.inW, geo.pH, geo.pW)
                 let right = wp - pW - inW
+                // Plane rows k0 ..< k1 hold input rows; those before and after are zero.
+                let rowsRead = m * count + 2, k0 = Swift.min(Swift.max(pH - m * first, 0), rowsRead)
+                let k1 = Swift.max(Swift.min(inH + pH - m * first, rowsRead), k0)
                 for c in 0..<inC {
-                    let src = x + (img * inC + c) * inH * inW
-                    for k in 0..<(m * count + 2) {
-                        let row = p + (c * rowsP + k) * wp
-                        let ih = m * first + k - pH
-                        if ih < 0 || ih >= inH {
-                            row.update(repeating: 0, count: wp)
-                            continue
-                        }
-                        row.update(repeating: 0, count: pW)
-                        (row + pW).update(from: src + ih * inW, count: inW)
-                        (row + pW + inW).update(repeating: 0, count: right)
-                    }
+                    let plane = p + c * rowsP * wp
+                    plane.update(repeating: 0, count: k0 * wp)
+                    ck_copy_rows(x + (img * inC + c) * inH * inW + (m * first + k0 - pH) * inW, inW, plane + k0 * wp + pW, wp,
+                                 k1 - k0, inW, pW, right)
+                    (plane + k1 * wp).update(repeating: 0, count: (rowsRead - k1) * wp)
                 }
             }
         }
@@ -211,17 +207,11 @@ extension ConvGeometry {
                                     blk.padInput(x, image: img, block: b, into: p)
                                     // The output-gradient rows of the block, zero beyond the map (every
                                     // row and column the tiles read is written once).
+                                    let inside = Swift.max(0, Swift.min(tm * rows, outH - tm * first))
                                     for o in 0..<outC {
-                                        let src = g + (img * outC + o) * outH * outW
-                                        for k in 0..<(tm * rows) {
-                                            let row = q + (o * rowsQ + k) * wq
-                                            if tm * first + k < outH {
-                                                row.update(from: src + (tm * first + k) * outW, count: outW)
-                                                (row + outW).update(repeating: 0, count: wq - outW)
-                                            } else {
-                                                row.update(repeating: 0, count: wq)
-                                            }
-                                        }
+                                        let plane = q + o * rowsQ * wq
+                                        ck_copy_rows(g + ((img * outC + o) * outH + tm * first) * outW, outW, plane, wq, inside, outW, 0, wq - outW)
+                                        (plane + inside * wq).update(repeating: 0, count: (tm * rows - inside) * wq)
                                     }
                                     blk.transformInput(p, rows: rows, v)
                                     if tm == 4 {

@@ -171,6 +171,12 @@ void ck_col2im_plane(const float *col, long ld, float *pp, long pad_w, long out_
 void ck_pad_plane(const float *src, long in_h, long in_w, float *pp, long pad_w, long p_h, long p_w);
 void ck_unpad_plane(const float *pp, long pad_w, long p_h, long p_w, float *dst, long in_h, long in_w);
 
+/// Copies `rows` rows of `w` floats, `src_stride` floats apart, to rows `dst_stride` apart, and
+/// writes `zero_left` zeros just before and `zero_right` zeros just after each destination row
+/// (copy_rows.c; every architecture, AVX2 moves on x86-64 where the processor has them).
+void ck_copy_rows(const float *src, long src_stride, float *dst, long dst_stride, long rows, long w, long zero_left,
+                  long zero_right);
+
 #ifdef __cplusplus
 }
 #endif
