@@ -193,25 +193,27 @@ void ck_bn_input_gradient(const float *g, const float *x, const float *y, float 
 
 // MARK: - BatchNorm + ReLU + fake quantization
 
-// The quantizer of one element, as `BatchNormQuantKernels.quantize(_: Float, _:)`: v = max(a, 0)/s,
-// its clamped code q, whether the code clipped and whether the ReLU cut (`!(a > 0)`).
-static inline float ck_bnq_scalar(float a, float qs, float qz, float lo, float hi, float *v, int *clipped, int *dead) {
-    float xr = a < 0 ? 0 : a;
+// The quantizer of one element, as `BatchNormQuantKernels.quantize(_: Float, _:)`: v = max(a, 0)/s
+// (a/s without `relu`), its clamped code q, whether the code clipped and whether the ReLU cut
+// (`!(a > 0)`; never without `relu`).
+static inline float ck_bnq_scalar(float a, int relu, float qs, float qz, float lo, float hi, float *v, int *clipped,
+                                  int *dead) {
+    float xr = relu && a < 0 ? 0 : a;
     *v = xr / qs;
     float rq = rintf(*v + qz);
     *clipped = rq > hi || rq < lo;
-    *dead = !(a > 0);
+    *dead = relu && !(a > 0);
     return rq > hi ? hi : (rq < lo ? lo : rq);
 }
 
 // 8 lanes: v, the clamped code (returned), the clipped lanes and the lanes where the ReLU cut
-// (`a <= 0`, false for NaN as in the Swift vector loop).
+// (`a <= 0`, false for NaN as in the Swift vector loop; none without `relu`, which also keeps a).
 CK_BN256
-static inline __m256 ck_bnq8(__m256 a, __m256 vs, __m256 vz, __m256 vlo, __m256 vhi, __m256 *v, __m256 *clipped,
-                             __m256 *dead) {
+static inline __m256 ck_bnq8(__m256 a, int relu, __m256 vs, __m256 vz, __m256 vlo, __m256 vhi, __m256 *v,
+                             __m256 *clipped, __m256 *dead) {
     const __m256 zero = _mm256_setzero_ps();
-    *dead = _mm256_cmp_ps(a, zero, _CMP_LE_OQ);
-    __m256 xr = _mm256_andnot_ps(_mm256_cmp_ps(a, zero, _CMP_LT_OQ), a);
+    *dead = relu ? _mm256_cmp_ps(a, zero, _CMP_LE_OQ) : zero;
+    __m256 xr = relu ? _mm256_andnot_ps(_mm256_cmp_ps(a, zero, _CMP_LT_OQ), a) : a;
     *v = _mm256_div_ps(xr, vs);
     __m256 r = _mm256_round_ps(_mm256_add_ps(*v, vz), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 over = _mm256_cmp_ps(r, vhi, _CMP_GT_OQ), under = _mm256_cmp_ps(r, vlo, _CMP_LT_OQ);
@@ -220,11 +222,11 @@ static inline __m256 ck_bnq8(__m256 a, __m256 vs, __m256 vz, __m256 vlo, __m256 
 }
 
 CK_BN512
-static inline __m512 ck_bnq16(__m512 a, __m512 vs, __m512 vz, __m512 vlo, __m512 vhi, __m512 *v, __mmask16 *clipped,
-                              __mmask16 *dead) {
+static inline __m512 ck_bnq16(__m512 a, int relu, __m512 vs, __m512 vz, __m512 vlo, __m512 vhi, __m512 *v,
+                              __mmask16 *clipped, __mmask16 *dead) {
     const __m512 zero = _mm512_setzero_ps();
-    *dead = _mm512_cmp_ps_mask(a, zero, _CMP_LE_OQ);
-    __m512 xr = _mm512_mask_mov_ps(a, _mm512_cmp_ps_mask(a, zero, _CMP_LT_OQ), zero);
+    *dead = relu ? _mm512_cmp_ps_mask(a, zero, _CMP_LE_OQ) : 0;
+    __m512 xr = relu ? _mm512_mask_mov_ps(a, _mm512_cmp_ps_mask(a, zero, _CMP_LT_OQ), zero) : a;
     *v = _mm512_div_ps(xr, vs);
     __m512 r = _mm512_roundscale_ps(_mm512_add_ps(*v, vz), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __mmask16 over = _mm512_cmp_ps_mask(r, vhi, _CMP_GT_OQ), under = _mm512_cmp_ps_mask(r, vlo, _CMP_LT_OQ);
@@ -233,7 +235,7 @@ static inline __m512 ck_bnq16(__m512 a, __m512 vs, __m512 vz, __m512 vlo, __m512
 }
 
 CK_BN512
-static long ck_bnq_forward512(const float *x, float *y, long s, float scale, float shift, float qs, float qz, float lo,
+static long ck_bnq_forward512(const float *x, float *y, long s, float scale, float shift, int relu, float qs, float qz, float lo,
                               float hi) {
     const __m512 vsc = _mm512_set1_ps(scale), vt = _mm512_set1_ps(shift);
     const __m512 vs = _mm512_set1_ps(qs), vz = _mm512_set1_ps(qz), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
@@ -241,7 +243,7 @@ static long ck_bnq_forward512(const float *x, float *y, long s, float scale, flo
     for (; j + 16 <= s; j += 16) {
         __m512 v;
         __mmask16 clipped, dead;
-        __m512 q = ck_bnq16(_mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(x + j), vsc), vt), vs, vz, vlo, vhi, &v, &clipped,
+        __m512 q = ck_bnq16(_mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(x + j), vsc), vt), relu, vs, vz, vlo, vhi, &v, &clipped,
                             &dead);
         _mm512_storeu_ps(y + j, _mm512_mul_ps(_mm512_sub_ps(q, vz), vs));
     }
@@ -249,31 +251,31 @@ static long ck_bnq_forward512(const float *x, float *y, long s, float scale, flo
 }
 
 CK_BN256
-void ck_bnq_forward(const float *x, float *y, long s, float scale, float shift, float qs, float qz, float lo, float hi) {
+void ck_bnq_forward(const float *x, float *y, long s, float scale, float shift, int relu, float qs, float qz, float lo, float hi) {
     const __m256 vsc = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift);
     const __m256 vs = _mm256_set1_ps(qs), vz = _mm256_set1_ps(qz), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-    long j = ck_has_avx512() ? ck_bnq_forward512(x, y, s, scale, shift, qs, qz, lo, hi) : 0;  // 16-lane blocks there
+    long j = ck_has_avx512() ? ck_bnq_forward512(x, y, s, scale, shift, relu, qs, qz, lo, hi) : 0;  // 16-lane blocks there
     for (; j + 8 <= s; j += 8) {
         __m256 v, clipped, dead;
-        __m256 q = ck_bnq8(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j), vsc), vt), vs, vz, vlo, vhi, &v, &clipped,
+        __m256 q = ck_bnq8(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j), vsc), vt), relu, vs, vz, vlo, vhi, &v, &clipped,
                            &dead);
         _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_sub_ps(q, vz), vs));
     }
     for (; j < s; j++) {
         float v;
         int clipped, dead;
-        float q = ck_bnq_scalar(x[j] * scale + shift, qs, qz, lo, hi, &v, &clipped, &dead);
+        float q = ck_bnq_scalar(x[j] * scale + shift, relu, qs, qz, lo, hi, &v, &clipped, &dead);
         y[j] = (q - qz) * qs;
     }
 }
 
 // The scalar tail of the gradient sums (elements j..<s), added to the running sums in order.
-static inline void ck_bnq_sums_tail(const float *g, const float *x, long j, long s, float scale, float shift, float mu,
+static inline void ck_bnq_sums_tail(const float *g, const float *x, long j, long s, float scale, float shift, int relu, float mu,
                                     float qs, float qz, float lo, float hi, float *sa, float *sb, double *as, double *az) {
     for (; j < s; j++) {
         float gi = g[j], v;
         int clipped, dead;
-        float q = ck_bnq_scalar(x[j] * scale + shift, qs, qz, lo, hi, &v, &clipped, &dead);
+        float q = ck_bnq_scalar(x[j] * scale + shift, relu, qs, qz, lo, hi, &v, &clipped, &dead);
         *as += (double)(clipped ? gi * (q - qz) : gi * ((q - qz) - v));
         *az += clipped ? (double)gi : 0;
         float gp = clipped || dead ? 0 : gi;
@@ -285,12 +287,12 @@ static inline void ck_bnq_sums_tail(const float *g, const float *x, long j, long
 // One 16-lane step of the gradient sums over `lanes` (all 16, or the low 8 with the others zero):
 // the scale and zero-point terms, the masked gradient g' and g'·(x − mu).
 CK_BN512
-static inline void ck_bnq_sums_step(const float *g, const float *x, __mmask16 lanes, __m512 vsc, __m512 vt, __m512 vm,
+static inline void ck_bnq_sums_step(const float *g, const float *x, __mmask16 lanes, int relu, __m512 vsc, __m512 vt, __m512 vm,
                                     __m512 vs, __m512 vz, __m512 vlo, __m512 vhi, __m512 *ts, __m512 *tz, __m512 *gp,
                                     __m512 *tb) {
     __m512 xv = _mm512_maskz_loadu_ps(lanes, x), gv = _mm512_maskz_loadu_ps(lanes, g), v;
     __mmask16 clipped, dead;
-    __m512 q = ck_bnq16(_mm512_add_ps(_mm512_mul_ps(xv, vsc), vt), vs, vz, vlo, vhi, &v, &clipped, &dead);
+    __m512 q = ck_bnq16(_mm512_add_ps(_mm512_mul_ps(xv, vsc), vt), relu, vs, vz, vlo, vhi, &v, &clipped, &dead);
     __m512 vv = _mm512_mask_mov_ps(v, clipped, _mm512_setzero_ps());
     *ts = _mm512_mul_ps(gv, _mm512_sub_ps(_mm512_sub_ps(q, vz), vv));
     *tz = _mm512_maskz_mov_ps(clipped, gv);
@@ -299,7 +301,7 @@ static inline void ck_bnq_sums_step(const float *g, const float *x, __mmask16 la
 }
 
 CK_BN512
-static void ck_bnq_gradient_sums512(const float *g, const float *x, long s, float scale, float shift, float mu, float qs,
+static void ck_bnq_gradient_sums512(const float *g, const float *x, long s, float scale, float shift, int relu, float mu, float qs,
                                     float qz, float lo, float hi, float *sums, double *quant_sums) {
     const __m512 vsc = _mm512_set1_ps(scale), vt = _mm512_set1_ps(shift), vm = _mm512_set1_ps(mu);
     const __m512 vs = _mm512_set1_ps(qs), vz = _mm512_set1_ps(qz), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
@@ -311,14 +313,14 @@ static void ck_bnq_gradient_sums512(const float *g, const float *x, long s, floa
         __m256 fs = _mm256_setzero_ps(), fz = _mm256_setzero_ps();
         __m512 ts, tz, gp, tb;
         for (; j + 16 <= chunk_end; j += 16) {
-            ck_bnq_sums_step(g + j, x + j, 0xffff, vsc, vt, vm, vs, vz, vlo, vhi, &ts, &tz, &gp, &tb);
+            ck_bnq_sums_step(g + j, x + j, 0xffff, relu, vsc, vt, vm, vs, vz, vlo, vhi, &ts, &tz, &gp, &tb);
             fs = ck_bn_add2(fs, ts);
             fz = ck_bn_add2(fz, tz);
             a = ck_bn_add2(a, gp);
             b = ck_bn_add2(b, tb);
         }
         if (j + 8 <= chunk_end) {  // the last 8 of a chunk: one 8-lane step
-            ck_bnq_sums_step(g + j, x + j, 0x00ff, vsc, vt, vm, vs, vz, vlo, vhi, &ts, &tz, &gp, &tb);
+            ck_bnq_sums_step(g + j, x + j, 0x00ff, relu, vsc, vt, vm, vs, vz, vlo, vhi, &ts, &tz, &gp, &tb);
             fs = _mm256_add_ps(fs, _mm512_castps512_ps256(ts));
             fz = _mm256_add_ps(fz, _mm512_castps512_ps256(tz));
             a = _mm256_add_ps(a, _mm512_castps512_ps256(gp));
@@ -329,7 +331,7 @@ static void ck_bnq_gradient_sums512(const float *g, const float *x, long s, floa
         az += (double)ck_bn_lanes(fz);
     }
     float sa = ck_bn_lanes(a), sb = ck_bn_lanes(b);
-    ck_bnq_sums_tail(g, x, j, s, scale, shift, mu, qs, qz, lo, hi, &sa, &sb, &as, &az);
+    ck_bnq_sums_tail(g, x, j, s, scale, shift, relu, mu, qs, qz, lo, hi, &sa, &sb, &as, &az);
     sums[0] = sa;
     sums[1] = sb;
     quant_sums[0] = as;
@@ -337,10 +339,10 @@ static void ck_bnq_gradient_sums512(const float *g, const float *x, long s, floa
 }
 
 CK_BN256
-void ck_bnq_gradient_sums(const float *g, const float *x, long s, float scale, float shift, float mu, float qs, float qz,
+void ck_bnq_gradient_sums(const float *g, const float *x, long s, float scale, float shift, int relu, float mu, float qs, float qz,
                           float lo, float hi, float *sums, double *quant_sums) {
     if (ck_has_avx512()) {
-        ck_bnq_gradient_sums512(g, x, s, scale, shift, mu, qs, qz, lo, hi, sums, quant_sums);
+        ck_bnq_gradient_sums512(g, x, s, scale, shift, relu, mu, qs, qz, lo, hi, sums, quant_sums);
         return;
     }
     const __m256 vsc = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift), vm = _mm256_set1_ps(mu);
@@ -354,7 +356,7 @@ void ck_bnq_gradient_sums(const float *g, const float *x, long s, float scale, f
         for (; j + 8 <= chunk_end; j += 8) {
             __m256 xv = _mm256_loadu_ps(x + j), gv = _mm256_loadu_ps(g + j);
             __m256 v, clipped, dead;
-            __m256 q = ck_bnq8(_mm256_add_ps(_mm256_mul_ps(xv, vsc), vt), vs, vz, vlo, vhi, &v, &clipped, &dead);
+            __m256 q = ck_bnq8(_mm256_add_ps(_mm256_mul_ps(xv, vsc), vt), relu, vs, vz, vlo, vhi, &v, &clipped, &dead);
             __m256 vv = _mm256_andnot_ps(clipped, v);
             fs = _mm256_add_ps(fs, _mm256_mul_ps(gv, _mm256_sub_ps(_mm256_sub_ps(q, vz), vv)));
             fz = _mm256_add_ps(fz, _mm256_and_ps(clipped, gv));
@@ -366,7 +368,7 @@ void ck_bnq_gradient_sums(const float *g, const float *x, long s, float scale, f
         az += (double)ck_bn_lanes(fz);
     }
     float sa = ck_bn_lanes(a), sb = ck_bn_lanes(b);
-    ck_bnq_sums_tail(g, x, j, s, scale, shift, mu, qs, qz, lo, hi, &sa, &sb, &as, &az);
+    ck_bnq_sums_tail(g, x, j, s, scale, shift, relu, mu, qs, qz, lo, hi, &sa, &sb, &as, &az);
     sums[0] = sa;
     sums[1] = sb;
     quant_sums[0] = as;
@@ -375,12 +377,12 @@ void ck_bnq_gradient_sums(const float *g, const float *x, long s, float scale, f
 
 // The scalar tail of the input gradient (elements j..<s).
 static inline void ck_bnq_input_tail(const float *g, const float *x, float *gx, long j, long s, float scale, float shift,
-                                     float qs, float qz, float lo, float hi, float mu, float inv, float k, float mean_g,
+                                     int relu, float qs, float qz, float lo, float hi, float mu, float inv, float k, float mean_g,
                                      float mean_gx) {
     for (; j < s; j++) {
         float v;
         int clipped, dead;
-        (void)ck_bnq_scalar(x[j] * scale + shift, qs, qz, lo, hi, &v, &clipped, &dead);
+        (void)ck_bnq_scalar(x[j] * scale + shift, relu, qs, qz, lo, hi, &v, &clipped, &dead);
         float gp = clipped || dead ? 0 : g[j];
         float xhat = (x[j] - mu) * inv;
         gx[j] = k * ((gp - mean_g) - xhat * mean_gx);
@@ -388,7 +390,7 @@ static inline void ck_bnq_input_tail(const float *g, const float *x, float *gx, 
 }
 
 CK_BN512
-static long ck_bnq_input_gradient512(const float *g, const float *x, float *gx, long s, float scale, float shift, float qs,
+static long ck_bnq_input_gradient512(const float *g, const float *x, float *gx, long s, float scale, float shift, int relu, float qs,
                                      float qz, float lo, float hi, float mu, float inv, float k, float mean_g,
                                      float mean_gx) {
     const __m512 vsc = _mm512_set1_ps(scale), vt = _mm512_set1_ps(shift);
@@ -399,7 +401,7 @@ static long ck_bnq_input_gradient512(const float *g, const float *x, float *gx, 
     for (; j + 16 <= s; j += 16) {
         __m512 xv = _mm512_loadu_ps(x + j), v;
         __mmask16 clipped, dead;
-        (void)ck_bnq16(_mm512_add_ps(_mm512_mul_ps(xv, vsc), vt), vs, vz, vlo, vhi, &v, &clipped, &dead);
+        (void)ck_bnq16(_mm512_add_ps(_mm512_mul_ps(xv, vsc), vt), relu, vs, vz, vlo, vhi, &v, &clipped, &dead);
         __m512 gp = _mm512_maskz_mov_ps((__mmask16)~(clipped | dead), _mm512_loadu_ps(g + j));
         __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(xv, vm), vi);
         _mm512_storeu_ps(gx + j, _mm512_mul_ps(vk, _mm512_sub_ps(_mm512_sub_ps(gp, vg), _mm512_mul_ps(xhat, vgx))));
@@ -408,7 +410,7 @@ static long ck_bnq_input_gradient512(const float *g, const float *x, float *gx, 
 }
 
 CK_BN256
-void ck_bnq_input_gradient(const float *g, const float *x, float *gx, long s, float scale, float shift, float qs, float qz,
+void ck_bnq_input_gradient(const float *g, const float *x, float *gx, long s, float scale, float shift, int relu, float qs, float qz,
                            float lo, float hi, float mu, float inv, float k, float mean_g, float mean_gx) {
     const __m256 vsc = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift);
     const __m256 vs = _mm256_set1_ps(qs), vz = _mm256_set1_ps(qz), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
@@ -416,16 +418,16 @@ void ck_bnq_input_gradient(const float *g, const float *x, float *gx, long s, fl
     const __m256 vg = _mm256_set1_ps(mean_g), vgx = _mm256_set1_ps(mean_gx);
     // The AVX-512 kernel does the 16-lane blocks; the rest runs below.
     long j = ck_has_avx512()
-        ? ck_bnq_input_gradient512(g, x, gx, s, scale, shift, qs, qz, lo, hi, mu, inv, k, mean_g, mean_gx)
+        ? ck_bnq_input_gradient512(g, x, gx, s, scale, shift, relu, qs, qz, lo, hi, mu, inv, k, mean_g, mean_gx)
         : 0;
     for (; j + 8 <= s; j += 8) {
         __m256 xv = _mm256_loadu_ps(x + j), v, clipped, dead;
-        (void)ck_bnq8(_mm256_add_ps(_mm256_mul_ps(xv, vsc), vt), vs, vz, vlo, vhi, &v, &clipped, &dead);
+        (void)ck_bnq8(_mm256_add_ps(_mm256_mul_ps(xv, vsc), vt), relu, vs, vz, vlo, vhi, &v, &clipped, &dead);
         __m256 gp = _mm256_andnot_ps(_mm256_or_ps(clipped, dead), _mm256_loadu_ps(g + j));
         __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(xv, vm), vi);
         _mm256_storeu_ps(gx + j, _mm256_mul_ps(vk, _mm256_sub_ps(_mm256_sub_ps(gp, vg), _mm256_mul_ps(xhat, vgx))));
     }
-    ck_bnq_input_tail(g, x, gx, j, s, scale, shift, qs, qz, lo, hi, mu, inv, k, mean_g, mean_gx);
+    ck_bnq_input_tail(g, x, gx, j, s, scale, shift, relu, qs, qz, lo, hi, mu, inv, k, mean_g, mean_gx);
 }
 
 #endif

@@ -69,10 +69,11 @@ public final class QuantBasicBlock: Module, QuantLayer {
 
     public func forward(_ input: QuantValue) throws -> QuantValue {
         // Fused where the layers allow (LayerFusion): BatchNorm folded into the convolution in
-        // evaluation, BatchNorm + ReLU in one op in the float twin.
-        var y = try LayerFusion.apply([conv1, bn1, relu1], to: input)
-        y = try LayerFusion.apply([conv2, bn2], to: y)
-        let s = try shortcut?.forward(input) ?? input
-        return try relu2.forward(add.forward([y, s]))
+        // evaluation, BatchNorm + ReLU (+ its quantizer) in one op; in the tail, BatchNorm + the
+        // add's input quantizer, and the shortcut's quantizer + add + relu2 (`residualTail`).
+        let y = try LayerFusion.apply([conv1, bn1, relu1], to: input)
+        return try LayerFusion.residualTail(conv: conv2, bn: bn2, add: add, relu: relu2, y) {
+            try shortcut?.forward(input) ?? input
+        }
     }
 }

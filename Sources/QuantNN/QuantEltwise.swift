@@ -27,7 +27,12 @@ public final class QuantEltwiseAdd: Module, QuantMultiInputLayer {
 
     public func forward(_ inputs: [QuantValue]) throws -> QuantValue {
         precondition(inputs.count == 2, "QuantEltwiseAdd takes 2 inputs, got \(inputs.count)")
-        let a = inputQuant(inputs[0]), b = inputQuant(inputs[1])
+        return try sum(quantized: inputQuant(inputs[0]), inputQuant(inputs[1]))
+    }
+
+    /// The rest of `forward` once both operands went through `inputQuant`: the sum, the output
+    /// quantizer, the output packing (`LayerFusion.residualTail` quantizes one operand itself).
+    func sum(quantized a: QuantValue, _ b: QuantValue) throws -> QuantValue {
         let sum = try qt { () throws -> QuantValue in
             switch (a, b) {
             case (.quant(let x), .quant(let y)): return .quant(try x + y)

@@ -29,9 +29,11 @@ public struct FakeQuantEpilogue {
 }
 
 /// BatchNorm, ReLU and the activation quantizer that follows them as one op, for a quantized
-/// ReLU that is the only consumer of a BatchNorm (conv → BN → QuantReLU in a ResNet):
+/// ReLU that is the only consumer of a BatchNorm (conv → BN → QuantReLU in a ResNet), or, without
+/// the ReLU, BatchNorm and a signed quantizer (conv → BN → the input quantizer of a residual add):
 ///
 ///     a = (x − mean)·invstd·γ + β,   y = (clamp(round(max(a, 0)/s + z), minInt, maxInt) − z)·s
+///     (relu: false)                  y = (clamp(round(a/s + z), minInt, maxInt) − z)·s
 ///
 /// Unfused, the BatchNorm writes `a`, the quantizer reads it and writes `y`, and the backward
 /// writes and reads the masked gradient once more. Fused, the forward is the statistics passes
@@ -39,11 +41,22 @@ public struct FakeQuantEpilogue {
 /// gathers BatchNorm's sums, the quantizer's scale and zero-point sums, recomputing `a` and the
 /// masks; the second writes `dx`), and no `[N, C, H, W]` intermediate is kept.
 ///
+/// Gradients (G upstream; g' = 0 where the code clipped or, with the ReLU, where a ≤ 0, else G;
+/// v = max(a, 0)/s or a/s; BatchNorm's own rules from g'):
+///
+/// | input | gradient |
+/// |---|---|
+/// | x, γ, β | BatchNorm's backward of g' (`batchNorm`) |
+/// | s | Σ G·(q − z) over clipped elements + Σ G·(q − z − v) over the others |
+/// | z | −s·Σ_clipped G |
+///
 /// Values, input gradients, affine gradients and running statistics are bit-identical to
-/// `batchNorm` followed by `FakeQuantize.apply(fusedReLU: true)` (the same float operations in
+/// `batchNorm` followed by `FakeQuantize.apply(fusedReLU: relu)` (the same float operations in
 /// the same order); the scale and zero-point gradients are the same sums taken per plane instead
-/// of per 16384-element block, so they agree to float rounding. Sums are fixed per channel and
-/// added in channel order: the result does not depend on the thread count.
+/// of per 16384-element block, so they agree to float rounding: each 8-lane float partial covers
+/// at most 128 terms either way, so the two differ by at most about 2·128·2⁻²⁴·Σ|term| (tested).
+/// Sums are fixed per channel and added in channel order: the result does not depend on the
+/// thread count.
 extension Tensor {
     /// `FakeQuant(relu(batchNorm(x)))` in one op; see the extension's documentation. Arguments as
     /// `batchNorm`; `x` is `[N, C, ...]`.
@@ -51,9 +64,20 @@ extension Tensor {
         _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor? = nil, bias: Tensor? = nil,
         training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, quant: FakeQuantEpilogue
     ) -> Tensor {
-        batchNormReLUFakeQuant(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-                               training: training, momentum: momentum, eps: eps, quant: quant,
-                               avx2: BatchNormKernels.hasAVX2)
+        batchNormFakeQuant(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                           training: training, momentum: momentum, eps: eps, relu: true, quant: quant,
+                           avx2: BatchNormKernels.hasAVX2)
+    }
+
+    /// `FakeQuant(batchNorm(x))` (`relu: false`) or `FakeQuant(relu(batchNorm(x)))` in one op;
+    /// see the extension's documentation. Arguments as `batchNorm`; `x` is `[N, C, ...]`.
+    public static func batchNormFakeQuant(
+        _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor? = nil, bias: Tensor? = nil,
+        training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool, quant: FakeQuantEpilogue
+    ) -> Tensor {
+        batchNormFakeQuant(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                           training: training, momentum: momentum, eps: eps, relu: relu, quant: quant,
+                           avx2: BatchNormKernels.hasAVX2)
     }
 
     /// `batchNormReLUFakeQuant` with the plane loops as the C kernels (`avx2`, bit-identical) or
@@ -62,13 +86,23 @@ extension Tensor {
         _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?, bias: Tensor?,
         training: Bool, momentum: Float, eps: Float, quant: FakeQuantEpilogue, avx2: Bool
     ) -> Tensor {
-        precondition(!avx2 || BatchNormKernels.hasAVX2, "batchNormReLUFakeQuant: the AVX2 kernels need a processor with AVX2")
-        let (n, c, s, m) = batchNormGeometry("batchNormReLUFakeQuant", x, runningMean: runningMean, runningVar: runningVar,
+        batchNormFakeQuant(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                           training: training, momentum: momentum, eps: eps, relu: true, quant: quant, avx2: avx2)
+    }
+
+    /// `batchNormFakeQuant` with the plane loops as the C kernels (`avx2`, bit-identical) or the
+    /// Swift loops.
+    static func batchNormFakeQuant(
+        _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?, bias: Tensor?,
+        training: Bool, momentum: Float, eps: Float, relu: Bool, quant: FakeQuantEpilogue, avx2: Bool
+    ) -> Tensor {
+        precondition(!avx2 || BatchNormKernels.hasAVX2, "batchNormFakeQuant: the AVX2 kernels need a processor with AVX2")
+        let (n, c, s, m) = batchNormGeometry("batchNormFakeQuant", x, runningMean: runningMean, runningVar: runningVar,
                                              weight: weight, bias: bias)
         let (mean, invstd) = batchNormStatistics(x, runningMean: runningMean, runningVar: runningVar, training: training,
                                                  momentum: momentum, eps: eps, avx2: avx2)
         let q = BatchNormQuantKernels.Quant(s: quant.scale.storage.pointer[0], z: quant.zeroPoint.storage.pointer[0],
-                                            minInt: quant.minInt, maxInt: quant.maxInt)
+                                            minInt: quant.minInt, maxInt: quant.maxInt, relu: relu)
         let out = Tensor.empty(x.shape)
         let px = x.storage.pointer, po = out.storage.pointer
         let mp = mean.storage.pointer, ip = invstd.storage.pointer
@@ -90,7 +124,7 @@ extension Tensor {
         inputs += [quant.scale, quant.zeroPoint]
         let hasW = weight != nil, hasB = bias != nil
         let scaleShape = quant.scale.shape, zeroShape = quant.zeroPoint.shape
-        return Autograd.record("batch_norm_relu_int_quant", output: out, inputs: inputs) { g in
+        return Autograd.record(relu ? "batch_norm_relu_int_quant" : "batch_norm_int_quant", output: out, inputs: inputs) { g in
             let pg = g.storage.pointer, px = savedX.storage.pointer
             let pw = savedW?.storage.pointer, pb = bias?.storage.pointer
             let mp = mean.storage.pointer, ip = invstd.storage.pointer
@@ -153,24 +187,28 @@ enum BatchNormQuantKernels {
     typealias V = SIMD8<Float>
     typealias Mask = SIMDMask<V.MaskStorage>
 
-    /// The quantizer's constants.
+    /// The quantizer's constants, and whether a ReLU comes before it.
     struct Quant {
         let s: Float, z: Float, minInt: Float, maxInt: Float
+        var relu = true
+        /// `relu` as the C kernels take it.
+        var cRelu: Int32 { relu ? 1 : 0 }
     }
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>, _ j: Int) -> V {
         UnsafeRawPointer(p + j).loadUnaligned(as: V.self)
     }
 
-    /// For eight BatchNorm outputs `a`: the quantizer's input `v = max(a, 0)/s`, its code `q`
-    /// (clamped), and the masks where the code clipped and where the ReLU cut (`a ≤ 0`).
+    /// For eight BatchNorm outputs `a`: the quantizer's input `v = max(a, 0)/s` (`a/s` without
+    /// the ReLU), its code `q` (clamped), and the masks where the code clipped and where the ReLU
+    /// cut (`a ≤ 0`; nowhere without the ReLU).
     @inline(__always)
     static func quantize(_ a: V, _ q: Quant) -> (v: V, q: V, clipped: Mask, dead: Mask) {
         let magic = V(repeating: 12_582_912), limit = V(repeating: 4_194_304)
         let vs = V(repeating: q.s), vz = V(repeating: q.z), vmin = V(repeating: q.minInt), vmax = V(repeating: q.maxInt)
-        let dead = a .<= V()
+        let dead = q.relu ? a .<= V() : Mask(repeating: false)
         var x = a
-        x.replace(with: 0, where: x .< V())
+        if q.relu { x.replace(with: 0, where: x .< V()) }
         let v = x / vs
         let u = v + vz
         var r = (u + magic) - magic
@@ -184,18 +222,18 @@ enum BatchNormQuantKernels {
     /// The scalar form of `quantize`, for the tail of a plane.
     @inline(__always)
     static func quantize(_ a: Float, _ q: Quant) -> (v: Float, q: Float, clipped: Bool, dead: Bool) {
-        let x = a < 0 ? 0 : a
+        let x = q.relu && a < 0 ? 0 : a
         let v = x / q.s
         let rq = roundHalfEven(v + q.z)
         let clipped = rq > q.maxInt || rq < q.minInt
-        return (v, rq > q.maxInt ? q.maxInt : (rq < q.minInt ? q.minInt : rq), clipped, !(a > 0))
+        return (v, rq > q.maxInt ? q.maxInt : (rq < q.minInt ? q.minInt : rq), clipped, q.relu && !(a > 0))
     }
 
     /// `dst = FakeQuant(max(src·scale + shift, 0))`.
     static func forward(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ s: Int, _ scale: Float, _ shift: Float,
                         _ q: Quant, _ avx2: Bool) {
         #if arch(x86_64)
-            if avx2 { ck_bnq_forward(src, dst, s, scale, shift, q.s, q.z, q.minInt, q.maxInt); return }
+            if avx2 { ck_bnq_forward(src, dst, s, scale, shift, q.cRelu, q.s, q.z, q.minInt, q.maxInt); return }
         #endif
         let vsc = V(repeating: scale), vt = V(repeating: shift), vs = V(repeating: q.s), vz = V(repeating: q.z)
         var j = 0
@@ -223,7 +261,7 @@ enum BatchNormQuantKernels {
                 var quantSums: (Double, Double) = (0, 0)
                 withUnsafeMutableBytes(of: &sums) { ps in
                     withUnsafeMutableBytes(of: &quantSums) { pq in
-                        ck_bnq_gradient_sums(g, x, s, scale, shift, mu, q.s, q.z, q.minInt, q.maxInt,
+                        ck_bnq_gradient_sums(g, x, s, scale, shift, q.cRelu, mu, q.s, q.z, q.minInt, q.maxInt,
                                              ps.baseAddress!.assumingMemoryBound(to: Float.self),
                                              pq.baseAddress!.assumingMemoryBound(to: Double.self))
                     }
@@ -275,7 +313,8 @@ enum BatchNormQuantKernels {
                               meanGX: Float, _ avx2: Bool) {
         #if arch(x86_64)
             if avx2 {
-                ck_bnq_input_gradient(g, x, gx, s, scale, shift, q.s, q.z, q.minInt, q.maxInt, mu, inv, k, meanG, meanGX)
+                ck_bnq_input_gradient(g, x, gx, s, scale, shift, q.cRelu, q.s, q.z, q.minInt, q.maxInt, mu, inv, k, meanG,
+                                      meanGX)
                 return
             }
         #endif

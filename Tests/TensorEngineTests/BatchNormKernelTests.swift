@@ -32,7 +32,9 @@ import Testing
         }
     }
 
-    enum Op: CaseIterable { case plain, relu, fused }
+    /// `fused`: BatchNorm + ReLU + unsigned quantizer; `fusedSigned`: BatchNorm + signed quantizer
+    /// (`relu: false`).
+    enum Op: CaseIterable { case plain, relu, fused, fusedSigned }
 
     static func run(_ op: Op, shape: [Int], training: Bool, avx2: Bool, threads: Int) -> Run {
         let saved = Parallel.threadCount
@@ -54,15 +56,17 @@ import Testing
         case .plain, .relu:
             y = Tensor.batchNorm(x, runningMean: rm, runningVar: rv, weight: w, bias: b, training: training, momentum: 0.1,
                                  eps: 1e-5, relu: op == .relu, avx2: avx2)
-        case .fused:
-            // A 4-bit unsigned quantizer with a step that clips the largest outputs, and a zero
-            // point off zero: every branch of the quantizer is taken.
+        case .fused, .fusedSigned:
+            // A 4-bit quantizer with a step that clips the largest outputs (the smallest too when
+            // signed), and a zero point off zero: every branch of the quantizer is taken.
             let s = Tensor(shape: [1], [0.15], requiresGrad: true), z = Tensor(shape: [1], [1], requiresGrad: true)
             extra = [s, z]
-            y = Tensor.batchNormReLUFakeQuant(x, runningMean: rm, runningVar: rv, weight: w, bias: b, training: training,
-                                              momentum: 0.1, eps: 1e-5,
-                                              quant: FakeQuantEpilogue(scale: s, zeroPoint: z, minInt: 0, maxInt: 15),
-                                              avx2: avx2)
+            let signed = op == .fusedSigned
+            y = Tensor.batchNormFakeQuant(x, runningMean: rm, runningVar: rv, weight: w, bias: b, training: training,
+                                          momentum: 0.1, eps: 1e-5, relu: !signed,
+                                          quant: FakeQuantEpilogue(scale: s, zeroPoint: z, minInt: signed ? -8 : 0,
+                                                                   maxInt: signed ? 7 : 15),
+                                          avx2: avx2)
         }
         (y * upstream).sum().backward()
         var r = Run()

@@ -146,13 +146,28 @@ void ck_bn_input_gradient(const float *g, const float *x, const float *y, float 
 
 /// The same for BatchNorm + ReLU + per-tensor fake quantization (scale `qs`, zero point `qz`,
 /// codes in [lo, hi]), bit for bit `BatchNormQuantKernels` in Tensor+BatchNormQuant.swift:
-/// `y = FakeQuant(max(x·scale + shift, 0))`; the gradient sums write `sums` = (Σ g', Σ g'·(x − mu))
-/// and `quant_sums` = (the scale sum, Σ_clipped g) of one plane; the input gradient as above.
-void ck_bnq_forward(const float *x, float *y, long s, float scale, float shift, float qs, float qz, float lo, float hi);
-void ck_bnq_gradient_sums(const float *g, const float *x, long s, float scale, float shift, float mu, float qs, float qz,
-                          float lo, float hi, float *sums, double *quant_sums);
-void ck_bnq_input_gradient(const float *g, const float *x, float *gx, long s, float scale, float shift, float qs, float qz,
-                           float lo, float hi, float mu, float inv, float k, float mean_g, float mean_gx);
+/// `y = FakeQuant(max(x·scale + shift, 0))`, or `FakeQuant(x·scale + shift)` when `relu` is 0 (a
+/// signed quantizer after a BatchNorm); the gradient sums write `sums` = (Σ g', Σ g'·(x − mu)) and
+/// `quant_sums` = (the scale sum, Σ_clipped g) of one plane; the input gradient as above.
+void ck_bnq_forward(const float *x, float *y, long s, float scale, float shift, int relu, float qs, float qz, float lo,
+                    float hi);
+void ck_bnq_gradient_sums(const float *g, const float *x, long s, float scale, float shift, int relu, float mu, float qs,
+                          float qz, float lo, float hi, float *sums, double *quant_sums);
+void ck_bnq_input_gradient(const float *g, const float *x, float *gx, long s, float scale, float shift, int relu,
+                           float qs, float qz, float lo, float hi, float mu, float inv, float k, float mean_g,
+                           float mean_gx);
+
+/// A quantized residual tail, y = FakeQuant_out(max(a + FakeQuant_in(x), 0)), over `n` floats
+/// (quant_add.c), bit for bit `QuantAddReLUKernels` in TensorEngine/Tensor+QuantAddReLU.swift:
+/// the input quantizer (scale `si`, zero point `zi`, codes in [loi, hii]) on x, the output one
+/// (`so`, `zo`, [loo, hio]) after the ReLU. The backward writes `ga` = G where the output code
+/// neither clipped nor was cut by the ReLU, else 0, and `gx` = `ga` where x's code did not clip
+/// (each when not null), and `sums` = (input scale sum, Σ_clipped of x's ga, output scale sum,
+/// Σ_clipped G) in FakeQuantize's order.
+void ck_qadd_forward(const float *a, const float *x, float *y, long n, float si, float zi, float loi, float hii, float so,
+                     float zo, float loo, float hio);
+void ck_qadd_backward(const float *g, const float *a, const float *x, float *ga, float *gx, long n, float si, float zi,
+                      float loi, float hii, float so, float zo, float loo, float hio, double *sums);
 
 #endif
 

@@ -1,0 +1,126 @@
+#include "CKernels.h"
+
+// The block loops of a quantized residual tail in one op (TensorEngine/Tensor+QuantAddReLU.swift,
+// `QuantAddReLUKernels`): y = FakeQuant_out(max(a + FakeQuant_in(x), 0)) and its backward, on AVX2
+// vectors.
+//
+// Results are bit for bit those of the Swift loops, and so of QuantCore's `FakeQuantize` kernels
+// applied one by one: the same IEEE operations per element (no fused multiply-adds, exact
+// division, `_mm256_round_ps` to nearest even), and the scale and zero-point sums in FakeQuantize's
+// order: 8 float lanes flushed to double (lanes added in lane order) every 1024 elements, then the
+// tail (the last n % 8 elements) one by one in double.
+
+#pragma STDC FP_CONTRACT OFF
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+
+#define CK_QA256 __attribute__((target("avx2")))
+
+// Sum of the eight lanes in lane order, as Swift's SIMD8.sum().
+CK_QA256
+static inline float ck_qa_lanes(__m256 v) {
+    float l[8];
+    _mm256_storeu_ps(l, v);
+    return ((((((l[0] + l[1]) + l[2]) + l[3]) + l[4]) + l[5]) + l[6]) + l[7];
+}
+
+// One quantizer on 8 lanes: v = x/s (x after max(x, 0) with `relu`), the clamped code
+// (returned), the clipped lanes and, with `relu`, the lanes where x <= 0 (false for NaN).
+CK_QA256
+static inline __m256 ck_qa_quant8(__m256 x, int relu, __m256 vs, __m256 vz, __m256 vlo, __m256 vhi, __m256 *v,
+                                  __m256 *clipped, __m256 *dead) {
+    const __m256 zero = _mm256_setzero_ps();
+    *dead = relu ? _mm256_cmp_ps(x, zero, _CMP_LE_OQ) : zero;
+    __m256 xr = relu ? _mm256_andnot_ps(_mm256_cmp_ps(x, zero, _CMP_LT_OQ), x) : x;
+    *v = _mm256_div_ps(xr, vs);
+    __m256 r = _mm256_round_ps(_mm256_add_ps(*v, vz), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 over = _mm256_cmp_ps(r, vhi, _CMP_GT_OQ), under = _mm256_cmp_ps(r, vlo, _CMP_LT_OQ);
+    *clipped = _mm256_or_ps(over, under);
+    return _mm256_blendv_ps(_mm256_blendv_ps(r, vhi, over), vlo, under);
+}
+
+// The scalar form of ck_qa_quant8.
+static inline float ck_qa_quant1(float x, int relu, float s, float z, float lo, float hi, float *v, int *clipped,
+                                 int *dead) {
+    float xr = relu && x < 0 ? 0 : x;
+    *v = xr / s;
+    float rq = rintf(*v + z);
+    *clipped = rq > hi || rq < lo;
+    *dead = relu && !(x > 0);
+    return rq > hi ? hi : (rq < lo ? lo : rq);
+}
+
+CK_QA256
+void ck_qadd_forward(const float *a, const float *x, float *y, long n, float si, float zi, float loi, float hii, float so,
+                     float zo, float loo, float hio) {
+    const __m256 vsi = _mm256_set1_ps(si), vzi = _mm256_set1_ps(zi), vloi = _mm256_set1_ps(loi), vhii = _mm256_set1_ps(hii);
+    const __m256 vso = _mm256_set1_ps(so), vzo = _mm256_set1_ps(zo), vloo = _mm256_set1_ps(loo), vhio = _mm256_set1_ps(hio);
+    long j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 v, clipped, dead;
+        __m256 qi = ck_qa_quant8(_mm256_loadu_ps(x + j), 0, vsi, vzi, vloi, vhii, &v, &clipped, &dead);
+        __m256 t = _mm256_add_ps(_mm256_loadu_ps(a + j), _mm256_mul_ps(_mm256_sub_ps(qi, vzi), vsi));
+        __m256 qo = ck_qa_quant8(t, 1, vso, vzo, vloo, vhio, &v, &clipped, &dead);
+        _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_sub_ps(qo, vzo), vso));
+    }
+    for (; j < n; j++) {
+        float v;
+        int clipped, dead;
+        float t = a[j] + (ck_qa_quant1(x[j], 0, si, zi, loi, hii, &v, &clipped, &dead) - zi) * si;
+        y[j] = (ck_qa_quant1(t, 1, so, zo, loo, hio, &v, &clipped, &dead) - zo) * so;
+    }
+}
+
+CK_QA256
+void ck_qadd_backward(const float *g, const float *a, const float *x, float *ga, float *gx, long n, float si, float zi,
+                      float loi, float hii, float so, float zo, float loo, float hio, double *sums) {
+    const __m256 vsi = _mm256_set1_ps(si), vzi = _mm256_set1_ps(zi), vloi = _mm256_set1_ps(loi), vhii = _mm256_set1_ps(hii);
+    const __m256 vso = _mm256_set1_ps(so), vzo = _mm256_set1_ps(zo), vloo = _mm256_set1_ps(loo), vhio = _mm256_set1_ps(hio);
+    const __m256 zero = _mm256_setzero_ps();
+    double asi = 0, azi = 0, aso = 0, azo = 0;
+    long j = 0;
+    while (j + 8 <= n) {
+        long chunk_end = j + 1024 < n ? j + 1024 : n;
+        __m256 fsi = zero, fzi = zero, fso = zero, fzo = zero;
+        for (; j + 8 <= chunk_end; j += 8) {
+            __m256 gv = _mm256_loadu_ps(g + j);
+            __m256 vi, ci, di, vo, co, dout;
+            __m256 qi = ck_qa_quant8(_mm256_loadu_ps(x + j), 0, vsi, vzi, vloi, vhii, &vi, &ci, &di);
+            __m256 t = _mm256_add_ps(_mm256_loadu_ps(a + j), _mm256_mul_ps(_mm256_sub_ps(qi, vzi), vsi));
+            __m256 qo = ck_qa_quant8(t, 1, vso, vzo, vloo, vhio, &vo, &co, &dout);
+            fso = _mm256_add_ps(fso, _mm256_mul_ps(gv, _mm256_sub_ps(_mm256_sub_ps(qo, vzo), _mm256_andnot_ps(co, vo))));
+            fzo = _mm256_add_ps(fzo, _mm256_and_ps(co, gv));
+            __m256 gt = _mm256_andnot_ps(_mm256_or_ps(co, dout), gv);
+            fsi = _mm256_add_ps(fsi, _mm256_mul_ps(gt, _mm256_sub_ps(_mm256_sub_ps(qi, vzi), _mm256_andnot_ps(ci, vi))));
+            fzi = _mm256_add_ps(fzi, _mm256_and_ps(ci, gt));
+            if (ga) _mm256_storeu_ps(ga + j, gt);
+            if (gx) _mm256_storeu_ps(gx + j, _mm256_andnot_ps(ci, gt));
+        }
+        aso += (double)ck_qa_lanes(fso);
+        azo += (double)ck_qa_lanes(fzo);
+        asi += (double)ck_qa_lanes(fsi);
+        azi += (double)ck_qa_lanes(fzi);
+    }
+    for (; j < n; j++) {
+        float gj = g[j], vi, vo;
+        int ci, co, di, dout;
+        float qi = ck_qa_quant1(x[j], 0, si, zi, loi, hii, &vi, &ci, &di);
+        float t = a[j] + (qi - zi) * si;
+        float qo = ck_qa_quant1(t, 1, so, zo, loo, hio, &vo, &co, &dout);
+        aso += (double)(co ? gj * (qo - zo) : gj * ((qo - zo) - vo));
+        azo += co ? (double)gj : 0;
+        float gt = co || dout ? 0 : gj;
+        asi += (double)(ci ? gt * (qi - zi) : gt * ((qi - zi) - vi));
+        azi += ci ? (double)gt : 0;
+        if (ga) ga[j] = gt;
+        if (gx) gx[j] = ci ? 0 : gt;
+    }
+    sums[0] = asi;
+    sums[1] = azi;
+    sums[2] = aso;
+    sums[3] = azo;
+}
+
+#endif
