@@ -430,4 +430,36 @@ void ck_bnq_input_gradient(const float *g, const float *x, float *gx, long s, fl
     ck_bnq_input_tail(g, x, gx, j, s, scale, shift, relu, qs, qz, lo, hi, mu, inv, k, mean_g, mean_gx);
 }
 
+// One piece (a multiple of 8 elements, inside one plane) of the gradient sums in FakeQuantize's
+// order: `acc` holds four 8-lane accumulators, the quantizer's scale and clipped sums of the
+// current 1024-element chunk (acc[0..7], acc[8..15]) and the plane's Σ g' and Σ g'·(x − mu)
+// (acc[16..23], acc[24..31]); each element is added to all four as in ck_bnq_gradient_sums.
+CK_BN256
+void ck_bnq_flat_sums(const float *g, const float *x, long count, float scale, float shift, int relu, float mu, float qs,
+                      float qz, float lo, float hi, float *acc) {
+    const __m256 vsc = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift), vm = _mm256_set1_ps(mu);
+    const __m256 vs = _mm256_set1_ps(qs), vz = _mm256_set1_ps(qz), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    __m256 fs = _mm256_loadu_ps(acc), fz = _mm256_loadu_ps(acc + 8);
+    __m256 a = _mm256_loadu_ps(acc + 16), b = _mm256_loadu_ps(acc + 24);
+    for (long j = 0; j + 8 <= count; j += 8) {
+        __m256 xv = _mm256_loadu_ps(x + j), gv = _mm256_loadu_ps(g + j);
+        __m256 v, clipped, dead;
+        __m256 q = ck_bnq8(_mm256_add_ps(_mm256_mul_ps(xv, vsc), vt), relu, vs, vz, vlo, vhi, &v, &clipped, &dead);
+        __m256 vv = _mm256_andnot_ps(clipped, v);
+        fs = _mm256_add_ps(fs, _mm256_mul_ps(gv, _mm256_sub_ps(_mm256_sub_ps(q, vz), vv)));
+        fz = _mm256_add_ps(fz, _mm256_and_ps(clipped, gv));
+        __m256 gp = _mm256_andnot_ps(_mm256_or_ps(clipped, dead), gv);
+        a = _mm256_add_ps(a, gp);
+        b = _mm256_add_ps(b, _mm256_mul_ps(gp, _mm256_sub_ps(xv, vm)));
+    }
+    _mm256_storeu_ps(acc, fs);
+    _mm256_storeu_ps(acc + 8, fz);
+    _mm256_storeu_ps(acc + 16, a);
+    _mm256_storeu_ps(acc + 24, b);
+}
+
+// Sum of the eight lanes of acc[0..7] in lane order (SIMD8.sum()).
+CK_BN256
+float ck_bnq_lanes(const float *acc) { return ck_bn_lanes(_mm256_loadu_ps(acc)); }
+
 #endif

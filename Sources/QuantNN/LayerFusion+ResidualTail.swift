@@ -17,9 +17,9 @@ import TensorEngine
 /// called once per operand, as unfused, so its learned scale receives both operands'
 /// contributions through autograd exactly as in the unfused graph.
 ///
-/// Outputs (values and QuantTensor metadata) and gradients equal the unfused path's bit for bit,
-/// except the add scale's contribution from the BatchNorm operand, which `batchNormFakeQuant`
-/// sums per plane (float rounding; see there).
+/// Outputs (values and QuantTensor metadata) and gradients equal the unfused path's bit for bit;
+/// for planes whose size is not a multiple of 8 dividing 16384 (or made of 16384-element blocks),
+/// the add scale's share from the BatchNorm operand agrees to float rounding (`batchNormFakeQuant`).
 extension LayerFusion {
     /// The per-tensor integer quantizer of `proxy` when it can run in a producer's epilogue: no
     /// observer, a `RescalingIntQuant` without groups that reads no statistic of its input and

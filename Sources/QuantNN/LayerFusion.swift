@@ -11,6 +11,8 @@ import TensorEngine
 /// | `BatchNorm` (in a `FloatLayer`) → `QuantReLU` without quantizers | `Tensor.batchNorm(relu: true)` |
 /// | `BatchNorm` → `QuantReLU` with a per-tensor activation quantizer (statistics collected) | `Tensor.batchNormReLUFakeQuant` |
 /// | `QuantConv2d` → `BatchNorm` in evaluation | the BatchNorm folded into the weight and bias |
+/// | `BatchNorm` → a residual add's signed input quantizer | `Tensor.batchNormFakeQuant(relu: false)` (`batchNormQuant`) |
+/// | the add's input quantizer on the shortcut → add → `QuantReLU` | `Tensor.quantAddReLUFakeQuant` (`quantAddReLU`) |
 ///
 /// Fusion changes float rounding (a folded weight is rounded once more), so code that must
 /// reproduce the layer-by-layer arithmetic exactly (the ONNX exporter, whose graph has the

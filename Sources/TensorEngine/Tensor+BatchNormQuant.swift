@@ -52,11 +52,13 @@ public struct FakeQuantEpilogue {
 ///
 /// Values, input gradients, affine gradients and running statistics are bit-identical to
 /// `batchNorm` followed by `FakeQuantize.apply(fusedReLU: relu)` (the same float operations in
-/// the same order); the scale and zero-point gradients are the same sums taken per plane instead
-/// of per 16384-element block, so they agree to float rounding: each 8-lane float partial covers
-/// at most 128 terms either way, so the two differ by at most about 2·128·2⁻²⁴·Σ|term| (tested).
-/// Sums are fixed per channel and added in channel order: the result does not depend on the
-/// thread count.
+/// the same order). So are the scale and zero-point gradients where planes have a multiple of 8
+/// elements and divide 16384 or are made of 16384-element blocks (every power of two from 8 up:
+/// the first pass then runs in `FakeQuantize`'s order, `BatchNormQuantKernels+FlatOrder.swift`).
+/// Other plane sizes take those sums per plane instead of per 16384-element block, so they agree
+/// to float rounding: each 8-lane float partial covers at most 128 terms and the lanes are added
+/// in 7 more steps either way, so the two differ by at most 2·136·2⁻²⁴·Σ|term| (tested). Sums are
+/// fixed per plane or block and added in order: the result does not depend on the thread count.
 extension Tensor {
     /// `FakeQuant(relu(batchNorm(x)))` in one op; see the extension's documentation. Arguments as
     /// `batchNorm`; `x` is `[N, C, ...]`.
@@ -131,9 +133,24 @@ extension Tensor {
             let gx = needX ? Tensor.empty(savedX.shape) : nil
             let gw = Tensor.empty([c]), gb = Tensor.empty([c])
             let pgx = gx?.storage.pointer, pgw = gw.storage.pointer, pgb = gb.storage.pointer
-            // Per channel: the quantizer's scale and zero-point sums (added in channel order below).
+            // Per channel: the quantizer's scale and zero-point sums (added in channel order below),
+            // or, in the flat order, the per-plane BatchNorm sums and the quantizer's exact sums.
             let partial = UnsafeMutablePointer<Double>.allocate(capacity: Swift.max(1, 2 * c))
             defer { partial.deallocate() }
+            var flat: (scale: Double, zeroPoint: Double)? = nil
+            let planes = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, 2 * n * c))
+            defer { planes.deallocate() }
+            if BatchNormQuantKernels.usesFlatOrder(planeSize: s) {
+                let constants = UnsafeMutablePointer<Float>.allocate(capacity: 3 * c)
+                defer { constants.deallocate() }
+                for ch in 0..<c {
+                    constants[ch] = ip[ch] * (pw?[ch] ?? 1)
+                    constants[c + ch] = (pb?[ch] ?? 0) - mp[ch] * constants[ch]
+                }
+                flat = BatchNormQuantKernels.flatGradientSums(pg, px, n: n, c: c, s: s, scale: constants, shift: constants + c, mu: mp,
+                                                              q, planes: planes, avx2)
+            }
+            let isFlat = flat != nil
             Parallel.forRanges(c, costPerItem: 3 * m) { r in
                 for ch in r {
                     let mu = mp[ch], inv = ip[ch]
@@ -142,6 +159,11 @@ extension Tensor {
                     var sumG: Double = 0, sumGX: Double = 0, accS: Double = 0, accZ: Double = 0
                     for b in 0..<n {
                         let o = (b * c + ch) * s
+                        if isFlat {
+                            sumG += Double(planes[2 * (b * c + ch)])
+                            sumGX += Double(planes[2 * (b * c + ch) + 1])
+                            continue
+                        }
                         let sums = BatchNormQuantKernels.gradientSums(pg + o, px + o, s, scale, shift, mu, q, avx2)
                         sumG += Double(sums.g)
                         sumGX += Double(sums.gx)
@@ -172,8 +194,9 @@ extension Tensor {
             var grads: [Tensor?] = [gx]
             if hasW { grads.append(needW ? gw : nil) }
             if hasB { grads.append(needB ? gb : nil) }
-            grads.append(needS ? Tensor(shape: scaleShape, [Float(sumS)]) : nil)
-            grads.append(needZ ? Tensor(shape: zeroShape, [Float(-sumZ * Double(q.s))]) : nil)
+            let gradS = flat?.scale ?? sumS, gradZ = flat?.zeroPoint ?? -sumZ * Double(q.s)
+            grads.append(needS ? Tensor(shape: scaleShape, [Float(gradS)]) : nil)
+            grads.append(needZ ? Tensor(shape: zeroShape, [Float(gradZ)]) : nil)
             return grads
         }
     }

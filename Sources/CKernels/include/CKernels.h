@@ -156,6 +156,12 @@ void ck_bnq_gradient_sums(const float *g, const float *x, long s, float scale, f
 void ck_bnq_input_gradient(const float *g, const float *x, float *gx, long s, float scale, float shift, int relu,
                            float qs, float qz, float lo, float hi, float mu, float inv, float k, float mean_g,
                            float mean_gx);
+/// One piece (a multiple of 8 floats inside one plane) of the same gradient sums taken in
+/// FakeQuantize's order: `acc` = 8-lane accumulators (chunk scale sum, chunk clipped sum, plane
+/// Σ g', plane Σ g'·(x − mu)), read and written back; `ck_bnq_lanes` adds the 8 lanes at `acc`.
+void ck_bnq_flat_sums(const float *g, const float *x, long count, float scale, float shift, int relu, float mu, float qs,
+                      float qz, float lo, float hi, float *acc);
+float ck_bnq_lanes(const float *acc);
 
 /// A quantized residual tail, y = FakeQuant_out(max(a + FakeQuant_in(x), 0)), over `n` floats
 /// (quant_add.c), bit for bit `QuantAddReLUKernels` in TensorEngine/Tensor+QuantAddReLU.swift:
