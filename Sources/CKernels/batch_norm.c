@@ -434,9 +434,44 @@ void ck_bnq_input_gradient(const float *g, const float *x, float *gx, long s, fl
 // order: `acc` holds four 8-lane accumulators, the quantizer's scale and clipped sums of the
 // current 1024-element chunk (acc[0..7], acc[8..15]) and the plane's Σ g' and Σ g'·(x − mu)
 // (acc[16..23], acc[24..31]); each element is added to all four as in ck_bnq_gradient_sums.
+// The same on 16-lane steps (each added to the 8-lane accumulators as two 8-lane steps), and a
+// last 8-lane step where `count` is an odd multiple of 8.
+CK_BN512
+static void ck_bnq_flat_sums512(const float *g, const float *x, long count, float scale, float shift, int relu, float mu,
+                                float qs, float qz, float lo, float hi, float *acc) {
+    const __m512 vsc = _mm512_set1_ps(scale), vt = _mm512_set1_ps(shift), vm = _mm512_set1_ps(mu);
+    const __m512 vs = _mm512_set1_ps(qs), vz = _mm512_set1_ps(qz), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    __m256 fs = _mm256_loadu_ps(acc), fz = _mm256_loadu_ps(acc + 8);
+    __m256 a = _mm256_loadu_ps(acc + 16), b = _mm256_loadu_ps(acc + 24);
+    __m512 ts, tz, gp, tb;
+    long j = 0;
+    for (; j + 16 <= count; j += 16) {
+        ck_bnq_sums_step(g + j, x + j, 0xffff, relu, vsc, vt, vm, vs, vz, vlo, vhi, &ts, &tz, &gp, &tb);
+        fs = ck_bn_add2(fs, ts);
+        fz = ck_bn_add2(fz, tz);
+        a = ck_bn_add2(a, gp);
+        b = ck_bn_add2(b, tb);
+    }
+    if (j + 8 <= count) {
+        ck_bnq_sums_step(g + j, x + j, 0x00ff, relu, vsc, vt, vm, vs, vz, vlo, vhi, &ts, &tz, &gp, &tb);
+        fs = _mm256_add_ps(fs, _mm512_castps512_ps256(ts));
+        fz = _mm256_add_ps(fz, _mm512_castps512_ps256(tz));
+        a = _mm256_add_ps(a, _mm512_castps512_ps256(gp));
+        b = _mm256_add_ps(b, _mm512_castps512_ps256(tb));
+    }
+    _mm256_storeu_ps(acc, fs);
+    _mm256_storeu_ps(acc + 8, fz);
+    _mm256_storeu_ps(acc + 16, a);
+    _mm256_storeu_ps(acc + 24, b);
+}
+
 CK_BN256
 void ck_bnq_flat_sums(const float *g, const float *x, long count, float scale, float shift, int relu, float mu, float qs,
                       float qz, float lo, float hi, float *acc) {
+    if (ck_has_avx512()) {
+        ck_bnq_flat_sums512(g, x, count, scale, shift, relu, mu, qs, qz, lo, hi, acc);
+        return;
+    }
     const __m256 vsc = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift), vm = _mm256_set1_ps(mu);
     const __m256 vs = _mm256_set1_ps(qs), vz = _mm256_set1_ps(qz), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
     __m256 fs = _mm256_loadu_ps(acc), fz = _mm256_loadu_ps(acc + 8);

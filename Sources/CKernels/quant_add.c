@@ -2,7 +2,8 @@
 
 // The block loops of a quantized residual tail in one op (TensorEngine/Tensor+QuantAddReLU.swift,
 // `QuantAddReLUKernels`): y = FakeQuant_out(max(a + FakeQuant_in(x), 0)) and its backward, on AVX2
-// vectors.
+// vectors, or AVX-512 ones where the processor has them: a 16-lane step adds its low half and then
+// its high half to the same 8-lane sums, exactly two 8-lane steps.
 //
 // Results are bit for bit those of the Swift loops, and so of QuantCore's `FakeQuantize` kernels
 // applied one by one: the same IEEE operations per element (no fused multiply-adds, exact
@@ -17,6 +18,7 @@
 #include <math.h>
 
 #define CK_QA256 __attribute__((target("avx2")))
+#define CK_QA512 __attribute__((target("avx2,avx512f,avx512vl,avx512dq")))
 
 // Sum of the eight lanes in lane order, as Swift's SIMD8.sum().
 CK_QA256
@@ -24,6 +26,13 @@ static inline float ck_qa_lanes(__m256 v) {
     float l[8];
     _mm256_storeu_ps(l, v);
     return ((((((l[0] + l[1]) + l[2]) + l[3]) + l[4]) + l[5]) + l[6]) + l[7];
+}
+
+// acc += low half of v, then acc += high half (two 8-float steps in order).
+CK_QA512
+static inline __m256 ck_qa_add2(__m256 acc, __m512 v) {
+    acc = _mm256_add_ps(acc, _mm512_castps512_ps256(v));
+    return _mm256_add_ps(acc, _mm512_extractf32x8_ps(v, 1));
 }
 
 // One quantizer on 8 lanes: v = x/s (x after max(x, 0) with `relu`), the clamped code
@@ -52,12 +61,44 @@ static inline float ck_qa_quant1(float x, int relu, float s, float z, float lo, 
     return rq > hi ? hi : (rq < lo ? lo : rq);
 }
 
+// ck_qa_quant8 on 16 lanes, with masks.
+CK_QA512
+static inline __m512 ck_qa_quant16(__m512 x, int relu, __m512 vs, __m512 vz, __m512 vlo, __m512 vhi, __m512 *v,
+                                   __mmask16 *clipped, __mmask16 *dead) {
+    const __m512 zero = _mm512_setzero_ps();
+    *dead = relu ? _mm512_cmp_ps_mask(x, zero, _CMP_LE_OQ) : 0;
+    __m512 xr = relu ? _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), zero) : x;
+    *v = _mm512_div_ps(xr, vs);
+    __m512 r = _mm512_roundscale_ps(_mm512_add_ps(*v, vz), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __mmask16 over = _mm512_cmp_ps_mask(r, vhi, _CMP_GT_OQ), under = _mm512_cmp_ps_mask(r, vlo, _CMP_LT_OQ);
+    *clipped = over | under;
+    return _mm512_mask_mov_ps(_mm512_mask_mov_ps(r, over, vhi), under, vlo);
+}
+
+// Whole 16-lane blocks of the forward; returns where it stopped.
+CK_QA512
+static long ck_qadd_forward512(const float *a, const float *x, float *y, long n, float si, float zi, float loi, float hii,
+                               float so, float zo, float loo, float hio) {
+    const __m512 vsi = _mm512_set1_ps(si), vzi = _mm512_set1_ps(zi), vloi = _mm512_set1_ps(loi), vhii = _mm512_set1_ps(hii);
+    const __m512 vso = _mm512_set1_ps(so), vzo = _mm512_set1_ps(zo), vloo = _mm512_set1_ps(loo), vhio = _mm512_set1_ps(hio);
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 v;
+        __mmask16 clipped, dead;
+        __m512 qi = ck_qa_quant16(_mm512_loadu_ps(x + j), 0, vsi, vzi, vloi, vhii, &v, &clipped, &dead);
+        __m512 t = _mm512_add_ps(_mm512_loadu_ps(a + j), _mm512_mul_ps(_mm512_sub_ps(qi, vzi), vsi));
+        __m512 qo = ck_qa_quant16(t, 1, vso, vzo, vloo, vhio, &v, &clipped, &dead);
+        _mm512_storeu_ps(y + j, _mm512_mul_ps(_mm512_sub_ps(qo, vzo), vso));
+    }
+    return j;
+}
+
 CK_QA256
 void ck_qadd_forward(const float *a, const float *x, float *y, long n, float si, float zi, float loi, float hii, float so,
                      float zo, float loo, float hio) {
     const __m256 vsi = _mm256_set1_ps(si), vzi = _mm256_set1_ps(zi), vloi = _mm256_set1_ps(loi), vhii = _mm256_set1_ps(hii);
     const __m256 vso = _mm256_set1_ps(so), vzo = _mm256_set1_ps(zo), vloo = _mm256_set1_ps(loo), vhio = _mm256_set1_ps(hio);
-    long j = 0;
+    long j = ck_has_avx512() ? ck_qadd_forward512(a, x, y, n, si, zi, loi, hii, so, zo, loo, hio) : 0;  // 16-lane blocks there
     for (; j + 8 <= n; j += 8) {
         __m256 v, clipped, dead;
         __m256 qi = ck_qa_quant8(_mm256_loadu_ps(x + j), 0, vsi, vzi, vloi, vhii, &v, &clipped, &dead);
@@ -73,6 +114,64 @@ void ck_qadd_forward(const float *a, const float *x, float *y, long n, float si,
     }
 }
 
+// One 16-lane step of the backward over `lanes` (all 16, or the low 8 with the others zero): the
+// four sum terms (input scale, input clipped, output scale, output clipped); writes ga and gx.
+CK_QA512
+static inline void ck_qadd_step512(const float *g, const float *a, const float *x, float *ga, float *gx, __mmask16 lanes,
+                                   __m512 vsi, __m512 vzi, __m512 vloi, __m512 vhii, __m512 vso, __m512 vzo, __m512 vloo,
+                                   __m512 vhio, __m512 *tsi, __m512 *tzi, __m512 *tso, __m512 *tzo) {
+    __m512 gv = _mm512_maskz_loadu_ps(lanes, g), vi, vo;
+    __mmask16 ci, di, co, dout;
+    __m512 qi = ck_qa_quant16(_mm512_maskz_loadu_ps(lanes, x), 0, vsi, vzi, vloi, vhii, &vi, &ci, &di);
+    __m512 t = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, a), _mm512_mul_ps(_mm512_sub_ps(qi, vzi), vsi));
+    __m512 qo = ck_qa_quant16(t, 1, vso, vzo, vloo, vhio, &vo, &co, &dout);
+    const __m512 zero = _mm512_setzero_ps();
+    *tso = _mm512_mul_ps(gv, _mm512_sub_ps(_mm512_sub_ps(qo, vzo), _mm512_mask_mov_ps(vo, co, zero)));
+    *tzo = _mm512_maskz_mov_ps(co, gv);
+    __m512 gt = _mm512_maskz_mov_ps((__mmask16)~(co | dout), gv);
+    *tsi = _mm512_mul_ps(gt, _mm512_sub_ps(_mm512_sub_ps(qi, vzi), _mm512_mask_mov_ps(vi, ci, zero)));
+    *tzi = _mm512_maskz_mov_ps(ci, gt);
+    if (ga) _mm512_mask_storeu_ps(ga, lanes, gt);
+    if (gx) _mm512_mask_storeu_ps(gx, lanes, _mm512_maskz_mov_ps((__mmask16)~ci, gt));
+}
+
+// The vector part of the backward on 16-lane steps (the last 8 of a chunk as one masked step);
+// adds to the running double sums and returns where it stopped (the scalar tail is the caller's).
+CK_QA512
+static long ck_qadd_backward512(const float *g, const float *a, const float *x, float *ga, float *gx, long n, float si,
+                                float zi, float loi, float hii, float so, float zo, float loo, float hio, double *acc) {
+    const __m512 vsi = _mm512_set1_ps(si), vzi = _mm512_set1_ps(zi), vloi = _mm512_set1_ps(loi), vhii = _mm512_set1_ps(hii);
+    const __m512 vso = _mm512_set1_ps(so), vzo = _mm512_set1_ps(zo), vloo = _mm512_set1_ps(loo), vhio = _mm512_set1_ps(hio);
+    long j = 0;
+    while (j + 8 <= n) {
+        long chunk_end = j + 1024 < n ? j + 1024 : n;
+        __m256 fsi = _mm256_setzero_ps(), fzi = fsi, fso = fsi, fzo = fsi;
+        __m512 tsi, tzi, tso, tzo;
+        for (; j + 16 <= chunk_end; j += 16) {
+            ck_qadd_step512(g + j, a + j, x + j, ga ? ga + j : 0, gx ? gx + j : 0, 0xffff, vsi, vzi, vloi, vhii, vso, vzo, vloo,
+                            vhio, &tsi, &tzi, &tso, &tzo);
+            fso = ck_qa_add2(fso, tso);
+            fzo = ck_qa_add2(fzo, tzo);
+            fsi = ck_qa_add2(fsi, tsi);
+            fzi = ck_qa_add2(fzi, tzi);
+        }
+        if (j + 8 <= chunk_end) {
+            ck_qadd_step512(g + j, a + j, x + j, ga ? ga + j : 0, gx ? gx + j : 0, 0x00ff, vsi, vzi, vloi, vhii, vso, vzo, vloo,
+                            vhio, &tsi, &tzi, &tso, &tzo);
+            fso = _mm256_add_ps(fso, _mm512_castps512_ps256(tso));
+            fzo = _mm256_add_ps(fzo, _mm512_castps512_ps256(tzo));
+            fsi = _mm256_add_ps(fsi, _mm512_castps512_ps256(tsi));
+            fzi = _mm256_add_ps(fzi, _mm512_castps512_ps256(tzi));
+            j += 8;
+        }
+        acc[2] += (double)ck_qa_lanes(fso);
+        acc[3] += (double)ck_qa_lanes(fzo);
+        acc[0] += (double)ck_qa_lanes(fsi);
+        acc[1] += (double)ck_qa_lanes(fzi);
+    }
+    return j;
+}
+
 CK_QA256
 void ck_qadd_backward(const float *g, const float *a, const float *x, float *ga, float *gx, long n, float si, float zi,
                       float loi, float hii, float so, float zo, float loo, float hio, double *sums) {
@@ -81,6 +180,11 @@ void ck_qadd_backward(const float *g, const float *a, const float *x, float *ga,
     const __m256 zero = _mm256_setzero_ps();
     double asi = 0, azi = 0, aso = 0, azo = 0;
     long j = 0;
+    if (ck_has_avx512()) {
+        double acc[4] = {0, 0, 0, 0};
+        j = ck_qadd_backward512(g, a, x, ga, gx, n, si, zi, loi, hii, so, zo, loo, hio, acc);
+        asi = acc[0], azi = acc[1], aso = acc[2], azo = acc[3];
+    }
     while (j + 8 <= n) {
         long chunk_end = j + 1024 < n ? j + 1024 : n;
         __m256 fsi = zero, fzi = zero, fso = zero, fzo = zero;

@@ -56,6 +56,17 @@ import Testing
         #expect(fused.buffers == plain.buffers)
     }
 
+    /// The fused step gives the same bits on one and on two threads.
+    @Test func fusedStepIsIdenticalOnOneAndTwoThreads() throws {
+        let saved = Parallel.threadCount
+        defer { Parallel.threadCount = saved }
+        Parallel.threadCount = 1
+        let one = try Self.step(fused: true)
+        Parallel.threadCount = 2
+        let two = try Self.step(fused: true)
+        #expect(one.loss == two.loss && one.grads == two.grads && one.buffers == two.buffers)
+    }
+
     /// Evaluation: the BatchNorm is folded into the convolution (as before the tail fusion), the
     /// add and ReLU run fused; logits agree with the unfused model to the fold's rounding.
     @Test func evaluationMatchesTheLayersOneByOne() throws {

@@ -10,9 +10,10 @@ import Testing
 @Suite(.serialized) struct BatchNormKernelTests {
     /// `[N, C, S]` shapes: S = 3 (tail only), 27 (16 + 8 + 3), 64 (ResNet-8's last stage),
     /// 1035 (a chunk, then 8 + 3), 1048 (a chunk, then 16 + 8); for the fused ops' summation in
-    /// FakeQuantize's order, 2048 (a plane over two chunks) and 32768 (a plane over two blocks).
-    static let shapes: [[Int]] = [[2, 3, 3], [2, 3, 27], [3, 2, 64], [2, 2, 1035], [1, 3, 1048], [3, 2, 5, 7], [2, 3, 2048],
-                                  [1, 2, 32768]]
+    /// FakeQuantize's order, 8 (one masked 8-lane step per plane), 2048 (a plane over two chunks)
+    /// and 32768 (a plane over two blocks).
+    static let shapes: [[Int]] = [[2, 3, 3], [2, 3, 27], [3, 2, 64], [2, 2, 1035], [1, 3, 1048], [3, 2, 5, 7], [4, 3, 8],
+                                  [2, 3, 2048], [1, 2, 32768]]
 
     /// Everything one op produces: output, gradients of the input, weight, bias (and of the
     /// quantizer's scale and zero point), running statistics.
