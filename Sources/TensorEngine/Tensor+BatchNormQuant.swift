@@ -194,7 +194,8 @@ extension Tensor {
             var grads: [Tensor?] = [gx]
             if hasW { grads.append(needW ? gw : nil) }
             if hasB { grads.append(needB ? gb : nil) }
-            let gradS = flat?.scale ?? sumS, gradZ = flat?.zeroPoint ?? -sumZ * Double(q.s)
+            // `0 + …` as FakeQuantize's block reduction: no clipped element gives +0, not −0.
+            let gradS = flat?.scale ?? sumS, gradZ = flat?.zeroPoint ?? 0 + -sumZ * Double(q.s)
             grads.append(needS ? Tensor(shape: scaleShape, [Float(gradS)]) : nil)
             grads.append(needZ ? Tensor(shape: zeroShape, [Float(gradZ)]) : nil)
             return grads

@@ -130,6 +130,43 @@ import Testing
         #expect(u[4]!.item() != 0 && u[5]!.item() != 0)
     }
 
+    /// BatchNorm + signed quantizer on edge cases, in evaluation with the identity normalisation
+    /// (mean 0, variance 1, eps 0: the quantizer sees `x` itself; scale 0.5, codes −8…7, so ±4
+    /// and 3.5 are the limits), against `batchNorm` then `FakeQuantize.apply`: everything bit for
+    /// bit, NaN as NaN.
+    @Test(arguments: [
+        ("ties at .5 of the grid", [0.25, 0.75, -0.25, -0.75, 1.25, -1.25, 2.25, 0]),
+        ("values at and past the clip limits", [3.5, 3.75, -4, -4.25, -4.75, 100, -100, 3.74]),
+        ("all zero", [0, 0, 0, 0, 0, 0, 0, -0.0]),
+        ("NaN", [Float.nan, 1, -1, 0.3, Float.nan, 2, -3, 0.7]),
+    ] as [(String, [Float])])
+    func batchNormSignedQuantEdgeCasesAgreeWithTheUnfusedOps(_ name: String, _ values: [Float]) {
+        let x = Tensor(shape: [2, 1, 4], values)
+        let g = Tensor(shape: [2, 1, 4], (0..<8).map { 1 + 0.25 * Float($0) })
+        func run(_ fused: Bool) -> [Tensor?] {
+            let leaf = x.copy(), s = Tensor(shape: [], [0.5], requiresGrad: true), z = Tensor(shape: [], [0], requiresGrad: true)
+            let w = Tensor(shape: [1], [1], requiresGrad: true), b = Tensor(shape: [1], [0], requiresGrad: true)
+            leaf.requiresGrad = true
+            let rm = Tensor(shape: [1], [0]), rv = Tensor(shape: [1], [1])
+            let y = fused
+                ? Tensor.batchNormFakeQuant(leaf, runningMean: rm, runningVar: rv, weight: w, bias: b, training: false, eps: 0,
+                                            relu: false, quant: FakeQuantEpilogue(scale: s, zeroPoint: z, minInt: -8, maxInt: 7))
+                : FakeQuantize.apply(Tensor.batchNorm(leaf, runningMean: rm, runningVar: rv, weight: w, bias: b, training: false,
+                                                      eps: 0),
+                                     scale: s, zeroPoint: z, minInt: -8, maxInt: 7)
+            y.backward(g)
+            return [y, leaf.grad, w.grad, b.grad, s.grad, z.grad]
+        }
+        let f = run(true), u = run(false)
+        for k in u.indices {
+            #expect(Self.same(f[k], u[k]), "\(name): result \(k): \(String(describing: f[k]?.scalars)) vs \(String(describing: u[k]?.scalars))")
+        }
+        // The quantizer saw x itself.
+        if !values.contains(where: \.isNaN) {
+            #expect(u[0]!.scalars == values.map { Swift.min(Swift.max(($0 / 0.5).rounded(.toNearestOrEven), -8), 7) * 0.5 })
+        }
+    }
+
     /// Finite differences through BatchNorm + signed quantizer on a fine grid (scale 1e-6, codes
     /// ±2^21: values beyond ±2.1 clip): input, γ and β, in training and in evaluation.
     @Test(arguments: [true, false])
