@@ -61,6 +61,32 @@ static inline float ck_qa_quant1(float x, int relu, float s, float z, float lo, 
     return rq > hi ? hi : (rq < lo ? lo : rq);
 }
 
+// The shortcut operand b: FakeQuant_in(x), with its quantizer input v, code and clipped lanes,
+// when `quant_x`; otherwise x itself (quantized already), nothing clipped.
+CK_QA256
+static inline __m256 ck_qa_operand8(__m256 x, int quant_x, __m256 vsi, __m256 vzi, __m256 vloi, __m256 vhii, __m256 *qi,
+                                    __m256 *vi, __m256 *ci) {
+    if (!quant_x) {
+        *qi = *vi = *ci = _mm256_setzero_ps();
+        return x;
+    }
+    __m256 di;
+    *qi = ck_qa_quant8(x, 0, vsi, vzi, vloi, vhii, vi, ci, &di);
+    return _mm256_mul_ps(_mm256_sub_ps(*qi, vzi), vsi);
+}
+
+static inline float ck_qa_operand1(float x, int quant_x, float si, float zi, float loi, float hii, float *qi, float *vi,
+                                   int *ci) {
+    if (!quant_x) {
+        *qi = *vi = 0;
+        *ci = 0;
+        return x;
+    }
+    int di;
+    *qi = ck_qa_quant1(x, 0, si, zi, loi, hii, vi, ci, &di);
+    return (*qi - zi) * si;
+}
+
 // ck_qa_quant8 on 16 lanes, with masks.
 CK_QA512
 static inline __m512 ck_qa_quant16(__m512 x, int relu, __m512 vs, __m512 vz, __m512 vlo, __m512 vhi, __m512 *v,
@@ -75,18 +101,32 @@ static inline __m512 ck_qa_quant16(__m512 x, int relu, __m512 vs, __m512 vz, __m
     return _mm512_mask_mov_ps(_mm512_mask_mov_ps(r, over, vhi), under, vlo);
 }
 
+// ck_qa_operand8 on 16 lanes.
+CK_QA512
+static inline __m512 ck_qa_operand16(__m512 x, int quant_x, __m512 vsi, __m512 vzi, __m512 vloi, __m512 vhii, __m512 *qi,
+                                     __m512 *vi, __mmask16 *ci) {
+    if (!quant_x) {
+        *qi = *vi = _mm512_setzero_ps();
+        *ci = 0;
+        return x;
+    }
+    __mmask16 di;
+    *qi = ck_qa_quant16(x, 0, vsi, vzi, vloi, vhii, vi, ci, &di);
+    return _mm512_mul_ps(_mm512_sub_ps(*qi, vzi), vsi);
+}
+
 // Whole 16-lane blocks of the forward; returns where it stopped.
 CK_QA512
-static long ck_qadd_forward512(const float *a, const float *x, float *y, long n, float si, float zi, float loi, float hii,
+static long ck_qadd_forward512(const float *a, const float *x, float *y, long n, int quant_x, float si, float zi, float loi, float hii,
                                float so, float zo, float loo, float hio) {
     const __m512 vsi = _mm512_set1_ps(si), vzi = _mm512_set1_ps(zi), vloi = _mm512_set1_ps(loi), vhii = _mm512_set1_ps(hii);
     const __m512 vso = _mm512_set1_ps(so), vzo = _mm512_set1_ps(zo), vloo = _mm512_set1_ps(loo), vhio = _mm512_set1_ps(hio);
     long j = 0;
     for (; j + 16 <= n; j += 16) {
-        __m512 v;
+        __m512 v, qi;
         __mmask16 clipped, dead;
-        __m512 qi = ck_qa_quant16(_mm512_loadu_ps(x + j), 0, vsi, vzi, vloi, vhii, &v, &clipped, &dead);
-        __m512 t = _mm512_add_ps(_mm512_loadu_ps(a + j), _mm512_mul_ps(_mm512_sub_ps(qi, vzi), vsi));
+        __m512 b = ck_qa_operand16(_mm512_loadu_ps(x + j), quant_x, vsi, vzi, vloi, vhii, &qi, &v, &clipped);
+        __m512 t = _mm512_add_ps(_mm512_loadu_ps(a + j), b);
         __m512 qo = ck_qa_quant16(t, 1, vso, vzo, vloo, vhio, &v, &clipped, &dead);
         _mm512_storeu_ps(y + j, _mm512_mul_ps(_mm512_sub_ps(qo, vzo), vso));
     }
@@ -94,22 +134,22 @@ static long ck_qadd_forward512(const float *a, const float *x, float *y, long n,
 }
 
 CK_QA256
-void ck_qadd_forward(const float *a, const float *x, float *y, long n, float si, float zi, float loi, float hii, float so,
+void ck_qadd_forward(const float *a, const float *x, float *y, long n, int quant_x, float si, float zi, float loi, float hii, float so,
                      float zo, float loo, float hio) {
     const __m256 vsi = _mm256_set1_ps(si), vzi = _mm256_set1_ps(zi), vloi = _mm256_set1_ps(loi), vhii = _mm256_set1_ps(hii);
     const __m256 vso = _mm256_set1_ps(so), vzo = _mm256_set1_ps(zo), vloo = _mm256_set1_ps(loo), vhio = _mm256_set1_ps(hio);
-    long j = ck_has_avx512() ? ck_qadd_forward512(a, x, y, n, si, zi, loi, hii, so, zo, loo, hio) : 0;  // 16-lane blocks there
+    long j = ck_has_avx512() ? ck_qadd_forward512(a, x, y, n, quant_x, si, zi, loi, hii, so, zo, loo, hio) : 0;  // 16-lane blocks there
     for (; j + 8 <= n; j += 8) {
-        __m256 v, clipped, dead;
-        __m256 qi = ck_qa_quant8(_mm256_loadu_ps(x + j), 0, vsi, vzi, vloi, vhii, &v, &clipped, &dead);
-        __m256 t = _mm256_add_ps(_mm256_loadu_ps(a + j), _mm256_mul_ps(_mm256_sub_ps(qi, vzi), vsi));
+        __m256 v, clipped, dead, qi;
+        __m256 b = ck_qa_operand8(_mm256_loadu_ps(x + j), quant_x, vsi, vzi, vloi, vhii, &qi, &v, &clipped);
+        __m256 t = _mm256_add_ps(_mm256_loadu_ps(a + j), b);
         __m256 qo = ck_qa_quant8(t, 1, vso, vzo, vloo, vhio, &v, &clipped, &dead);
         _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_sub_ps(qo, vzo), vso));
     }
     for (; j < n; j++) {
-        float v;
+        float v, qi;
         int clipped, dead;
-        float t = a[j] + (ck_qa_quant1(x[j], 0, si, zi, loi, hii, &v, &clipped, &dead) - zi) * si;
+        float t = a[j] + ck_qa_operand1(x[j], quant_x, si, zi, loi, hii, &qi, &v, &clipped);
         y[j] = (ck_qa_quant1(t, 1, so, zo, loo, hio, &v, &clipped, &dead) - zo) * so;
     }
 }
@@ -117,13 +157,13 @@ void ck_qadd_forward(const float *a, const float *x, float *y, long n, float si,
 // One 16-lane step of the backward over `lanes` (all 16, or the low 8 with the others zero): the
 // four sum terms (input scale, input clipped, output scale, output clipped); writes ga and gx.
 CK_QA512
-static inline void ck_qadd_step512(const float *g, const float *a, const float *x, float *ga, float *gx, __mmask16 lanes,
+static inline void ck_qadd_step512(const float *g, const float *a, const float *x, float *ga, float *gx, __mmask16 lanes, int quant_x,
                                    __m512 vsi, __m512 vzi, __m512 vloi, __m512 vhii, __m512 vso, __m512 vzo, __m512 vloo,
                                    __m512 vhio, __m512 *tsi, __m512 *tzi, __m512 *tso, __m512 *tzo) {
     __m512 gv = _mm512_maskz_loadu_ps(lanes, g), vi, vo;
-    __mmask16 ci, di, co, dout;
-    __m512 qi = ck_qa_quant16(_mm512_maskz_loadu_ps(lanes, x), 0, vsi, vzi, vloi, vhii, &vi, &ci, &di);
-    __m512 t = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, a), _mm512_mul_ps(_mm512_sub_ps(qi, vzi), vsi));
+    __mmask16 ci, co, dout;
+    __m512 qi, b = ck_qa_operand16(_mm512_maskz_loadu_ps(lanes, x), quant_x, vsi, vzi, vloi, vhii, &qi, &vi, &ci);
+    __m512 t = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, a), b);
     __m512 qo = ck_qa_quant16(t, 1, vso, vzo, vloo, vhio, &vo, &co, &dout);
     const __m512 zero = _mm512_setzero_ps();
     *tso = _mm512_mul_ps(gv, _mm512_sub_ps(_mm512_sub_ps(qo, vzo), _mm512_mask_mov_ps(vo, co, zero)));
@@ -138,7 +178,7 @@ static inline void ck_qadd_step512(const float *g, const float *a, const float *
 // The vector part of the backward on 16-lane steps (the last 8 of a chunk as one masked step);
 // adds to the running double sums and returns where it stopped (the scalar tail is the caller's).
 CK_QA512
-static long ck_qadd_backward512(const float *g, const float *a, const float *x, float *ga, float *gx, long n, float si,
+static long ck_qadd_backward512(const float *g, const float *a, const float *x, float *ga, float *gx, long n, int quant_x, float si,
                                 float zi, float loi, float hii, float so, float zo, float loo, float hio, double *acc) {
     const __m512 vsi = _mm512_set1_ps(si), vzi = _mm512_set1_ps(zi), vloi = _mm512_set1_ps(loi), vhii = _mm512_set1_ps(hii);
     const __m512 vso = _mm512_set1_ps(so), vzo = _mm512_set1_ps(zo), vloo = _mm512_set1_ps(loo), vhio = _mm512_set1_ps(hio);
@@ -148,7 +188,7 @@ static long ck_qadd_backward512(const float *g, const float *a, const float *x, 
         __m256 fsi = _mm256_setzero_ps(), fzi = fsi, fso = fsi, fzo = fsi;
         __m512 tsi, tzi, tso, tzo;
         for (; j + 16 <= chunk_end; j += 16) {
-            ck_qadd_step512(g + j, a + j, x + j, ga ? ga + j : 0, gx ? gx + j : 0, 0xffff, vsi, vzi, vloi, vhii, vso, vzo, vloo,
+            ck_qadd_step512(g + j, a + j, x + j, ga ? ga + j : 0, gx ? gx + j : 0, 0xffff, quant_x, vsi, vzi, vloi, vhii, vso, vzo, vloo,
                             vhio, &tsi, &tzi, &tso, &tzo);
             fso = ck_qa_add2(fso, tso);
             fzo = ck_qa_add2(fzo, tzo);
@@ -156,7 +196,7 @@ static long ck_qadd_backward512(const float *g, const float *a, const float *x, 
             fzi = ck_qa_add2(fzi, tzi);
         }
         if (j + 8 <= chunk_end) {
-            ck_qadd_step512(g + j, a + j, x + j, ga ? ga + j : 0, gx ? gx + j : 0, 0x00ff, vsi, vzi, vloi, vhii, vso, vzo, vloo,
+            ck_qadd_step512(g + j, a + j, x + j, ga ? ga + j : 0, gx ? gx + j : 0, 0x00ff, quant_x, vsi, vzi, vloi, vhii, vso, vzo, vloo,
                             vhio, &tsi, &tzi, &tso, &tzo);
             fso = _mm256_add_ps(fso, _mm512_castps512_ps256(tso));
             fzo = _mm256_add_ps(fzo, _mm512_castps512_ps256(tzo));
@@ -173,7 +213,7 @@ static long ck_qadd_backward512(const float *g, const float *a, const float *x, 
 }
 
 CK_QA256
-void ck_qadd_backward(const float *g, const float *a, const float *x, float *ga, float *gx, long n, float si, float zi,
+void ck_qadd_backward(const float *g, const float *a, const float *x, float *ga, float *gx, long n, int quant_x, float si, float zi,
                       float loi, float hii, float so, float zo, float loo, float hio, double *sums) {
     const __m256 vsi = _mm256_set1_ps(si), vzi = _mm256_set1_ps(zi), vloi = _mm256_set1_ps(loi), vhii = _mm256_set1_ps(hii);
     const __m256 vso = _mm256_set1_ps(so), vzo = _mm256_set1_ps(zo), vloo = _mm256_set1_ps(loo), vhio = _mm256_set1_ps(hio);
@@ -182,7 +222,7 @@ void ck_qadd_backward(const float *g, const float *a, const float *x, float *ga,
     long j = 0;
     if (ck_has_avx512()) {
         double acc[4] = {0, 0, 0, 0};
-        j = ck_qadd_backward512(g, a, x, ga, gx, n, si, zi, loi, hii, so, zo, loo, hio, acc);
+        j = ck_qadd_backward512(g, a, x, ga, gx, n, quant_x, si, zi, loi, hii, so, zo, loo, hio, acc);
         asi = acc[0], azi = acc[1], aso = acc[2], azo = acc[3];
     }
     while (j + 8 <= n) {
@@ -190,9 +230,9 @@ void ck_qadd_backward(const float *g, const float *a, const float *x, float *ga,
         __m256 fsi = zero, fzi = zero, fso = zero, fzo = zero;
         for (; j + 8 <= chunk_end; j += 8) {
             __m256 gv = _mm256_loadu_ps(g + j);
-            __m256 vi, ci, di, vo, co, dout;
-            __m256 qi = ck_qa_quant8(_mm256_loadu_ps(x + j), 0, vsi, vzi, vloi, vhii, &vi, &ci, &di);
-            __m256 t = _mm256_add_ps(_mm256_loadu_ps(a + j), _mm256_mul_ps(_mm256_sub_ps(qi, vzi), vsi));
+            __m256 vi, ci, vo, co, dout;
+            __m256 qi, b = ck_qa_operand8(_mm256_loadu_ps(x + j), quant_x, vsi, vzi, vloi, vhii, &qi, &vi, &ci);
+            __m256 t = _mm256_add_ps(_mm256_loadu_ps(a + j), b);
             __m256 qo = ck_qa_quant8(t, 1, vso, vzo, vloo, vhio, &vo, &co, &dout);
             fso = _mm256_add_ps(fso, _mm256_mul_ps(gv, _mm256_sub_ps(_mm256_sub_ps(qo, vzo), _mm256_andnot_ps(co, vo))));
             fzo = _mm256_add_ps(fzo, _mm256_and_ps(co, gv));
@@ -208,10 +248,9 @@ void ck_qadd_backward(const float *g, const float *a, const float *x, float *ga,
         azi += (double)ck_qa_lanes(fzi);
     }
     for (; j < n; j++) {
-        float gj = g[j], vi, vo;
-        int ci, co, di, dout;
-        float qi = ck_qa_quant1(x[j], 0, si, zi, loi, hii, &vi, &ci, &di);
-        float t = a[j] + (qi - zi) * si;
+        float gj = g[j], vi, vo, qi;
+        int ci, co, dout;
+        float t = a[j] + ck_qa_operand1(x[j], quant_x, si, zi, loi, hii, &qi, &vi, &ci);
         float qo = ck_qa_quant1(t, 1, so, zo, loo, hio, &vo, &co, &dout);
         aso += (double)(co ? gj * (qo - zo) : gj * ((qo - zo) - vo));
         azo += co ? (double)gj : 0;

@@ -69,11 +69,9 @@ public final class QuantBasicBlock: Module, QuantLayer {
 
     public func forward(_ input: QuantValue) throws -> QuantValue {
         // Fused where the layers allow (LayerFusion): BatchNorm folded into the convolution in
-        // evaluation, BatchNorm + ReLU (+ its quantizer) in one op; in the tail, BatchNorm + the
-        // add's input quantizer, and the shortcut's quantizer + add + relu2 (`residualTail`).
+        // evaluation, BatchNorm + ReLU (+ its quantizer) in one op; in the tail, each BatchNorm +
+        // the add's input quantizer, and the add + relu2 (`residualTail`).
         let y = try LayerFusion.apply([conv1, bn1, relu1], to: input)
-        return try LayerFusion.residualTail(conv: conv2, bn: bn2, add: add, relu: relu2, y) {
-            try shortcut?.forward(input) ?? input
-        }
+        return try LayerFusion.residualTail(conv: conv2, bn: bn2, add: add, relu: relu2, y, shortcut: shortcut?.layers, input: input)
     }
 }

@@ -8,7 +8,8 @@ import TensorEngine
 /// | unfused | fused op |
 /// |---|---|
 /// | `bn` → the add's input quantizer (signed, per tensor) | `Tensor.batchNormFakeQuant(relu: false)` (`batchNormQuant`) |
-/// | the add's input quantizer on the shortcut → `+` → `QuantReLU` | `Tensor.quantAddReLUFakeQuant` (`quantAddReLU`) |
+/// | the add's input quantizer on an identity shortcut → `+` → `QuantReLU` | `Tensor.quantAddReLUFakeQuant` (`quantAddReLU`) |
+/// | `+` of two operands quantized in their BatchNorms' epilogues → `QuantReLU` | `Tensor.quantAddReLUFakeQuant(inputQuant: nil)` (`addReLU`) |
 ///
 /// A quantizer runs inside a fused op only when it is a per-tensor `RescalingIntQuant` with a
 /// constant bit width and its statistics collection over (`RescalingIntQuant.epilogueParameters`),
@@ -79,25 +80,58 @@ extension LayerFusion {
                                   training: relu.actQuant.training))
     }
 
-    /// `relu(add([bn(conv(y)), shortcut()]))`, the tail of a residual block: the convolution and
-    /// BatchNorm folded in evaluation (`convBatchNorm`), else the BatchNorm fused with the add's
-    /// input quantizer (`batchNormQuant`), then the add and the ReLU in one op (`quantAddReLU`),
-    /// each where it fuses; with `isEnabled` off or nothing fusing, the layers one by one.
+    /// `relu(add.sum(a, b))` in one op (`Tensor.quantAddReLUFakeQuant` without an input
+    /// quantizer) where both operands went through `add.inputQuant` already (each in its
+    /// BatchNorm's epilogue), when `canFuseAddReLU`; what `relu` would return, or `nil`.
+    public static func addReLU(_ add: QuantEltwiseAdd, _ relu: QuantReLU, _ a: QuantValue, _ b: QuantValue) -> QuantValue? {
+        guard canFuseAddReLU(add, relu), let qa = a.quantTensor, let qb = b.quantTensor, qa.minifloat == nil, qa.group == nil,
+              qb.minifloat == nil, qb.group == nil, qa.value.shape == qb.value.shape,
+              let ro = relu.actQuant.tensorQuant as? RescalingIntQuant
+        else { return nil }
+        // Unfused, eval-mode QuantTensor addition requires equal scales (see `quantAddReLU`).
+        if !qa.training, !QuantTensor.allClose(qa.scale, qb.scale) { return nil }
+        guard let po = ro.epilogueParameters(qa.value) else { return nil }
+        let y = Tensor.quantAddReLUFakeQuant(
+            qa.value, qb.value, inputQuant: nil,
+            outputQuant: FakeQuantEpilogue(scale: po.scale, zeroPoint: po.zeroPoint, minInt: po.minInt, maxInt: po.maxInt))
+        guard relu.returnQuantTensor else { return .float(y) }
+        return .quant(QuantTensor(value: y, scale: po.scale, zeroPoint: po.zeroPoint, bitWidth: po.bitWidth, signed: ro.signed,
+                                  training: relu.actQuant.training))
+    }
+
+    /// `quant(bn(conv(x)))`: the BatchNorm folded into the convolution in evaluation
+    /// (`convBatchNorm`), else BatchNorm and quantizer in one op (`batchNormQuant`), else one by one.
+    static func quantizedOperand(_ conv: QuantLayer, _ bn: QuantLayer, _ quant: ActQuantProxy, _ x: QuantValue) throws -> QuantValue {
+        if let folded = try convBatchNorm(conv, bn, x) { return quant(folded) }
+        let c = try conv.forward(x)
+        return try batchNormQuant(bn, quant, c) ?? quant(bn.forward(c))
+    }
+
+    /// `relu(add([bn(conv(y)), shortcut(input)]))`, the tail of a residual block, where
+    /// `shortcut` is a layer sequence (`nil`: the identity). Each operand's BatchNorm runs with
+    /// the add's input quantizer in its epilogue (or folded into its convolution in evaluation),
+    /// then the add and the ReLU run as one op (`addReLU`; with an identity shortcut,
+    /// `quantAddReLU` quantizes it), each where it fuses; with `isEnabled` off or the add and
+    /// ReLU unfusable, the layers one by one, as `relu.forward(add.forward([...]))`.
     public static func residualTail(conv: QuantLayer, bn: QuantLayer, add: QuantEltwiseAdd, relu: QuantReLU, _ y: QuantValue,
-                                    shortcut: () throws -> QuantValue) throws -> QuantValue {
+                                    shortcut: [QuantLayer]?, input: QuantValue) throws -> QuantValue {
         guard isEnabled, canFuseAddReLU(add, relu) else {
             let c = try apply([conv, bn], to: y)
-            return try relu.forward(add.forward([c, try shortcut()]))
+            let s = try shortcut.map { try apply($0, to: input) } ?? input
+            return try relu.forward(add.forward([c, s]))
         }
-        let a: QuantValue
-        if let folded = try convBatchNorm(conv, bn, y) {
-            a = add.inputQuant(folded)
+        let a = try quantizedOperand(conv, bn, add.inputQuant, y)
+        guard let layers = shortcut else {
+            if let out = quantAddReLU(add, relu, a, input) { return out }
+            return try relu.forward(add.sum(quantized: a, add.inputQuant(input)))
+        }
+        let b: QuantValue
+        if layers.count == 2, ((layers[1] as? FloatLayer)?.layer as? BatchNorm) != nil {
+            b = try quantizedOperand(layers[0], layers[1], add.inputQuant, input)
         } else {
-            let c = try conv.forward(y)
-            a = try batchNormQuant(bn, add.inputQuant, c) ?? add.inputQuant(bn.forward(c))
+            b = add.inputQuant(try apply(layers, to: input))
         }
-        let s = try shortcut()
-        if let out = quantAddReLU(add, relu, a, s) { return out }
-        return try relu.forward(add.sum(quantized: a, add.inputQuant(s)))
+        if let out = addReLU(add, relu, a, b) { return out }
+        return try relu.forward(add.sum(quantized: a, b))
     }
 }

@@ -39,18 +39,21 @@ extension Tensor {
     ///
     /// Example (sᵢ = 0.5, codes −8…7; sₒ = 0.25, codes 0…15): a = 1, x = 0.8 → b = 1 (0.8/0.5 = 1.6
     /// rounds to 2), t = 2, y = 2; a = 1, x = −2.3 → b = −2.5, t = −1.5, y = 0.
-    public static func quantAddReLUFakeQuant(_ a: Tensor, _ x: Tensor, inputQuant: FakeQuantEpilogue,
+    ///
+    /// With `inputQuant` nil, `x` is taken as it is (`b = x`: an operand quantized already, in the
+    /// epilogue of its own BatchNorm): `x` then gets `Gₜ`.
+    public static func quantAddReLUFakeQuant(_ a: Tensor, _ x: Tensor, inputQuant: FakeQuantEpilogue?,
                                              outputQuant: FakeQuantEpilogue) -> Tensor {
         quantAddReLUFakeQuant(a, x, inputQuant: inputQuant, outputQuant: outputQuant, avx2: BatchNormKernels.hasAVX2)
     }
 
     /// `quantAddReLUFakeQuant` with the block loops as the C kernels (`avx2`, bit-identical) or
     /// the Swift loops.
-    static func quantAddReLUFakeQuant(_ a: Tensor, _ x: Tensor, inputQuant: FakeQuantEpilogue, outputQuant: FakeQuantEpilogue,
+    static func quantAddReLUFakeQuant(_ a: Tensor, _ x: Tensor, inputQuant: FakeQuantEpilogue?, outputQuant: FakeQuantEpilogue,
                                       avx2: Bool) -> Tensor {
         precondition(a.shape == x.shape, "quantAddReLUFakeQuant: operands \(a.shape) and \(x.shape) differ in shape")
         precondition(!avx2 || BatchNormKernels.hasAVX2, "quantAddReLUFakeQuant: the AVX2 kernels need a processor with AVX2")
-        let qi = QuantAddReLUKernels.quant(inputQuant, relu: false), qo = QuantAddReLUKernels.quant(outputQuant, relu: true)
+        let qi = inputQuant.map { QuantAddReLUKernels.quant($0, relu: false) }, qo = QuantAddReLUKernels.quant(outputQuant, relu: true)
         let total = a.count, block = QuantAddReLUKernels.block
         let blocks = (total + block - 1) / block
         let out = Tensor.empty(a.shape)
@@ -63,10 +66,9 @@ extension Tensor {
         }
         let savedA = a.detach(), savedX = x.detach()
         let needA = a.requiresGrad, needX = x.requiresGrad
-        let needSI = inputQuant.scale.requiresGrad, needZI = inputQuant.zeroPoint.requiresGrad
-        let needSO = outputQuant.scale.requiresGrad, needZO = outputQuant.zeroPoint.requiresGrad
-        let shapes = [inputQuant.scale.shape, inputQuant.zeroPoint.shape, outputQuant.scale.shape, outputQuant.zeroPoint.shape]
-        let inputs = [a, x, inputQuant.scale, inputQuant.zeroPoint, outputQuant.scale, outputQuant.zeroPoint]
+        let quants = (inputQuant.map { [$0.scale, $0.zeroPoint] } ?? []) + [outputQuant.scale, outputQuant.zeroPoint]
+        let need = quants.map(\.requiresGrad), shapes = quants.map(\.shape)
+        let inputs = [a, x] + quants
         return Autograd.record("quant_add_relu_int_quant", output: out, inputs: inputs) { g in
             let ga = needA ? Tensor.empty(savedA.shape) : nil, gx = needX ? Tensor.empty(savedX.shape) : nil
             let pg = g.storage.pointer, pa = savedA.storage.pointer, px = savedX.storage.pointer
@@ -81,7 +83,7 @@ extension Tensor {
                     let sums = QuantAddReLUKernels.backward(pg + o, pa + o, px + o, pga.map { $0 + o }, pgx.map { $0 + o },
                                                             Swift.min(block, total - o), qi, qo, avx2)
                     partial[4 * k] = sums.0
-                    partial[4 * k + 1] = -sums.1 * Double(qi.s)
+                    partial[4 * k + 1] = -sums.1 * Double(qi?.s ?? 0)
                     partial[4 * k + 2] = sums.2
                     partial[4 * k + 3] = -sums.3 * Double(qo.s)
                 }
@@ -90,8 +92,8 @@ extension Tensor {
             for k in 0..<blocks {
                 for j in 0..<4 { totals[j] += partial[4 * k + j] }
             }
-            let need = [needSI, needZI, needSO, needZO]
-            return [ga, gx] + (0..<4).map { need[$0] ? Tensor(shape: shapes[$0], [Float(totals[$0])]) : nil }
+            let used = qi == nil ? [2, 3] : [0, 1, 2, 3]
+            return [ga, gx] + used.indices.map { need[$0] ? Tensor(shape: shapes[$0], [Float(totals[used[$0]])]) : nil }
         }
     }
 }
@@ -113,30 +115,42 @@ enum QuantAddReLUKernels {
         Quant(s: q.scale.storage.pointer[0], z: q.zeroPoint.storage.pointer[0], minInt: q.minInt, maxInt: q.maxInt, relu: relu)
     }
 
+    /// The input quantizer's constants as the C kernels take them (`on` = 0 without one).
+    static func cQuant(_ q: Quant?) -> (on: Int32, s: Float, z: Float, lo: Float, hi: Float) {
+        guard let q else { return (0, 1, 0, 0, 0) }
+        return (1, q.s, q.z, q.minInt, q.maxInt)
+    }
+
     @inline(__always) static func load(_ p: UnsafePointer<Float>, _ j: Int) -> V {
         UnsafeRawPointer(p + j).loadUnaligned(as: V.self)
     }
 
     /// `t = a + FakeQuant_in(x)` for eight lanes, with x's quantizer input `vᵢ`, code and clip
-    /// mask (`qi` without ReLU).
+    /// mask (`qi` without ReLU); `t = a + x`, nothing clipped, without `qi`.
     @inline(__always)
-    static func sum(_ a: V, _ x: V, _ qi: Quant) -> (t: V, v: V, q: V, clipped: SIMDMask<V.MaskStorage>) {
+    static func sum(_ a: V, _ x: V, _ qi: Quant?) -> (t: V, v: V, q: V, clipped: SIMDMask<V.MaskStorage>) {
+        guard let qi else { return (a + x, V(), V(), SIMDMask(repeating: false)) }
         let r = BatchNormQuantKernels.quantize(x, qi)
         return (a + (r.q - V(repeating: qi.z)) * V(repeating: qi.s), r.v, r.q, r.clipped)
     }
 
     /// The scalar form of `sum`.
     @inline(__always)
-    static func sum(_ a: Float, _ x: Float, _ qi: Quant) -> (t: Float, v: Float, q: Float, clipped: Bool) {
+    static func sum(_ a: Float, _ x: Float, _ qi: Quant?) -> (t: Float, v: Float, q: Float, clipped: Bool) {
+        guard let qi else { return (a + x, 0, 0, false) }
         let r = BatchNormQuantKernels.quantize(x, qi)
         return (a + (r.q - qi.z) * qi.s, r.v, r.q, r.clipped)
     }
 
     /// `y = FakeQuant_out(max(a + FakeQuant_in(x), 0))` over `n` elements.
     static func forward(_ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
-                        _ qi: Quant, _ qo: Quant, _ avx2: Bool) {
+                        _ qi: Quant?, _ qo: Quant, _ avx2: Bool) {
         #if arch(x86_64)
-            if avx2 { ck_qadd_forward(a, x, y, n, qi.s, qi.z, qi.minInt, qi.maxInt, qo.s, qo.z, qo.minInt, qo.maxInt); return }
+            if avx2 {
+                let c = cQuant(qi)
+                ck_qadd_forward(a, x, y, n, c.on, c.s, c.z, c.lo, c.hi, qo.s, qo.z, qo.minInt, qo.maxInt)
+                return
+            }
         #endif
         let vs = V(repeating: qo.s), vz = V(repeating: qo.z)
         var j = 0
@@ -156,19 +170,20 @@ enum QuantAddReLUKernels {
     /// quantizer's scale sum and Σ_clipped Gₜ, then the output quantizer's (see the extension's
     /// table), each in `FakeQuantize`'s order.
     static func backward(_ g: UnsafePointer<Float>, _ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
-                         _ ga: UnsafeMutablePointer<Float>?, _ gx: UnsafeMutablePointer<Float>?, _ n: Int, _ qi: Quant,
+                         _ ga: UnsafeMutablePointer<Float>?, _ gx: UnsafeMutablePointer<Float>?, _ n: Int, _ qi: Quant?,
                          _ qo: Quant, _ avx2: Bool) -> (Double, Double, Double, Double) {
         #if arch(x86_64)
             if avx2 {
                 var sums: (Double, Double, Double, Double) = (0, 0, 0, 0)
                 withUnsafeMutableBytes(of: &sums) { p in
-                    ck_qadd_backward(g, a, x, ga, gx, n, qi.s, qi.z, qi.minInt, qi.maxInt, qo.s, qo.z, qo.minInt, qo.maxInt,
+                    let c = cQuant(qi)
+                    ck_qadd_backward(g, a, x, ga, gx, n, c.on, c.s, c.z, c.lo, c.hi, qo.s, qo.z, qo.minInt, qo.maxInt,
                                      p.baseAddress!.assumingMemoryBound(to: Double.self))
                 }
                 return sums
             }
         #endif
-        let vzi = V(repeating: qi.z), vzo = V(repeating: qo.z)
+        let zpi = qi?.z ?? 0, vzi = V(repeating: zpi), vzo = V(repeating: qo.z)
         var si: Double = 0, zi: Double = 0, so: Double = 0, zo: Double = 0
         var j = 0
         while j + 8 <= n {
@@ -212,7 +227,7 @@ enum QuantAddReLUKernels {
             so += Double(r.clipped ? gj * (r.q - qo.z) : gj * ((r.q - qo.z) - r.v))
             zo += r.clipped ? Double(gj) : 0
             let gt = r.clipped || r.dead ? 0 : gj
-            si += Double(b.clipped ? gt * (b.q - qi.z) : gt * ((b.q - qi.z) - b.v))
+            si += Double(b.clipped ? gt * (b.q - zpi) : gt * ((b.q - zpi) - b.v))
             zi += b.clipped ? Double(gt) : 0
             ga?[j] = gt
             gx?[j] = b.clipped ? 0 : gt

@@ -51,7 +51,7 @@ import Testing
         ls.requiresGrad = true
         for p in t.parameters { p.tensor.grad = nil }
         let out = try LayerFusion.$isEnabled.withValue(fused) {
-            try LayerFusion.residualTail(conv: t.conv, bn: t.bn, add: t.add, relu: t.relu, .float(ly)) { .float(ls) }
+            try LayerFusion.residualTail(conv: t.conv, bn: t.bn, add: t.add, relu: t.relu, .float(ly), shortcut: nil, input: .float(ls))
         }
         // The ops that ran: the fused tail and, in training, BatchNorm + quantizer as its first input.
         if fused, t.bn.training, LayerFusion.canFuseAddReLU(t.add, t.relu) {
@@ -136,6 +136,11 @@ import Testing
         #expect(LayerFusion.quantAddReLU(ready.add, ready.relu, .float(x), .float(x)) == nil)
         let other = ready.add.inputQuant(.float(RandomGenerator(seed: 57).normal([1, 4, 3, 3])))
         #expect(LayerFusion.quantAddReLU(ready.add, ready.relu, other, .float(x)) == nil)
+        // Both operands quantized: `addReLU`; a float operand does not fuse there either.
+        let qx = ready.add.inputQuant(.float(x))
+        #expect(LayerFusion.addReLU(ready.add, ready.relu, qx, ready.add.inputQuant(.float(x * Tensor(2)))) != nil)
+        #expect(LayerFusion.addReLU(ready.add, ready.relu, qx, .float(x)) == nil)
+        #expect(LayerFusion.addReLU(collecting.add, collecting.relu, qx, qx) == nil)
         // Observers.
         let observed = try Self.tail()
         var seen = 0

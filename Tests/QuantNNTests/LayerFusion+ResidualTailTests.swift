@@ -70,6 +70,31 @@ import Testing
         #expect(fused[3...6].allSatisfy { $0!.item() != 0 })
     }
 
+    /// Without an input quantizer (both operands quantized already) against `+` then
+    /// `FakeQuantize.apply(fusedReLU: true)`, on the edge-case operands and random ones.
+    @Test func addReLUWithoutInputQuantizerAgreesWithTheUnfusedOps() {
+        let gen = RandomGenerator(seed: 46)
+        let edges: [Float] = [0.125, 0.375, 3.75, 3.875, 0, -0.0, -1, Float.nan, 2.2, -0.5]
+        for (a, x) in [(Tensor(shape: [10], edges), Tensor(shape: [10], edges.reversed())),
+                       (gen.normal([3, 40, 41]), gen.normal([3, 40, 41]) * Tensor(2))] {
+            let g = gen.normal(a.shape)
+            func run(_ fused: Bool) -> [Tensor?] {
+                let la = a.copy(), lx = x.copy()
+                let so = Tensor(shape: [], [0.25], requiresGrad: true), zo = Tensor(shape: [], [1], requiresGrad: true)
+                la.requiresGrad = true
+                lx.requiresGrad = true
+                let y = fused
+                    ? Tensor.quantAddReLUFakeQuant(la, lx, inputQuant: nil,
+                                                   outputQuant: FakeQuantEpilogue(scale: so, zeroPoint: zo, minInt: 0, maxInt: 15))
+                    : FakeQuantize.apply(la + lx, scale: so, zeroPoint: zo, minInt: 0, maxInt: 15, fusedReLU: true)
+                y.backward(g)
+                return [y, la.grad, lx.grad, so.grad, zo.grad]
+            }
+            let f = run(true), u = run(false)
+            for k in u.indices { #expect(Self.same(f[k], u[k]), "\(a.shape): result \(k)") }
+        }
+    }
+
     /// The terms of the unfused scale sum, Σ|G·(q − z − [not clipped]·v)|, of `FakeQuantize` on
     /// `a` (no ReLU): the scale of the bound on a per-plane reordering of the sum.
     static func scaleTermMagnitude(_ a: Tensor, _ g: Tensor, s: Float, z: Float, lo: Float, hi: Float) -> Double {

@@ -8,7 +8,7 @@ import Testing
 /// the op's gradients against finite differences.
 @Suite(.serialized) struct QuantAddReLUKernelTests {
     /// Output, both input gradients and the four quantizer gradients, as bit patterns.
-    static func run(count: Int, avx2: Bool, threads: Int) -> [[UInt32]] {
+    static func run(count: Int, avx2: Bool, threads: Int, quantizeX: Bool = true) -> [[UInt32]] {
         let saved = Parallel.threadCount
         Parallel.threadCount = threads
         defer { Parallel.threadCount = saved }
@@ -21,11 +21,13 @@ import Testing
         let so = Tensor(shape: [], [0.125], requiresGrad: true), zo = Tensor(shape: [], [1], requiresGrad: true)
         a.requiresGrad = true
         x.requiresGrad = true
-        let y = Tensor.quantAddReLUFakeQuant(a, x, inputQuant: FakeQuantEpilogue(scale: si, zeroPoint: zi, minInt: -8, maxInt: 7),
+        let y = Tensor.quantAddReLUFakeQuant(a, x, inputQuant: quantizeX ? FakeQuantEpilogue(scale: si, zeroPoint: zi, minInt: -8, maxInt: 7) : nil,
                                              outputQuant: FakeQuantEpilogue(scale: so, zeroPoint: zo, minInt: 0, maxInt: 15),
                                              avx2: avx2)
         (y * up).sum().backward()
-        return [y, a.grad!, x.grad!, si.grad!, zi.grad!, so.grad!, zo.grad!].map { $0.scalars.map(\.bitPattern) }
+        if !quantizeX { #expect(si.grad == nil && zi.grad == nil) }
+        let results: [Tensor] = [y, a.grad!, x.grad!] + (quantizeX ? [si.grad!, zi.grad!] : []) + [so.grad!, zo.grad!]
+        return results.map { $0.scalars.map(\.bitPattern) }
     }
 
     /// 5 (tail only), 1037 (a flush, then 8-lane steps and a tail), 40000 (three blocks, the last
@@ -41,6 +43,12 @@ import Testing
             #expect(Self.run(count: count, avx2: true, threads: threads) == reference, "\(count) on \(threads) threads")
         }
         #expect(Self.run(count: count, avx2: false, threads: 2) == reference, "Swift loops on 2 threads")
+        // Without the input quantizer (x quantized already).
+        let plain = Self.run(count: count, avx2: false, threads: 1, quantizeX: false)
+        #expect(plain.count == 5 && plain != Array(reference[0..<3] + reference[5...]))
+        for threads in [1, 2] {
+            #expect(Self.run(count: count, avx2: true, threads: threads, quantizeX: false) == plain, "no input quantizer, \(count)")
+        }
     }
 
     /// Finite differences on a fine grid (scales 1e-6, wide code ranges: nothing clips), where

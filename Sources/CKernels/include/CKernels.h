@@ -169,11 +169,12 @@ float ck_bnq_lanes(const float *acc);
 /// (`so`, `zo`, [loo, hio]) after the ReLU. The backward writes `ga` = G where the output code
 /// neither clipped nor was cut by the ReLU, else 0, and `gx` = `ga` where x's code did not clip
 /// (each when not null), and `sums` = (input scale sum, Σ_clipped of x's ga, output scale sum,
-/// Σ_clipped G) in FakeQuantize's order.
-void ck_qadd_forward(const float *a, const float *x, float *y, long n, float si, float zi, float loi, float hii, float so,
-                     float zo, float loo, float hio);
-void ck_qadd_backward(const float *g, const float *a, const float *x, float *ga, float *gx, long n, float si, float zi,
-                      float loi, float hii, float so, float zo, float loo, float hio, double *sums);
+/// Σ_clipped G) in FakeQuantize's order. With `quant_x` 0, x is added as it is (no input quantizer;
+/// its two sums are then meaningless).
+void ck_qadd_forward(const float *a, const float *x, float *y, long n, int quant_x, float si, float zi, float loi,
+                     float hii, float so, float zo, float loo, float hio);
+void ck_qadd_backward(const float *g, const float *a, const float *x, float *ga, float *gx, long n, int quant_x, float si,
+                      float zi, float loi, float hii, float so, float zo, float loo, float hio, double *sums);
 
 #endif
 
