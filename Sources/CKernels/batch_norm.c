@@ -221,6 +221,23 @@ static inline __m256 ck_bnq8(__m256 a, int relu, __m256 vs, __m256 vz, __m256 vl
     return _mm256_blendv_ps(_mm256_blendv_ps(r, vhi, over), vlo, under);
 }
 
+// One 8-element step of the BatchNorm + quantizer gradient sums: the quantizer's scale and
+// clipped sums (fs, fz) and the BatchNorm's Σ g' and Σ g'·(x − mu) (a, b), g' = g where the
+// quantizer passes the gradient (neither clipped nor below a ReLU).
+CK_BN256
+static inline void ck_bnq_sums8(const float *g, const float *x, int relu, __m256 vsc, __m256 vt, __m256 vm, __m256 vs,
+                                __m256 vz, __m256 vlo, __m256 vhi, __m256 *fs, __m256 *fz, __m256 *a, __m256 *b) {
+    __m256 xv = _mm256_loadu_ps(x), gv = _mm256_loadu_ps(g);
+    __m256 v, clipped, dead;
+    __m256 q = ck_bnq8(_mm256_add_ps(_mm256_mul_ps(xv, vsc), vt), relu, vs, vz, vlo, vhi, &v, &clipped, &dead);
+    __m256 vv = _mm256_andnot_ps(clipped, v);
+    *fs = _mm256_add_ps(*fs, _mm256_mul_ps(gv, _mm256_sub_ps(_mm256_sub_ps(q, vz), vv)));
+    *fz = _mm256_add_ps(*fz, _mm256_and_ps(clipped, gv));
+    __m256 gp = _mm256_andnot_ps(_mm256_or_ps(clipped, dead), gv);
+    *a = _mm256_add_ps(*a, gp);
+    *b = _mm256_add_ps(*b, _mm256_mul_ps(gp, _mm256_sub_ps(xv, vm)));
+}
+
 CK_BN512
 static inline __m512 ck_bnq16(__m512 a, int relu, __m512 vs, __m512 vz, __m512 vlo, __m512 vhi, __m512 *v,
                               __mmask16 *clipped, __mmask16 *dead) {
@@ -354,15 +371,7 @@ void ck_bnq_gradient_sums(const float *g, const float *x, long s, float scale, f
         long chunk_end = j + 1024 < s ? j + 1024 : s;
         __m256 fs = _mm256_setzero_ps(), fz = _mm256_setzero_ps();
         for (; j + 8 <= chunk_end; j += 8) {
-            __m256 xv = _mm256_loadu_ps(x + j), gv = _mm256_loadu_ps(g + j);
-            __m256 v, clipped, dead;
-            __m256 q = ck_bnq8(_mm256_add_ps(_mm256_mul_ps(xv, vsc), vt), relu, vs, vz, vlo, vhi, &v, &clipped, &dead);
-            __m256 vv = _mm256_andnot_ps(clipped, v);
-            fs = _mm256_add_ps(fs, _mm256_mul_ps(gv, _mm256_sub_ps(_mm256_sub_ps(q, vz), vv)));
-            fz = _mm256_add_ps(fz, _mm256_and_ps(clipped, gv));
-            __m256 gp = _mm256_andnot_ps(_mm256_or_ps(clipped, dead), gv);
-            a = _mm256_add_ps(a, gp);
-            b = _mm256_add_ps(b, _mm256_mul_ps(gp, _mm256_sub_ps(xv, vm)));
+            ck_bnq_sums8(g + j, x + j, relu, vsc, vt, vm, vs, vz, vlo, vhi, &fs, &fz, &a, &b);
         }
         as += (double)ck_bn_lanes(fs);
         az += (double)ck_bn_lanes(fz);
@@ -477,15 +486,7 @@ void ck_bnq_flat_sums(const float *g, const float *x, long count, float scale, f
     __m256 fs = _mm256_loadu_ps(acc), fz = _mm256_loadu_ps(acc + 8);
     __m256 a = _mm256_loadu_ps(acc + 16), b = _mm256_loadu_ps(acc + 24);
     for (long j = 0; j + 8 <= count; j += 8) {
-        __m256 xv = _mm256_loadu_ps(x + j), gv = _mm256_loadu_ps(g + j);
-        __m256 v, clipped, dead;
-        __m256 q = ck_bnq8(_mm256_add_ps(_mm256_mul_ps(xv, vsc), vt), relu, vs, vz, vlo, vhi, &v, &clipped, &dead);
-        __m256 vv = _mm256_andnot_ps(clipped, v);
-        fs = _mm256_add_ps(fs, _mm256_mul_ps(gv, _mm256_sub_ps(_mm256_sub_ps(q, vz), vv)));
-        fz = _mm256_add_ps(fz, _mm256_and_ps(clipped, gv));
-        __m256 gp = _mm256_andnot_ps(_mm256_or_ps(clipped, dead), gv);
-        a = _mm256_add_ps(a, gp);
-        b = _mm256_add_ps(b, _mm256_mul_ps(gp, _mm256_sub_ps(xv, vm)));
+        ck_bnq_sums8(g + j, x + j, relu, vsc, vt, vm, vs, vz, vlo, vhi, &fs, &fz, &a, &b);
     }
     _mm256_storeu_ps(acc, fs);
     _mm256_storeu_ps(acc + 8, fz);

@@ -102,18 +102,7 @@ extension BatchNormQuantKernels {
         var fs = load(acc, 0), fz = load(acc, 8), a = load(acc, 16), b = load(acc, 24)
         var j = 0
         while j + 8 <= count {
-            let xv = load(x, j), gv = load(g, j)
-            let r = quantize(xv * vsc + vt, q)
-            var vv = r.v
-            vv.replace(with: 0, where: r.clipped)
-            fs += gv * ((r.q - vz) - vv)
-            var gc = V()
-            gc.replace(with: gv, where: r.clipped)
-            fz += gc
-            var gp = gv
-            gp.replace(with: 0, where: r.clipped .| r.dead)
-            a += gp
-            b += gp * (xv - vm)
+            sums8(g + j, x + j, q, vsc, vt, vm, vz, &fs, &fz, &a, &b)
             j += 8
         }
         UnsafeMutableRawPointer(acc).storeBytes(of: fs, as: V.self)

@@ -223,6 +223,26 @@ enum BatchNormQuantKernels {
         UnsafeRawPointer(p + j).loadUnaligned(as: V.self)
     }
 
+    /// One 8-element step of the gradient sums: the quantizer's scale and clipped sums (`fs`,
+    /// `fz`) and the BatchNorm's Σ g' and Σ g'·(x − mu) (`a`, `b`), g' = g where the quantizer
+    /// passes the gradient.
+    @inline(__always)
+    static func sums8(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ q: Quant, _ vsc: V, _ vt: V, _ vm: V, _ vz: V,
+                      _ fs: inout V, _ fz: inout V, _ a: inout V, _ b: inout V) {
+        let xv = load(x, 0), gv = load(g, 0)
+        let r = quantize(xv * vsc + vt, q)
+        var vv = r.v
+        vv.replace(with: 0, where: r.clipped)
+        fs += gv * ((r.q - vz) - vv)
+        var gc = V()
+        gc.replace(with: gv, where: r.clipped)
+        fz += gc
+        var gp = gv
+        gp.replace(with: 0, where: r.clipped .| r.dead)
+        a += gp
+        b += gp * (xv - vm)
+    }
+
     /// For eight BatchNorm outputs `a`: the quantizer's input `v = max(a, 0)/s` (`a/s` without
     /// the ReLU), its code `q` (clamped), and the masks where the code clipped and where the ReLU
     /// cut (`a ≤ 0`; nowhere without the ReLU).
@@ -300,18 +320,7 @@ enum BatchNormQuantKernels {
             let chunkEnd = Swift.min(s, j + 1024)
             var fs = V(), fz = V()
             while j + 8 <= chunkEnd {
-                let xv = load(x, j), gv = load(g, j)
-                let r = quantize(xv * vsc + vt, q)
-                var vv = r.v
-                vv.replace(with: 0, where: r.clipped)
-                fs += gv * ((r.q - vz) - vv)
-                var gc = V()
-                gc.replace(with: gv, where: r.clipped)
-                fz += gc
-                var gp = gv
-                gp.replace(with: 0, where: r.clipped .| r.dead)
-                a += gp
-                b += gp * (xv - vm)
+                sums8(g + j, x + j, q, vsc, vt, vm, vz, &fs, &fz, &a, &b)
                 j += 8
             }
             accS += Double(fs.sum())
